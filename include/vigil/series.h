@@ -1,0 +1,102 @@
+/*
+ * The data model's names. A series is a metric name plus a sorted label set,
+ * interned once to a uint32_t id. Each series has a kind (counter, gauge or
+ * unknown), a resource group (cpu, memory, network, filesystem, other) and an
+ * entity (the host, a VM, a container), so that models can be trained per
+ * entity and per group.
+ *
+ * Groups and entities are assigned by src/prep/groups.c from configurable
+ * rules; this header only stores them.
+ */
+#ifndef VIGIL_SERIES_H
+#define VIGIL_SERIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/err.h"
+
+enum vigil_kind {
+    VIGIL_KIND_UNKNOWN = 0,
+    VIGIL_KIND_COUNTER = 1,
+    VIGIL_KIND_GAUGE = 2,
+};
+
+enum vigil_group {
+    VIGIL_GROUP_CPU = 0,
+    VIGIL_GROUP_MEMORY = 1,
+    VIGIL_GROUP_NETWORK = 2,
+    VIGIL_GROUP_FILESYSTEM = 3,
+    VIGIL_GROUP_OTHER = 4,
+    VIGIL_GROUP_COUNT = 5,
+};
+
+/* "counter", "gauge", "unknown". */
+const char *vigil_kind_name(enum vigil_kind k);
+/* "cpu", "memory", "network", "filesystem", "other". */
+const char *vigil_group_name(enum vigil_group g);
+/* Parses a group name; returns the group or -1. */
+int vigil_group_parse(const char *name);
+
+/* A label as borrowed text, for interning. */
+struct vigil_label_ref {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+struct vigil_label {
+    char *name;  /* owned */
+    char *value; /* owned, unescaped */
+};
+
+struct vigil_series {
+    char *key;                 /* canonical text name{a="x",b="y"}, labels sorted; owned */
+    char *name;                /* metric name; owned */
+    struct vigil_label *labels; /* sorted by name; owned */
+    size_t n_labels;
+    uint8_t kind;   /* enum vigil_kind */
+    uint8_t group;  /* enum vigil_group */
+    char *entity;   /* entity name; NULL = the host itself; owned */
+};
+
+/* Interned series with a hash index; ids are dense, 0..n-1, in insertion order. */
+struct vigil_series_table {
+    struct vigil_series *v; /* owned */
+    size_t n;
+    size_t cap;
+    uint32_t *slots; /* open addressing, id + 1, 0 = empty; owned */
+    size_t n_slots;
+};
+
+void vigil_series_table_init(struct vigil_series_table *t);
+void vigil_series_table_fini(struct vigil_series_table *t);
+
+/*
+ * Interns name + labels (any order; duplicates rejected with VIGIL_EPARSE) and
+ * returns its id, the existing one if already present. Returns 0 or -ENOMEM.
+ */
+int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t name_len,
+                        const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id);
+
+/*
+ * Interns a series given as text: a bare name ("cpu_user"), or
+ * name{a="x",b="y"} with Prometheus label escapes. Anything that is not a
+ * valid series text is interned as a bare name (CSV headers may be free text).
+ */
+int vigil_series_intern_text(struct vigil_series_table *t, const char *p, size_t n, uint32_t *id);
+
+/* Looks up the canonical key; returns 0 and *id, or -ENOENT. */
+int vigil_series_find(const struct vigil_series_table *t, const char *key, size_t n, uint32_t *id);
+
+/* Returns series id (borrowed until the table changes), or NULL if out of range. */
+const struct vigil_series *vigil_series_get(const struct vigil_series_table *t, uint32_t id);
+
+/* Returns a label's value or NULL. */
+const char *vigil_series_label(const struct vigil_series *s, const char *name);
+
+/* Sets the entity name (copied); NULL clears it. Returns 0 or -ENOMEM. */
+int vigil_series_set_entity(struct vigil_series *s, const char *entity);
+
+#endif /* VIGIL_SERIES_H */

@@ -1,0 +1,39 @@
+/*
+ * Private to the command-line tool: the subcommand table entries and small
+ * helpers for reporting errors the same way everywhere. Exit codes: 0 ok,
+ * 1 failure, 2 usage.
+ */
+#ifndef VIGIL_CLI_H
+#define VIGIL_CLI_H
+
+#include <stdio.h>
+
+#include "vigil/err.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the subcommand name */
+    const char *summary;
+    const char *usage; /* one or more lines after "usage: vigil " */
+};
+
+/* The subcommand table (main.c). */
+extern const struct cli_cmd cli_cmds[];
+
+/* Prints "vigil: <msg>" to stderr; returns CLI_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "vigil <cmd>: <msg>" and the usage line; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "vigil: file:line:col: reason" for a diagnostic and rc; returns CLI_FAIL. */
+int cli_fail_diag(const char *file, const struct vigil_diag *diag, int rc);
+/* Looks a command up in the table. */
+const struct cli_cmd *cli_find(const char *name);
+
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * vigil: one command, many subcommands, dispatched from a static table of
+ * {name, fn, summary}. Each subcommand lives in src/cli/cmd_<name>.c and
+ * parses its own flags with getopt_long.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vigil/buf.h"
+#include "vigil/model.h"
+#include "vigil/opt.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "0.1.0"
+#endif
+
+const struct cli_cmd cli_cmds[] = {
+    {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
+    {"version", cmd_version, "print the version and the optional features built in", "version"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct cli_cmd *cli_find(const char *name)
+{
+    for (const struct cli_cmd *c = cli_cmds; c->name; c++) {
+        if (strcmp(c->name, name) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vigil: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "vigil %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    const struct cli_cmd *c = cli_find(cmd);
+    if (c) {
+        fprintf(stderr, "usage: vigil %s\n", c->usage);
+    }
+    fprintf(stderr, "(see 'vigil help %s')\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_fail_diag(const char *file, const struct vigil_diag *diag, int rc)
+{
+    char line[1024];
+    if (diag && diag->msg[0]) {
+        vigil_diag_format(diag, file, line, sizeof line);
+        fprintf(stderr, "vigil: %s\n", line);
+    } else {
+        fprintf(stderr, "vigil: %s: %s\n", file ? file : "<input>", vigil_strerror(rc));
+    }
+    return CLI_FAIL;
+}
+
+static void list_commands(FILE *out)
+{
+    fprintf(out, "usage: vigil <command> [options]\n\ncommands:\n");
+    for (const struct cli_cmd *c = cli_cmds; c->name; c++) {
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    }
+    fprintf(out, "\n'vigil help <command>' for a command's options, 'vigil help models' for the "
+                 "models,\n'vigil help <model>' for a model's options.\n");
+}
+
+int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        list_commands(stdout);
+        return CLI_OK;
+    }
+    const char *what = argv[1];
+    const struct cli_cmd *c = cli_find(what);
+    if (c) {
+        printf("vigil %s: %s\nusage: vigil %s\n", c->name, c->summary, c->usage);
+        if (strcmp(c->name, "help") != 0 && strcmp(c->name, "version") != 0) {
+            /* Commands print their full option list with --help. */
+            char *av[] = {(char *)c->name, (char *)"--help", NULL};
+            return c->fn(2, av);
+        }
+        return CLI_OK;
+    }
+    if (strcmp(what, "models") == 0) {
+        printf("models:\n");
+        for (const struct vigil_model_ops *const *m = vigil_model_list(); *m; m++) {
+            printf("  %-10s %s%s\n", (*m)->name, (*m)->summary,
+                   (*m)->supervised ? " (supervised)" : "");
+        }
+        return CLI_OK;
+    }
+    const struct vigil_model_ops *ops = vigil_model_find(what);
+    if (ops) {
+        struct vigil_buf b;
+        vigil_buf_init(&b);
+        vigil_opt_help(ops->opts, &b);
+        printf("model %s: %s\noptions (flags of 'vigil train -m %s', or keys under '%s:' in a "
+               "config file):\n%s",
+               ops->name, ops->summary, ops->name, ops->name, b.p ? b.p : "");
+        vigil_buf_fini(&b);
+        return CLI_OK;
+    }
+    fprintf(stderr, "vigil help: no command, model or topic named '%s'\n", what);
+    list_commands(stderr);
+    return CLI_USAGE;
+}
+
+int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("vigil %s\nfeatures:", VIGIL_VERSION);
+#ifdef VIGIL_HAVE_LIBVIRT
+    printf(" libvirt");
+#endif
+#ifdef VIGIL_HAVE_NFQ
+    printf(" nfqueue");
+#endif
+#ifdef VIGIL_HAVE_NATS
+    printf(" nats");
+#endif
+    printf("\n");
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        list_commands(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        list_commands(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        return cmd_version(0, NULL);
+    }
+    const struct cli_cmd *c = cli_find(argv[1]);
+    if (!c) {
+        fprintf(stderr, "vigil: unknown command '%s'\n\n", argv[1]);
+        list_commands(stderr);
+        return CLI_USAGE;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,357 @@
+/*
+ * Series interning. A series is identified by its canonical key text,
+ * name{a="x",b="y"} with labels sorted by name and values escaped as in the
+ * Prometheus exposition format; the hash index maps that key to a dense id.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil/buf.h"
+#include "vigil/mem.h"
+#include "vigil/series.h"
+
+static const char *const kind_names[] = {"unknown", "counter", "gauge"};
+static const char *const group_names[] = {"cpu", "memory", "network", "filesystem", "other"};
+
+const char *vigil_kind_name(enum vigil_kind k)
+{
+    return (unsigned)k < 3 ? kind_names[k] : "unknown";
+}
+
+const char *vigil_group_name(enum vigil_group g)
+{
+    return (unsigned)g < VIGIL_GROUP_COUNT ? group_names[g] : "other";
+}
+
+int vigil_group_parse(const char *name)
+{
+    for (int i = 0; i < VIGIL_GROUP_COUNT; i++) {
+        if (strcmp(name, group_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void vigil_series_table_init(struct vigil_series_table *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+static void series_fini(struct vigil_series *s)
+{
+    vigil_free(s->key);
+    vigil_free(s->name);
+    for (size_t i = 0; i < s->n_labels; i++) {
+        vigil_free(s->labels[i].name);
+        vigil_free(s->labels[i].value);
+    }
+    vigil_free(s->labels);
+    vigil_free(s->entity);
+}
+
+void vigil_series_table_fini(struct vigil_series_table *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        series_fini(&t->v[i]);
+    }
+    vigil_free(t->v);
+    vigil_free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+int vigil_series_find(const struct vigil_series_table *t, const char *key, size_t n, uint32_t *id)
+{
+    if (!t->n_slots) {
+        return -ENOENT;
+    }
+    size_t mask = t->n_slots - 1;
+    for (size_t i = hash_bytes(key, n) & mask;; i = (i + 1) & mask) {
+        uint32_t s = t->slots[i];
+        if (s == 0) {
+            return -ENOENT;
+        }
+        const char *k = t->v[s - 1].key;
+        if (strlen(k) == n && memcmp(k, key, n) == 0) {
+            *id = s - 1;
+            return 0;
+        }
+    }
+}
+
+static int rehash(struct vigil_series_table *t, size_t n_slots)
+{
+    uint32_t *slots = vigil_calloc(n_slots, sizeof *slots);
+    if (!slots) {
+        return -ENOMEM;
+    }
+    for (size_t id = 0; id < t->n; id++) {
+        const char *k = t->v[id].key;
+        size_t i = hash_bytes(k, strlen(k)) & (n_slots - 1);
+        while (slots[i]) {
+            i = (i + 1) & (n_slots - 1);
+        }
+        slots[i] = (uint32_t)id + 1;
+    }
+    vigil_free(t->slots);
+    t->slots = slots;
+    t->n_slots = n_slots;
+    return 0;
+}
+
+static int cmp_label_ref(const void *a, const void *b)
+{
+    const struct vigil_label_ref *x = a, *y = b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* Appends a label value with exposition-format escapes (\\, \", \n). */
+static int append_escaped(struct vigil_buf *b, const char *p, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (p[i] == '\\') {
+            rc = vigil_buf_append(b, "\\\\", 2);
+        } else if (p[i] == '"') {
+            rc = vigil_buf_append(b, "\\\"", 2);
+        } else if (p[i] == '\n') {
+            rc = vigil_buf_append(b, "\\n", 2);
+        } else {
+            rc = vigil_buf_append(b, p + i, 1);
+        }
+    }
+    return rc;
+}
+
+#define LABELS_MAX 64
+
+int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t name_len,
+                        const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id)
+{
+    struct vigil_label_ref sorted[LABELS_MAX];
+    if (n_labels > LABELS_MAX) {
+        return -E2BIG;
+    }
+    if (n_labels) {
+        memcpy(sorted, labels, n_labels * sizeof *labels);
+        qsort(sorted, n_labels, sizeof *sorted, cmp_label_ref);
+        for (size_t i = 1; i < n_labels; i++) {
+            if (cmp_label_ref(&sorted[i - 1], &sorted[i]) == 0) {
+                return VIGIL_EPARSE;
+            }
+        }
+    }
+    struct vigil_buf key;
+    vigil_buf_init(&key);
+    int rc = vigil_buf_append(&key, name, name_len);
+    if (!rc && n_labels) {
+        rc = vigil_buf_append(&key, "{", 1);
+        for (size_t i = 0; i < n_labels && !rc; i++) {
+            if (i) {
+                rc = vigil_buf_append(&key, ",", 1);
+            }
+            rc = rc ? rc : vigil_buf_append(&key, sorted[i].name, sorted[i].name_len);
+            rc = rc ? rc : vigil_buf_append(&key, "=\"", 2);
+            rc = rc ? rc : append_escaped(&key, sorted[i].value, sorted[i].value_len);
+            rc = rc ? rc : vigil_buf_append(&key, "\"", 1);
+        }
+        rc = rc ? rc : vigil_buf_append(&key, "}", 1);
+    }
+    if (!rc && !key.p) {
+        rc = vigil_buf_append(&key, "", 0);
+    }
+    if (rc) {
+        vigil_buf_fini(&key);
+        return rc;
+    }
+    if (vigil_series_find(t, key.p, key.len, id) == 0) {
+        vigil_buf_fini(&key);
+        return 0;
+    }
+    if (t->n >= UINT32_MAX - 1) {
+        vigil_buf_fini(&key);
+        return -E2BIG;
+    }
+    if ((t->n + 1) * 2 > t->n_slots) {
+        rc = rehash(t, t->n_slots ? t->n_slots * 2 : 64);
+    }
+    if (!rc && t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 32;
+        struct vigil_series *v = vigil_realloc(t->v, cap * sizeof *v);
+        if (!v) {
+            rc = -ENOMEM;
+        } else {
+            t->v = v;
+            t->cap = cap;
+        }
+    }
+    struct vigil_series s = {0};
+    if (!rc) {
+        s.key = key.p;
+        key.p = NULL;
+        s.name = vigil_strndup(name, name_len);
+        s.labels = n_labels ? vigil_calloc(n_labels, sizeof *s.labels) : NULL;
+        if (!s.name || (n_labels && !s.labels)) {
+            rc = -ENOMEM;
+        }
+        for (size_t i = 0; i < n_labels && !rc; i++) {
+            s.labels[i].name = vigil_strndup(sorted[i].name, sorted[i].name_len);
+            s.labels[i].value = vigil_strndup(sorted[i].value, sorted[i].value_len);
+            s.n_labels = i + 1;
+            if (!s.labels[i].name || !s.labels[i].value) {
+                rc = -ENOMEM;
+            }
+        }
+    }
+    vigil_buf_fini(&key);
+    if (rc) {
+        series_fini(&s);
+        return rc;
+    }
+    uint32_t nid = (uint32_t)t->n;
+    t->v[t->n++] = s;
+    size_t mask = t->n_slots - 1;
+    size_t i = hash_bytes(s.key, strlen(s.key)) & mask;
+    while (t->slots[i]) {
+        i = (i + 1) & mask;
+    }
+    t->slots[i] = nid + 1;
+    *id = nid;
+    return 0;
+}
+
+static int is_name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+
+static int is_name_char(char c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+/*
+ * Parses name{a="x",...}. Returns 0 with refs filled (values still escaped in
+ * place, unescaped into scratch), or -1 when p is not series text.
+ */
+static int parse_series_text(const char *p, size_t n, size_t *name_len,
+                             struct vigil_label_ref *refs, size_t *n_refs, char *scratch,
+                             size_t scratch_cap)
+{
+    size_t i = 0;
+    if (n == 0 || !is_name_start(p[0])) {
+        return -1;
+    }
+    while (i < n && is_name_char(p[i])) {
+        i++;
+    }
+    *name_len = i;
+    *n_refs = 0;
+    if (i == n) {
+        return 0;
+    }
+    if (p[i] != '{' || p[n - 1] != '}') {
+        return -1;
+    }
+    i++;
+    size_t used = 0;
+    while (i < n - 1) {
+        size_t ns = i;
+        if (!is_name_start(p[i])) {
+            return -1;
+        }
+        while (i < n && is_name_char(p[i])) {
+            i++;
+        }
+        size_t ne = i;
+        if (i + 1 >= n || p[i] != '=' || p[i + 1] != '"') {
+            return -1;
+        }
+        i += 2;
+        size_t vs = used;
+        while (i < n - 1 && p[i] != '"') {
+            char c = p[i];
+            if (c == '\\' && i + 1 < n - 1) {
+                i++;
+                c = p[i] == 'n' ? '\n' : p[i];
+            }
+            if (used == scratch_cap) {
+                return -1;
+            }
+            scratch[used++] = c;
+            i++;
+        }
+        if (i >= n - 1 || *n_refs == LABELS_MAX) {
+            return -1;
+        }
+        refs[(*n_refs)++] = (struct vigil_label_ref){p + ns, ne - ns, scratch + vs, used - vs};
+        i++; /* closing quote */
+        if (i < n - 1 && p[i] == ',') {
+            i++;
+        }
+    }
+    return 0;
+}
+
+int vigil_series_intern_text(struct vigil_series_table *t, const char *p, size_t n, uint32_t *id)
+{
+    struct vigil_label_ref refs[LABELS_MAX];
+    size_t name_len, n_refs;
+    char *scratch = vigil_malloc(n + 1);
+    if (!scratch) {
+        return -ENOMEM;
+    }
+    int rc;
+    if (parse_series_text(p, n, &name_len, refs, &n_refs, scratch, n + 1) == 0) {
+        rc = vigil_series_intern(t, p, name_len, refs, n_refs, id);
+        if (rc == VIGIL_EPARSE) {
+            rc = vigil_series_intern(t, p, n, NULL, 0, id); /* duplicate labels: keep as text */
+        }
+    } else {
+        rc = vigil_series_intern(t, p, n, NULL, 0, id);
+    }
+    vigil_free(scratch);
+    return rc;
+}
+
+const struct vigil_series *vigil_series_get(const struct vigil_series_table *t, uint32_t id)
+{
+    return id < t->n ? &t->v[id] : NULL;
+}
+
+const char *vigil_series_label(const struct vigil_series *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_labels; i++) {
+        if (strcmp(s->labels[i].name, name) == 0) {
+            return s->labels[i].value;
+        }
+    }
+    return NULL;
+}
+
+int vigil_series_set_entity(struct vigil_series *s, const char *entity)
+{
+    char *e = NULL;
+    if (entity) {
+        e = vigil_strdup(entity);
+        if (!e) {
+            return -ENOMEM;
+        }
+    }
+    vigil_free(s->entity);
+    s->entity = e;
+    return 0;
+}

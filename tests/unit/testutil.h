@@ -1,0 +1,48 @@
+/*
+ * Helpers shared by the unit tests: a counting allocator that fails on the
+ * N-th call (for OOM sweeps), paths to fixtures and to ../shared/data, and
+ * temporary directories.
+ */
+#ifndef VIGIL_TESTUTIL_H
+#define VIGIL_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/*
+ * Installs an allocator whose (fail_at)-th call from now fails (1-based); 0
+ * never fails. Counts every call so tests can assert "no allocation".
+ */
+void tu_alloc_fail_at(long fail_at);
+/* Restores the plain allocator. */
+void tu_alloc_reset(void);
+/* Allocation calls seen since the last tu_alloc_fail_at. */
+long tu_alloc_calls(void);
+/* Bytes currently allocated through the counting allocator (leak check). */
+long tu_alloc_live(void);
+
+/* Root of the shared datasets: $VIGIL_DATA or ../shared/data. */
+const char *tu_data_dir(void);
+/* Joins the data dir and rel into out; returns 1 if the file exists, else 0. */
+int tu_data_path(char *out, size_t n, const char *rel);
+/* Path of a fixture under tests/data. */
+const char *tu_fixture(const char *rel);
+/* Makes a fresh temporary directory; returns its path (static storage per call slot). */
+const char *tu_tmpdir(void);
+/* Writes text to dir/name and returns the full path (static buffer, 8 slots). */
+const char *tu_write_file(const char *dir, const char *name, const char *text, size_t n);
+
+/* Skips the current test with a message when a dataset is absent. */
+#define TU_REQUIRE_DATA(path_buf, rel)                                                             \
+    do {                                                                                           \
+        if (!tu_data_path(path_buf, sizeof path_buf, rel)) {                                       \
+            print_message("skip: %s not found (set VIGIL_DATA)\n", rel);                           \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#endif
