@@ -7,4 +7,6 @@
 
 #include "vigil/model.h"
 
+extern const struct vigil_model_ops vigil_rf_ops;
+
 #endif /* VIGIL_MODEL_INTERNAL_H */
