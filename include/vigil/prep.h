@@ -24,11 +24,12 @@
 #include "vigil/opt.h"
 
 struct vigil_prep_params {
-    int64_t step; /* resampling step in ns; 0 = keep rows as they are */
-    int fill_max; /* gaps up to this many steps are filled (last value), longer stay NaN */
-    int scale;    /* 1 = min-max scaling to [0,1] fitted on training data */
-    int temporal; /* k > 0 adds lag, delta, rolling mean and std over k steps per series */
-    int deltas;   /* 1 = counters become per-step increases (default) */
+    int64_t step;     /* resampling step in ns; 0 = keep rows as they are */
+    int fill_max;     /* the first fill_max missing steps of a gap repeat the last value; */
+                      /* later ones stay NaN (causal, so live scoring agrees) */
+    int scale;        /* 1 = min-max scaling to [0,1] fitted on training data */
+    int temporal;     /* k > 0 adds lag, delta, rolling mean and std over k steps per series */
+    int deltas;       /* 1 = counters become per-step increases (default) */
 };
 
 /* Option table for the params (flags of prep/train, keys of a "prep:" config section). */
