@@ -11,7 +11,7 @@
  * container_fs_* and friends). Generic column names (SMD's and ITU's unnamed
  * columns, NAB's "value") match nothing and land in "other".
  *
- * The entity is the value of the first label in entity_labels that the
+ * The entity is the value of the first label in entity-labels that the
  * series carries with a non-empty value; no such label means the host.
  *
  * The kind is decided in this order: the `counters` / `gauges` regexes of the
@@ -22,7 +22,7 @@
  * Configuration, in a "groups:" section of the YAML file:
  *
  *     groups:
- *       entity_labels: pod,container,name,domain,instance
+ *       entity-labels: pod,container,name,domain,instance
  *       counters: "^container_fs_usage_bytes$"
  *       rules:
  *         - match: "^sip_"

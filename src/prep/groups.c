@@ -20,16 +20,16 @@
 #define ENTITY_LABELS_MAX 16
 
 const struct vigil_opt vigil_groups_opts[] = {
-    {"entity_labels", VIGIL_OPT_STR, offsetof(struct vigil_groups_params, entity_labels),
+    {"entity-labels", VIGIL_OPT_STR, offsetof(struct vigil_groups_params, entity_labels),
      "pod,container,name,domain,instance", 0, 0,
      "labels naming the entity, first present wins (none: the host)", NULL},
     {"counters", VIGIL_OPT_STR, offsetof(struct vigil_groups_params, counters), "", 0, 0,
      "regex: metric names always treated as counters", NULL},
     {"gauges", VIGIL_OPT_STR, offsetof(struct vigil_groups_params, gauges), "", 0, 0,
      "regex: metric names always treated as gauges", NULL},
-    {"default_rules", VIGIL_OPT_BOOL, offsetof(struct vigil_groups_params, default_rules), "true",
+    {"default-rules", VIGIL_OPT_BOOL, offsetof(struct vigil_groups_params, default_rules), "true",
      0, 0, "apply the built-in group rules after the configured ones", NULL},
-    {"infer_kind", VIGIL_OPT_BOOL, offsetof(struct vigil_groups_params, infer_kind), "true", 0, 0,
+    {"infer-kind", VIGIL_OPT_BOOL, offsetof(struct vigil_groups_params, infer_kind), "true", 0, 0,
      "untyped names ending in _total/_count/_sum/_bucket are counters", NULL},
     {"icase", VIGIL_OPT_BOOL, offsetof(struct vigil_groups_params, icase), "true", 0, 0,
      "group rules ignore case", NULL},
@@ -152,7 +152,7 @@ static int split_labels(struct vigil_groups *g, const char *list, struct vigil_d
         }
         if (n) {
             if (g->n_labels == ENTITY_LABELS_MAX) {
-                vigil_diag_set(diag, 0, 0, "entity_labels: more than %d labels", ENTITY_LABELS_MAX);
+                vigil_diag_set(diag, 0, 0, "entity-labels: more than %d labels", ENTITY_LABELS_MAX);
                 return VIGIL_ECONFIG;
             }
             g->labels[g->n_labels++] = p;

@@ -71,6 +71,8 @@ static const struct name_case default_cases[] = {
     /* generic dataset columns: SMD/ITU unnamed columns, NAB's value */
     {"value", VIGIL_GROUP_OTHER},
     {"c1", VIGIL_GROUP_OTHER},
+    {"col1", VIGIL_GROUP_OTHER}, /* the reader names unnamed columns col1..colN */
+    {"col38", VIGIL_GROUP_OTHER},
     {"col_12", VIGIL_GROUP_OTHER},
     {"V33", VIGIL_GROUP_OTHER},
     {"7", VIGIL_GROUP_OTHER},
@@ -222,7 +224,7 @@ static void test_entity_and_apply(void **state)
     /* A configured label list replaces the default order. */
     struct vigil_groups_params p = {0};
     assert_int_equal(vigil_opt_defaults(vigil_groups_opts, &p), 0);
-    assert_int_equal(vigil_opt_set(vigil_groups_opts, &p, "entity_labels", " job , name", 11, &d),
+    assert_int_equal(vigil_opt_set(vigil_groups_opts, &p, "entity-labels", " job , name", 11, &d),
                      0);
     assert_int_equal(vigil_groups_new(&g, &p, NULL, 0, &d), 0);
     assert_int_equal(vigil_groups_apply(g, &fr.cols), 0);
@@ -240,7 +242,7 @@ static void test_config_section(void **state)
     const char *yaml = "prep:\n"
                        "  step: 30s\n"
                        "groups:\n"
-                       "  entity_labels: domain\n"
+                       "  entity-labels: domain\n"
                        "  counters: \"^container_fs_usage_bytes$\"\n"
                        "  rules:\n"
                        "    - match: \"^sip_\"\n"
@@ -274,11 +276,11 @@ static void test_config_section(void **state)
         size_t line;
         const char *msg;
     } bad[] = {
-        {"groups:\n  entity_label: pod\n", 2, "unknown option 'entity_label'"},
+        {"groups:\n  entity-label: pod\n", 2, "unknown option 'entity-label'"},
         {"groups:\n  rules:\n    - match: x\n      group: disk\n", 4, "expected a group"},
         {"groups:\n  rules:\n    - match: x\n", 3, "needs both match and group"},
         {"groups:\n  rules:\n    - match: x\n      grp: cpu\n", 4, "unknown key 'grp'"},
-        {"groups:\n  default_rules: maybe\n", 2, "default_rules"},
+        {"groups:\n  default-rules: maybe\n", 2, "default-rules"},
         {"groups:\n  counters: \"[a-\"\n", 2, "bad regex"},
         {"groups:\n  rules:\n    - match: \"a(\"\n      group: cpu\n", 3, "bad regex"},
     };
