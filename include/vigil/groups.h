@@ -29,9 +29,8 @@
  *           group: network
  *
  *     struct vigil_groups *g;
- *     vigil_groups_from_config(&g, &cfg, &diag);   // or vigil_groups_new(&g, NULL, NULL, 0, &diag)
- *     vigil_groups_apply(g, &frame.cols);
- *     vigil_groups_free(g);
+ *     vigil_groups_from_config(&g, &cfg, NULL, &diag); // or vigil_groups_new(&g, NULL, NULL, 0,
+ * &diag) vigil_groups_apply(g, &frame.cols); vigil_groups_free(g);
  */
 #ifndef VIGIL_GROUPS_H
 #define VIGIL_GROUPS_H
@@ -73,12 +72,22 @@ int vigil_groups_new(struct vigil_groups **out, const struct vigil_groups_params
                      const struct vigil_group_rule *rules, size_t n_rules, struct vigil_diag *diag);
 
 /*
+ * Applies the option keys of cfg's "groups:" section (not its rules) to p,
+ * which holds defaults or earlier settings. Unknown keys and bad values are
+ * VIGIL_ECONFIG with diag->line set. cfg may be NULL.
+ */
+int vigil_groups_params_config(struct vigil_groups_params *p, const struct vigil_config *cfg,
+                               struct vigil_diag *diag);
+
+/*
  * Builds the rules from the "groups:" section of cfg (cfg may be NULL or hold
- * no such section: defaults). Unknown keys, bad regexes and bad group names
- * are VIGIL_ECONFIG with diag->line set. Caller frees with vigil_groups_free.
+ * no such section: defaults). p gives the options (callers that let flags
+ * override the file pass defaults + vigil_groups_params_config + flags); NULL
+ * takes them from cfg. Bad regexes and bad group names are VIGIL_ECONFIG
+ * with diag->line set. Caller frees with vigil_groups_free.
  */
 int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_config *cfg,
-                             struct vigil_diag *diag);
+                             const struct vigil_groups_params *p, struct vigil_diag *diag);
 
 void vigil_groups_free(struct vigil_groups *g);
 

@@ -266,17 +266,54 @@ static const char *rule_index(const char *k, size_t *idx)
     return p + 1;
 }
 
-int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_config *cfg,
-                             struct vigil_diag *diag)
+/* Applies one option key of the groups section, naming its line on error. */
+static int set_option(struct vigil_groups_params *p, const struct vigil_config_entry *e,
+                      const char *k, struct vigil_diag *diag)
 {
-    struct vigil_groups_params p = {0};
+    int rc = vigil_opt_set(vigil_groups_opts, p, k, e->value, strlen(e->value), diag);
+    if (rc == -ENOENT) {
+        vigil_diag_set(diag, e->line, 0, "unknown option '%s' in section 'groups'", k);
+        return VIGIL_ECONFIG;
+    }
+    if (rc && diag) {
+        diag->line = e->line;
+    }
+    return rc;
+}
+
+int vigil_groups_params_config(struct vigil_groups_params *p, const struct vigil_config *cfg,
+                               struct vigil_diag *diag)
+{
+    size_t idx;
+    for (size_t i = 0; cfg && i < cfg->n; i++) {
+        const struct vigil_config_entry *e = &cfg->v[i];
+        if (strncmp(e->key, "groups.", 7) != 0 || rule_index(e->key + 7, &idx)) {
+            continue;
+        }
+        int rc = set_option(p, e, e->key + 7, diag);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_config *cfg,
+                             const struct vigil_groups_params *params, struct vigil_diag *diag)
+{
+    struct vigil_groups_params own = {0};
     struct cfg_rule *rules = NULL;
     struct vigil_group_rule *refs = NULL;
     size_t n_rules = 0;
     *out = NULL;
-    int rc = vigil_opt_defaults(vigil_groups_opts, &p);
-    if (rc) {
-        goto done;
+    int rc = 0;
+    if (!params) {
+        rc = vigil_opt_defaults(vigil_groups_opts, &own);
+        rc = rc ? rc : vigil_groups_params_config(&own, cfg, diag);
+        if (rc) {
+            goto done;
+        }
+        params = &own;
     }
     size_t n_cfg = cfg ? cfg->n : 0;
     if (n_cfg) {
@@ -289,50 +326,37 @@ int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_confi
     }
     for (size_t i = 0; i < n_cfg; i++) {
         const struct vigil_config_entry *e = &cfg->v[i];
-        if (strncmp(e->key, "groups.", 7) != 0) {
-            continue;
-        }
-        const char *k = e->key + 7;
         size_t idx;
-        const char *field = rule_index(k, &idx);
-        if (field) {
-            /* Items arrive in order, so index idx is at most n_rules. */
-            if (idx > n_rules || idx >= n_cfg) {
-                vigil_diag_set(diag, e->line, 0, "groups.rules: items out of order");
-                rc = VIGIL_ECONFIG;
-                goto done;
-            }
-            if (idx == n_rules) {
-                rules[n_rules++] = (struct cfg_rule){NULL, -1, e->line};
-            }
-            if (strcmp(field, "match") == 0) {
-                rules[idx].match = e->value;
-            } else if (strcmp(field, "group") == 0) {
-                rules[idx].group = vigil_group_parse(e->value);
-                if (rules[idx].group < 0) {
-                    vigil_diag_set(diag, e->line, 0,
-                                   "groups.rules: expected a group "
-                                   "(cpu|memory|network|filesystem|other), got '%.60s'",
-                                   e->value);
-                    rc = VIGIL_ECONFIG;
-                    goto done;
-                }
-            } else {
-                vigil_diag_set(diag, e->line, 0,
-                               "groups.rules: unknown key '%.40s' (expected match, group)", field);
-                rc = VIGIL_ECONFIG;
-                goto done;
-            }
+        const char *field =
+            strncmp(e->key, "groups.", 7) == 0 ? rule_index(e->key + 7, &idx) : NULL;
+        if (!field) {
             continue;
         }
-        rc = vigil_opt_set(vigil_groups_opts, &p, k, e->value, strlen(e->value), diag);
-        if (rc) {
-            if (rc == -ENOENT) {
-                vigil_diag_set(diag, e->line, 0, "unknown option '%s' in section 'groups'", k);
+        /* Items arrive in order, so index idx is at most n_rules. */
+        if (idx > n_rules || idx >= n_cfg) {
+            vigil_diag_set(diag, e->line, 0, "groups.rules: items out of order");
+            rc = VIGIL_ECONFIG;
+            goto done;
+        }
+        if (idx == n_rules) {
+            rules[n_rules++] = (struct cfg_rule){NULL, -1, e->line};
+        }
+        if (strcmp(field, "match") == 0) {
+            rules[idx].match = e->value;
+        } else if (strcmp(field, "group") == 0) {
+            rules[idx].group = vigil_group_parse(e->value);
+            if (rules[idx].group < 0) {
+                vigil_diag_set(diag, e->line, 0,
+                               "groups.rules: expected a group "
+                               "(cpu|memory|network|filesystem|other), got '%.60s'",
+                               e->value);
                 rc = VIGIL_ECONFIG;
-            } else if (diag) {
-                diag->line = e->line;
+                goto done;
             }
+        } else {
+            vigil_diag_set(diag, e->line, 0,
+                           "groups.rules: unknown key '%.40s' (expected match, group)", field);
+            rc = VIGIL_ECONFIG;
             goto done;
         }
     }
@@ -348,7 +372,7 @@ int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_confi
     /* Check each rule's regex here, where its line is known. */
     for (size_t i = 0; i < n_rules; i++) {
         regex_t re;
-        rc = compile(&re, "groups.rules", rules[i].match, p.icase ? REG_ICASE : 0, diag);
+        rc = compile(&re, "groups.rules", rules[i].match, params->icase ? REG_ICASE : 0, diag);
         if (rc) {
             if (diag) {
                 diag->line = rules[i].line;
@@ -357,7 +381,7 @@ int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_confi
         }
         regfree(&re);
     }
-    rc = vigil_groups_new(out, &p, refs, n_rules, diag);
+    rc = vigil_groups_new(out, params, refs, n_rules, diag);
     if (rc == VIGIL_ECONFIG && diag && !diag->line) {
         /* A bad counters/gauges regex: point at its entry. */
         for (size_t i = 0; i < n_cfg; i++) {
@@ -375,7 +399,7 @@ int vigil_groups_from_config(struct vigil_groups **out, const struct vigil_confi
 done:
     vigil_free(rules);
     vigil_free(refs);
-    vigil_opt_free(vigil_groups_opts, &p);
+    vigil_opt_free(vigil_groups_opts, &own);
     return rc;
 }
 

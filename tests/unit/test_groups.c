@@ -254,7 +254,7 @@ static void test_config_section(void **state)
     vigil_config_init(&cfg);
     assert_int_equal(vigil_config_parse(&cfg, yaml, strlen(yaml), &d), 0);
     struct vigil_groups *g;
-    assert_int_equal(vigil_groups_from_config(&g, &cfg, &d), 0);
+    assert_int_equal(vigil_groups_from_config(&g, &cfg, NULL, &d), 0);
     assert_int_equal(vigil_groups_match(g, "sip_retransmissions"), VIGIL_GROUP_NETWORK);
     assert_int_equal(vigil_groups_match(g, "ims_memory_in_use"), VIGIL_GROUP_CPU);
     assert_int_equal(vigil_groups_match(g, "node_disk_io_now"), VIGIL_GROUP_FILESYSTEM);
@@ -263,10 +263,25 @@ static void test_config_section(void **state)
     s.kind = VIGIL_KIND_GAUGE;
     assert_int_equal(vigil_groups_kind(g, &s), VIGIL_KIND_COUNTER);
     vigil_groups_free(g);
+
+    /* Flags override the file: defaults, then the section, then a flag. */
+    struct vigil_groups_params p = {0};
+    assert_int_equal(vigil_opt_defaults(vigil_groups_opts, &p), 0);
+    assert_int_equal(vigil_groups_params_config(&p, &cfg, &d), 0);
+    assert_string_equal(p.entity_labels, "domain");
+    assert_int_equal(vigil_opt_set(vigil_groups_opts, &p, "entity-labels", "pod", 3, &d), 0);
+    assert_int_equal(vigil_groups_from_config(&g, &cfg, &p, &d), 0);
+    assert_int_equal(vigil_groups_match(g, "sip_x"), VIGIL_GROUP_NETWORK); /* rules still read */
+    struct vigil_label lab[2] = {{(char *)"domain", (char *)"vm1"}, {(char *)"pod", (char *)"p9"}};
+    s.labels = lab;
+    s.n_labels = 2;
+    assert_string_equal(vigil_groups_entity(g, &s), "p9");
+    vigil_groups_free(g);
+    vigil_opt_free(vigil_groups_opts, &p);
     vigil_config_fini(&cfg);
 
     /* No config at all: the defaults. */
-    assert_int_equal(vigil_groups_from_config(&g, NULL, &d), 0);
+    assert_int_equal(vigil_groups_from_config(&g, NULL, NULL, &d), 0);
     assert_int_equal(vigil_groups_match(g, "node_load5"), VIGIL_GROUP_CPU);
     vigil_groups_free(g);
 
@@ -288,7 +303,7 @@ static void test_config_section(void **state)
         vigil_config_init(&cfg);
         assert_int_equal(vigil_config_parse(&cfg, bad[i].yaml, strlen(bad[i].yaml), &d), 0);
         vigil_diag_clear(&d);
-        assert_int_equal(vigil_groups_from_config(&g, &cfg, &d), VIGIL_ECONFIG);
+        assert_int_equal(vigil_groups_from_config(&g, &cfg, NULL, &d), VIGIL_ECONFIG);
         assert_null(g);
         if (d.line != bad[i].line || !strstr(d.msg, bad[i].msg)) {
             fail_msg("case %zu: got line %zu '%s', want line %zu '%s'", i, d.line, d.msg,
@@ -309,7 +324,7 @@ static void test_groups_oom_sweep(void **state)
     for (long k = 1;; k++) {
         struct vigil_groups *g = NULL;
         tu_alloc_fail_at(k);
-        int rc = vigil_groups_from_config(&g, &cfg, &d);
+        int rc = vigil_groups_from_config(&g, &cfg, NULL, &d);
         vigil_groups_free(g);
         long live = tu_alloc_live();
         tu_alloc_reset();
