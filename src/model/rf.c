@@ -1189,31 +1189,42 @@ static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
             const struct rf_node *nd = c->nodes + tr->node_off;
             const float *lv = c->leaf + tr->leaf_off * nc;
             /*
-             * Eight rows walk the tree in lockstep: their loads are independent,
-             * so the CPU overlaps them instead of waiting on one chain of node
-             * reads (about 2x on trees that spill out of L1).
+             * Eight rows walk the tree at once: their node reads are
+             * independent, so the CPU overlaps them instead of waiting on one
+             * chain of loads. A row that reaches its leaf hands its slot to
+             * the next row, so shallow rows do not wait for deep ones. Each
+             * step goes one level down (children come after their parent and
+             * the depth was checked at load), so a row takes at most depth
+             * steps.
              */
-            for (size_t r = r0; r < r1; r += LANES) {
-                size_t nl = r1 - r < LANES ? r1 - r : LANES;
-                uint32_t at[LANES] = {0};
-                for (uint32_t d = 0; d < tr->depth; d++) {
-                    int live = 0;
-                    for (size_t l = 0; l < nl; l++) {
-                        const struct rf_node *q = &nd[at[l]];
-                        if (q->feat >= 0) {
-                            at[l] = q->a + (uint32_t)!(x[(r + l) * f + (size_t)q->feat] <= q->thr);
-                            live = 1;
-                        }
+            uint32_t at[LANES], row[LANES];
+            size_t next = r0, active = 0;
+            for (size_t l = 0; l < LANES; l++) {
+                row[l] = next < r1 ? (uint32_t)next++ : UINT32_MAX;
+                at[l] = 0;
+                active += row[l] != UINT32_MAX;
+            }
+            while (active) {
+                for (size_t l = 0; l < LANES; l++) {
+                    if (row[l] == UINT32_MAX) {
+                        continue;
                     }
-                    if (!live) {
-                        break;
+                    const struct rf_node *q = &nd[at[l]];
+                    if (q->feat >= 0) {
+                        at[l] = q->a + (uint32_t)!(x[(size_t)row[l] * f + (size_t)q->feat] <= q->thr);
+                        continue;
                     }
-                }
-                for (size_t l = 0; l < nl; l++) {
-                    const float *v = lv + (size_t)nd[at[l]].a * nc;
-                    float *o = out + (r + l) * nc;
+                    const float *v = lv + (size_t)q->a * nc;
+                    float *o = out + (size_t)row[l] * nc;
                     for (size_t j = 0; j < nc; j++) {
                         o[j] += v[j];
+                    }
+                    at[l] = 0;
+                    if (next < r1) {
+                        row[l] = (uint32_t)next++;
+                    } else {
+                        row[l] = UINT32_MAX;
+                        active--;
                     }
                 }
             }
