@@ -19,6 +19,8 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
+    {"flows", cmd_flows, "packets to flows to features; detect threats on them",
+     "flows extract|detect|worker|nslkdd ..."},
     {NULL, NULL, NULL, NULL},
 };
 
