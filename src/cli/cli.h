@@ -40,5 +40,6 @@ int cmd_prep(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
 
 #endif

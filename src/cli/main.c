@@ -28,6 +28,8 @@ const struct cli_cmd cli_cmds[] = {
      "score MODEL_FILE DATA [-o OUT.csv]"},
     {"eval", cmd_eval, "compare scores with labels: ROC/PR AUC, F1, confusion matrix, curves",
      "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
+    {"flows", cmd_flows, "packets to flows to features; detect threats on them",
+     "flows extract|detect|worker|nslkdd ..."},
     {NULL, NULL, NULL, NULL},
 };
 
