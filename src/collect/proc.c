@@ -318,7 +318,7 @@ static int vmstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         size_t kl, n;
         const char *q = vigil__token(p, le, &key, &kl);
         int64_t v;
-        if (!q || !(q = vigil__parse_i64(q, le, &v))) {
+        if (!q || !(q = vigil__scan_i64(q, le, &v))) {
             bad |= le > p;
             p = le + 1;
             continue;

@@ -153,7 +153,7 @@ const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v)
     return p;
 }
 
-const char *vigil__parse_i64(const char *p, const char *end, int64_t *v)
+const char *vigil__scan_i64(const char *p, const char *end, int64_t *v)
 {
     p = vigil__skip_blanks(p, end);
     int neg = p < end && *p == '-';
