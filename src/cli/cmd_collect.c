@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "vigil/buf.h"
+#include "vigil/bus.h"
 #include "vigil/clock.h"
 #include "vigil/collect.h"
 #include "vigil/http.h"
@@ -53,7 +54,8 @@ static void usage_full(FILE *f)
             "  -l, --listen ADDR:PORT serve /metrics and /healthz (127.0.0.1 when only :PORT)\n"
             "  -o, --out FILE        append timestamped scrapes (Prometheus text) to FILE\n"
             "                        ('-' for stdout)\n"
-            "      --nats URL        publish each tick's samples to NATS (needs the bus module)\n"
+            "      --nats URL        publish each tick's scrape to JetStream subject\n"
+            "                        vigil.metrics.<host> (stream VIGIL_METRICS)\n"
             "  -r, --root DIR        read /proc and /sys under DIR (default /)\n"
             "  -n, --count N         stop after N ticks\n"
             "  -d, --duration D      stop after D (\"30s\", \"1h\")\n"
@@ -221,8 +223,8 @@ int cmd_collect(int argc, char **argv)
         return cli_usage("collect", "--listen: expected ADDR:PORT with an IPv4 address, got '%s'",
                          a.listen);
     }
-    if (a.nats) {
-        return cli_fail("collect: --nats: the NATS bus module is not in this build yet");
+    if (a.nats && !vigil_bus_available()) {
+        return cli_fail("collect: --nats: this build has no NATS client (libnats)");
     }
 
     /* Block the stop signals before any thread starts so only sigtimedwait sees them. */
@@ -237,8 +239,11 @@ int cmd_collect(int argc, char **argv)
     struct vigil_snapshot snap;
     struct vigil_http_route routes[1]; /* borrowed by the server until it stops */
     int have_snap = 0, out_fd = -1, ret = CLI_FAIL;
-    struct vigil_buf obuf;
+    struct vigil_buf obuf, nbuf;
     vigil_buf_init(&obuf);
+    vigil_buf_init(&nbuf);
+    struct vigil_bus *bus = NULL;
+    char subject[256];
     struct vigil_diag d;
     vigil_diag_clear(&d);
     struct vigil_collect_conf conf;
@@ -312,6 +317,21 @@ int cmd_collect(int argc, char **argv)
         fprintf(stderr, "vigil: listening on %s:%u\n", addr, vigil_http_port(h));
     }
 
+    if (a.nats) {
+        /* One subject per host under a stream on vigil.metrics.> (docs/formats.md). */
+        char host[128] = "localhost";
+        gethostname(host, sizeof host - 1);
+        struct vigil_bus_stream st = {.name = "VIGIL_METRICS", .subjects = "vigil.metrics.>",
+                                      .max_age_ns = 24LL * 3600 * 1000000000LL};
+        if ((rc = vigil_bus_connect(&bus, a.nats, "vigil-collect", &d)) != 0 ||
+            (rc = vigil_bus_ensure_stream(bus, &st, &d)) != 0 ||
+            (rc = vigil_bus_subject(subject, sizeof subject, "vigil.metrics", host)) != 0) {
+            cli_fail("collect: --nats %s: %s", a.nats, d.msg[0] ? d.msg : vigil_strerror(rc));
+            goto done;
+        }
+        vigil_info("collect: publishing to %s on %s", subject, a.nats);
+    }
+
     int64_t start = vigil_clock_mono_ns(), next = start;
     for (long tick = 0;; tick++) {
         const struct vigil_sample_batch *b;
@@ -337,6 +357,19 @@ int cmd_collect(int argc, char **argv)
             }
             if ((rc = write_all(out_fd, obuf.p ? obuf.p : "", obuf.len)) != 0) {
                 cli_fail("collect: %s: %s", a.out, vigil_strerror(rc));
+                goto done;
+            }
+        }
+        if (bus) {
+            /* One message per tick: the whole scrape, timestamped, self-describing. */
+            vigil_buf_reset(&nbuf);
+            if (vigil_collect_render(c, &nbuf, VIGIL_RENDER_TIMESTAMPS)) {
+                cli_fail("collect: out of memory rendering for NATS");
+                goto done;
+            }
+            rc = vigil_bus_publish_async(bus, subject, nbuf.p ? nbuf.p : "", nbuf.len, NULL, &d);
+            if (rc) {
+                cli_fail("collect: --nats: %s", d.msg[0] ? d.msg : vigil_strerror(rc));
                 goto done;
             }
         }
@@ -366,7 +399,13 @@ int cmd_collect(int argc, char **argv)
         }
     }
     ret = CLI_OK;
+    if (bus && (rc = vigil_bus_publish_wait(bus, 5000000000LL, &d)) != 0) {
+        ret = cli_fail("collect: --nats: %s (%llu publishes failed)",
+                       d.msg[0] ? d.msg : vigil_strerror(rc),
+                       (unsigned long long)vigil_bus_failed(bus));
+    }
 done:
+    vigil_bus_close(bus);
     vigil_http_stop(h);
     if (have_snap) {
         vigil_snapshot_fini(&snap);
@@ -375,6 +414,7 @@ done:
         close(out_fd);
     }
     vigil_buf_fini(&obuf);
+    vigil_buf_fini(&nbuf);
     vigil_collect_free(c);
     return ret;
 }

@@ -58,6 +58,23 @@ rc=$?
 if [ "$rc" = 0 ]; then ok "SIGTERM exits 0"; else not_ok "SIGTERM exits 0" "rc $rc"; fi
 expect_exit 0 "--duration stops" "$VIGIL" collect --interval 20ms --duration 150ms -r "$ROOT" -o "$TMP/d.prom"
 
+# --nats: one message per tick on vigil.metrics.<host>, checked on the server's monitor.
+NATS=$(command -v nats-server || true)
+if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
+    P=$(( (RANDOM % 20000) + 30000 ))
+    "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
+    NPID=$!
+    for _ in $(seq 1 100); do curl -s "127.0.0.1:$((P + 1))/healthz" >/dev/null && break; sleep 0.05; done
+    expect_exit 0 "publishes to NATS" "$VIGIL" collect --count 4 --interval 10ms -r "$ROOT" \
+        --nats "nats://127.0.0.1:$P" -q
+    msgs=$(curl -s "127.0.0.1:$((P + 1))/jsz?streams=1" | grep -o '"messages": *[0-9]*' | head -1)
+    case "$msgs" in *4) ok "four messages in VIGIL_METRICS" ;; *) not_ok "four messages" "$msgs" ;; esac
+    kill "$NPID"; wait "$NPID" 2>/dev/null
+    expect_exit 1 "NATS server gone" "$VIGIL" collect --count 1 -r "$ROOT" --nats "nats://127.0.0.1:$P" -q
+else
+    skip_test "nats-server or libnats absent"
+fi
+
 # Usage errors are exit 2, unusable sources exit 1.
 expect_exit 2 "nothing to do" "$VIGIL" collect
 expect_exit 2 "bad interval" "$VIGIL" collect --interval abc --count 1
