@@ -140,6 +140,11 @@ int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *o
 size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const char *group,
                           int64_t *ts, float *ratio, size_t max);
 
+/* Calls fn for every modelled entity and group with its last ratio and state. */
+typedef void (*vigil_watch_visit_fn)(void *user, const char *entity, const char *group,
+                                     double ratio, int anomaly);
+void vigil_watch_visit(const struct vigil_watch *w, vigil_watch_visit_fn fn, void *user);
+
 /* Stops the trainer (joins it) and frees everything. NULL is a no-op. */
 void vigil_watch_free(struct vigil_watch *w);
 

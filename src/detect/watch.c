@@ -1114,6 +1114,17 @@ size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const
     return 0;
 }
 
+void vigil_watch_visit(const struct vigil_watch *w, vigil_watch_visit_fn fn, void *user)
+{
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        const struct live *l = &w->live[k];
+        for (size_t g = 0; g < l->n_groups; g++) {
+            fn(user, l->em->entity, l->grp[g].name, l->grp[g].ratio,
+               l->grp[g].pol.state == VIGIL_POLICY_ANOMALY);
+        }
+    }
+}
+
 void vigil_watch_free(struct vigil_watch *w)
 {
     if (!w) {
