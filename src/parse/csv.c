@@ -339,8 +339,8 @@ static int setup(struct vigil__csv *c, const struct field *f, size_t k, int head
     static const char *const time_names[] = {"timestamp", "time", "ts", "date", "datetime"};
     const struct vigil_read_opts *o = c->o;
     c->n_fields = k;
-    c->colmap = vigil_mallocarray(k, sizeof *c->colmap);
-    c->names = vigil_mallocarray(k, sizeof *c->names);
+    c->colmap = vigil_mallocarray(k ? k : 1, sizeof *c->colmap);
+    c->names = vigil_calloc(k ? k : 1, sizeof *c->names); /* zeroed: freed even when half set */
     c->fields = vigil_mallocarray(k + 1, sizeof *c->fields);
     if (!c->colmap || !c->names || !c->fields) {
         return -ENOMEM;
