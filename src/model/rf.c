@@ -1180,7 +1180,7 @@ static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
     size_t nc = c->c, f = c->f;
     float inv = 1.0f / (float)c->k;
     /* Blocks of rows, trees outside: a tree's nodes stay in cache for the block. */
-    enum { BLOCK = 64, LANES = 8 };
+    enum { BLOCK = 256, LANES = 8 };
     for (size_t r0 = 0; r0 < n; r0 += BLOCK) {
         size_t r1 = r0 + BLOCK < n ? r0 + BLOCK : n;
         memset(out + r0 * nc, 0, (r1 - r0) * nc * sizeof *out);
@@ -1188,6 +1188,22 @@ static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
             const struct rf_tree *tr = &c->trees[t];
             const struct rf_node *nd = c->nodes + tr->node_off;
             const float *lv = c->leaf + tr->leaf_off * nc;
+            if (r1 - r0 < 4) {
+                /* A few rows (live scoring): plain walks, no lane bookkeeping. */
+                for (size_t r = r0; r < r1; r++) {
+                    const float *xw = x + r * f;
+                    const struct rf_node *q = nd;
+                    while (q->feat >= 0) {
+                        q = nd + q->a + (uint32_t)!(xw[q->feat] <= q->thr);
+                    }
+                    const float *v = lv + (size_t)q->a * nc;
+                    float *o = out + r * nc;
+                    for (size_t j = 0; j < nc; j++) {
+                        o[j] += v[j];
+                    }
+                }
+                continue;
+            }
             /*
              * Eight rows walk the tree at once: their node reads are
              * independent, so the CPU overlaps them instead of waiting on one
@@ -1197,33 +1213,44 @@ static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
              * the depth was checked at load), so a row takes at most depth
              * steps.
              */
-            uint32_t at[LANES], row[LANES];
+            static const struct rf_node idle = {0.0f, -1, 0}; /* parks a lane without rows */
+            const struct rf_node *cur[LANES];
+            const float *xr[LANES];
+            size_t row[LANES];
             size_t next = r0, active = 0;
             for (size_t l = 0; l < LANES; l++) {
-                row[l] = next < r1 ? (uint32_t)next++ : UINT32_MAX;
-                at[l] = 0;
-                active += row[l] != UINT32_MAX;
+                if (next < r1) {
+                    row[l] = next++;
+                    cur[l] = nd;
+                    xr[l] = x + row[l] * f;
+                    active++;
+                } else {
+                    cur[l] = &idle;
+                    xr[l] = NULL;
+                }
             }
             while (active) {
                 for (size_t l = 0; l < LANES; l++) {
-                    if (row[l] == UINT32_MAX) {
+                    const struct rf_node *q = cur[l];
+                    if (q->feat >= 0) {
+                        cur[l] = nd + q->a + (uint32_t)!(xr[l][q->feat] <= q->thr);
                         continue;
                     }
-                    const struct rf_node *q = &nd[at[l]];
-                    if (q->feat >= 0) {
-                        at[l] = q->a + (uint32_t)!(x[(size_t)row[l] * f + (size_t)q->feat] <= q->thr);
+                    if (!xr[l]) {
                         continue;
                     }
                     const float *v = lv + (size_t)q->a * nc;
-                    float *o = out + (size_t)row[l] * nc;
+                    float *o = out + row[l] * nc;
                     for (size_t j = 0; j < nc; j++) {
                         o[j] += v[j];
                     }
-                    at[l] = 0;
                     if (next < r1) {
-                        row[l] = (uint32_t)next++;
+                        row[l] = next++;
+                        cur[l] = nd;
+                        xr[l] = x + row[l] * f;
                     } else {
-                        row[l] = UINT32_MAX;
+                        cur[l] = &idle;
+                        xr[l] = NULL;
                         active--;
                     }
                 }
