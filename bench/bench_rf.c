@@ -8,6 +8,8 @@
  *   bench_rf --data DIR --name NAME --trees K [--runs R] [--bins B]
  *                                    the raw files bench/rf_sklearn.py writes,
  *                                    one JSON line (bench/rf_vs_sklearn.sh)
+ *   bench_rf --data DIR --name NAME --trees K --quality-seeds S [--bins B]
+ *                                    test figures of S seeds, medians, no timing
  */
 #include <errno.h>
 #include <math.h>
@@ -249,6 +251,63 @@ static int run(const struct data *d, int trees, int runs, int bins, struct resul
     return 0;
 }
 
+/* Test figures of `seeds` forests (seeds 1..seeds), no timing: medians for the quality table. */
+static int quality(const struct data *d, int trees, int bins, int seeds)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("rf");
+    double roc[64], ap[64], f1[64];
+    size_t n = d->nte, c = d->c;
+    float *out = malloc(n * c * sizeof *out);
+    double *s = malloc(n * sizeof *s), *pd = malloc(n * c * sizeof *pd);
+    int32_t *pos = malloc(n * sizeof *pos), *pred = malloc(n * sizeof *pred);
+    if (seeds > 64) {
+        seeds = 64;
+    }
+    for (int k = 0; k < seeds; k++) {
+        struct vigil_rf_params p = {0};
+        vigil_opt_defaults(ops->opts, &p);
+        p.trees = trees;
+        p.bins = bins;
+        p.seed = k + 1;
+        struct vigil_model m;
+        double t, tc;
+        if (fit_once(d, &p, 2, &m, &t, &tc) != 0) {
+            return -1;
+        }
+        ops->score(&m, d->xte, n, out);
+        for (size_t i = 0; i < n; i++) {
+            s[i] = 1.0 - (double)out[i * c];
+            pos[i] = d->yte[i] != 0;
+            size_t am = 0;
+            for (size_t j = 0; j < c; j++) {
+                pd[i * c + j] = (double)out[i * c + j];
+                am = out[i * c + j] > out[i * c + am] ? j : am;
+            }
+            pred[i] = (int32_t)am;
+        }
+        struct vigil_eval_report rep;
+        vigil_eval_report_build(&rep, d->yte, n, s, pd, c, pred);
+        roc[k] = rep.roc_auc;
+        ap[k] = rep.ap;
+        f1[k] = rep.macro_f1;
+        vigil_eval_report_fini(&rep);
+        vigil_model_fini(&m);
+        vigil_opt_free(ops->opts, &p);
+    }
+    printf("{\"impl\": \"vigil\", \"bins\": %d, \"seeds\": %d, \"ap\": [", bins, seeds);
+    for (int k = 0; k < seeds; k++) {
+        printf("%s%.4f", k ? ", " : "", ap[k]);
+    }
+    printf("], \"roc_auc_median\": %.4f, \"ap_median\": %.4f, \"macro_f1_median\": %.4f}\n",
+           median(roc, (size_t)seeds), median(ap, (size_t)seeds), median(f1, (size_t)seeds));
+    free(out);
+    free(s);
+    free(pd);
+    free(pos);
+    free(pred);
+    return 0;
+}
+
 static void print_human(const char *what, const struct data *d, int trees, int bins,
                         const struct result *r)
 {
@@ -266,7 +325,7 @@ static void print_human(const char *what, const struct data *d, int trees, int b
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *name = NULL;
-    int trees = 10, runs = 5, bins = 256;
+    int trees = 10, runs = 5, bins = 256, seeds = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--data") == 0) {
             dir = argv[i + 1];
@@ -278,12 +337,20 @@ int main(int argc, char **argv)
             runs = atoi(argv[i + 1]);
         } else if (strcmp(argv[i], "--bins") == 0) {
             bins = atoi(argv[i + 1]);
+        } else if (strcmp(argv[i], "--quality-seeds") == 0) {
+            seeds = atoi(argv[i + 1]);
         }
     }
     struct result r;
     if (dir && name) {
         struct data d;
-        if (load_data(&d, dir, name) != 0 || run(&d, trees, runs, bins, &r) != 0) {
+        if (load_data(&d, dir, name) != 0) {
+            return 1;
+        }
+        if (seeds > 0) {
+            return quality(&d, trees, bins, seeds) != 0;
+        }
+        if (run(&d, trees, runs, bins, &r) != 0) {
             return 1;
         }
         printf("{\"impl\": \"vigil\", \"data\": \"%s\", \"n\": %zu, \"f\": %zu, \"trees\": %d, "

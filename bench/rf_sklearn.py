@@ -3,6 +3,7 @@
 
   rf_sklearn.py gen DIR            writes the benchmark datasets as raw files
   rf_sklearn.py run DIR NAME K R   trains and times sklearn on DIR/NAME, K trees, R runs
+  rf_sklearn.py quality DIR NAME K S   test figures of S seeds (medians), no timing
 
 Datasets (raw little-endian files read by bench_rf.c as well, so both sides
 see the same numbers): NAME.xtr (u32 n, u32 f, n*f float32), NAME.ytr (u32 n,
@@ -116,10 +117,32 @@ def run(d, name, trees, runs):
     print(json.dumps(out))
 
 
+def quality(d, name, trees, seeds):
+    """Test figures of `seeds` forests (random_state 1..seeds): medians, no timing."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+    xtr, ytr = read(os.path.join(d, name + ".xtr"), np.float32), read(os.path.join(d, name + ".ytr"), np.int32)
+    xte, yte = read(os.path.join(d, name + ".xte"), np.float32), read(os.path.join(d, name + ".yte"), np.int32)
+    roc, ap, f1 = [], [], []
+    for s in range(1, seeds + 1):
+        m = RandomForestClassifier(n_estimators=trees, random_state=s, n_jobs=2).fit(xtr, ytr)
+        p = m.predict_proba(xte)
+        p0 = p[:, list(m.classes_).index(0)]
+        roc.append(roc_auc_score(yte != 0, 1 - p0))
+        ap.append(average_precision_score(yte != 0, 1 - p0))
+        f1.append(f1_score(yte, m.classes_[p.argmax(1)], average="macro"))
+    print(json.dumps({"impl": "sklearn", "seeds": seeds, "ap": [round(a, 4) for a in ap],
+                      "roc_auc_median": statistics.median(roc), "ap_median": statistics.median(ap),
+                      "macro_f1_median": statistics.median(f1)}))
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "gen":
         gen(sys.argv[2])
     elif len(sys.argv) == 6 and sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) == 6 and sys.argv[1] == "quality":
+        quality(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
         sys.exit(__doc__)

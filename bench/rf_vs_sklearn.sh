@@ -40,6 +40,22 @@ for c in $CASES; do
     nice $PY bench/rf_sklearn.py run "$DIR" "$c" $trees $runs >>"$DIR/sklearn.jsonl" 2>/dev/null ||
         echo "# $c: sklearn failed"
 done
+# Quality over seeds (ITU: is vigil's PR AUC within 0.01 of sklearn's?).
+if [ -e "$DIR/itu.xtr" ]; then
+    SEEDS=${SEEDS:-10}
+    nice "$B/bench/bench_rf" --data "$DIR" --name itu --trees 10 --quality-seeds $SEEDS >"$DIR/q.jsonl"
+    nice "$B/bench/bench_rf" --data "$DIR" --name itu --trees 10 --quality-seeds $SEEDS --bins 0 >>"$DIR/q.jsonl"
+    nice $PY bench/rf_sklearn.py quality "$DIR" itu 10 $SEEDS >>"$DIR/q.jsonl" 2>/dev/null
+    echo "ITU 02_b, 10 trees, $SEEDS seeds each: median test figures"
+    $PY - "$DIR/q.jsonl" <<'EOF'
+import json, sys
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    tag = j["impl"] + ("" if j.get("bins", 1) else " exact")
+    print(f"  {tag:14s} ROC AUC {j['roc_auc_median']:.4f}  PR AUC (AP) {j['ap_median']:.4f}  "
+          f"macro-F1 {j['macro_f1_median']:.4f}  AP per seed {j['ap']}")
+EOF
+fi
 $PY - "$DIR" <<'EOF'
 import json, sys
 d = sys.argv[1]
