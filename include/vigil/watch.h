@@ -49,6 +49,8 @@ struct vigil_watch_conf {
     int threads;         /* training threads */
     double explain;      /* share of the error the reported features explain (0.9) */
     double min_error;    /* floor of every group threshold (MSE, scaled units) */
+    double calibrate;    /* share of the newest history held out to set thresholds */
+    double quantile;     /* threshold quantile of the held-out errors */
 };
 
 /* Option table for the conf (flags of `vigil watch`, keys of a "watch:" section). */

@@ -33,6 +33,8 @@ const struct cli_cmd cli_cmds[] = {
      "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
     {"flows", cmd_flows, "packets to flows to features; detect threats on them",
      "flows extract|detect|worker|nslkdd ..."},
+    {"watch", cmd_watch, "monitor this host live: learn normal, report anomalies, serve a page",
+     "watch [-c CONFIG] [--warmup DURATION] [--listen ADDR:PORT] [--state DIR] [options]"},
     {NULL, NULL, NULL, NULL},
 };
 
