@@ -19,7 +19,7 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
-    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] FILE..."},
+    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] [group options] FILE..."},
     {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
     {NULL, NULL, NULL, NULL},
 };
