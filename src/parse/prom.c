@@ -398,9 +398,12 @@ static int parse_comment(const char *p, size_t n, size_t i, struct vigil_prom_li
         }
         return 0;
     }
+    if (kl != 4) {
+        return 0;
+    }
     int is_help = memcmp(kw, "HELP", 4) == 0, is_type = memcmp(kw, "TYPE", 4) == 0;
     int is_unit = memcmp(kw, "UNIT", 4) == 0;
-    if (kl != 4 || !(is_help || is_type || is_unit)) {
+    if (!(is_help || is_type || is_unit)) {
         return 0;
     }
     i += 4;

@@ -41,6 +41,9 @@ static void test_parse_good_lines(void **state)
         {"   \t", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_BLANK, NULL, 0, 0, 0, 0},
         {"# just a comment", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_COMMENT, NULL, 0, 0, 0, 0},
         {"#HELPER x", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_COMMENT, NULL, 0, 0, 0, 0},
+        /* Found by fuzz_prom: a 3-letter keyword other than EOF read 4 bytes. */
+        {"#ELP", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_COMMENT, NULL, 0, 0, 0, 0},
+        {"# EOFX", VIGIL_PROM_OPENMETRICS, VIGIL_PROM_LINE_COMMENT, NULL, 0, 0, 0, 0},
         {"# HELP up Whether the target is up.", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_HELP, "up", 0,
          0, 0, 0},
         {"# TYPE up gauge", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_TYPE, "up", 0, 0, 0, 0},
