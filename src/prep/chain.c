@@ -32,7 +32,7 @@ const struct vigil_opt vigil_prep_opts[] = {
     {"fill-max", VIGIL_OPT_INT, offsetof(struct vigil_prep_params, fill_max), "3", 0, 1000000,
      "missing steps filled with the last value; later ones stay NaN", NULL},
     {"scale", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, scale), "true", 0, 0,
-     "min-max scaling to [0,1] fitted on training data, clipped", NULL},
+     "min-max scaling: the training range maps to [0,1] (see clip)", NULL},
     {"clip", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, clip), "1", 0, 1000,
      "scaled values are clipped to [-clip, 1 + clip]", NULL},
     {"temporal", VIGIL_OPT_INT, offsetof(struct vigil_prep_params, temporal), "0", 0, TEMPORAL_MAX,
