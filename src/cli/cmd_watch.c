@@ -691,7 +691,7 @@ static void teardown(struct app *a)
     vigil_free(a->colmap);
     vigil_free(a->row);
     vigil_buf_fini(&a->scratch);
-    if (a->ops) {
+    if (a->ops && a->mparams) {
         vigil_opt_free(a->ops->opts, a->mparams);
     }
     vigil_free(a->mparams);
