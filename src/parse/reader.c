@@ -108,10 +108,32 @@ static size_t lead(const char *p, size_t n)
     return i;
 }
 
+static int is_name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+
+/* A metric name directly followed by a label set: exposition, even if the rest is broken. */
+static int name_then_brace(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || !is_name_start(p[0])) {
+        return 0;
+    }
+    while (i < n && (is_name_start(p[i]) || (p[i] >= '0' && p[i] <= '9'))) {
+        i++;
+    }
+    return i < n && p[i] == '{';
+}
+
 /*
  * Exposition text if the first meaningful line is a # HELP/TYPE/UNIT/EOF line
- * or parses as a sample; OpenMetrics if some sniffed line is only valid or
- * only usual there. Anything else is delimited text.
+ * or parses as a sample, or starts like one (name{...) while no later line
+ * starts like a row of delimited values (a digit, a sign, a quote, a
+ * delimiter: exposition lines start with a name or '#'), so that a broken
+ * sample is reported by the exposition parser at its line and column.
+ * OpenMetrics if some sniffed line is only valid or only usual there.
+ * Anything else is delimited text.
  */
 static enum vigil_format sniff_format(const struct sniff *s, struct vigil_prom_line *ln)
 {
@@ -148,7 +170,17 @@ static enum vigil_format sniff_format(const struct sniff *s, struct vigil_prom_l
         int text_ok = vigil_prom_parse_line(p, n, VIGIL_PROM_TEXT, ln, NULL) == 0;
         int om_ok = vigil_prom_parse_line(p, n, VIGIL_PROM_OPENMETRICS, ln, NULL) == 0;
         if (!decided) {
-            f = text_ok || om_ok ? VIGIL_FMT_PROM : VIGIL_FMT_DELIMITED;
+            f = text_ok || om_ok || name_then_brace(p, n) ? VIGIL_FMT_PROM : VIGIL_FMT_DELIMITED;
+            if (!text_ok && !om_ok && f == VIGIL_FMT_PROM) {
+                for (size_t j = i + 1; j < s->n; j++) {
+                    const char *q = sniff_line(s, j);
+                    size_t qn = s->len[j], qb = lead(q, qn);
+                    if (qb < qn && q[qb] != '#' && !is_name_start(q[qb])) {
+                        f = VIGIL_FMT_DELIMITED; /* a header, then rows of values */
+                        break;
+                    }
+                }
+            }
             decided = 1;
         }
         if (f != VIGIL_FMT_PROM) {

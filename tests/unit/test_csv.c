@@ -77,6 +77,8 @@ static void test_detect_layouts(void **state)
         {"a,b,c,d\n1,,NA,null\n2,NaN,-,3\n", ',', 1, -1, 2, 4, 0, "a", 1},
         /* Comments before the header, blank lines between rows. */
         {"# exported by a tool\na b\n\n1 2\n\n3 4\n", ' ', 1, -1, 2, 2, 0, "b", 2},
+        /* Series names as headers without a time column: rows of values make it delimited. */
+        {"cpu{a=\"x\"};mem{b=\"y\"}\n1;2\n3;4\n", ';', 1, -1, 2, 2, 0, "mem{b=\"y\"}", 2},
         /* Epoch milliseconds decided by magnitude; CRLF line ends. */
         {"timestamp,v\r\n1395066363000,1\r\n1395066364000,2\r\n", ',', 1, 0, 2, 1,
          1395066364000000000LL, "v", 1},

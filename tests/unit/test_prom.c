@@ -542,6 +542,12 @@ static void test_scrapes_become_rows(void **state)
     assert_int_equal(d.col, 9);
     vigil_frame_fini(&fr);
 
+    /* Alone in a file, the broken line still reads as exposition and is named. */
+    assert_int_equal(read_text(&fr, "x{a=\"1\" 5\n", &info, &d), VIGIL_EPARSE);
+    assert_int_equal(d.line, 1);
+    assert_int_equal(d.col, 9);
+    vigil_frame_fini(&fr);
+
     /* OpenMetrics (detected from # UNIT) without its final # EOF. */
     assert_int_equal(read_text(&fr, "# TYPE s gauge\n# UNIT s seconds\ns 1\n", &info, &d),
                      VIGIL_EPARSE);
