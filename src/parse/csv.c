@@ -102,6 +102,9 @@ static int split(const char *p, size_t n, char delim, struct field *f, size_t ma
             q++;
             size_t s0 = scratch ? scratch->len : 0;
             for (;;) {
+                if (q >= n && !f) {
+                    break; /* counting for the sniffer: the field ends with the line */
+                }
                 if (q >= n) {
                     vigil_diag_set(diag, 0, n + 1,
                                    "expected '\"' to close the quoted field opened at column %zu",
@@ -126,7 +129,9 @@ static int split(const char *p, size_t n, char delim, struct field *f, size_t ma
             /* Without scratch (sniffing) the raw inner text stands in for the value. */
             fp = scratch ? scratch->p + s0 : p + open + 1;
             fn = scratch ? scratch->len - s0 : q - open - 1;
-            q++; /* the closing quote */
+            if (q < n) {
+                q++; /* the closing quote (absent only when counting a broken line) */
+            }
             if (delim != ' ') {
                 while (q < n && (p[q] == ' ' || (p[q] == '\t' && delim != '\t'))) {
                     q++;

@@ -203,6 +203,8 @@ static void test_bad_inputs(void **state)
         {"a,b\n1,1e999\n", VIGIL_EPARSE, 2, 3, "number out of range in column 'b'"},
         {"a,b\n1,\"2\n", VIGIL_EPARSE, 2, 5, "expected '\"' to close the quoted field opened at "
                                           "column 3"},
+        /* The broken quote does not hide the ';' from the sniffer. */
+        {"a;b\n1;\"2\n", VIGIL_EPARSE, 2, 5, "expected '\"' to close the quoted field"},
         {"a,b\n1,\"2\"x\n", VIGIL_EPARSE, 2, 6, "expected a delimiter after the closing quote, "
                                             "found 'x'"},
         {"timestamp,v\n2020-01-01 00:00:00,1\n2020-13-01 00:00:00,2\n", VIGIL_EPARSE, 3, 1,
