@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,7 +485,8 @@ static int expo_sample(struct expo *e, size_t lineno, struct vigil_diag *diag)
         }
         row = e->def_row;
     }
-    if (e->col_row[id] == row) {
+    /* Rows this read made start as NaN: a number already there is an earlier sample. */
+    if (e->col_row[id] == row || !isnan(vigil_frame_row(e->fr, row)[id])) {
         vigil_diag_set(diag, lineno, 1, "second value for series %.160s in one scrape/timestamp",
                        e->fr->cols.v[id].key);
         return VIGIL_EPARSE;

@@ -10,12 +10,12 @@
 SAMPLE=tests/data/sample/host.prom
 SYR=tests/data/syrroca/cadvisor_day.csv
 
+# field NAME : the value of the summary line NAME in $TMP/out
 field() { sed -n "s/^  $1 *//p" "$TMP/out" | head -n 1; }
-check_field() {
-    local got
-    got=$(field "$2")
-    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1" "$2: got '$got'" "want '$3'"; fi
-}
+# check_value DESC GOT WANT
+check_value() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got '$2'" "want '$3'"; fi; }
+# check_field DESC NAME WANT : the summary line NAME equals WANT
+check_field() { check_value "$1" "$(field "$2")" "$3"; }
 
 # ---- malformed exposition: file:line:col and what was expected ----
 # bad_expo NAME TEXT LINE:COL REASON
@@ -109,9 +109,7 @@ if "$VIGIL" prep "$SAMPLE" -o "$TMP/prep.csv" 2>/dev/null; then
     check_field "prep output: every row" rows "$(($(wc -l <"$TMP/prep.csv") - 1))"
     ncols=$(head -n 1 "$TMP/prep.csv" |
         /usr/bin/python3 -c 'import csv, sys; print(len(next(csv.reader(sys.stdin))) - 1)')
-    got=$(field series | cut -d: -f1)
-    if [ "$got" = "$ncols" ]; then ok "prep output: every column ($ncols)"; else
-        not_ok "prep output: every column" "got $got, want $ncols (python csv)"; fi
+    check_value "prep output: every column (counted by python csv)" "$(field series | cut -d: -f1)" "$ncols"
 else
     not_ok "vigil prep on the sample failed"
 fi

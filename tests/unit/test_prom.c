@@ -535,6 +535,9 @@ static void test_scrapes_become_rows(void **state)
     assert_int_equal(d.line, 3);
     assert_non_null(strstr(d.msg, "second value for series x"));
     vigil_frame_fini(&fr);
+    assert_int_equal(read_text(&fr, "x 1 1000\nx 2 2000\nx 3 1000\n", &info, &d), VIGIL_EPARSE);
+    assert_int_equal(d.line, 3); /* also when the time comes back later */
+    vigil_frame_fini(&fr);
 
     /* The malformed example is rejected with its line and column. */
     assert_int_equal(read_text(&fr, "# TYPE x gauge\nx{a=\"1\" 5\n", &info, &d), VIGIL_EPARSE);
