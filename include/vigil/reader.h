@@ -47,16 +47,16 @@ struct vigil_read_opts {
 
 struct vigil_read_info {
     enum vigil_format format;
-    char delim;         /* delimited only */
-    int header;         /* delimited only: 1 if a header line was read */
-    int time_col;       /* delimited only: index of the time column, -1 if none */
-    size_t lines;       /* lines read */
-    size_t samples;     /* values stored */
-    size_t files;       /* files read (directories hold several) */
-    size_t families;    /* exposition only: # TYPE families seen (distinct names) */
-    size_t rows;        /* rows added to the frame */
+    char delim;          /* delimited only */
+    int header;          /* delimited only: 1 if a header line was read */
+    int time_col;        /* delimited only: index of the time column, -1 if none */
+    size_t lines;        /* lines read */
+    size_t samples;      /* values stored */
+    size_t files;        /* files read (directories hold several) */
+    size_t families;     /* exposition only: # TYPE families seen (distinct names) */
+    size_t rows;         /* rows added to the frame */
     size_t cols_skipped; /* delimited only: columns with an empty header name (a row index) */
-    int label_col;      /* delimited only: index of the row-label column, -1 if none */
+    int label_col;       /* delimited only: index of the row-label column, -1 if none */
 };
 
 /* Sets opts to the defaults (auto everything). */

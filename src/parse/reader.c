@@ -205,25 +205,25 @@ static enum vigil_format sniff_format(const struct sniff *s, struct vigil_prom_l
 struct expo {
     struct vigil_frame *fr;
     const struct vigil_read_opts *o;
-    size_t row0;                 /* first row this read added */
+    size_t row0; /* first row this read added */
     struct vigil_prom_parser ps;
     struct vigil_prom_line ln;
-    struct vigil_buf key;        /* canonical series key of the current sample */
+    struct vigil_buf key;           /* canonical series key of the current sample */
     struct vigil_series_table fams; /* distinct # TYPE family names */
-    uint64_t scrape;             /* current scrape number, from 1 */
-    uint64_t *col_scrape;        /* (F) last scrape that set each column */
-    size_t *col_row;             /* (F) last row written in each column */
+    uint64_t scrape;                /* current scrape number, from 1 */
+    uint64_t *col_scrape;           /* (F) last scrape that set each column */
+    size_t *col_row;                /* (F) last row written in each column */
     size_t cols_cap;
-    size_t def_row;              /* row of the current scrape's untimed samples */
-    size_t first_ts_row;         /* row of the current scrape's first timestamp */
-    int64_t *mts;                /* open-addressing map timestamp -> row */
+    size_t def_row;      /* row of the current scrape's untimed samples */
+    size_t first_ts_row; /* row of the current scrape's first timestamp */
+    int64_t *mts;        /* open-addressing map timestamp -> row */
     size_t *mrow;
     size_t mcap, mn;
-    int64_t file_ts;             /* mtime of the scrape file, or UNTIMED */
-    int any_ts;                  /* some sample carried a timestamp */
-    uint32_t pred;               /* next column expected (scrapes repeat their order) */
+    int64_t file_ts; /* mtime of the scrape file, or UNTIMED */
+    int any_ts;      /* some sample carried a timestamp */
+    uint32_t pred;   /* next column expected (scrapes repeat their order) */
     size_t samples;
-    int full;                    /* max_rows reached */
+    int full; /* max_rows reached */
 };
 
 static int grow_cols(struct expo *e);
@@ -418,8 +418,7 @@ static int find_col(struct expo *e, uint32_t *id)
     const struct vigil_series_table *t = &e->fr->cols;
     const char *k = e->key.p;
     size_t n = e->key.len;
-    if (e->pred < t->n && strncmp(t->v[e->pred].key, k, n) == 0 &&
-        t->v[e->pred].key[n] == '\0') {
+    if (e->pred < t->n && strncmp(t->v[e->pred].key, k, n) == 0 && t->v[e->pred].key[n] == '\0') {
         *id = e->pred;
     } else if (vigil_series_find(t, k, n, id) != 0) {
         int rc = vigil_frame_add_col(e->fr, k, n, id);
@@ -583,7 +582,7 @@ static int expo_finish(struct expo *e)
 /* ---- one input: sniff, then stream every line ---- */
 
 struct input {
-    struct expo *ex;      /* exposition state, shared across the files of a directory */
+    struct expo *ex; /* exposition state, shared across the files of a directory */
     struct vigil__csv *csv;
     enum vigil_format fmt;
 };
@@ -613,8 +612,9 @@ static int read_lines(struct vigil_frame *fr, struct vigil_lines *l,
     }
     in.fmt = o->format != VIGIL_FMT_AUTO ? o->format : sniff_format(&s, &ex->ln);
     if (dir_file && in.fmt == VIGIL_FMT_DELIMITED) {
-        vigil_diag_set(diag, 0, 0, "expected Prometheus exposition text in a directory of "
-                                   "scrape files, found delimited text");
+        vigil_diag_set(diag, 0, 0,
+                       "expected Prometheus exposition text in a directory of "
+                       "scrape files, found delimited text");
         rc = VIGIL_EPARSE;
         goto out;
     }
@@ -634,7 +634,7 @@ static int read_lines(struct vigil_frame *fr, struct vigil_lines *l,
         in.ex = ex;
         vigil_prom_parser_fini(&ex->ps);
         vigil_prom_parser_init(&ex->ps, in.fmt == VIGIL_FMT_OPENMETRICS ? VIGIL_PROM_OPENMETRICS
-                                                                       : VIGIL_PROM_TEXT);
+                                                                        : VIGIL_PROM_TEXT);
     }
     size_t lineno = 0;
     for (size_t i = 0; i < s.n && !rc; i++) {
