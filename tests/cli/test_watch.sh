@@ -106,6 +106,8 @@ if command -v prometheus-alertmanager >/dev/null; then
 else
     AMARG=
 fi
+cpu_idle_total() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print $5+$6, t}' /proc/stat; }
+read -r IDLE0 TOT0 < <(cpu_idle_total)
 P=$(free_port)
 # shellcheck disable=SC2086
 "$VIGIL" watch --warmup 60s --listen "127.0.0.1:$P" --state "$TMP/s2" -q $AMARG \
@@ -113,6 +115,11 @@ P=$(free_port)
 WPID=$!
 if wait_phase "$P" scoring 150; then ok "scoring after a 60 s warm-up"; else
     not_ok "scoring after a 60 s warm-up" "$(tail -5 "$TMP/w2.err")"; fi
+# A burst is only an anomaly where normal is quiet: measure how busy the CPUs were during
+# the warm-up (the host's normal). On a host already at full load it is not one.
+read -r IDLE1 TOT1 < <(cpu_idle_total)
+BUSY=$(( 100 - 100 * (IDLE1 - IDLE0) / (TOT1 - TOT0 + 1) ))
+echo "# CPU busy during the warm-up: ${BUSY}%"
 # The burst must be new: wait (up to 90 s) for the host's cpu group to be quiet first,
 # since another process loading the CPU during the warm-up makes a burst look normal.
 quiet=0
@@ -122,8 +129,11 @@ for _ in $(seq 1 90); do
         quiet=1; break; fi
     sleep 1
 done
-if [ "$quiet" = 0 ]; then
-    skip_test "host cpu not quiet before the burst (other load on this machine); latency not measured"
+if [ "$BUSY" -gt 40 ]; then
+    quiet=0
+    skip_test "host CPU ${BUSY}% busy during the warm-up: a CPU burst is normal here; latency not asserted"
+elif [ "$quiet" = 0 ]; then
+    skip_test "host cpu not quiet before the burst (other load on this machine); latency not asserted"
 fi
 sleep 3
 T0=$(date +%s)
@@ -151,7 +161,8 @@ if [ "$found" = 1 ]; then
     grep -q '"event":"open".*"group":"cpu"' "$TMP/w2.out" && ok "event printed as a JSON line" || not_ok "event printed as a JSON line"
     if [ -n "$AM_PID" ]; then
         sleep 1
-        curl -s "127.0.0.1:$AMP/api/v2/alerts" | grep -q '"group":"cpu"' && ok "alert fired in Alertmanager" \
+        curl -s "127.0.0.1:$AMP/api/v2/alerts" | grep -o '"labels":{[^}]*}' | grep '"entity":"host"' | \
+            grep -q '"group":"cpu"' && ok "alert fired in Alertmanager" \
             || not_ok "alert fired in Alertmanager" "$(curl -s "127.0.0.1:$AMP/api/v2/alerts" | head -c 400)"
     fi
     wait "$SPID" 2>/dev/null
@@ -163,7 +174,8 @@ if [ "$found" = 1 ]; then
     [ "$closed" = 1 ] && ok "event closes after the burst" || not_ok "event closes after the burst"
     if [ -n "$AM_PID" ]; then
         sleep 1
-        active=$(curl -s "127.0.0.1:$AMP/api/v2/alerts?active=true" | grep -c '"group":"cpu"' || true)
+        active=$(curl -s "127.0.0.1:$AMP/api/v2/alerts?active=true" | grep -o '"labels":{[^}]*}' | \
+            grep '"entity":"host"' | grep -c '"group":"cpu"' || true)
         [ "$active" = 0 ] && ok "alert resolved in Alertmanager" || not_ok "alert resolved in Alertmanager"
         kill "$AM_PID"; wait "$AM_PID" 2>/dev/null
     fi
