@@ -30,6 +30,9 @@ struct vigil_prep_params {
     int scale;        /* 1 = min-max scaling to [0,1] fitted on training data */
     int temporal;     /* k > 0 adds lag, delta, rolling mean and std over k steps per series */
     int deltas;       /* 1 = counters become per-step increases (default) */
+    double clip;      /* scaled values are clipped to [-clip, 1 + clip] (default 1): values
+                         beyond the training range keep some of their size, which a
+                         reconstruction model needs to see a burst at the edge of normal */
 };
 
 /* Option table for the params (flags of prep/train, keys of a "prep:" config section). */
@@ -85,7 +88,7 @@ void vigil_prep_free(struct vigil_prep *pp);
  *  4. Gap filling: the first fill_max missing steps of a gap repeat the last
  *     value; later ones stay NaN (causal, so live scoring gives the same).
  *  5. Scaling: (x - min) / (max - min) with min and max of the training
- *     output of steps 1-4, clipped to [0,1].
+ *     output of steps 1-4, clipped to [-clip, 1 + clip].
  *  6. Temporal features, k = temporal: lag1 (the previous step's value),
  *     delta (x - lag1), rolling mean and population std over the last k steps
  *     including this one, ignoring missing values (NaN when all are missing).

@@ -19,6 +19,18 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
+    {"collect", cmd_collect, "collect host, container, VM and network counters live",
+     "collect [--interval 100ms] [--listen ADDR:PORT] [--out FILE] [--nats URL] [--root DIR] "
+     "[--count N] [--duration D]"},
+    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] FILE..."},
+    {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
+    {"train", cmd_train, "train a model (any registered model) on a data file",
+     "train -m MODEL [-c CONFIG] [--seed S] [--threads N] [--temporal K] [--per-entity] [--cv K] "
+     "[MODEL OPTIONS] --train DATA [--labels LABELS] -o MODEL_FILE"},
+    {"score", cmd_score, "score a data file with a model file, one CSV row per row",
+     "score MODEL_FILE DATA [-o OUT.csv]"},
+    {"eval", cmd_eval, "compare scores with labels: ROC/PR AUC, F1, confusion matrix, curves",
+     "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
     {"flows", cmd_flows, "packets to flows to features; detect threats on them",
      "flows extract|detect|worker|nslkdd ..."},
     {NULL, NULL, NULL, NULL},

@@ -21,7 +21,7 @@
 #include "vigil/prep.h"
 
 #define PREP_MAGIC 0x50525056u /* "VPRP" little-endian */
-#define PREP_VERSION 1u
+#define PREP_VERSION 2u
 #define KEY_MAX ((size_t)1 << 16)
 #define TEMPORAL_MAX 10000
 #define FEATS_PER_SERIES_TEMPORAL 5
@@ -33,6 +33,8 @@ const struct vigil_opt vigil_prep_opts[] = {
      "missing steps filled with the last value; later ones stay NaN", NULL},
     {"scale", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, scale), "true", 0, 0,
      "min-max scaling to [0,1] fitted on training data, clipped", NULL},
+    {"clip", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, clip), "1", 0, 1000,
+     "scaled values are clipped to [-clip, 1 + clip]", NULL},
     {"temporal", VIGIL_OPT_INT, offsetof(struct vigil_prep_params, temporal), "0", 0, TEMPORAL_MAX,
      "k > 0 adds lag1, delta, rolling mean and std over k steps per series", NULL},
     {"deltas", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, deltas), "true", 0, 0,
@@ -425,7 +427,8 @@ static void emit(struct vigil_prep_stream *s, const float *v)
         if (pp->p.scale && !isnan(x)) {
             double lo = pp->kept[j].min, hi = pp->kept[j].max;
             double y = ((double)x - lo) / (hi - lo);
-            x = (float)(y < 0 ? 0 : y > 1 ? 1 : y);
+            double c = pp->p.clip;
+            x = (float)(y < -c ? -c : y > 1 + c ? 1 + c : y);
         }
         float *o = s->out + j * per;
         o[0] = x;
@@ -697,7 +700,7 @@ fail:
 /* ---- serialization ----
  *
  *   u32 magic "VPRP" | u32 version | u64 step | u32 fill_max | u32 scale |
- *   u32 temporal | u32 deltas | u32 K | K x (str key | str entity ("" = host) |
+ *   u32 temporal | u32 deltas | f64 clip | u32 K | K x (str key | str entity ("" = host) |
  *   u32 kind | u32 group | f64 min | f64 max) | u32 D | D x (str key | u32 why)
  */
 
@@ -710,6 +713,7 @@ int vigil_prep_save(const struct vigil_prep *pp, struct vigil_buf *out)
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.scale);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.temporal);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.deltas);
+    rc = rc ? rc : vigil_buf_put_f64(out, pp->p.clip);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->n_kept);
     for (size_t i = 0; i < pp->n_kept && !rc; i++) {
         const struct kept *k = &pp->kept[i];
@@ -776,6 +780,11 @@ int vigil_prep_load(struct vigil_prep **out, const void *p, size_t n, struct vig
     rc = rc ? rc : rd_u32_in(&r, &scale, 0, 1, "scale", diag);
     rc = rc ? rc : rd_u32_in(&r, &temporal, 0, TEMPORAL_MAX, "temporal", diag);
     rc = rc ? rc : rd_u32_in(&r, &deltas, 0, 1, "deltas", diag);
+    double clip = 0;
+    if (!rc && (vigil_rd_f64(&r, &clip) || !(clip >= 0 && clip <= 1000))) {
+        vigil_diag_set(diag, 0, 0, "preprocessing state: bad or truncated clip");
+        rc = VIGIL_EFORMAT;
+    }
     /* Each kept series takes at least 32 bytes, so the count is bounded by what is left. */
     rc = rc ? rc
             : rd_u32_in(&r, &nk, 1, (uint32_t)(r.n / 32 < UINT32_MAX ? r.n / 32 : UINT32_MAX),
@@ -787,8 +796,12 @@ int vigil_prep_load(struct vigil_prep **out, const void *p, size_t n, struct vig
     if (!pp) {
         return -ENOMEM;
     }
-    pp->p = (struct vigil_prep_params){(int64_t)step, (int)fill, (int)scale, (int)temporal,
-                                       (int)deltas};
+    pp->p = (struct vigil_prep_params){.step = (int64_t)step,
+                                       .fill_max = (int)fill,
+                                       .scale = (int)scale,
+                                       .temporal = (int)temporal,
+                                       .deltas = (int)deltas,
+                                       .clip = clip};
     pp->kept = vigil_calloc(nk, sizeof *pp->kept);
     if (!pp->kept) {
         rc = -ENOMEM;

@@ -256,14 +256,15 @@ static void test_scaling_with_clipping(void **state)
     (void)state;
     /*
      * Train g: 2, 4, 6 -> min 2, max 6, scaled (x - 2) / 4: 0, 0.5, 1.
-     * Test  g: 0, 3, 8, X -> (0-2)/4 = -0.5 clipped to 0, (3-2)/4 = 0.25,
-     *          (8-2)/4 = 1.5 clipped to 1, X stays X with fill_max 0.
+     * Test  g: 0, 3, 8, 20, X -> (0-2)/4 = -0.5, (3-2)/4 = 0.25, (8-2)/4 = 1.5,
+     *          (20-2)/4 = 4.5 clipped to 1 + clip = 2 (default clip 1), X stays X
+     *          with fill_max 0. With clip 0: -0.5 -> 0 and 1.5, 4.5 -> 1.
      */
     static const struct col_spec cols[] = {{"g", VIGIL_KIND_GAUGE, VIGIL_GROUP_CPU}};
-    static const float tr[] = {2, 4, 6}, te[] = {0, 3, 8, X};
+    static const float tr[] = {2, 4, 6}, te[] = {0, 3, 8, 20, X};
     struct vigil_frame train, test, out;
     make_frame(&train, cols, 1, NULL, tr, 3, NULL);
-    make_frame(&test, cols, 1, NULL, te, 4, NULL);
+    make_frame(&test, cols, 1, NULL, te, 5, NULL);
     struct vigil_prep_params p = params(0, 0, 1, 0);
     struct vigil_prep *pp = fit_apply(&train, &p, &out);
     static const float want_tr[] = {0, 0.5f, 1};
@@ -272,8 +273,17 @@ static void test_scaling_with_clipping(void **state)
     vigil_frame_init(&out);
     struct vigil_diag d;
     assert_int_equal(vigil_prep_apply(pp, &test, &out, &d), 0);
-    static const float want_te[] = {0, 0.25f, 1, X};
-    check_col(&out, 0, want_te, 4, "test clipped");
+    static const float want_te[] = {-0.5f, 0.25f, 1.5f, 2, X};
+    check_col(&out, 0, want_te, 5, "test clipped to [-1, 2]");
+    vigil_prep_free(pp);
+    vigil_frame_fini(&out);
+    p.clip = 0;
+    pp = fit_apply(&train, &p, &out);
+    vigil_frame_fini(&out);
+    vigil_frame_init(&out);
+    assert_int_equal(vigil_prep_apply(pp, &test, &out, &d), 0);
+    static const float want_strict[] = {0, 0.25f, 1, 1, X};
+    check_col(&out, 0, want_strict, 5, "test clipped to [0, 1]");
     vigil_prep_free(pp);
     vigil_frame_fini(&out);
     vigil_frame_fini(&train);
@@ -637,11 +647,11 @@ static void test_save_load_round_trip(void **state)
     b2.p[4] = 9;
     assert_int_equal(vigil_prep_load(&back, b2.p, b2.len - 1, &d), VIGIL_EFORMAT);
     assert_non_null(strstr(d.msg, "version"));
-    b2.p[4] = 1;
-    /* The first series' kind follows the header (36 bytes), key and entity strings. */
+    b2.p[4] = 2;
+    /* The first series' kind follows the header (44 bytes), key and entity strings. */
     uint32_t klen;
-    memcpy(&klen, b2.p + 36, 4);
-    size_t kind_off = 36 + 4 + klen + 4; /* entity of the first series is "" */
+    memcpy(&klen, b2.p + 44, 4);
+    size_t kind_off = 44 + 4 + klen + 4; /* entity of the first series is "" */
     b2.p[kind_off] = 7;
     assert_int_equal(vigil_prep_load(&back, b2.p, b2.len - 1, &d), VIGIL_EFORMAT);
     assert_non_null(strstr(d.msg, "kind 7"));
@@ -891,7 +901,7 @@ static void test_matches_reference(void **state)
 {
     (void)state;
     static const struct vigil_prep_params ps[] = {
-        {10 * S, 2, 1, 4, 1}, {0, 1, 1, 3, 1}, {7 * S, 0, 0, 2, 1}, {5 * S, 3, 1, 0, 0}};
+        {10 * S, 2, 1, 4, 1, 0}, {0, 1, 1, 3, 1, 0}, {7 * S, 0, 0, 2, 1, 0}, {5 * S, 3, 1, 0, 0, 0}};
     for (size_t c = 0; c < sizeof ps / sizeof ps[0]; c++) {
         struct vigil_frame fr, out;
         make_irregular(&fr, 100 + c);
