@@ -41,12 +41,20 @@ enum vigil_threat_key {
     VIGIL_THREAT_KEY_FLOW = 3, /* (source, destination) */
 };
 
+/* Classes with their own min_flows (ids of enum vigil_threat_class, and the anomaly class 5). */
+#define VIGIL_THREAT_CLASS_MAX 8
+
 /* Receives each raised alarm as one JSON object (n bytes, no newline), borrowed for the call. */
 typedef int (*vigil_threat_sink_fn)(void *user, const char *json, size_t n);
 
 struct vigil_threat_params {
     enum vigil_threat_key key;
     int64_t dedup_ns;      /* default 60 s */
+    /* Flagged flows a key must gather (within dedup of each other) before its alarm is
+       raised, per class; 0 or 1 = the first flow raises it. Default: 16 for DoS (a
+       flood is many flows at one victim; a lone SYN of a normal connection is not),
+       1 otherwise. */
+    uint32_t min_flows[VIGIL_THREAT_CLASS_MAX];
     size_t max_keys;       /* open alarms tracked at once; default 65536 */
     const char *model;     /* model name written in alarms; borrowed; may be NULL */
     const char *sensor;    /* sensor name written in alarms; borrowed; may be NULL */
@@ -69,7 +77,8 @@ struct vigil_threat_stats {
     uint64_t offered;    /* flagged flows offered */
     uint64_t raised;     /* alarms raised */
     uint64_t closed;     /* alarms closed */
-    uint64_t suppressed; /* flows that joined an open alarm */
+    uint64_t suppressed; /* flows that joined a raised alarm */
+    uint64_t below_min;  /* keys that closed before gathering min_flows flows: no alarm */
     uint64_t evicted;    /* alarms closed early because max_keys were open */
     uint64_t hooks_run;
     uint64_t hooks_skipped; /* not run: 4 hooks were still running */
@@ -81,8 +90,9 @@ int vigil_threat_new(struct vigil_threat **out, const struct vigil_threat_params
 
 /*
  * Offers one flagged flow of class cls (> 0) with score in [0,1]. Returns 1
- * when it raised a new alarm, 0 when it joined an open one, -EINVAL for a bad
- * class. Output failures (store, Alertmanager, sink) are counted in
+ * when it raised an alarm (a new key, or a key reaching its class's
+ * min_flows), 0 when it joined an open or still pending one, -EINVAL for a
+ * bad class. Output failures (store, Alertmanager, sink) are counted in
  * sink_errors and logged once, not returned: detection goes on.
  */
 int vigil_threat_offer(struct vigil_threat *t, const struct vigil_flow_rec *r, int cls,

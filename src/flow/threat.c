@@ -49,6 +49,7 @@ struct entry {
     uint64_t flows;
     float score; /* highest score seen */
     int64_t event_id;
+    uint8_t raised; /* 0 while fewer than min_flows flows were seen */
 };
 
 struct pending_alert {
@@ -78,6 +79,7 @@ void vigil_threat_params_default(struct vigil_threat_params *p)
     p->key = VIGIL_THREAT_KEY_AUTO;
     p->dedup_ns = 60LL * 1000000000LL;
     p->max_keys = 65536;
+    p->min_flows[1] = 16; /* DoS: one SYN is not a flood (docs/flows.md) */
 }
 
 int vigil_threat_key_parse(const char *s)
@@ -337,8 +339,15 @@ static void store_put(struct vigil_threat *t, struct entry *e, int64_t end_ns)
     e->event_id = ev.id;
 }
 
+static uint32_t min_flows(const struct vigil_threat *t, int cls)
+{
+    uint32_t m = cls < VIGIL_THREAT_CLASS_MAX ? t->p.min_flows[cls] : 0;
+    return m ? m : 1;
+}
+
 static void raise_alarm(struct vigil_threat *t, struct entry *e, const struct vigil_flow_rec *r)
 {
+    e->raised = 1;
     t->st.raised++;
     char *json = alarm_json(t, e, r);
     if (!json) {
@@ -365,6 +374,10 @@ static void raise_alarm(struct vigil_threat *t, struct entry *e, const struct vi
 
 static void close_alarm(struct vigil_threat *t, struct entry *e)
 {
+    if (!e->raised) {
+        t->st.below_min++; /* never reached min_flows: no alarm was raised, none to close */
+        return;
+    }
     /* The alarm ends with the last flagged flow's window. */
     int64_t end = e->last_ns + 1;
     store_put(t, e, end);
@@ -482,7 +495,11 @@ int vigil_threat_offer(struct vigil_threat *t, const struct vigil_flow_rec *r, i
         if (score > e->score) {
             e->score = score;
         }
-        t->st.suppressed++;
+        if (!e->raised && e->flows >= min_flows(t, cls)) {
+            raise_alarm(t, e, r);
+            return 1;
+        }
+        t->st.suppressed += e->raised;
         return 0;
     }
     if (!reuse && t->n >= t->p.max_keys) {
@@ -500,6 +517,9 @@ int vigil_threat_offer(struct vigil_threat *t, const struct vigil_flow_rec *r, i
     e->flows = 1;
     e->score = score;
     t->n += !reuse;
+    if (min_flows(t, cls) > 1) {
+        return 0; /* pending: raised when enough flows join */
+    }
     raise_alarm(t, e, r);
     return 1;
 }

@@ -56,6 +56,7 @@ struct mlp_params {
     int seed;
     int novelty_k;     /* 0 = no gate */
     double novelty_q;
+    double input_log;  /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
@@ -80,6 +81,8 @@ static const struct vigil_opt mlp_opts[] = {
      "k-means centroids of the normal rows for the novelty gate; 0 = no gate", NULL},
     {"novelty-q", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, novelty_q), "0.98", 0.5, 1.0,
      "novelty gate threshold: this quantile of the normal training rows' distances", NULL},
+    {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
+     "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
     {0},
 };
 
@@ -130,12 +133,14 @@ struct mlp {
     struct mlp_params p;  /* hidden points into hidden_text */
     char hidden_text[128];
     size_t f, k, L;
+    double in_log;                    /* input compression K (0 = none), saved with the model */
     size_t width[MLP_MAX_LAYERS + 1]; /* width[0] = F, width[L] = K */
     float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params */
     float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
     float *params;                    /* owned block */
     size_t n_params;
-    float *scratch;                   /* owned: scoring activations, 2 x (CHUNK, max width) */
+    float *scratch;                   /* owned: scoring activations (L, CHUNK, max width), */
+                                      /* then the transformed inputs (CHUNK, F) */
     struct vigil_model gate;          /* k-means of the normal rows (ops NULL = none) */
     float *gate_out;                  /* owned: (CHUNK, gate n_out) */
     char *out_names[MLP_MAX_CLASSES];
@@ -269,7 +274,24 @@ static int row_finite(const float *x, size_t f)
     return 1;
 }
 
-static int fit_gate(struct mlp *m, const struct vigil_batch *t, const uint32_t *rows, size_t n)
+/* out (N,F) = the input compression of x (N,F); out may alias x. */
+static void transform(const struct mlp *m, const float *x, float *out, size_t n)
+{
+    double k = m->in_log, norm = 1.0 / log1p(k);
+    for (size_t i = 0; i < n * m->f; i++) {
+        double v = x[i];
+        double y = log1p(k * fabs(v)) * norm;
+        out[i] = (float)(v < 0 ? -y : y);
+    }
+}
+
+static size_t scratch_floats(const struct mlp *m)
+{
+    return (size_t)CHUNK * max_width(m) * m->L + (size_t)CHUNK * m->f;
+}
+
+static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx, const uint32_t *rows,
+                    size_t n)
 {
     const struct vigil_model_ops *ops = vigil_model_find("kmeans");
     if (!ops) {
@@ -296,7 +318,7 @@ static int fit_gate(struct mlp *m, const struct vigil_batch *t, const uint32_t *
         size_t r = 0;
         for (size_t i = 0; i < n; i++) {
             if (t->y[rows[i]] == 0) {
-                memcpy(xn + r++ * t->f, t->x + (size_t)rows[i] * t->f, t->f * sizeof *xn);
+                memcpy(xn + r++ * t->f, tx + (size_t)rows[i] * t->f, t->f * sizeof *xn);
             }
         }
         rc = vigil_model_init(&m->gate, ops, kp);
@@ -334,6 +356,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     free_net(m);
     size_t hidden[MLP_MAX_LAYERS];
     size_t nh = parse_hidden(m->p.hidden, hidden);
+    m->in_log = m->p.input_log;
     m->f = t->f;
     m->k = t->n_classes;
     m->L = nh + 1;
@@ -361,8 +384,18 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     }
     /* Training buffers: gradients, moments, batch, activations and their gradients. */
     float *grad = NULL, *mom1 = NULL, *mom2 = NULL, *xb = NULL, *acts = NULL, *dacts = NULL;
-    float *probs = NULL, *cw = NULL, *dpost = NULL;
+    float *probs = NULL, *cw = NULL, *dpost = NULL, *xt = NULL;
+    const float *tx = t->x; /* training inputs, compressed when input-log is set */
     int32_t *yb = NULL;
+    if (!rc && m->in_log > 0) {
+        xt = vigil_mallocarray(t->n * t->f, sizeof *xt);
+        if (xt) {
+            transform(m, t->x, xt, t->n);
+            tx = xt;
+        } else {
+            rc = -ENOMEM;
+        }
+    }
     if (!rc) {
         grad = vigil_calloc(m->n_params, sizeof *grad);
         mom1 = vigil_calloc(m->n_params, sizeof *mom1);
@@ -374,8 +407,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
         probs = vigil_mallocarray(B * m->k, sizeof *probs);
         cw = vigil_mallocarray(m->k, sizeof *cw);
         yb = vigil_mallocarray(B, sizeof *yb);
-        m->scratch = vigil_mallocarray((size_t)CHUNK * mw * m->L + (size_t)CHUNK * m->k,
-                                       sizeof *m->scratch);
+        m->scratch = vigil_mallocarray(scratch_floats(m), sizeof *m->scratch);
         if (!grad || !mom1 || !mom2 || !xb || !acts || !dacts || !dpost || !probs || !cw || !yb ||
             !m->scratch) {
             rc = -ENOMEM;
@@ -426,7 +458,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
             size_t bn = n - s < B ? n - s : B;
             double wb = 0;
             for (size_t i = 0; i < bn; i++) {
-                memcpy(xb + i * m->f, t->x + (size_t)rows[s + i] * m->f, m->f * sizeof *xb);
+                memcpy(xb + i * m->f, tx + (size_t)rows[s + i] * m->f, m->f * sizeof *xb);
                 yb[i] = t->y[rows[s + i]];
                 wb += (double)cw[yb[i]];
             }
@@ -463,11 +495,12 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
         fputc('\n', stderr);
     }
     if (m->p.novelty_k > 0) {
-        rc = fit_gate(m, t, rows, n);
+        rc = fit_gate(m, t, tx, rows, n);
     }
     vm->f = m->f;
 done:
     vigil_free(rows);
+    vigil_free(xt);
     vigil_free(grad);
     vigil_free(mom1);
     vigil_free(mom2);
@@ -529,13 +562,19 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
     for (size_t l = 0; l < m->L; l++) {
         a[l] = m->scratch + l * (size_t)CHUNK * mw;
     }
+    float *xin = m->scratch + (size_t)CHUNK * mw * m->L;
     for (size_t s = 0; s < n; s += CHUNK) {
         size_t cn = n - s < CHUNK ? n - s : CHUNK;
         const float *xc = x + s * m->f;
         float *pc = out + s * m->k;
-        forward(m, a, pc, xc, cn);
+        const float *xm = xc;
+        if (m->in_log > 0) {
+            transform(m, xc, xin, cn);
+            xm = xin;
+        }
+        forward(m, a, pc, xm, cn);
         if (m->gate.ops) {
-            int rc = apply_gate(m, xc, cn, pc);
+            int rc = apply_gate(m, xm, cn, pc);
             if (rc) {
                 return rc;
             }
@@ -554,7 +593,7 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
 
 /* ---- bytes ----
  *
- *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] |
+ *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] | f64 input-log K |
  *   n_params x f32 | u32 gate (0/1) | [u64 len | len bytes of the kmeans model]
  */
 
@@ -571,6 +610,7 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t l = 1; l <= m->L && !rc; l++) {
         rc = vigil_buf_put_u32(out, (uint32_t)m->width[l]);
     }
+    rc = rc ? rc : vigil_buf_put_f64(out, m->in_log);
     for (size_t i = 0; i < m->n_params && !rc; i++) {
         rc = vigil_buf_put_f32(out, m->params[i]);
     }
@@ -630,7 +670,7 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
         }
         m->width[l] = v;
     }
-    if (m->width[L] != k) {
+    if (m->width[L] != k || vigil_rd_f64(&r, &m->in_log) || !(m->in_log >= 0 && m->in_log <= 1e9)) {
         return VIGIL_EFORMAT;
     }
     /* Check the parameter count against the bytes before allocating anything. */
@@ -658,9 +698,7 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
         free_net(m);
         return VIGIL_EFORMAT;
     }
-    size_t mw = max_width(m);
-    m->scratch = vigil_mallocarray((size_t)CHUNK * mw * m->L + (size_t)CHUNK * m->k,
-                                   sizeof *m->scratch);
+    m->scratch = vigil_mallocarray(scratch_floats(m), sizeof *m->scratch);
     rc = m->scratch ? make_out_names(m) : -ENOMEM;
     if (!rc && gate) {
         rc = load_gate(m, r.p, (size_t)glen);

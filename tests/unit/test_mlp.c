@@ -146,7 +146,7 @@ static void test_overfits_blobs_and_is_deterministic(void **state)
     assert_int_equal(m3.ops->load(&m3, b1.p, b1.len), VIGIL_EFORMAT);
     b1.p[0] ^= 1;
     float nan = NAN;
-    memcpy(b1.p + 4 * 6, &nan, 4); /* first weight after magic, F, K, L and two widths */
+    memcpy(b1.p + 4 * 6 + 8, &nan, 4); /* first weight: after magic, F, K, L, two widths, K */
     assert_int_equal(m3.ops->load(&m3, b1.p, b1.len), VIGIL_EFORMAT);
     /* The model is unusable after a failed load, not half-loaded. */
     assert_int_equal(m3.ops->score(&m3, x, 1, out2), -EINVAL);

@@ -56,12 +56,13 @@ static void test_dedup_by_victim_and_by_source(void **state)
     struct vigil_threat *t;
     assert_int_equal(vigil_threat_new(&t, &p), 0);
     int64_t t0 = 1700000000 * S;
-    /* A flood on 10.0.0.9 from 100 sources over 6 s: one alarm. */
+    /* A flood on 10.0.0.9 from 100 sources over 8 s: one alarm, raised by its 16th flow. */
+    assert_int_equal(p.min_flows[VIGIL_THREAT_DOS], 16);
     for (int i = 0; i < 100; i++) {
         int rc = vigil_threat_offer(t, &(struct vigil_flow_rec){0}, 0, 1.0f);
         assert_int_equal(rc, -EINVAL); /* class 0 is normal: not an alarm */
         struct vigil_flow_rec r = rec(t0 + (i / 20) * 2 * S, (uint8_t)(i + 1), 9);
-        assert_int_equal(vigil_threat_offer(t, &r, VIGIL_THREAT_DOS, 0.9f), i == 0 ? 1 : 0);
+        assert_int_equal(vigil_threat_offer(t, &r, VIGIL_THREAT_DOS, 0.9f), i == 15 ? 1 : 0);
     }
     /* Two scanners on many hosts: one alarm each. */
     for (int i = 0; i < 30; i++) {
@@ -73,17 +74,24 @@ static void test_dedup_by_victim_and_by_source(void **state)
     struct vigil_threat_stats st;
     vigil_threat_stats(t, &st);
     assert_int_equal(st.raised, 3);
-    assert_int_equal(st.suppressed, 99 + 58);
+    assert_int_equal(st.suppressed, 84 + 58);
     assert_int_equal(st.offered, 160);
     /* The flood resumes 20 s after its last flow: quiet longer than dedup, a new alarm. */
-    struct vigil_flow_rec r = rec(t0 + 28 * S, 1, 9);
-    assert_int_equal(vigil_threat_offer(t, &r, VIGIL_THREAT_DOS, 0.95f), 1);
+    for (int i = 0; i < 16; i++) {
+        struct vigil_flow_rec r = rec(t0 + 28 * S, (uint8_t)(i + 1), 9);
+        assert_int_equal(vigil_threat_offer(t, &r, VIGIL_THREAT_DOS, 0.95f), i == 15);
+    }
     vigil_threat_stats(t, &st);
     assert_int_equal(st.raised, 4);
     assert_true(st.closed >= 1);
+    /* A lone DoS-looking flow elsewhere never reaches 16 flows: no alarm. */
+    struct vigil_flow_rec lone = rec(t0 + 30 * S, 50, 60);
+    assert_int_equal(vigil_threat_offer(t, &lone, VIGIL_THREAT_DOS, 0.99f), 0);
     assert_int_equal(vigil_threat_flush(t), 0);
     vigil_threat_stats(t, &st);
     assert_int_equal(st.closed, 4);
+    assert_int_equal(st.below_min, 1);
+    assert_int_equal(st.raised, 4);
     vigil_threat_free(t);
     fclose(f);
 
@@ -217,6 +225,7 @@ static void test_hook_runs_only_when_configured(void **state)
     struct vigil_threat_params p;
     vigil_threat_params_default(&p);
     assert_null(p.hook);
+    p.min_flows[VIGIL_THREAT_DOS] = 1;
     struct vigil_threat *t;
     assert_int_equal(vigil_threat_new(&t, &p), 0);
     struct vigil_flow_rec r = rec(1700000000 * S, 3, 4);
