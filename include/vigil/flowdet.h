@@ -31,9 +31,7 @@
 
 #include "vigil/err.h"
 #include "vigil/flow.h"
-
-/* Class of flows an unsupervised model finds unlike its (normal) training flows. */
-#define VIGIL_THREAT_ANOMALY 5
+#include "vigil/nslkdd.h" /* enum vigil_threat_class, VIGIL_THREAT_ANOMALY */
 
 #define VIGIL_FLOWDET_MAX_MODELS 4
 
@@ -60,8 +58,6 @@ int vigil_flowdet_score(struct vigil_flowdet *fd, const struct vigil_flow_rec *r
 /* Model kind of model i ("mlp", "kmeans", ...), borrowed; NULL past the end. */
 const char *vigil_flowdet_model_name(const struct vigil_flowdet *fd, size_t i);
 
-/* Name of any class a detector reports ("dos", ..., "anomaly"). */
-const char *vigil_flowdet_class_name(int cls);
 
 void vigil_flowdet_free(struct vigil_flowdet *fd);
 

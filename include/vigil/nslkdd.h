@@ -34,10 +34,11 @@ enum vigil_threat_class {
     VIGIL_THREAT_PROBE = 2,
     VIGIL_THREAT_R2L = 3,
     VIGIL_THREAT_U2R = 4,
-    VIGIL_THREAT_N_CLASSES = 5,
+    VIGIL_THREAT_N_CLASSES = 5, /* the labelled classes above */
+    VIGIL_THREAT_ANOMALY = 5,   /* not a label: flows an unsupervised model finds novel */
 };
 
-/* "normal", "dos", "probe", "r2l", "u2r"; "other" for any other id. */
+/* "normal", "dos", "probe", "r2l", "u2r", "anomaly"; "other" for any other id. */
 const char *vigil_threat_class_name(int c);
 /* Class id of a name above, or -1. */
 int vigil_threat_class_parse(const char *s);

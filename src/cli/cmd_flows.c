@@ -420,7 +420,7 @@ static int detect_batch(struct sink *s, const struct vigil_flow_rec *recs, size_
                 char sa[64], da[64];
                 fprintf(s->scores, "%.3f,%s,%s,%s,%.4f\n", (double)r->win_ns / 1e9,
                         vigil_ip_format(r->src, sa, sizeof sa),
-                        vigil_ip_format(r->dst, da, sizeof da), vigil_flowdet_class_name(c),
+                        vigil_ip_format(r->dst, da, sizeof da), vigil_threat_class_name(c),
                         (double)s->score[i]);
             }
             if (c != 0) {
@@ -563,7 +563,7 @@ static void print_detect_summary(const char *what, const struct sink *s)
     fprintf(stderr, "%s: %llu flows, flagged:", what, (unsigned long long)s->records);
     for (int c = 1; c <= VIGIL_THREAT_ANOMALY; c++) {
         if (s->flagged[c]) {
-            fprintf(stderr, " %s %llu", vigil_flowdet_class_name(c),
+            fprintf(stderr, " %s %llu", vigil_threat_class_name(c),
                     (unsigned long long)s->flagged[c]);
         }
     }

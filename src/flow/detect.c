@@ -36,11 +36,6 @@ struct vigil_flowdet {
     size_t batch;
 };
 
-const char *vigil_flowdet_class_name(int cls)
-{
-    return cls == VIGIL_THREAT_ANOMALY ? "anomaly" : vigil_threat_class_name(cls);
-}
-
 const char *vigil_flowdet_model_name(const struct vigil_flowdet *fd, size_t i)
 {
     return i < fd->n ? fd->m[i].b.ops->name : NULL;

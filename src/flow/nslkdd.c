@@ -81,6 +81,9 @@ struct attack_map {
 
 const char *vigil_threat_class_name(int c)
 {
+    if (c == VIGIL_THREAT_ANOMALY) {
+        return "anomaly";
+    }
     return c >= 0 && c < VIGIL_THREAT_N_CLASSES ? class_names[c] : "other";
 }
 

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -177,7 +178,7 @@ static char *alarm_json(const struct vigil_threat *t, const struct entry *e,
         return NULL;
     }
     cJSON_AddStringToObject(o, "time", vigil_rfc3339(e->first_ns, buf, sizeof buf));
-    cJSON_AddNumberToObject(o, "ts_ns", (double)e->first_ns);
+    cJSON_AddNumberToObject(o, "window", floor((double)e->first_ns / 1e6) / 1e3);
     cJSON_AddStringToObject(o, "class", vigil_threat_class_name(e->cls));
     cJSON_AddNumberToObject(o, "score", (double)e->score);
     cJSON_AddStringToObject(o, "key", key_name(key_of(t, e->cls)));
