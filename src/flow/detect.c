@@ -136,7 +136,13 @@ static int fmodel_load(struct fmodel *m, const char *path, size_t batch, struct 
             return VIGIL_ESHAPE;
         }
     }
-    return 0;
+    /* Warm-up on a full batch, so the bundle and the model size their scratch now. */
+    memset(m->x, 0, batch * m->f * sizeof *m->x);
+    rc = vigil_bundle_score(&m->b, m->x, batch, m->f, m->out);
+    if (rc) {
+        vigil_diag_set(diag, 0, 0, "scoring a first batch: %s", vigil_strerror(rc));
+    }
+    return rc;
 }
 
 int vigil_flowdet_new(struct vigil_flowdet **out, const char *const *paths, size_t n,
