@@ -536,12 +536,25 @@ static int sink_open_detect(struct sink *s, const struct alarm_opts *a, size_t b
     return CLI_OK;
 }
 
-static void sink_close(struct sink *s)
+static void print_detect_summary(const char *what, const struct sink *s);
+
+/*
+ * Closes the open alarms (their end goes to the store and Alertmanager; a
+ * worker waits for its alarm publishes), prints the summary, and frees.
+ */
+static void sink_close(struct sink *s, const char *what)
 {
     if (s->threat) {
         vigil_threat_flush(s->threat);
-        vigil_threat_free(s->threat);
     }
+    if (s->alarm_bus) {
+        struct vigil_diag d;
+        vigil_bus_publish_wait(s->alarm_bus, 10LL * 1000000000LL, &d);
+    }
+    if (s->fd && s->threat) {
+        print_detect_summary(what, s);
+    }
+    vigil_threat_free(s->threat);
     vigil_flowdet_free(s->fd);
     vigil_store_close(s->store);
     vigil_alert_client_free(s->alerts);
@@ -556,6 +569,8 @@ static void sink_close(struct sink *s)
     vigil_free(s->cls);
     vigil_free(s->score);
     vigil_buf_fini(&s->b);
+    s->threat = NULL;
+    s->fd = NULL;
 }
 
 static void print_detect_summary(const char *what, const struct sink *s)
@@ -915,14 +930,8 @@ static int flows_detect(int argc, char **argv)
         }
         rc = run_capture(argv + optind, n_files, iface, &co, &s, "flows detect");
     }
-    if (s.fd) {
-        sink_close(&s); /* closes the open alarms before the summary counts them */
-        print_detect_summary("flows detect", &s);
-    }
 done:
-    if (!s.fd) {
-        vigil_buf_fini(&s.b);
-    }
+    sink_close(&s, "flows detect");
     vigil_bus_close(s.bus);
     return rc;
 }
@@ -1160,16 +1169,7 @@ static int flows_worker(int argc, char **argv)
             (unsigned long long)bad);
 done:
     vigil_bus_unsubscribe(sub);
-    if (s.fd) {
-        sink_close(&s);
-        if (s.alarm_bus) {
-            struct vigil_diag d2;
-            vigil_bus_publish_wait(s.alarm_bus, 10LL * 1000000000LL, &d2);
-        }
-        print_detect_summary("flows worker", &s);
-    } else {
-        vigil_buf_fini(&s.b);
-    }
+    sink_close(&s, "flows worker");
     if (proc) {
         fclose(proc);
     }

@@ -20,6 +20,7 @@ struct fmodel {
     size_t f;        /* features the bundle's chain produces */
     uint32_t *src;   /* (f) record feature index of each */
     double *lo, *hi; /* (f) fitted range */
+    double *inv;     /* (f) 1 / (hi - lo) */
     double clip;
     int scale;
     int supervised;
@@ -47,6 +48,7 @@ static void fmodel_fini(struct fmodel *m)
     vigil_free(m->src);
     vigil_free(m->lo);
     vigil_free(m->hi);
+    vigil_free(m->inv);
     vigil_free(m->x);
     vigil_free(m->out);
     memset(m, 0, sizeof *m);
@@ -97,9 +99,10 @@ static int fmodel_load(struct fmodel *m, const char *path, size_t batch, struct 
     m->src = vigil_mallocarray(m->f, sizeof *m->src);
     m->lo = vigil_mallocarray(m->f, sizeof *m->lo);
     m->hi = vigil_mallocarray(m->f, sizeof *m->hi);
+    m->inv = vigil_mallocarray(m->f, sizeof *m->inv);
     m->x = vigil_mallocarray(batch * m->f, sizeof *m->x);
     m->out = vigil_mallocarray(batch * m->b.n_out, sizeof *m->out);
-    if (!m->src || !m->lo || !m->hi || !m->x || !m->out) {
+    if (!m->src || !m->lo || !m->hi || !m->inv || !m->x || !m->out) {
         return -ENOMEM;
     }
     for (size_t i = 0; i < m->f; i++) {
@@ -112,6 +115,7 @@ static int fmodel_load(struct fmodel *m, const char *path, size_t batch, struct 
             return VIGIL_ESHAPE;
         }
         m->src[i] = (uint32_t)j;
+        m->inv[i] = 1.0 / (m->hi[i] - m->lo[i]);
     }
     m->scale = pp->scale;
     m->clip = pp->clip;
@@ -181,7 +185,7 @@ static void scale_row(const struct fmodel *m, const struct vigil_flow_rec *r, fl
     for (size_t i = 0; i < m->f; i++) {
         float v = r->f[m->src[i]];
         if (m->scale) {
-            double y = ((double)v - m->lo[i]) / (m->hi[i] - m->lo[i]);
+            double y = ((double)v - m->lo[i]) * m->inv[i];
             v = (float)(y < -m->clip ? -m->clip : y > 1 + m->clip ? 1 + m->clip : y);
         }
         x[i] = v;

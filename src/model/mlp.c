@@ -43,7 +43,7 @@
 #define MLP_MAX_WIDTH 65536
 #define MLP_MAX_CLASSES 1024
 #define MLP_MAX_F (1u << 20)
-#define CHUNK 1024
+#define CHUNK 2048
 #define MAGIC 0x31504c4du /* "MLP1" little-endian */
 
 struct mlp_params {
@@ -249,11 +249,21 @@ static int make_out_names(struct mlp *m)
  * probs (N,K)).
  */
 static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x,
-                    size_t n)
+                    size_t n, uint8_t *bad)
 {
     const float *inp = x;
     for (size_t l = 0; l < m->L; l++) {
         vigil_linear_forward(acts[l], inp, m->w[l], m->b[l], n, m->width[l], m->width[l + 1]);
+        if (l == 0 && bad) {
+            /*
+             * A NaN or infinite input makes every pre-activation of its row NaN or
+             * infinite (NaN * w and Inf * 0 are NaN), so one column tells; after the
+             * ReLU a NaN would read as 0.
+             */
+            for (size_t r = 0; r < n; r++) {
+                bad[r] = !isfinite(acts[0][r * m->width[1]]);
+            }
+        }
         if (l + 1 < m->L) {
             vigil_relu_forward(acts[l], acts[l], n * m->width[l + 1]);
         }
@@ -287,7 +297,8 @@ static void transform(const struct mlp *m, const float *x, float *out, size_t n)
 
 static size_t scratch_floats(const struct mlp *m)
 {
-    return (size_t)CHUNK * max_width(m) * m->L + (size_t)CHUNK * m->f;
+    /* activations, transformed inputs, then one byte per row (bad) as CHUNK / 4 floats */
+    return (size_t)CHUNK * max_width(m) * m->L + (size_t)CHUNK * m->f + CHUNK / 4;
 }
 
 static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx, const uint32_t *rows,
@@ -463,7 +474,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
                 wb += (double)cw[yb[i]];
             }
             /* forward */
-            forward(m, a, probs, xb, bn);
+            forward(m, a, probs, xb, bn, NULL);
             loss_sum += vigil_crossentropy_forward(NULL, probs, yb, cw, bn, m->k) * (double)bn;
             /* zero_grad */
             memset(grad, 0, m->n_params * sizeof *grad);
@@ -572,7 +583,8 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             transform(m, xc, xin, cn);
             xm = xin;
         }
-        forward(m, a, pc, xm, cn);
+        uint8_t *bad = (uint8_t *)(xin + (size_t)CHUNK * m->f);
+        forward(m, a, pc, xm, cn, bad);
         if (m->gate.ops) {
             int rc = apply_gate(m, xm, cn, pc);
             if (rc) {
@@ -581,7 +593,7 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
         }
         /* Rows with a missing feature get no class. */
         for (size_t i = 0; i < cn; i++) {
-            if (!row_finite(xc + i * m->f, m->f)) {
+            if (bad[i]) {
                 for (size_t c = 0; c < m->k; c++) {
                     pc[i * m->k + c] = NAN;
                 }
