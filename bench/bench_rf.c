@@ -149,6 +149,33 @@ static int fit_once(const struct data *d, struct vigil_rf_params *p, int threads
     return rc;
 }
 
+/* Binary ROC AUC and AP (anomaly = class != 0, score 1 - p_0) and macro-F1 of test scores. */
+static void test_figures(const struct data *d, const float *out, double *roc, double *ap,
+                         double *f1)
+{
+    size_t n = d->nte, c = d->c;
+    double *s = malloc(n * sizeof *s), *pd = malloc(n * c * sizeof *pd);
+    int32_t *pred = malloc(n * sizeof *pred);
+    for (size_t i = 0; i < n; i++) {
+        s[i] = 1.0 - (double)out[i * c];
+        size_t am = 0;
+        for (size_t j = 0; j < c; j++) {
+            pd[i * c + j] = (double)out[i * c + j];
+            am = out[i * c + j] > out[i * c + am] ? j : am;
+        }
+        pred[i] = (int32_t)am;
+    }
+    struct vigil_eval_report rep;
+    vigil_eval_report_build(&rep, d->yte, n, s, pd, c, pred);
+    *roc = rep.roc_auc;
+    *ap = rep.ap;
+    *f1 = rep.macro_f1;
+    vigil_eval_report_fini(&rep);
+    free(s);
+    free(pd);
+    free(pred);
+}
+
 static int run(const struct data *d, int trees, int runs, int bins, struct result *res)
 {
     const struct vigil_model_ops *ops = vigil_model_find("rf");
@@ -218,28 +245,7 @@ static int run(const struct data *d, int trees, int runs, int bins, struct resul
     qsort(lat, CALLS, sizeof *lat, cmp_double);
     res->single_med = lat[CALLS / 2];
     res->single_p99 = lat[CALLS * 99 / 100];
-    double *s = malloc(n * sizeof *s), *pd = malloc(n * c * sizeof *pd);
-    int32_t *pos = malloc(n * sizeof *pos), *pred = malloc(n * sizeof *pred);
-    for (size_t i = 0; i < n; i++) {
-        s[i] = 1.0 - (double)out[i * c];
-        pos[i] = d->yte[i] != 0;
-        size_t am = 0;
-        for (size_t j = 0; j < c; j++) {
-            pd[i * c + j] = (double)out[i * c + j];
-            am = out[i * c + j] > out[i * c + am] ? j : am;
-        }
-        pred[i] = (int32_t)am;
-    }
-    res->roc = vigil_eval_roc_auc(s, pos, n);
-    res->ap = vigil_eval_average_precision(s, pos, n);
-    struct vigil_eval_report rep;
-    vigil_eval_report_build(&rep, d->yte, n, s, pd, c, pred);
-    res->f1 = rep.macro_f1;
-    vigil_eval_report_fini(&rep);
-    free(s);
-    free(pd);
-    free(pos);
-    free(pred);
+    test_figures(d, out, &res->roc, &res->ap, &res->f1);
     free(lat);
     free(out);
     free(t);
@@ -258,8 +264,6 @@ static int quality(const struct data *d, int trees, int bins, int seeds)
     double roc[64], ap[64], f1[64];
     size_t n = d->nte, c = d->c;
     float *out = malloc(n * c * sizeof *out);
-    double *s = malloc(n * sizeof *s), *pd = malloc(n * c * sizeof *pd);
-    int32_t *pos = malloc(n * sizeof *pos), *pred = malloc(n * sizeof *pred);
     if (seeds > 64) {
         seeds = 64;
     }
@@ -275,22 +279,7 @@ static int quality(const struct data *d, int trees, int bins, int seeds)
             return -1;
         }
         ops->score(&m, d->xte, n, out);
-        for (size_t i = 0; i < n; i++) {
-            s[i] = 1.0 - (double)out[i * c];
-            pos[i] = d->yte[i] != 0;
-            size_t am = 0;
-            for (size_t j = 0; j < c; j++) {
-                pd[i * c + j] = (double)out[i * c + j];
-                am = out[i * c + j] > out[i * c + am] ? j : am;
-            }
-            pred[i] = (int32_t)am;
-        }
-        struct vigil_eval_report rep;
-        vigil_eval_report_build(&rep, d->yte, n, s, pd, c, pred);
-        roc[k] = rep.roc_auc;
-        ap[k] = rep.ap;
-        f1[k] = rep.macro_f1;
-        vigil_eval_report_fini(&rep);
+        test_figures(d, out, &roc[k], &ap[k], &f1[k]);
         vigil_model_fini(&m);
         vigil_opt_free(ops->opts, &p);
     }
@@ -301,10 +290,6 @@ static int quality(const struct data *d, int trees, int bins, int seeds)
     printf("], \"roc_auc_median\": %.4f, \"ap_median\": %.4f, \"macro_f1_median\": %.4f}\n",
            median(roc, (size_t)seeds), median(ap, (size_t)seeds), median(f1, (size_t)seeds));
     free(out);
-    free(s);
-    free(pd);
-    free(pos);
-    free(pred);
     return 0;
 }
 
