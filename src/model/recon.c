@@ -29,6 +29,7 @@
 
 #define RECON_VERSION 1
 #define RECON_MAX_F 1000000
+#define RECON_FIXED 3 /* score, threshold, anomaly; then score_<g>, threshold_<g> */
 
 struct rgroup {
     char name[16];
@@ -45,7 +46,7 @@ struct recon {
     size_t n_groups;
     struct rgroup g[VIGIL_GROUP_COUNT];
     uint16_t *feat_group;  /* (F) group index of each feature; owned */
-    char *out_names[1 + 2 * VIGIL_GROUP_COUNT]; /* owned */
+    char *out_names[RECON_FIXED + 2 * VIGIL_GROUP_COUNT]; /* owned */
     float *xg, *seg;       /* scratch (rows_cap, max Fg); owned */
     size_t rows_cap;
 };
@@ -101,7 +102,7 @@ static void groups_free(struct recon *r)
     }
     memset(r->g, 0, sizeof r->g);
     r->n_groups = 0;
-    for (size_t j = 0; j < 1 + 2 * VIGIL_GROUP_COUNT; j++) {
+    for (size_t j = 0; j < RECON_FIXED + 2 * VIGIL_GROUP_COUNT; j++) {
         vigil_free(r->out_names[j]);
         r->out_names[j] = NULL;
     }
@@ -184,16 +185,19 @@ static int finish_groups(struct recon *r)
 {
     r->feat_group = vigil_calloc(r->f, sizeof *r->feat_group);
     r->out_names[0] = vigil_strdup("score");
-    if (!r->feat_group || !r->out_names[0]) {
+    r->out_names[1] = vigil_strdup("threshold");
+    r->out_names[2] = vigil_strdup("anomaly");
+    if (!r->feat_group || !r->out_names[0] || !r->out_names[1] || !r->out_names[2]) {
         return -ENOMEM;
     }
     for (size_t g = 0; g < r->n_groups; g++) {
         char name[64];
+        size_t c = RECON_FIXED + 2 * g;
         snprintf(name, sizeof name, "score_%s", r->g[g].name);
-        r->out_names[1 + 2 * g] = vigil_strdup(name);
+        r->out_names[c] = vigil_strdup(name);
         snprintf(name, sizeof name, "threshold_%s", r->g[g].name);
-        r->out_names[2 + 2 * g] = vigil_strdup(name);
-        if (!r->out_names[1 + 2 * g] || !r->out_names[2 + 2 * g]) {
+        r->out_names[c + 1] = vigil_strdup(name);
+        if (!r->out_names[c] || !r->out_names[c + 1]) {
             return -ENOMEM;
         }
         for (size_t j = 0; j < r->g[g].fg; j++) {
@@ -302,13 +306,13 @@ int vigil__recon_fit(struct vigil_model *m, const struct vigil_batch *train)
 size_t vigil__recon_n_out(const struct vigil_model *m)
 {
     const struct recon *r = m->ctx;
-    return 1 + 2 * r->n_groups;
+    return RECON_FIXED + 2 * r->n_groups;
 }
 
 const char *vigil__recon_out_name(const struct vigil_model *m, size_t j)
 {
     const struct recon *r = m->ctx;
-    return j < 1 + 2 * r->n_groups ? r->out_names[j] : NULL;
+    return j < RECON_FIXED + 2 * r->n_groups ? r->out_names[j] : NULL;
 }
 
 /* Runs every group's submodel on x; calls back per group with its errors in r->seg. */
@@ -330,7 +334,7 @@ static int run_groups(struct recon *r, const float *x, size_t n,
 static void put_scores(struct recon *r, size_t g, size_t n, void *u)
 {
     float *out = u;
-    size_t w = 1 + 2 * r->n_groups;
+    size_t w = RECON_FIXED + 2 * r->n_groups;
     const struct rgroup *gr = &r->g[g];
     for (size_t t = 0; t < n; t++) {
         double s = 0.0;
@@ -341,11 +345,15 @@ static void put_scores(struct recon *r, size_t g, size_t n, void *u)
         float mse = (float)(s / (double)gr->fg);
         float ratio = (float)((double)mse / gr->thr);
         float *o = out + t * w;
-        o[1 + 2 * g] = mse;
-        o[2 + 2 * g] = (float)gr->thr;
+        o[RECON_FIXED + 2 * g] = mse;
+        o[RECON_FIXED + 2 * g + 1] = (float)gr->thr;
         /* NaN never wins the max; a row with any NaN group stays NaN. */
         if (g == 0 || isnan(ratio) || ratio > o[0]) {
             o[0] = ratio;
+        }
+        if (g + 1 == r->n_groups) {
+            o[1] = 1.0f;
+            o[2] = isnan(o[0]) ? NAN : (o[0] > 1.0f ? 1.0f : 0.0f);
         }
     }
 }
