@@ -62,7 +62,7 @@ struct ae_params {
 };
 
 static const struct vigil_opt ae_opts[] = {
-    VIGIL__RECON_OPT_QUANTILE,
+    VIGIL__RECON_OPTS,
     {"window", VIGIL_OPT_INT, offsetof(struct ae_params, window), "30", 2, 10000,
      "window length T in rows", NULL},
     {"hidden", VIGIL_OPT_INT, offsetof(struct ae_params, hidden), "64", 1, 4096,
@@ -95,8 +95,9 @@ static const struct vigil_opt ae_opts[] = {
 static const char *ae_check(const void *params)
 {
     const struct ae_params *p = params;
-    if (p->common.quantile <= 0.0 || p->common.quantile > 1.0) {
-        return "quantile must be in (0, 1]";
+    const char *why = vigil__recon_check(params);
+    if (why) {
+        return why;
     }
     if (p->window < 2) {
         return "window must be at least 2 rows";
@@ -557,7 +558,9 @@ static void progress(const struct vigil__recon_env *env, int epoch, int epochs, 
                      double val, double sec, int last)
 {
     char eta[32];
-    vigil_duration_format((int64_t)(sec * (double)(epochs - epoch) * 1e9), eta, sizeof eta);
+    /* Whole seconds: the ETA is a rough guide, not a measurement. */
+    vigil_duration_format((int64_t)ceil(sec * (double)(epochs - epoch)) * 1000000000, eta,
+                          sizeof eta);
     fprintf(stderr, "\rlstm-ae[%s] epoch %d/%d loss %.6f", env->group, epoch, epochs, loss);
     if (val >= 0.0) {
         fprintf(stderr, " val %.6f", val);

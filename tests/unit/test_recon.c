@@ -356,6 +356,49 @@ static void test_quantile_threshold_is_numpy_linear(void **state)
     vigil_model_fini(&m);
 }
 
+static void test_normalize_and_smooth_by_hand(void **state)
+{
+    (void)state;
+    /*
+     * k-means with one centroid at the mean (1.5, 15) of
+     *   f0 = 0, 1, 2, 3      SE 2.25 0.25 0.25 2.25   mean 1.25
+     *   f1 = 0, 10, 20, 30   SE 225  25   25   225    mean 125
+     * normalize divides by those means: both features become 1.8 0.2 0.2 1.8,
+     * and the query (1.5, 25) has SE (0, 100) -> (0, 0.8).
+     */
+    float x[8] = {0, 0, 1, 10, 2, 20, 3, 30};
+    const char *kv[] = {"k", "1", "normalize", "true", NULL};
+    struct vigil_model m;
+    model_new(&m, "kmeans", kv);
+    struct vigil_batch b = {.x = x, .n = 4, .f = 2, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    float q[2] = {1.5f, 25.0f}, se[8];
+    assert_int_equal(vigil_recon_errors(&m, q, 1, se), 0);
+    assert_true(fabsf(se[0]) < 1e-6f && fabsf(se[1] - 0.8f) < 1e-5f);
+    assert_int_equal(vigil_recon_lag(&m), 0);
+    vigil_model_fini(&m);
+    /* smooth = 2 averages consecutive rows: NaN, 1.0, 0.2, 1.0 for both; lag 1. */
+    const char *kv2[] = {"k", "1", "normalize", "true", "smooth", "2", NULL};
+    model_new(&m, "kmeans", kv2);
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    assert_int_equal(vigil_recon_lag(&m), 1);
+    assert_int_equal(vigil_recon_errors(&m, x, 4, se), 0);
+    assert_true(isnan(se[0]) && isnan(se[1]));
+    const float want[3] = {1.0f, 0.2f, 1.0f};
+    for (int t = 1; t < 4; t++) {
+        assert_true(fabsf(se[2 * t] - want[t - 1]) < 1e-5f);
+        assert_true(fabsf(se[2 * t + 1] - want[t - 1]) < 1e-5f);
+    }
+    /* The threshold is the 0.99 quantile of the smoothed training MSE (1.0, 0.2, 1.0). */
+    assert_true(fabs(vigil_recon_threshold(&m, 0) - 1.0) < 1e-5);
+    /* A NaN row poisons the windows that hold it. */
+    float xn[8] = {0, 0, 1, 10, NAN, 20, 3, 30};
+    assert_int_equal(vigil_recon_errors(&m, xn, 4, se), 0);
+    assert_false(isnan(se[2]));
+    assert_true(isnan(se[4]) && isnan(se[6]));
+    vigil_model_fini(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_nan_rows_and_bad_input),
         cmocka_unit_test(test_fit_oom_sweep),
         cmocka_unit_test(test_quantile_threshold_is_numpy_linear),
+        cmocka_unit_test(test_normalize_and_smooth_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
