@@ -404,6 +404,19 @@ static void ae_backward(const struct ae *ae, struct ae_w *dw, struct ae_acts *a,
 
 /* ---- shards and threads ---- */
 
+/*
+ * Our shards run single-threaded BLAS: the products are small and the batch
+ * is already split over threads. The setting is process-wide, so it is only
+ * changed when it differs (once), never while another thread may be in a
+ * product because of a change made here.
+ */
+static void blas_single(void)
+{
+    if (openblas_get_num_threads() != 1) {
+        openblas_set_num_threads(1);
+    }
+}
+
 static void shard_train_step(struct shard *s)
 {
     const struct ae_dims *d = &s->ae->d;
@@ -619,7 +632,7 @@ static int ae_fit(void **sub, const void *params, const float *x, size_t n, size
             goto fail;
         }
     }
-    openblas_set_num_threads(1); /* we run our own threads; the products are small */
+    blas_single();
 
     struct vigil_rng rng;
     vigil_rng_seed(&rng, (uint64_t)p->seed);
@@ -752,9 +765,7 @@ static int ae_se(void *sub, const float *x, size_t n, size_t f, float *se)
             ae->n_sc = i + 1;
         }
     }
-    if (nt > 1) {
-        openblas_set_num_threads(1);
-    }
+    blas_single();
     cap = ae->sc[0].cap;
     for (size_t k = 0; k < nv; k += cap * nt) {
         size_t b = nv - k < cap * nt ? nv - k : cap * nt;

@@ -126,6 +126,14 @@ static void groups_free(struct recon *r)
     vigil_free(r->feat_group);
     r->feat_group = NULL;
     r->f = 0;
+    /* The scratch is sized for the groups' widths: new groups need new scratch. */
+    vigil_free(r->xg);
+    vigil_free(r->seg);
+    vigil_free(r->ring);
+    vigil_free(r->acc);
+    r->xg = r->seg = r->ring = NULL;
+    r->acc = NULL;
+    r->rows_cap = 0;
 }
 
 int vigil__recon_init(struct vigil_model *m, const void *params)
@@ -154,10 +162,6 @@ void vigil__recon_fini(struct vigil_model *m)
         return;
     }
     groups_free(r);
-    vigil_free(r->xg);
-    vigil_free(r->seg);
-    vigil_free(r->ring);
-    vigil_free(r->acc);
     vigil_free(r->params);
     vigil_free(r);
     m->ctx = NULL;

@@ -396,6 +396,16 @@ static void test_normalize_and_smooth_by_hand(void **state)
     assert_int_equal(vigil_recon_errors(&m, xn, 4, se), 0);
     assert_false(isnan(se[2]));
     assert_true(isnan(se[4]) && isnan(se[6]));
+    /* Refitting on wider data resizes the scratch (ASan checks the moving average). */
+    float wide[6 * 5];
+    for (int i = 0; i < 30; i++) {
+        wide[i] = (float)((i * 7) % 11);
+    }
+    struct vigil_batch wb = {.x = wide, .n = 6, .f = 5, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &wb), 0);
+    float wse[6 * 5];
+    assert_int_equal(vigil_recon_errors(&m, wide, 6, wse), 0);
+    assert_true(isnan(wse[0]) && !isnan(wse[5 * 5 + 4]));
     vigil_model_fini(&m);
 }
 
