@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 EPOCHS=${1:-3}
 ROWS=${2:-0}
 DATA=${VIGIL_DATA:-../shared/data}/smd/train/machine-1-6.txt.gz
-BENCH=${VIGIL_BUILD:-build}/bench/bench_lstm_ae
+BENCH=${BENCH:-${VIGIL_BUILD:-build}/bench/bench_lstm_ae}
 PY=/usr/bin/python3
 [ -x "$BENCH" ] || make -s "$BENCH" || exit 1
 if [ ! -e "$DATA" ]; then echo "ae_vs_torch: $DATA missing, skipped"; exit 0; fi

@@ -49,6 +49,8 @@ struct vigil_watch_conf {
     int threads;         /* training threads */
     double explain;      /* share of the error the reported features explain (0.9) */
     double min_error;    /* floor of every group threshold (MSE, scaled units) */
+    double calibrate;    /* share of the newest history held out to set thresholds */
+    double quantile;     /* threshold quantile of the held-out errors */
 };
 
 /* Option table for the conf (flags of `vigil watch`, keys of a "watch:" section). */
@@ -139,6 +141,11 @@ int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *o
  */
 size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const char *group,
                           int64_t *ts, float *ratio, size_t max);
+
+/* Calls fn for every modelled entity and group with its last ratio and state. */
+typedef void (*vigil_watch_visit_fn)(void *user, const char *entity, const char *group,
+                                     double ratio, int anomaly);
+void vigil_watch_visit(const struct vigil_watch *w, vigil_watch_visit_fn fn, void *user);
 
 /* Stops the trainer (joins it) and frees everything. NULL is a no-op. */
 void vigil_watch_free(struct vigil_watch *w);

@@ -35,6 +35,7 @@ const struct cli_cmd *cli_find(const char *name);
 
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_collect(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_prep(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -43,5 +44,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_radiography(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #endif

@@ -19,7 +19,10 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
-    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] FILE..."},
+    {"collect", cmd_collect, "collect host, container, VM and network counters live",
+     "collect [--interval 100ms] [--listen ADDR:PORT] [--out FILE] [--nats URL] [--root DIR] "
+     "[--count N] [--duration D]"},
+    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] [group options] FILE..."},
     {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
     {"train", cmd_train, "train a model (any registered model) on a data file",
      "train -m MODEL [-c CONFIG] [--seed S] [--threads N] [--temporal K] [--per-entity] [--cv K] "
@@ -34,6 +37,8 @@ const struct cli_cmd cli_cmds[] = {
      "radiography MODEL_FILE DATA --service FILE:COLUMN -o OUT.png [--from T] [--to T]"},
     {"flows", cmd_flows, "packets to flows to features; detect threats on them",
      "flows extract|detect|worker|nslkdd ..."},
+    {"watch", cmd_watch, "monitor this host live: learn normal, report anomalies, serve a page",
+     "watch [-c CONFIG] [--warmup DURATION] [--listen ADDR:PORT] [--state DIR] [options]"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -533,7 +533,7 @@ static int parse_kv(struct cgroup *x, struct cg *g, struct cgfile *f, const stru
         size_t kl, n;
         const char *q = vigil__token(p, le, &key, &kl);
         uint64_t v;
-        if (!q || !vigil__parse_u64(q, le, &v)) {
+        if (!q || !vigil__pf_u64(q, le, &v)) {
             bad |= le > p;
             p = le + 1;
             continue;
@@ -568,15 +568,15 @@ static void device_name(struct cgroup *x, const char *mm, size_t ml, char *out, 
     /* "8:0" -> "/dev/sda" via proc/diskstats; the numbers when unknown. */
     const char *colon = memchr(mm, ':', ml);
     uint64_t maj, min;
-    if (colon && vigil__parse_u64(mm, colon, &maj) && vigil__parse_u64(colon + 1, mm + ml, &min) &&
+    if (colon && vigil__pf_u64(mm, colon, &maj) && vigil__pf_u64(colon + 1, mm + ml, &min) &&
         x->disks.path && vigil__pfile_read(&x->disks) == 0) {
         const char *p = x->disks.buf, *end = p + x->disks.len;
         while (p < end) {
             const char *le = vigil__line_end(p, end), *name;
             uint64_t a, b;
             size_t nl;
-            const char *q = vigil__parse_u64(p, le, &a);
-            q = q ? vigil__parse_u64(q, le, &b) : NULL;
+            const char *q = vigil__pf_u64(p, le, &a);
+            q = q ? vigil__pf_u64(q, le, &b) : NULL;
             q = q ? vigil__token(q, le, &name, &nl) : NULL;
             if (q && a == maj && b == min && nl + 6 < cap) {
                 memcpy(out, "/dev/", 5);
@@ -615,7 +615,7 @@ static int parse_blkio(struct cgroup *x, struct cg *g, struct cgfile *f, int ops
         const char *q = vigil__token(p, le, &dev, &dl);
         q = q ? vigil__token(q, le, &op, &ol) : NULL;
         uint64_t v;
-        if (!q || !vigil__parse_u64(q, le, &v)) {
+        if (!q || !vigil__pf_u64(q, le, &v)) {
             /* "Total 123" has two tokens; anything else is malformed. */
             bad |= !(dl == 5 && memcmp(dev, "Total", 5) == 0) && le > p;
             p = le + 1;
@@ -678,7 +678,7 @@ static int parse_iostat(struct cgroup *x, struct cg *g, struct cgfile *f,
                 size_t kl = strlen(keys[w]);
                 uint64_t v;
                 if (tl > kl && memcmp(tok, keys[w], kl) == 0) {
-                    if (vigil__parse_u64(tok + kl, tok + tl, &v)) {
+                    if (vigil__pf_u64(tok + kl, tok + tl, &v)) {
                         vigil__emit(cx, ids[w], (double)v);
                     } else {
                         bad = 1;
@@ -704,7 +704,7 @@ static int parse_psi(struct cg *g, struct cgfile *f, int slot)
                                                                : -1;
         const char *t = which < 0 ? NULL : memmem(p, (size_t)(le - p), "total=", 6);
         uint64_t v;
-        if (!t || !vigil__parse_u64(t + 6, le, &v)) {
+        if (!t || !vigil__pf_u64(t + 6, le, &v)) {
             return VIGIL_EPARSE;
         }
         g->v[slot + which] = (double)v / 1e6;
@@ -724,7 +724,7 @@ static int parse_one(struct cg *g, struct cgfile *f, int slot, double div)
     if (end - p >= 3 && memcmp(p, "max", 3) == 0) {
         return 0;
     }
-    if (!vigil__parse_u64(p, end, &v)) {
+    if (!vigil__pf_u64(p, end, &v)) {
         return VIGIL_EPARSE;
     }
     g->v[slot] = (double)v / div;

@@ -73,11 +73,11 @@ static inline const char *vigil__line_end(const char *p, const char *end)
  * Parses an unsigned decimal after optional blanks. Returns the position after
  * the digits, or NULL when there is no digit or the value overflows 64 bits.
  */
-const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v);
+const char *vigil__pf_u64(const char *p, const char *end, uint64_t *v);
 /* Signed variant ("-12"). */
-const char *vigil__scan_i64(const char *p, const char *end, int64_t *v);
+const char *vigil__pf_i64(const char *p, const char *end, int64_t *v);
 /* Non-negative decimal with optional fraction ("0.05"); NULL when malformed. */
-const char *vigil__parse_dec(const char *p, const char *end, double *v);
+const char *vigil__pf_dec(const char *p, const char *end, double *v);
 /* Next blank-separated token: *tok, *tok_len; returns position after it, NULL at end of line. */
 const char *vigil__token(const char *p, const char *end, const char **tok, size_t *tok_len);
 

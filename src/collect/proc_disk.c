@@ -129,9 +129,9 @@ static int diskstats_collect(struct vigil_collector *c, struct vigil_collect_cx 
     while (p < end) {
         const char *le = vigil__line_end(p, end);
         uint64_t major, minor;
-        const char *dev, *q = vigil__parse_u64(p, le, &major);
+        const char *dev, *q = vigil__pf_u64(p, le, &major);
         size_t dl, n;
-        q = q ? vigil__parse_u64(q, le, &minor) : NULL;
+        q = q ? vigil__pf_u64(q, le, &minor) : NULL;
         q = q ? vigil__token(q, le, &dev, &dl) : NULL;
         if (!q) {
             bad |= le > p;
@@ -145,7 +145,7 @@ static int diskstats_collect(struct vigil_collector *c, struct vigil_collect_cx 
         /* Kernels before 4.18 have 11 columns, before 5.5 have 15. */
         size_t got = 0;
         uint64_t v[17];
-        while (got < 17 && (q = vigil__parse_u64(q, le, &v[got]))) {
+        while (got < 17 && (q = vigil__pf_u64(q, le, &v[got]))) {
             got++;
         }
         if (got != 11 && got != 15 && got != 17) {

@@ -122,7 +122,7 @@ static int netdev_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         const char *q = colon + 1;
         uint64_t v[16];
         int j = 0;
-        for (; j < 16 && (q = vigil__parse_u64(q, le, &v[j])); j++) {
+        for (; j < 16 && (q = vigil__pf_u64(q, le, &v[j])); j++) {
         }
         if (j < 16) {
             bad = 1; /* truncated row: emit nothing for it */
@@ -308,7 +308,7 @@ static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
         const char *q = v + (colon - p) + 1;
         for (size_t j = 0; j < n; j++) {
             int64_t val;
-            if (!(q = vigil__scan_i64(q, vl, &val))) {
+            if (!(q = vigil__pf_i64(q, vl, &val))) {
                 bad = 1;
                 break;
             }
@@ -334,7 +334,7 @@ static int snmp6_collect(struct netstat *x, struct vigil_collect_cx *cx)
         size_t kl, n;
         const char *q = vigil__token(p, le, &key, &kl);
         int64_t val;
-        if (!q || !(q = vigil__scan_i64(q, le, &val))) {
+        if (!q || !(q = vigil__pf_i64(q, le, &val))) {
             bad |= le > p;
             p = le + 1;
             continue;

@@ -134,7 +134,7 @@ void vigil__pfile_close(struct vigil__pfile *f)
 
 /* ---- parsing ---- */
 
-const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v)
+const char *vigil__pf_u64(const char *p, const char *end, uint64_t *v)
 {
     p = vigil__skip_blanks(p, end);
     if (p >= end || *p < '0' || *p > '9') {
@@ -153,12 +153,12 @@ const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v)
     return p;
 }
 
-const char *vigil__scan_i64(const char *p, const char *end, int64_t *v)
+const char *vigil__pf_i64(const char *p, const char *end, int64_t *v)
 {
     p = vigil__skip_blanks(p, end);
     int neg = p < end && *p == '-';
     uint64_t x;
-    const char *q = vigil__parse_u64(p + neg, end, &x);
+    const char *q = vigil__pf_u64(p + neg, end, &x);
     if (!q || x > (uint64_t)INT64_MAX) {
         return NULL;
     }
@@ -166,10 +166,10 @@ const char *vigil__scan_i64(const char *p, const char *end, int64_t *v)
     return q;
 }
 
-const char *vigil__parse_dec(const char *p, const char *end, double *v)
+const char *vigil__pf_dec(const char *p, const char *end, double *v)
 {
     uint64_t ip;
-    p = vigil__parse_u64(p, end, &ip);
+    p = vigil__pf_u64(p, end, &ip);
     if (!p) {
         return NULL;
     }

@@ -224,8 +224,8 @@ static int looks_numeric(const char *p, size_t n)
 {
     double v;
     int64_t t;
-    return is_missing(p, n) || vigil__parse_double(p, n, &v) == 0 ||
-           vigil__parse_datetime(p, n, &t) == 0;
+    return is_missing(p, n) || vigil__num_double(p, n, &v) == 0 ||
+           vigil__num_datetime(p, n, &t) == 0;
 }
 
 void vigil__csv_sniff(const char *const *lines, const size_t *lens, size_t n_lines,
@@ -386,7 +386,7 @@ static int setup(struct vigil__csv *c, const struct field *f, size_t k, int head
         }
     } else {
         int64_t ns;
-        if (k > 1 && vigil__parse_datetime(f[0].p, f[0].n, &ns) == 0) {
+        if (k > 1 && vigil__num_datetime(f[0].p, f[0].n, &ns) == 0) {
             c->time_col = 0;
         }
     }
@@ -432,7 +432,7 @@ static int setup(struct vigil__csv *c, const struct field *f, size_t k, int head
 static int64_t unit_for(const char *p, size_t n)
 {
     double v = 0;
-    if (vigil__parse_double(p, n, &v) != 0 || isnan(v)) {
+    if (vigil__num_double(p, n, &v) != 0 || isnan(v)) {
         v = 0; /* not a number: parse_time reports it */
     }
     v = fabs(v);
@@ -444,10 +444,10 @@ static int parse_time(struct vigil__csv *c, const struct field *f, int64_t *ts, 
 {
     if (c->time_unit == 0) {
         int64_t ns;
-        c->time_unit = vigil__parse_datetime(f->p, f->n, &ns) == 0 ? -1 : unit_for(f->p, f->n);
+        c->time_unit = vigil__num_datetime(f->p, f->n, &ns) == 0 ? -1 : unit_for(f->p, f->n);
     }
-    int rc = c->time_unit < 0 ? vigil__parse_datetime(f->p, f->n, ts)
-                              : vigil__parse_scaled_ns(f->p, f->n, c->time_unit, ts);
+    int rc = c->time_unit < 0 ? vigil__num_datetime(f->p, f->n, ts)
+                              : vigil__num_scaled_ns(f->p, f->n, c->time_unit, ts);
     if (rc) {
         vigil_diag_set(diag, lineno, f->col,
                        "expected a time (%s) in column '%.64s', found '%.*s'",
@@ -523,7 +523,7 @@ int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno
     if (c->label_col >= 0) {
         const struct field *f = &c->fields[c->label_col];
         int64_t v;
-        if (vigil__parse_i64(f->p, f->n, &v) || v < INT32_MIN || v > INT32_MAX) {
+        if (vigil__num_i64(f->p, f->n, &v) || v < INT32_MIN || v > INT32_MAX) {
             vigil_diag_set(diag, lineno, f->col,
                            "expected an integer label in column '%.64s', found '%.*s'",
                            c->names[c->label_col], (int)(f->n > 40 ? 40 : f->n), f->p);
@@ -545,7 +545,7 @@ int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno
         }
         const struct field *f = &c->fields[j];
         double v;
-        int prc = vigil__parse_double(f->p, f->n, &v);
+        int prc = vigil__num_double(f->p, f->n, &v);
         if (prc) {
             if (!is_missing(f->p, f->n)) {
                 c->fr->n--; /* drop the half-filled row */
@@ -609,7 +609,7 @@ static int append_csv_value(struct vigil_buf *b, float v)
     if (isinf(v)) {
         return vigil_buf_puts(b, v > 0 ? "inf" : "-inf");
     }
-    return vigil__format_value(b, (double)v, 1);
+    return vigil__num_format_value(b, (double)v, 1);
 }
 
 int vigil_frame_write_csv(const struct vigil_frame *fr, const char *path)
@@ -639,7 +639,7 @@ int vigil_frame_write_csv(const struct vigil_frame *fr, const char *path)
     for (size_t i = 0; i < fr->n && !rc; i++) {
         first = 1;
         if (fr->has_time) {
-            rc = vigil__format_datetime(&b, fr->ts[i]);
+            rc = vigil__num_format_datetime(&b, fr->ts[i]);
             first = 0;
         }
         const float *x = vigil_frame_row(fr, i);

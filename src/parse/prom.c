@@ -212,7 +212,7 @@ static int parse_labels(const char *p, size_t n, size_t *pi, struct vigil_label_
 static int parse_value(const char *p, size_t n, size_t *pi, double *v, struct vigil_diag *diag)
 {
     size_t i = *pi, e = token_end(p, n, i);
-    int rc = vigil__parse_double(p + i, e - i, v);
+    int rc = vigil__num_double(p + i, e - i, v);
     if (rc == -2) {
         vigil_diag_set(diag, 0, i + 1, "number out of range: '%.*s'", tok_len(e - i), p + i);
         return VIGIL_EPARSE;
@@ -231,7 +231,7 @@ static int parse_timestamp(const char *p, size_t n, size_t *pi, enum vigil_prom_
 {
     size_t i = *pi, e = token_end(p, n, i);
     if (dialect == VIGIL_PROM_OPENMETRICS) {
-        int rc = vigil__parse_scaled_ns(p + i, e - i, 1000000000, ns);
+        int rc = vigil__num_scaled_ns(p + i, e - i, 1000000000, ns);
         if (rc) {
             vigil_diag_set(diag, 0, i + 1, "%s: '%.*s'",
                            rc == -2 ? "timestamp out of range"
@@ -241,7 +241,7 @@ static int parse_timestamp(const char *p, size_t n, size_t *pi, enum vigil_prom_
         }
     } else {
         int64_t ms;
-        if (vigil__parse_i64(p + i, e - i, &ms)) {
+        if (vigil__num_i64(p + i, e - i, &ms)) {
             vigil_diag_set(diag, 0, i + 1,
                            "expected a timestamp in integer milliseconds or the end of the line, "
                            "found '%.*s'",
@@ -698,7 +698,7 @@ static int write_sample(struct vigil_buf *out, const char *name, const struct vi
         rc = vigil_buf_append(out, "}", 1);
     }
     rc = rc ? rc : vigil_buf_append(out, " ", 1);
-    rc = rc ? rc : vigil__format_value(out, value, 0);
+    rc = rc ? rc : vigil__num_format_value(out, value, 0);
     if (!rc && has_ts) {
         rc = vigil_buf_appendf(out, " %lld", (long long)ts_ms);
     }
