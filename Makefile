@@ -93,9 +93,18 @@ $(LIB): $(LIB_OBJ)
 	@[ "$(V)" = 1 ] || echo "  AR    $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(CLI_OBJ) $(LIB)
+# The watch page is embedded at build time as one C string.
+$(B)/gen/watch_page.c: src/cli/watch_page.html
+	@mkdir -p $(dir $@)
+	$(Q){ echo '/* Generated from src/cli/watch_page.html by the Makefile. */'; \
+	  echo 'const char vigil_watch_page[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+$(B)/gen/watch_page.o: $(B)/gen/watch_page.c
+	$(Q)$(CC) $(CFLAGS) -Wno-overlength-strings -c $< -o $@
+
+$(BIN): $(CLI_OBJ) $(B)/gen/watch_page.o $(LIB)
 	@[ "$(V)" = 1 ] || echo "  LD    $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/gen/watch_page.o $(LIB) $(LDLIBS)
 
 # Every public header must compile on its own.
 $(B)/hdrcheck/%.o: include/vigil/%.h

@@ -42,5 +42,6 @@ int cmd_train(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #endif

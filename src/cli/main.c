@@ -22,7 +22,7 @@ const struct cli_cmd cli_cmds[] = {
     {"collect", cmd_collect, "collect host, container, VM and network counters live",
      "collect [--interval 100ms] [--listen ADDR:PORT] [--out FILE] [--nats URL] [--root DIR] "
      "[--count N] [--duration D]"},
-    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] FILE..."},
+    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] [group options] FILE..."},
     {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
     {"train", cmd_train, "train a model (any registered model) on a data file",
      "train -m MODEL [-c CONFIG] [--seed S] [--threads N] [--temporal K] [--per-entity] [--cv K] "
@@ -33,6 +33,8 @@ const struct cli_cmd cli_cmds[] = {
      "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
     {"flows", cmd_flows, "packets to flows to features; detect threats on them",
      "flows extract|detect|worker|nslkdd ..."},
+    {"watch", cmd_watch, "monitor this host live: learn normal, report anomalies, serve a page",
+     "watch [-c CONFIG] [--warmup DURATION] [--listen ADDR:PORT] [--state DIR] [options]"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -104,8 +106,10 @@ int cmd_help(int argc, char **argv)
     const char *what = argv[1];
     const struct cli_cmd *c = cli_find(what);
     if (c) {
-        printf("vigil %s: %s\nusage: vigil %s\n", c->name, c->summary, c->usage);
-        if (strcmp(c->name, "help") != 0 && strcmp(c->name, "version") != 0) {
+        printf("vigil %s: %s\n", c->name, c->summary);
+        if (strcmp(c->name, "help") == 0 || strcmp(c->name, "version") == 0) {
+            printf("usage: vigil %s\n", c->usage);
+        } else {
             /* Commands print their full option list with --help. */
             char *av[] = {(char *)c->name, (char *)"--help", NULL};
             return c->fn(2, av);

@@ -40,7 +40,11 @@ int vigil_frame_add_col(struct vigil_frame *fr, const char *name, size_t n, uint
     }
     size_t f = fr->f + 1;
     if (fr->cap) {
-        float *x = vigil_mallocarray(fr->cap, f * sizeof(float));
+        /* Re-lay out only the rows in use (add_row grows the block again): columns
+         * often arrive one by one while a scrape fills its first row, and allocating
+         * the whole capacity for each made reading one scrape quadratic. */
+        size_t rows = fr->n ? fr->n : 1;
+        float *x = vigil_mallocarray(rows, f * sizeof(float));
         if (!x) {
             /* Undo the intern so the table and the block stay consistent. */
             return -ENOMEM;
@@ -51,6 +55,7 @@ int vigil_frame_add_col(struct vigil_frame *fr, const char *name, size_t n, uint
         }
         vigil_free(fr->x);
         fr->x = x;
+        fr->cap = rows;
     }
     fr->f = f;
     return 0;

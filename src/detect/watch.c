@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,14 @@ const struct vigil_opt vigil_watch_opts[] = {
      "training threads", NULL},
     {"min-error", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, min_error), "1e-4", 0, 1,
      "floor of every group threshold (MSE in scaled units): rounding noise never alarms", NULL},
+    {"calibrate", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, calibrate), "0.25", 0, 0.9,
+     "share of the newest history held out of training to set the thresholds", NULL},
+    {"quantile", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, quantile), "0.99", 0.5, 1,
+     "threshold quantile of the held-out errors", NULL},
+    {"exclude", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, exclude),
+     "^vigil_|^node_load(1|5|15)$", 0, 0,
+     "series names (POSIX regex) kept out of the models: vigil's own health, and load "
+     "averages, which lag a burst by minutes", NULL},
     {"explain", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, explain), "0.9", 0.01, 1,
      "share of the error the reported features explain", NULL},
     {0},
@@ -89,6 +98,7 @@ struct gen_entity {
     char *entity;
     struct vigil_prep *prep;
     struct vigil_model model;
+    double thresh[VIGIL_GROUP_COUNT + 1]; /* calibrated on held-out rows; 0 = none */
 };
 
 struct gen {
@@ -123,6 +133,8 @@ struct job {
     int train_windows;
     int min_series;
     int threads;
+    double calibrate; /* share of the newest rows held out to set thresholds */
+    double quantile;  /* of the held-out errors */
     struct gen *result;
 };
 
@@ -139,6 +151,66 @@ static void job_free(struct job *j)
     vigil_free(j->entities);
     vigil_free(j->params);
     vigil_free(j);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Sets out->thresh[g] to the q-quantile of group g's MSE over the held-out
+ * rows [n_fit, N) of feat (scored with the window context before them). With
+ * no held-out rows the model's own training thresholds stay in force.
+ */
+static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, size_t n_fit,
+                     double q)
+{
+    struct vigil_model *m = &out->model;
+    size_t lag = vigil_recon_lag(m), f = feat->f, ng = vigil_recon_n_groups(m);
+    if (n_fit >= feat->n || ng == 0) {
+        return 0;
+    }
+    size_t start = n_fit > lag ? n_fit - lag : 0;
+    size_t rows = feat->n - start;
+    float *se = vigil_mallocarray(rows, f * sizeof(float));
+    double *mse = vigil_mallocarray(rows, sizeof(double));
+    if (!se || !mse) {
+        vigil_free(se);
+        vigil_free(mse);
+        return -ENOMEM;
+    }
+    int rc = vigil_recon_errors(m, feat->x + start * f, rows, se);
+    for (size_t g = 0; !rc && g < ng; g++) {
+        size_t n = 0;
+        for (size_t i = n_fit - start; i < rows; i++) {
+            double sum = 0;
+            size_t cnt = 0;
+            int ok = 1;
+            for (size_t c = 0; c < f; c++) {
+                if (vigil_recon_feature_group(m, c) == g) {
+                    ok &= isfinite(se[i * f + c]);
+                    sum += (double)se[i * f + c];
+                    cnt++;
+                }
+            }
+            if (ok && cnt) {
+                mse[n++] = sum / (double)cnt;
+            }
+        }
+        if (n == 0) {
+            continue;
+        }
+        qsort(mse, n, sizeof *mse, cmp_double);
+        double pos = q * (double)(n - 1);
+        size_t lo = (size_t)pos;
+        double frac = pos - (double)lo;
+        out->thresh[g] = lo + 1 < n ? mse[lo] * (1 - frac) + mse[lo + 1] * frac : mse[lo];
+    }
+    vigil_free(se);
+    vigil_free(mse);
+    return rc == -EINVAL ? 0 : rc;
 }
 
 /* Fits prep and model for one entity. Returns 0, or a code with the reason logged. */
@@ -190,11 +262,22 @@ static int train_entity(struct job *j, size_t k, struct gen_entity *out)
     if (rc) {
         goto fail;
     }
-    struct vigil_batch b = {.x = feat.x, .n = feat.n, .f = f, .group = groups,
+    /* Hold out the newest rows: errors on rows the model never saw set the thresholds. */
+    size_t n_fit = feat.n - (size_t)((double)feat.n * j->calibrate);
+    struct vigil_batch b = {.x = feat.x, .n = n_fit, .f = f, .group = groups,
                             .names = names, .threads = j->threads};
     rc = out->model.ops->fit(&out->model, &b);
+    if (rc && n_fit < feat.n) {
+        b.n = n_fit = feat.n; /* too little data to hold any out */
+        rc = out->model.ops->fit(&out->model, &b);
+    }
     if (rc) {
         vigil_warn("watch: %s: training %s: %s", j->entities[k], j->ops->name, vigil_strerror(rc));
+        vigil_model_fini(&out->model);
+        goto fail;
+    }
+    rc = calibrate(out, &feat, n_fit, j->quantile);
+    if (rc) {
         vigil_model_fini(&out->model);
         goto fail;
     }
@@ -294,6 +377,8 @@ struct vigil_watch {
     double train_seconds;
 
     struct vigil_buf feat_json; /* scratch for explanations */
+    regex_t exclude;
+    int has_exclude;
 };
 
 /* ---- history ---- */
@@ -351,6 +436,12 @@ static const float *hist_row(const struct vigil_watch *w, size_t i, int64_t *ts)
 
 /* ---- training jobs ---- */
 
+/* Series the exclude rule leaves out (vigil's own health, lagging load averages). */
+static int modelled(const struct vigil_watch *w, const struct vigil_series *s)
+{
+    return !w->has_exclude || regexec(&w->exclude, s->name, 0, NULL, 0) != 0;
+}
+
 static const char *entity_of(const struct vigil_series *s)
 {
     return s->entity && s->entity[0] ? s->entity : HOST;
@@ -387,8 +478,13 @@ static int make_job(struct vigil_watch *w, const struct vigil_series_table *seri
     j->train_windows = w->conf.train_windows;
     j->min_series = w->conf.min_series;
     j->threads = w->conf.threads;
+    j->calibrate = w->conf.calibrate;
+    j->quantile = w->conf.quantile;
     /* Distinct entities, host first, capped. */
     for (size_t s = 0; s < series->n && !rc; s++) {
+        if (!modelled(w, &series->v[s])) {
+            continue;
+        }
         const char *e = entity_of(&series->v[s]);
         size_t k = 0;
         while (k < j->n && strcmp(j->entities[k], e) != 0) {
@@ -439,7 +535,7 @@ static int make_job(struct vigil_watch *w, const struct vigil_series_table *seri
         size_t nc = 0;
         for (size_t s = 0; s < series->n && !rc; s++) {
             const struct vigil_series *sr = &series->v[s];
-            if (strcmp(entity_of(sr), j->entities[k]) != 0) {
+            if (!modelled(w, sr) || strcmp(entity_of(sr), j->entities[k]) != 0) {
                 continue;
             }
             uint32_t c;
@@ -555,7 +651,9 @@ static int live_init(struct vigil_watch *w, struct live *l, const struct gen_ent
         vigil_policy_init(&l->grp[g].pol);
         l->grp[g].ratio = NAN;
         l->grp[g].g = g;
+        /* The larger of the training and the held-out threshold, never below the floor. */
         double t = vigil_recon_threshold(m, g);
+        t = em->thresh[g] > t ? em->thresh[g] : t;
         l->grp[g].thresh = t > w->conf.min_error ? t : w->conf.min_error;
         l->grp[g].name = vigil_recon_group_name(m, g);
     }
@@ -861,6 +959,18 @@ int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *con
         vigil_watch_free(w);
         return VIGIL_ECONFIG;
     }
+    w->conf.exclude = NULL; /* the caller's string; only the compiled rule is kept */
+    if (conf->exclude && conf->exclude[0]) {
+        int e = regcomp(&w->exclude, conf->exclude, REG_EXTENDED | REG_NOSUB);
+        if (e) {
+            char msg[128];
+            regerror(e, &w->exclude, msg, sizeof msg);
+            vigil_diag_set(diag, 0, 0, "exclude: bad regex '%s': %s", conf->exclude, msg);
+            vigil_watch_free(w);
+            return VIGIL_ECONFIG;
+        }
+        w->has_exclude = 1;
+    }
     vigil_watch_set_policy(w, conf);
     if (sink) {
         w->sink = *sink;
@@ -1155,5 +1265,8 @@ void vigil_watch_free(struct vigil_watch *w)
     vigil_free(w->params);
     vigil_free(w->conf.model);
     vigil_buf_fini(&w->feat_json);
+    if (w->has_exclude) {
+        regfree(&w->exclude);
+    }
     vigil_free(w);
 }
