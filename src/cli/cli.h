@@ -35,5 +35,6 @@ const struct cli_cmd *cli_find(const char *name);
 
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_campaign(int argc, char **argv);
 
 #endif

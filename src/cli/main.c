@@ -19,6 +19,8 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
+    {"campaign", cmd_campaign, "fault-injection campaigns on a SIP testbed (labelled datasets)",
+     "campaign run --plan PLAN.yaml --out DIR [--dry-run] | campaign clean"},
     {NULL, NULL, NULL, NULL},
 };
 
