@@ -33,7 +33,7 @@ ifeq ($(WERROR),1)
 WARN    += -Werror
 endif
 
-PKGS    := openblas lapacke yaml-0.1 zlib sqlite3 libcjson libmicrohttpd libcurl cairo libpcap
+PKGS    := openblas lapacke yaml-0.1 zlib sqlite3 libcjson libmicrohttpd libcurl cairo fontconfig libpcap
 OPTPKGS := libvirt libnetfilter_queue libnats
 
 have = $(shell pkg-config --exists $(1) && echo 1)
@@ -150,7 +150,7 @@ fuzz: $(FUZZ_BIN)
 # ---- housekeeping ----
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format \
             libopenblas-dev liblapacke-dev libyaml-dev zlib1g-dev libsqlite3-dev libcjson-dev \
-            libmicrohttpd-dev libcurl4-openssl-dev libcairo2-dev libpcap-dev libvirt-dev \
+            libmicrohttpd-dev libcurl4-openssl-dev libcairo2-dev libfontconfig-dev libpcap-dev libvirt-dev \
             libnetfilter-queue-dev libnats-dev libcmocka-dev \
             nats-server prometheus-alertmanager prometheus-node-exporter stress-ng kamailio \
             sip-tester iptables iproute2 chromium sqlite3 hyperfine \

@@ -39,6 +39,9 @@ struct vigil_read_opts {
     const char *time_col;     /* name of the timestamp column; NULL = detect "timestamp"/"time"/"ts" */
     int64_t default_step_ns;  /* row spacing when there is no time column (default 1 s) */
     size_t max_rows;          /* stop after this many rows (0 = no limit) */
+    const char *label_col;    /* delimited: column of integer row labels (into fr->y);
+                                 NULL = a column named "label" if there is one, "" = none */
+    size_t max_line;          /* longest accepted line in bytes; 0 = VIGIL_LINES_MAX_DEFAULT */
 };
 
 struct vigil_read_info {
@@ -49,7 +52,10 @@ struct vigil_read_info {
     size_t lines;       /* lines read */
     size_t samples;     /* values stored */
     size_t files;       /* files read (directories hold several) */
-    size_t families;    /* exposition only: # TYPE families seen */
+    size_t families;    /* exposition only: # TYPE families seen (distinct names) */
+    size_t rows;        /* rows added to the frame */
+    size_t cols_skipped; /* delimited only: columns with an empty header name (a row index) */
+    int label_col;      /* delimited only: index of the row-label column, -1 if none */
 };
 
 /* Sets opts to the defaults (auto everything). */
@@ -65,6 +71,14 @@ void vigil_read_opts_default(struct vigil_read_opts *o);
  */
 int vigil_frame_read(struct vigil_frame *fr, const char *path, const struct vigil_read_opts *opts,
                      struct vigil_read_info *info, struct vigil_diag *diag);
+
+/*
+ * The same as vigil_frame_read over a borrowed memory block (an HTTP body, a
+ * fuzzer's input). The block is never written to.
+ */
+int vigil_frame_read_mem(struct vigil_frame *fr, const char *p, size_t n,
+                         const struct vigil_read_opts *opts, struct vigil_read_info *info,
+                         struct vigil_diag *diag);
 
 /* Name of a format: "prometheus", "openmetrics", "delimited". */
 const char *vigil_format_name(enum vigil_format f);

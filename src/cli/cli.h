@@ -35,6 +35,12 @@ const struct cli_cmd *cli_find(const char *name);
 
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_prep(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
 int cmd_campaign(int argc, char **argv);
 
 #endif

@@ -19,6 +19,17 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
+    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] FILE..."},
+    {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
+    {"train", cmd_train, "train a model (any registered model) on a data file",
+     "train -m MODEL [-c CONFIG] [--seed S] [--threads N] [--temporal K] [--per-entity] [--cv K] "
+     "[MODEL OPTIONS] --train DATA [--labels LABELS] -o MODEL_FILE"},
+    {"score", cmd_score, "score a data file with a model file, one CSV row per row",
+     "score MODEL_FILE DATA [-o OUT.csv]"},
+    {"eval", cmd_eval, "compare scores with labels: ROC/PR AUC, F1, confusion matrix, curves",
+     "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
+    {"flows", cmd_flows, "packets to flows to features; detect threats on them",
+     "flows extract|detect|worker|nslkdd ..."},
     {"campaign", cmd_campaign, "fault-injection campaigns on a SIP testbed (labelled datasets)",
      "campaign run --plan PLAN.yaml --out DIR [--dry-run] | campaign clean"},
     {NULL, NULL, NULL, NULL},

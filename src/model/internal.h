@@ -7,4 +7,9 @@
 
 #include "vigil/model.h"
 
+extern const struct vigil_model_ops vigil_rf_ops;
+extern const struct vigil_model_ops vigil_lstm_ae_ops;
+extern const struct vigil_model_ops vigil_pca_ops;
+extern const struct vigil_model_ops vigil_kmeans_ops;
+
 #endif /* VIGIL_MODEL_INTERNAL_H */

@@ -8,6 +8,10 @@
 #include "internal.h"
 
 static const struct vigil_model_ops *const models[] = {
+    &vigil_rf_ops,
+    &vigil_lstm_ae_ops,
+    &vigil_pca_ops,
+    &vigil_kmeans_ops,
     NULL,
 };
 

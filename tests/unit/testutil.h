@@ -36,6 +36,17 @@ const char *tu_tmpdir(void);
 /* Writes text to dir/name and returns the full path (static buffer, 8 slots). */
 const char *tu_write_file(const char *dir, const char *name, const char *text, size_t n);
 
+/* A free TCP port on 127.0.0.1 (bound then released; small race accepted in tests). */
+int tu_free_port(void);
+/* Starts argv[0] with argv (PATH lookup), output to logfile; returns the pid or -1. */
+int tu_spawn(char *const argv[], const char *logfile);
+/* SIGTERM, then SIGKILL after 3 s; reaps the child. */
+void tu_stop(int pid);
+/* Polls url with GET until it answers 2xx or timeout_ms passes; 1 when up. */
+int tu_wait_http(const char *url, long timeout_ms);
+/* 1 if a program is on PATH. */
+int tu_have_program(const char *name);
+
 /* Skips the current test with a message when a dataset is absent. */
 #define TU_REQUIRE_DATA(path_buf, rel)                                                             \
     do {                                                                                           \

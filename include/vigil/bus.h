@@ -1,0 +1,160 @@
+/*
+ * The message bus between hosts: NATS JetStream through libnats. Producers
+ * (flow sensors, metric collectors) publish batches to subjects captured by a
+ * stream; consumers (detector workers) share one durable pull consumer, fetch
+ * batches with a timeout and acknowledge each one after it is fully handled.
+ * A batch that is never acknowledged (the worker died) is delivered again
+ * after the consumer's ack wait: at-least-once delivery.
+ *
+ * Built on libnats when pkg-config finds it (src/io/nats.c); otherwise every
+ * call returns VIGIL_ENOTSUP (src/io/nats_stub.c) and the tree still builds.
+ *
+ *     struct vigil_bus *b;
+ *     vigil_bus_connect(&b, "nats://127.0.0.1:4222", "sensor-1", &diag);
+ *     struct vigil_bus_stream st = {.name = "VIGIL_FLOWS", .subjects = "vigil.flows.>"};
+ *     vigil_bus_ensure_stream(b, &st, &diag);
+ *     vigil_bus_publish_async(b, "vigil.flows.sensor-1", bytes, n, NULL, &diag);
+ *     vigil_bus_publish_wait(b, 5 * 1000000000LL, &diag);   // every ack received
+ *
+ *     // a worker
+ *     struct vigil_bus_consumer cc = {.stream = "VIGIL_FLOWS", .durable = "workers",
+ *                                     .subject = "vigil.flows.>", .ack_wait_ns = 30000000000LL};
+ *     struct vigil_bus_sub *sub;
+ *     vigil_bus_subscribe(b, &cc, &sub, &diag);
+ *     struct vigil_bus_msg m[8]; size_t n;
+ *     vigil_bus_fetch(sub, m, 8, 1000000000LL, &n, &diag);
+ *     ... handle m[i].data, then vigil_bus_ack(&m[i]) ...
+ *
+ * A collector publishing metric batches per host uses the same calls with a
+ * stream on "vigil.metrics.>" and the subject from vigil_bus_subject
+ * ("vigil.metrics" + host name -> "vigil.metrics.web_01").
+ *
+ * Errors: -ECONNREFUSED (no server), -ETIMEDOUT, -ENOENT (no such stream or
+ * consumer), -ENOMEM, -EINVAL (bad subject or name), -EIO (anything else the
+ * server or client reports), VIGIL_ENOTSUP without libnats. diag->msg carries
+ * the client's own text.
+ */
+#ifndef VIGIL_BUS_H
+#define VIGIL_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/err.h"
+
+struct vigil_bus;     /* a connection and its JetStream context */
+struct vigil_bus_sub; /* a pull subscription bound to a durable consumer */
+
+/* 1 when this build has a bus (libnats), 0 when every call answers VIGIL_ENOTSUP. */
+int vigil_bus_available(void);
+
+/*
+ * Connects to url (comma-separated list of servers, "nats://host:port"). name
+ * identifies the client in server logs (may be NULL). Reconnects on its own
+ * after a server restart. Returns 0 or an error above; caller closes with
+ * vigil_bus_close.
+ */
+int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
+                      struct vigil_diag *diag);
+
+/* Flushes pending publishes and acks (up to 2 s) and closes; NULL is a no-op. */
+void vigil_bus_close(struct vigil_bus *b);
+
+/* A stream: where published messages are stored. */
+struct vigil_bus_stream {
+    const char *name;     /* "VIGIL_FLOWS": letters, digits, '-' and '_' */
+    const char *subjects; /* one subject pattern captured by it: "vigil.flows.>" */
+    int64_t max_age_ns;   /* messages older than this are dropped; 0 = no limit */
+    int64_t max_bytes;    /* size bound; the oldest messages go first; 0 = no limit */
+    int memory;           /* 1 = memory storage, 0 = file storage */
+    int work_queue;       /* 1 = a message is deleted once acknowledged */
+};
+
+/*
+ * Creates the stream unless one of that name exists (an existing stream is
+ * left as configured). Returns 0 or an error above.
+ */
+int vigil_bus_ensure_stream(struct vigil_bus *b, const struct vigil_bus_stream *s,
+                            struct vigil_diag *diag);
+
+/* Deletes a stream and its messages (tests, benchmarks). -ENOENT if absent. */
+int vigil_bus_delete_stream(struct vigil_bus *b, const char *name, struct vigil_diag *diag);
+
+/*
+ * Publishes p (n bytes, copied) to subject and waits for the stream's
+ * acknowledgement. msg_id (may be NULL) lets the server drop a duplicate sent
+ * again within its duplicate window. Returns 0 or an error above.
+ */
+int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, size_t n,
+                      const char *msg_id, struct vigil_diag *diag);
+
+/*
+ * Queues a publish without waiting (p is copied). Acknowledgements are
+ * collected in the background; at most 4096 are outstanding (the call stalls
+ * beyond that). Returns 0 or an error above for a publish that could not even
+ * be queued.
+ */
+int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void *p, size_t n,
+                            const char *msg_id, struct vigil_diag *diag);
+
+/*
+ * Waits until every queued publish is acknowledged, at most timeout_ns.
+ * Returns 0; -ETIMEDOUT; -EIO when the server refused or lost some (counted
+ * in vigil_bus_failed).
+ */
+int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil_diag *diag);
+
+/* Asynchronous publishes that failed since the connection opened. */
+uint64_t vigil_bus_failed(const struct vigil_bus *b);
+
+/* A durable pull consumer, shared by every worker that names it. */
+struct vigil_bus_consumer {
+    const char *stream;   /* stream to read */
+    const char *durable;  /* consumer name shared by the worker group */
+    const char *subject;  /* subjects to read: the stream's pattern, or a narrower filter */
+    int64_t ack_wait_ns;  /* redelivery after this long without an ack; 0 = 30 s */
+    int max_deliver;      /* deliveries per message before giving up; 0 = unlimited */
+    int max_ack_pending;  /* unacknowledged messages across the group; 0 = 1024 */
+};
+
+/*
+ * Binds a pull subscription to the durable consumer, creating it on first
+ * use. Returns 0 or an error above; free with vigil_bus_unsubscribe (the
+ * consumer stays on the server for the next worker).
+ */
+int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
+                        struct vigil_bus_sub **out, struct vigil_diag *diag);
+void vigil_bus_unsubscribe(struct vigil_bus_sub *s);
+
+/* A fetched message: borrowed until the next vigil_bus_fetch on its subscription. */
+struct vigil_bus_msg {
+    const void *data;
+    size_t len;
+    const char *subject;
+    uint64_t stream_seq; /* position in the stream */
+    uint64_t delivered;  /* 1 on first delivery, more when redelivered */
+    void *impl;          /* the client's message */
+};
+
+/*
+ * Fetches up to max messages into msgs, waiting at most timeout_ns for the
+ * first. Releases the previous fetch's messages (acknowledge them before).
+ * Sets *n (0 on timeout, which is not an error). Returns 0 or an error above.
+ */
+int vigil_bus_fetch(struct vigil_bus_sub *s, struct vigil_bus_msg *msgs, size_t max,
+                    int64_t timeout_ns, size_t *n, struct vigil_diag *diag);
+
+/* Acknowledges a message: it will not be delivered again. Returns 0 or an error. */
+int vigil_bus_ack(struct vigil_bus_msg *m);
+
+/* Asks for redelivery after delay_ns (0 = at once). Returns 0 or an error. */
+int vigil_bus_nak(struct vigil_bus_msg *m, int64_t delay_ns);
+
+/*
+ * Writes "prefix.token" to out, with every character of token that NATS
+ * treats specially ('.', '*', '>', blanks, controls) replaced by '_'.
+ * Returns 0, or -EINVAL when it does not fit or token is empty.
+ */
+int vigil_bus_subject(char *out, size_t n, const char *prefix, const char *token);
+
+#endif /* VIGIL_BUS_H */

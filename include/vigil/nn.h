@@ -1,0 +1,186 @@
+/*
+ * Neural-network layers as free forward/backward pairs, in llm.c's style:
+ * arguments in the order outputs, inputs, weights, sizes; every buffer's
+ * shape in a comment; backward ACCUMULATES (+=) into gradients, so a training
+ * step is forward, zero_grad (a memset of the gradient block), backward,
+ * update. Layers never allocate: the caller owns every buffer, including the
+ * scratch some backward passes need. Batched products go through OpenBLAS
+ * cblas_sgemm.
+ *
+ * Parameters, gradients, optimizer moments and activations each live in one
+ * block, with named float pointers into it (llm.c's
+ * malloc_and_point_parameters):
+ *
+ *     struct params { float *w1, *b1, *w2, *b2; };
+ *     size_t sizes[4] = {H * F, H, O * H, O};
+ *     struct params p;
+ *     float **ptrs[4] = {&p.w1, &p.b1, &p.w2, &p.b2};
+ *     float *block = vigil_nn_alloc(ptrs, sizes, 4);   // NULL = no memory
+ *     ...
+ *     vigil_free(block);
+ *
+ * Dimension letters: N rows, B batch, T time steps, F inputs of a layer,
+ * H hidden units, O outputs, K classes. Sequence tensors are time-major,
+ * (T,B,X), so that one time step is one contiguous (B,X) matrix and the
+ * weight gradients of a whole sequence are single sgemm calls.
+ *
+ * The derivations (LSTM backward through time in particular) are in
+ * docs/nn.md.
+ */
+#ifndef VIGIL_NN_H
+#define VIGIL_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/rng.h"
+
+/* ---- parameter blocks ---- */
+
+/* Total floats of n tensors. */
+size_t vigil_nn_count(const size_t *sizes, size_t n);
+
+/* Points *ptrs[i] at consecutive slices of block (which holds vigil_nn_count floats). */
+void vigil_nn_point(float *block, float **const *ptrs, const size_t *sizes, size_t n);
+
+/*
+ * Allocates one zeroed block for n tensors and points *ptrs[i] into it.
+ * Returns the block (caller frees with vigil_free) or NULL when out of memory.
+ */
+float *vigil_nn_alloc(float **const *ptrs, const size_t *sizes, size_t n);
+
+/* w (N) = uniform in [-bound, bound) from rng. */
+void vigil_nn_init_uniform(float *w, size_t n, float bound, struct vigil_rng *rng);
+
+/* Euclidean norm of g (N), accumulated in double (for gradient clipping). */
+double vigil_nn_norm(const float *g, size_t n);
+
+/* g (N) *= s. */
+void vigil_nn_scale(float *g, size_t n, float s);
+
+/* ---- elementwise functions (vectorizable, shared by the layers) ---- */
+
+/* out (N) = logistic sigmoid of inp (N); out may alias inp. */
+void vigil_sigmoid(float *out, const float *inp, size_t n);
+/* out (N) = tanh of inp (N); out may alias inp. */
+void vigil_tanh(float *out, const float *inp, size_t n);
+
+/* ---- dense layer ---- */
+
+/* out (N,O) = inp (N,F) w^T + b;  w (O,F), b (O) or NULL. */
+void vigil_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t n,
+                          size_t f, size_t o);
+
+/*
+ * dinp (N,F) += dout w;  dw (O,F) += dout^T inp;  db (O) += column sums of dout.
+ * dout (N,O), inp (N,F), w (O,F). dinp and db may be NULL (not wanted).
+ */
+void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                           const float *w, size_t n, size_t f, size_t o);
+
+/* ---- LSTM layer ---- */
+
+/*
+ * One LSTM layer over T steps from a zero state, gates in PyTorch's order
+ * i, f, g, o:
+ *
+ *     a_t = x_t wx^T + h_{t-1} wh^T + b                      (B,4H)
+ *     i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+ *     c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
+ *
+ * Outputs, all kept for backward: h (T,B,H), c (T,B,H), gates (T,B,4H) holding
+ * the ACTIVATED i f g o, tc (T,B,H) = tanh(c).
+ * Inputs: x (T,B,F), or (B,F) repeated at every step when x_repeat is 1 (the
+ * autoencoder's repeated latent: the input product is then computed once).
+ * Weights: wx (4H,F), wh (4H,H), b (4H).
+ */
+void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float *x,
+                        const float *wx, const float *wh, const float *b, size_t t, size_t bsz,
+                        size_t f, size_t hd, int x_repeat);
+
+/*
+ * Backward through time for vigil_lstm_forward.
+ * Accumulates dx (T,B,F) (or (B,F) when x_repeat; may be NULL), dwx (4H,F),
+ * dwh (4H,H), db (4H).
+ * Scratch (overwritten): da (T,B,4H) pre-activation gradients, dstate (2,B,H).
+ * dh (T,B,H) is the loss gradient with respect to every h_t (zero where h_t is
+ * not used, e.g. all but the last step of an encoder). x, h, c, gates, tc are
+ * the forward's inputs and outputs.
+ */
+void vigil_lstm_backward(float *dx, float *dwx, float *dwh, float *db, float *da, float *dstate,
+                         const float *dh, const float *x, const float *h, const float *c,
+                         const float *gates, const float *tc, const float *wx, const float *wh,
+                         size_t t, size_t bsz, size_t f, size_t hd, int x_repeat);
+
+/* Parameter floats of one LSTM layer: wx, wh, b. */
+static inline size_t vigil_lstm_n_params(size_t f, size_t hd)
+{
+    return 4 * hd * f + 4 * hd * hd + 4 * hd;
+}
+
+/* ---- dropout, ReLU ---- */
+
+/*
+ * Inverted dropout: mask (N) = 0 with probability p, else 1/(1-p), drawn from
+ * rng; out (N) = inp * mask. p = 0 (evaluation) copies inp and sets mask to 1.
+ * out may alias inp.
+ */
+void vigil_dropout_forward(float *out, float *mask, const float *inp, float p,
+                           struct vigil_rng *rng, size_t n);
+/* dinp (N) += dout * mask. */
+void vigil_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
+
+/* out (N) = max(inp, 0); out may alias inp. */
+void vigil_relu_forward(float *out, const float *inp, size_t n);
+/* dinp (N) += dout where out > 0; out (N) is the forward's output. */
+void vigil_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+/* ---- losses ---- */
+
+/* probs (N,K) = row-wise softmax of logits (N,K) (max-subtracted). */
+void vigil_softmax_forward(float *probs, const float *logits, size_t n, size_t k);
+
+/*
+ * Cross-entropy of probs (N,K) against labels y (N) in [0,K), weighted by
+ * class weights w (K) or NULL (all 1): losses (N) = -w[y] log p[y] (may be
+ * NULL). Returns the mean over rows, in double.
+ */
+double vigil_crossentropy_forward(float *losses, const float *probs, const int32_t *y,
+                                  const float *w, size_t n, size_t k);
+
+/*
+ * Gradient of scale * sum of the losses above with respect to the logits,
+ * through the softmax: dlogits (N,K) += scale * w[y] * (probs - onehot(y)).
+ * Use scale = 1/N for the mean.
+ */
+void vigil_crossentropy_softmax_backward(float *dlogits, const float *probs, const int32_t *y,
+                                         const float *w, float scale, size_t n, size_t k);
+
+/*
+ * Squared errors se (N) = (pred - target)^2 (se may be NULL). Returns the
+ * mean over the N elements, in double.
+ */
+double vigil_mse_forward(float *se, const float *pred, const float *target, size_t n);
+
+/* dpred (N) += scale * 2 (pred - target). Use scale = 1/N for the mean. */
+void vigil_mse_backward(float *dpred, const float *pred, const float *target, float scale,
+                        size_t n);
+
+/* ---- optimizer ---- */
+
+struct vigil_adamw {
+    float lr;           /* learning rate */
+    float beta1;        /* first-moment decay, 0.9 */
+    float beta2;        /* second-moment decay, 0.999 */
+    float eps;          /* 1e-8 */
+    float weight_decay; /* decoupled (Loshchilov and Hutter); 0 = plain Adam */
+};
+
+/*
+ * One AdamW step on n parameters: p (N), m (N), v (N) updated in place from
+ * gradients g (N). step counts from 1 (bias correction).
+ */
+void vigil_adamw_update(float *p, float *m, float *v, const float *g, size_t n,
+                        const struct vigil_adamw *hp, int64_t step);
+
+#endif /* VIGIL_NN_H */

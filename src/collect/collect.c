@@ -1,0 +1,640 @@
+/*
+ * The collect set: starts the listed collectors, runs them once per tick into
+ * one preallocated batch, keeps the last value of every series for rendering,
+ * and renders the last tick as Prometheus text. It does not schedule ticks
+ * (the caller's loop does) and does not serve HTTP (src/io/http.c does).
+ *
+ * Per-series state lives in parallel arrays indexed by series id: the family
+ * it belongs to, its last value, and the tick it was last emitted (+1, so 0
+ * means never). The batch capacity follows the number of series, so emitting
+ * never allocates.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vigil/clock.h"
+#include "vigil/log.h"
+#include "vigil/mem.h"
+
+struct family {
+    uint8_t kind;
+    uint8_t meta_done; /* VIGIL_RENDER_META_ONCE wrote its # HELP/# TYPE */
+    char *help;        /* owned */
+    uint32_t *ids;     /* member series in intern order; owned */
+    size_t n;
+    size_t cap;
+};
+
+struct vigil_collect {
+    char *root; /* without trailing slash; "" for "/" */
+    char *list; /* comma list or NULL */
+    int64_t rescan_ns;
+    int64_t last_rescan;
+    size_t max_series;
+
+    struct vigil_series_table series;
+    struct vigil_series_table fam_names; /* family names, same ids as fam[] */
+    struct family *fam;
+    size_t fam_cap;
+    uint32_t *ser_fam; /* (S) family of each series */
+    double *val;       /* (S) last value */
+    uint64_t *stamp;   /* (S) tick + 1 of the last emission */
+    size_t ser_cap;
+
+    struct vigil_sample_batch batch;
+    struct vigil_collector *col; /* one per registered collector */
+    size_t n_col;
+    uint64_t cur; /* tick + 1 of the tick in progress or last done */
+    int started;
+    uint32_t id_series;
+};
+
+void vigil_collect_conf_default(struct vigil_collect_conf *conf)
+{
+    conf->root = "/";
+    conf->collectors = NULL;
+    conf->rescan_ns = 1000000000LL;
+    conf->max_series = 100000;
+}
+
+const struct vigil_collector_ops *vigil_collector_find(const char *name)
+{
+    for (const struct vigil_collector_ops *const *o = vigil_collector_list(); *o; o++) {
+        if (strcmp((*o)->name, name) == 0) {
+            return *o;
+        }
+    }
+    return NULL;
+}
+
+static int listed(const char *list, const struct vigil_collector_ops *ops)
+{
+    if (!list) {
+        return ops->default_on;
+    }
+    size_t n = strlen(ops->name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && memcmp(p, ops->name, n) == 0) {
+            return 1;
+        }
+        if (l == 7 && memcmp(p, "default", 7) == 0 && ops->default_on) {
+            return 1;
+        }
+        p += l + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+static int check_list(const char *list, struct vigil_diag *diag)
+{
+    char name[64];
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == 0 || l >= sizeof name) {
+            vigil_diag_set(diag, 0, 0, "collectors: empty or overlong name in '%s'", list);
+            return VIGIL_ECONFIG;
+        }
+        memcpy(name, p, l);
+        name[l] = '\0';
+        if (strcmp(name, "default") != 0 && !vigil_collector_find(name)) {
+            vigil_diag_set(diag, 0, 0, "collectors: unknown collector '%s' (see --list)", name);
+            return VIGIL_ECONFIG;
+        }
+        p += l + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+int vigil_collect_new(struct vigil_collect **out, const struct vigil_collect_conf *conf,
+                      struct vigil_diag *diag)
+{
+    *out = NULL;
+    if (conf->collectors) {
+        int rc = check_list(conf->collectors, diag);
+        if (rc) {
+            return rc;
+        }
+    }
+    struct vigil_collect *c = vigil_calloc(1, sizeof *c);
+    if (!c) {
+        return -ENOMEM;
+    }
+    vigil_series_table_init(&c->series);
+    vigil_series_table_init(&c->fam_names);
+    const char *root = conf->root ? conf->root : "/";
+    size_t rl = strlen(root);
+    while (rl > 0 && root[rl - 1] == '/') {
+        rl--;
+    }
+    c->root = vigil_strndup(root, rl);
+    c->list = conf->collectors ? vigil_strdup(conf->collectors) : NULL;
+    c->rescan_ns = conf->rescan_ns > 0 ? conf->rescan_ns : 1000000000LL;
+    c->max_series = conf->max_series ? conf->max_series : 100000;
+    size_t n = 0;
+    for (const struct vigil_collector_ops *const *o = vigil_collector_list(); *o; o++) {
+        n++;
+    }
+    c->col = vigil_calloc(n ? n : 1, sizeof *c->col);
+    if (!c->root || (conf->collectors && !c->list) || !c->col) {
+        goto oom;
+    }
+    c->n_col = n;
+    for (size_t i = 0; i < n; i++) {
+        struct vigil_collector *col = &c->col[i];
+        col->ops = vigil_collector_list()[i];
+        if (col->ops->params_size) {
+            col->params = vigil_calloc(1, col->ops->params_size);
+            if (!col->params) {
+                goto oom;
+            }
+            int rc = col->ops->opts ? vigil_opt_defaults(col->ops->opts, col->params) : 0;
+            if (rc) {
+                vigil_collect_free(c);
+                return rc;
+            }
+        }
+    }
+    *out = c;
+    return 0;
+oom:
+    vigil_collect_free(c);
+    return -ENOMEM;
+}
+
+int vigil_collect_set(struct vigil_collect *c, const char *key, const char *val,
+                      struct vigil_diag *diag)
+{
+    const char *dot = strchr(key, '.');
+    char name[64];
+    size_t l = dot ? (size_t)(dot - key) : 0;
+    if (!dot || l == 0 || l >= sizeof name) {
+        vigil_diag_set(diag, 0, 0, "expected collector.option=value, got '%s'", key);
+        return VIGIL_ECONFIG;
+    }
+    memcpy(name, key, l);
+    name[l] = '\0';
+    for (size_t i = 0; i < c->n_col; i++) {
+        struct vigil_collector *col = &c->col[i];
+        if (strcmp(col->ops->name, name) != 0) {
+            continue;
+        }
+        if (c->started) {
+            vigil_diag_set(diag, 0, 0, "%s: options are set before start", key);
+            return VIGIL_ECONFIG;
+        }
+        int rc = col->ops->opts ? vigil_opt_set(col->ops->opts, col->params, dot + 1, val,
+                                                strlen(val), diag)
+                                : -ENOENT;
+        if (rc == -ENOENT) {
+            vigil_diag_set(diag, 0, 0, "collector %s has no option '%s'", name, dot + 1);
+            return VIGIL_ECONFIG;
+        }
+        return rc;
+    }
+    vigil_diag_set(diag, 0, 0, "unknown collector '%s'", name);
+    return VIGIL_ECONFIG;
+}
+
+/* ---- series and families ---- */
+
+static int grow_series(struct vigil_collect *c, size_t need)
+{
+    if (need <= c->ser_cap) {
+        return 0;
+    }
+    size_t cap = c->ser_cap ? c->ser_cap * 2 : 256;
+    while (cap < need) {
+        cap *= 2;
+    }
+    uint32_t *sf = vigil_realloc(c->ser_fam, cap * sizeof *sf);
+    if (!sf) {
+        return -ENOMEM;
+    }
+    c->ser_fam = sf;
+    double *v = vigil_realloc(c->val, cap * sizeof *v);
+    if (!v) {
+        return -ENOMEM;
+    }
+    c->val = v;
+    uint64_t *st = vigil_realloc(c->stamp, cap * sizeof *st);
+    if (!st) {
+        return -ENOMEM;
+    }
+    c->stamp = st;
+    struct vigil_sample *b = vigil_realloc(c->batch.v, cap * sizeof *b);
+    if (!b) {
+        return -ENOMEM;
+    }
+    c->batch.v = b;
+    c->batch.cap = cap;
+    c->ser_cap = cap;
+    return 0;
+}
+
+static int family_for(struct vigil_collect *c, const char *name, enum vigil_kind kind,
+                      const char *help, uint32_t *fid)
+{
+    size_t nl = strlen(name);
+    if (vigil_series_find(&c->fam_names, name, nl, fid) == 0) {
+        return 0;
+    }
+    /* Make room first so a failure leaves both tables unchanged. */
+    if (c->fam_names.n + 1 > c->fam_cap) {
+        size_t cap = c->fam_cap ? c->fam_cap * 2 : 64;
+        struct family *f = vigil_realloc(c->fam, cap * sizeof *f);
+        if (!f) {
+            return -ENOMEM;
+        }
+        c->fam = f;
+        c->fam_cap = cap;
+    }
+    char *h = vigil_strdup(help ? help : name);
+    if (!h) {
+        return -ENOMEM;
+    }
+    int rc = vigil_series_intern(&c->fam_names, name, nl, NULL, 0, fid);
+    if (rc) {
+        vigil_free(h);
+        return rc;
+    }
+    struct family *f = &c->fam[*fid];
+    memset(f, 0, sizeof *f);
+    f->kind = (uint8_t)kind;
+    f->help = h;
+    return 0;
+}
+
+int vigil_collect_intern(struct vigil_collect *c, const char *name,
+                         const struct vigil_label_ref *labels, size_t n_labels,
+                         enum vigil_kind kind, enum vigil_group group, const char *entity,
+                         const char *help, uint32_t *id)
+{
+    size_t before = c->series.n;
+    if (before >= c->max_series) {
+        return -E2BIG; /* the cap holds memory flat; see docs/metrics.md */
+    }
+    uint32_t fid;
+    int rc = family_for(c, name, kind, help, &fid);
+    if (rc) {
+        return rc;
+    }
+    struct family *f = &c->fam[fid];
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 4;
+        uint32_t *ids = vigil_realloc(f->ids, cap * sizeof *ids);
+        if (!ids) {
+            return -ENOMEM;
+        }
+        f->ids = ids;
+        f->cap = cap;
+    }
+    if (grow_series(c, before + 1)) {
+        return -ENOMEM;
+    }
+    rc = vigil_series_intern(&c->series, name, strlen(name), labels, n_labels, id);
+    if (rc) {
+        return rc;
+    }
+    if (c->series.n == before) {
+        return 0; /* already known */
+    }
+    struct vigil_series *s = &c->series.v[*id];
+    s->kind = (uint8_t)kind;
+    s->group = (uint8_t)group;
+    if (entity && vigil_series_set_entity(s, entity)) {
+        return -ENOMEM;
+    }
+    c->ser_fam[*id] = fid;
+    c->val[*id] = NAN;
+    c->stamp[*id] = 0;
+    f->ids[f->n++] = *id;
+    return 0;
+}
+
+void vigil_collect_emit(struct vigil_collect_cx *cx, uint32_t id, double value)
+{
+    struct vigil_collect *c = cx->set;
+    if (id >= c->series.n || c->stamp[id] == c->cur || c->ser_fam[id] == UINT32_MAX ||
+        c->batch.n == c->batch.cap) {
+        return;
+    }
+    c->stamp[id] = c->cur;
+    c->val[id] = value;
+    c->batch.v[c->batch.n++] = (struct vigil_sample){id, value};
+}
+
+void vigil_collect_fail(struct vigil_collect_cx *cx, const char *what, int rc)
+{
+    struct vigil_collector *col = cx->self;
+    col->errors++;
+    col->failed_this_tick = 1;
+    if (!col->warned) {
+        col->warned = 1;
+        vigil_warn("%s: %s: %s", col->ops->name, what, vigil_strerror(rc));
+    }
+}
+
+/* ---- start, tick, free ---- */
+
+int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag)
+{
+    size_t n_on = 0;
+    for (size_t i = 0; i < c->n_col; i++) {
+        struct vigil_collector *col = &c->col[i];
+        if (!listed(c->list, col->ops)) {
+            continue;
+        }
+        int rc = col->ops->init(col, c, c->root, col->params);
+        if (rc == VIGIL_ENOTSUP) {
+            vigil_info("%s: source not present under %s, collector off", col->ops->name,
+                       c->root[0] ? c->root : "/");
+            col->ops->fini(col);
+            continue;
+        }
+        if (rc) {
+            col->ops->fini(col);
+            vigil_diag_set(diag, 0, 0, "collector %s: %s", col->ops->name, vigil_strerror(rc));
+            return rc;
+        }
+        col->on = 1;
+        n_on++;
+        struct vigil_label_ref l = {"collector", 9, col->ops->name, strlen(col->ops->name)};
+        rc = vigil_collect_intern(c, "vigil_collect_errors_total", &l, 1, VIGIL_KIND_COUNTER,
+                                  VIGIL_GROUP_OTHER, NULL,
+                                  "Sources a collector could not read, by collector.",
+                                  &col->id_errors);
+        rc = rc ? rc
+                : vigil_collect_intern(c, "vigil_collect_duration_seconds", &l, 1,
+                                       VIGIL_KIND_GAUGE, VIGIL_GROUP_OTHER, NULL,
+                                       "Time the last tick spent in a collector.",
+                                       &col->id_duration);
+        if (rc) {
+            vigil_diag_set(diag, 0, 0, "collector %s: %s", col->ops->name, vigil_strerror(rc));
+            return rc;
+        }
+    }
+    c->started = 1;
+    if (!n_on) {
+        vigil_diag_set(diag, 0, 0, "no collector could start under %s",
+                       c->root[0] ? c->root : "/");
+        return VIGIL_EEMPTY;
+    }
+    return vigil_collect_intern(c, "vigil_collect_series", NULL, 0, VIGIL_KIND_GAUGE,
+                                VIGIL_GROUP_OTHER, NULL, "Series known to the collector.",
+                                &c->id_series);
+}
+
+int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch **out)
+{
+    int64_t now = vigil_clock_mono_ns();
+    struct vigil_collect_cx cx = {
+        .set = c,
+        .root = c->root,
+        .tick = c->cur,
+        .rescan = c->cur == 0 || now - c->last_rescan >= c->rescan_ns,
+    };
+    if (cx.rescan) {
+        c->last_rescan = now;
+    }
+    c->cur++;
+    c->batch.n = 0;
+    c->batch.tick = cx.tick;
+    c->batch.ts_ns = vigil_clock_wall_ns();
+    int rc = 0;
+    for (size_t i = 0; i < c->n_col; i++) {
+        struct vigil_collector *col = &c->col[i];
+        if (!col->on) {
+            continue;
+        }
+        cx.self = col;
+        col->failed_this_tick = 0;
+        int64_t t0 = vigil_clock_mono_ns();
+        int r = col->ops->collect(col, &cx);
+        if (r == -ENOMEM) {
+            rc = r;
+        } else if (r < 0) {
+            vigil_collect_fail(&cx, "collect", r);
+        }
+        if (!col->failed_this_tick) {
+            col->warned = 0;
+        }
+        vigil_collect_emit(&cx, col->id_duration, (double)(vigil_clock_mono_ns() - t0) / 1e9);
+        vigil_collect_emit(&cx, col->id_errors, (double)col->errors);
+    }
+    vigil_collect_emit(&cx, c->id_series, (double)c->series.n);
+    *out = &c->batch;
+    return rc;
+}
+
+const struct vigil_series_table *vigil_collect_series(const struct vigil_collect *c)
+{
+    return &c->series;
+}
+
+size_t vigil_collect_n_collectors(const struct vigil_collect *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_col; i++) {
+        n += c->col[i].on;
+    }
+    return n;
+}
+
+const struct vigil_collector *vigil_collect_collector(const struct vigil_collect *c, size_t i)
+{
+    for (size_t j = 0; j < c->n_col; j++) {
+        if (c->col[j].on && i-- == 0) {
+            return &c->col[j];
+        }
+    }
+    return NULL;
+}
+
+void vigil_collect_free(struct vigil_collect *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t i = 0; c->col && i < c->n_col; i++) {
+        struct vigil_collector *col = &c->col[i];
+        if (col->on) {
+            col->ops->fini(col);
+        }
+        if (col->params && col->ops->opts) {
+            vigil_opt_free(col->ops->opts, col->params);
+        }
+        vigil_free(col->params);
+    }
+    vigil_free(c->col);
+    for (size_t i = 0; i < c->fam_names.n; i++) {
+        vigil_free(c->fam[i].help);
+        vigil_free(c->fam[i].ids);
+    }
+    vigil_free(c->fam);
+    vigil_series_table_fini(&c->fam_names);
+    vigil_series_table_fini(&c->series);
+    vigil_free(c->ser_fam);
+    vigil_free(c->val);
+    vigil_free(c->stamp);
+    vigil_free(c->batch.v);
+    vigil_free(c->root);
+    vigil_free(c->list);
+    vigil_free(c);
+}
+
+/* ---- rendering ---- */
+
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+size_t vigil_fmt_value(char *out, double v)
+{
+    if (isnan(v)) {
+        memcpy(out, "NaN", 4);
+        return 3;
+    }
+    if (isinf(v)) {
+        memcpy(out, v > 0 ? "+Inf" : "-Inf", 5);
+        return 4;
+    }
+    size_t n = 0;
+    double a = v;
+    if (v < 0) {
+        out[n++] = '-';
+        a = -v;
+    }
+    /* Integers below 2^53 print exactly as integers. */
+    if (a < 9007199254740992.0 && a == (double)(uint64_t)a) {
+        n += fmt_u64(out + n, (uint64_t)a);
+        out[n] = '\0';
+        return n;
+    }
+    /*
+     * Most other values are an integer count divided by a power of ten
+     * (ticks / 100, ms / 1000): when a 9-digit fixed-point form reads back to
+     * the same double, print it with trailing zeros trimmed.
+     */
+    if (a < 9.0e9) {
+        double scaled = a * 1e9;
+        uint64_t q = (uint64_t)(scaled + 0.5);
+        if ((double)q / 1e9 == a) {
+            uint64_t ip = q / 1000000000u, fp = q % 1000000000u;
+            n += fmt_u64(out + n, ip);
+            if (fp) {
+                char d[9];
+                for (int i = 8; i >= 0; i--) {
+                    d[i] = (char)('0' + fp % 10);
+                    fp /= 10;
+                }
+                int last = 8;
+                while (d[last] == '0') {
+                    last--;
+                }
+                out[n++] = '.';
+                memcpy(out + n, d, (size_t)last + 1);
+                n += (size_t)last + 1;
+            }
+            out[n] = '\0';
+            return n;
+        }
+    }
+    /* Shortest of %.15g..%.17g that reads back exactly. */
+    for (int prec = 15; prec <= 17; prec++) {
+        int k = snprintf(out, 32, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v) {
+            return (size_t)k;
+        }
+    }
+    return 0;
+}
+
+static int put_help(struct vigil_buf *b, const char *name, const char *help)
+{
+    /* HELP text escapes backslash and newline; plain runs are copied whole. */
+    int rc = vigil_buf_puts(b, "# HELP ");
+    rc = rc ? rc : vigil_buf_puts(b, name);
+    rc = rc ? rc : vigil_buf_append(b, " ", 1);
+    const char *p = help;
+    while (!rc && *p) {
+        size_t run = strcspn(p, "\\\n");
+        rc = vigil_buf_append(b, p, run);
+        p += run;
+        if (!rc && *p) {
+            rc = vigil_buf_append(b, *p == '\\' ? "\\\\" : "\\n", 2);
+            p++;
+        }
+    }
+    return rc ? rc : vigil_buf_append(b, "\n", 1);
+}
+
+int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigned flags)
+{
+    char ts[32];
+    size_t ts_len = 0;
+    if (flags & VIGIL_RENDER_TIMESTAMPS) {
+        ts[0] = ' ';
+        ts_len = 1 + fmt_u64(ts + 1, (uint64_t)(c->batch.ts_ns / 1000000));
+    }
+    for (size_t fi = 0; fi < c->fam_names.n; fi++) {
+        struct family *f = &c->fam[fi];
+        int meta = !(flags & VIGIL_RENDER_META_ONCE) || !f->meta_done;
+        int any = 0;
+        for (size_t k = 0; k < f->n; k++) {
+            uint32_t id = f->ids[k];
+            if (c->stamp[id] != c->cur || c->cur == 0) {
+                continue;
+            }
+            const struct vigil_series *s = &c->series.v[id];
+            if (!any && meta) {
+                const char *name = c->fam_names.v[fi].key;
+                int rc = put_help(out, name, f->help);
+                rc = rc ? rc : vigil_buf_puts(out, "# TYPE ");
+                rc = rc ? rc : vigil_buf_puts(out, name);
+                rc = rc ? rc
+                        : vigil_buf_puts(out, f->kind == VIGIL_KIND_COUNTER ? " counter\n"
+                                              : f->kind == VIGIL_KIND_GAUGE ? " gauge\n"
+                                                                            : " untyped\n");
+                if (rc) {
+                    return rc;
+                }
+                if (flags & VIGIL_RENDER_META_ONCE) {
+                    f->meta_done = 1;
+                }
+            }
+            any = 1;
+            size_t kl = strlen(s->key);
+            if (vigil_buf_reserve(out, kl + 64)) {
+                return -ENOMEM;
+            }
+            char *p = out->p + out->len;
+            memcpy(p, s->key, kl);
+            p[kl] = ' ';
+            size_t n = kl + 1;
+            n += vigil_fmt_value(p + n, c->val[id]);
+            memcpy(p + n, ts, ts_len);
+            n += ts_len;
+            p[n++] = '\n';
+            out->len += n;
+            out->p[out->len] = '\0';
+        }
+    }
+    return 0;
+}

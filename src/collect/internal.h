@@ -1,0 +1,196 @@
+/*
+ * Private to src/collect: files opened once and re-read each tick (netdata's
+ * procfile), bounded number parsing over (pointer, length), and the row map
+ * that remembers which series each row of a file feeds so that a stable file
+ * is parsed without lookups or allocation.
+ */
+#ifndef VIGIL_COLLECT_INTERNAL_H
+#define VIGIL_COLLECT_INTERNAL_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vigil/collect.h"
+
+/* Largest file a collector reads; bigger ones are refused with -EFBIG. */
+#define VIGIL__PFILE_MAX (16u << 20)
+/* Longest row key the row map stores (a /proc/net/netstat header line is ~2 KiB). */
+#define VIGIL__KEY_MAX 8192
+
+/* ---- files opened once, re-read each tick ---- */
+
+struct vigil__pfile {
+    int fd;     /* -1 when closed */
+    char *path; /* root + relative path; owned */
+    char *buf;  /* owned; cap + 1 bytes, NUL-terminated after a read */
+    size_t len;
+    size_t cap;
+};
+
+/* Zeroes f (fd -1). */
+void vigil__pfile_init(struct vigil__pfile *f);
+/*
+ * Opens root/rel read-only and keeps the descriptor. Returns 0, -ENOMEM or
+ * -errno from open (ENOENT for a missing file).
+ */
+int vigil__pfile_open(struct vigil__pfile *f, const char *root, const char *rel);
+/*
+ * Reads the whole file from offset 0 with pread into the kept buffer, which
+ * grows (allocating) only when the content outgrows it. Reopens a closed
+ * file. Returns 0, -errno (ENODEV/ENOENT when the source vanished), -EFBIG or
+ * -ENOMEM.
+ */
+int vigil__pfile_read(struct vigil__pfile *f);
+/* Closes the descriptor and frees the buffer and path. */
+void vigil__pfile_close(struct vigil__pfile *f);
+
+/* Joins root and rel ("" root means "/") into out; returns -ENAMETOOLONG if it does not fit. */
+int vigil__path(char *out, size_t n, const char *root, const char *rel);
+
+/* ---- bounded parsing over [p, end) ---- */
+
+/* Skips blanks (space, tab). */
+static inline const char *vigil__skip_blanks(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+    return p;
+}
+
+/* End of the line starting at p (points at '\n' or end). */
+static inline const char *vigil__line_end(const char *p, const char *end)
+{
+    while (p < end && *p != '\n') {
+        p++;
+    }
+    return p;
+}
+
+/*
+ * Parses an unsigned decimal after optional blanks. Returns the position after
+ * the digits, or NULL when there is no digit or the value overflows 64 bits.
+ */
+const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v);
+/* Signed variant ("-12"). */
+const char *vigil__scan_i64(const char *p, const char *end, int64_t *v);
+/* Non-negative decimal with optional fraction ("0.05"); NULL when malformed. */
+const char *vigil__parse_dec(const char *p, const char *end, double *v);
+/* Next blank-separated token: *tok, *tok_len; returns position after it, NULL at end of line. */
+const char *vigil__token(const char *p, const char *end, const char **tok, size_t *tok_len);
+
+/* ---- row maps: row i of a file -> its series ids ---- */
+
+struct vigil__row {
+    uint32_t key_off; /* into keys */
+    uint16_t key_len;
+    uint16_t n_ids;   /* 0 = row known but not exported */
+    uint32_t ids_off; /* into ids */
+};
+
+struct vigil__rowmap {
+    struct vigil__row *rows; /* owned */
+    size_t n_rows;
+    size_t cap_rows;
+    char *keys; /* owned */
+    size_t keys_len;
+    size_t keys_cap;
+    uint32_t *ids; /* owned; UINT32_MAX marks a field that is not exported */
+    size_t n_ids;
+    size_t cap_ids;
+};
+
+void vigil__rowmap_init(struct vigil__rowmap *m);
+void vigil__rowmap_fini(struct vigil__rowmap *m);
+
+/*
+ * Returns the ids of row i when it was learned with the same key, else NULL
+ * (the caller then learns it with vigil__rowmap_learn). *n_ids is set.
+ */
+static inline const uint32_t *vigil__rowmap_get(const struct vigil__rowmap *m, size_t i,
+                                                const char *key, size_t key_len, size_t *n_ids)
+{
+    if (i >= m->n_rows) {
+        return NULL;
+    }
+    const struct vigil__row *r = &m->rows[i];
+    if (r->key_len != key_len) {
+        return NULL;
+    }
+    if (memcmp(m->keys + r->key_off, key, key_len) != 0) {
+        return NULL;
+    }
+    *n_ids = r->n_ids;
+    return m->ids + r->ids_off;
+}
+
+/*
+ * Forgets rows i.. and stores row i with key and n_ids ids (copied). Returns
+ * a pointer to the stored ids (borrowed until the next learn), or NULL on OOM.
+ */
+uint32_t *vigil__rowmap_learn(struct vigil__rowmap *m, size_t i, const char *key, size_t key_len,
+                              const uint32_t *ids, size_t n_ids);
+
+/* Drops rows from i on (the file got shorter). */
+static inline void vigil__rowmap_truncate(struct vigil__rowmap *m, size_t i)
+{
+    if (i < m->n_rows) {
+        m->n_rows = i;
+        m->keys_len = i ? m->rows[i - 1].key_off + m->rows[i - 1].key_len : 0;
+        m->n_ids = i ? m->rows[i - 1].ids_off + m->rows[i - 1].n_ids : 0;
+    }
+}
+
+#define VIGIL__NO_ID UINT32_MAX
+
+/* A label reference from a string literal name and a (value, length) pair. */
+#define VIGIL__LBL(name, v, vl) {(name), sizeof(name) - 1, (v), (vl)}
+
+/*
+ * Interns a series (see vigil_collect_intern). -E2BIG (the series cap) gives
+ * VIGIL__NO_ID and 0 so the row is learned as not exported; -ENOMEM is returned.
+ */
+int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_label_ref *labels,
+                  size_t n_labels, enum vigil_kind kind, enum vigil_group group,
+                  const char *entity, const char *help, uint32_t *id);
+
+/* An optional POSIX extended regex filter (node-exporter's include/exclude flags). */
+struct vigil__filter {
+    regex_t re;
+    int on; /* 0 = no pattern: everything passes the include test, nothing is excluded */
+};
+
+/* Compiles pat (NULL or "" = off). Returns 0 or VIGIL_ECONFIG. */
+int vigil__filter_init(struct vigil__filter *f, const char *pat);
+void vigil__filter_fini(struct vigil__filter *f);
+/* 1 when (s, n) matches; 0 when not or when the filter is off. */
+int vigil__filter_match(const struct vigil__filter *f, const char *s, size_t n);
+
+/* Emits v for id unless id is VIGIL__NO_ID. */
+static inline void vigil__emit(struct vigil_collect_cx *cx, uint32_t id, double v)
+{
+    if (id != VIGIL__NO_ID) {
+        vigil_collect_emit(cx, id, v);
+    }
+}
+
+/* ---- the host collectors (one ops table per source, listed in registry.c) ---- */
+
+extern const struct vigil_collector_ops vigil__collector_stat;
+extern const struct vigil_collector_ops vigil__collector_meminfo;
+extern const struct vigil_collector_ops vigil__collector_vmstat;
+extern const struct vigil_collector_ops vigil__collector_loadavg;
+extern const struct vigil_collector_ops vigil__collector_pressure;
+extern const struct vigil_collector_ops vigil__collector_diskstats;
+extern const struct vigil_collector_ops vigil__collector_netdev;
+extern const struct vigil_collector_ops vigil__collector_netstat;
+extern const struct vigil_collector_ops vigil__collector_filesystem;
+extern const struct vigil_collector_ops vigil__collector_filefd;
+extern const struct vigil_collector_ops vigil__collector_cgroup;
+extern const struct vigil_collector_ops vigil__collector_libvirt;
+extern const struct vigil_collector_ops vigil__collector_ovs;
+extern const struct vigil_collector_ops vigil__collector_process;
+
+#endif /* VIGIL_COLLECT_INTERNAL_H */

@@ -1,0 +1,403 @@
+/*
+ * Disk and filesystem collectors with node-exporter's names: /proc/diskstats
+ * (diskstats: node_disk_*{device}) and statvfs on the mounted filesystems
+ * listed in /proc/self/mounts (filesystem: node_filesystem_*{device,fstype,
+ * mountpoint}). The mount list is re-read only at discovery (every `rescan`);
+ * statvfs runs every tick. A statvfs that fails sets
+ * node_filesystem_device_error to 1 and leaves the sizes out, as
+ * node-exporter does. statvfs on a hung network mount blocks the tick: such
+ * filesystem types are excluded by default.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "internal.h"
+#include "vigil/mem.h"
+
+static int absent(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES;
+}
+
+/* ---- /proc/diskstats ---- */
+
+struct diskstats_params {
+    char *exclude;
+};
+
+static const struct vigil_opt diskstats_opts[] = {
+    {"exclude", VIGIL_OPT_STR, offsetof(struct diskstats_params, exclude),
+     "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme[0-9]+n[0-9]+p)[0-9]+$", 0, 0,
+     "regex of devices to leave out (node-exporter's default: partitions, loop, ram)", NULL},
+    {0},
+};
+
+struct diskstats {
+    struct vigil__pfile f;
+    struct vigil__rowmap rows;
+    struct vigil__filter exclude;
+};
+
+/* The 17 columns after the device name (Documentation/admin-guide/iostats.rst). */
+static const struct {
+    const char *name;
+    double scale; /* multiplier (sectors) or, when < 1, 1 / divisor (ms) */
+    enum vigil_kind kind;
+} disk_cols[17] = {
+    {"node_disk_reads_completed_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_reads_merged_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_read_bytes_total", 512, VIGIL_KIND_COUNTER},
+    {"node_disk_read_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+    {"node_disk_writes_completed_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_writes_merged_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_written_bytes_total", 512, VIGIL_KIND_COUNTER},
+    {"node_disk_write_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+    {"node_disk_io_now", 1, VIGIL_KIND_GAUGE},
+    {"node_disk_io_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+    {"node_disk_io_time_weighted_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+    {"node_disk_discards_completed_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_discards_merged_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_discarded_sectors_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_discard_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+    {"node_disk_flush_requests_total", 1, VIGIL_KIND_COUNTER},
+    {"node_disk_flush_requests_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+};
+
+static int diskstats_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
+                          const void *params)
+{
+    (void)set;
+    const struct diskstats_params *pp = params;
+    struct diskstats *x = vigil_calloc(1, sizeof *x);
+    if (!x) {
+        return -ENOMEM;
+    }
+    c->ctx = x;
+    vigil__pfile_init(&x->f);
+    vigil__rowmap_init(&x->rows);
+    if (vigil__filter_init(&x->exclude, pp->exclude)) {
+        return VIGIL_ECONFIG;
+    }
+    int rc = vigil__pfile_open(&x->f, root, "proc/diskstats");
+    return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+}
+
+static void diskstats_fini(struct vigil_collector *c)
+{
+    struct diskstats *x = c->ctx;
+    if (x) {
+        vigil__pfile_close(&x->f);
+        vigil__rowmap_fini(&x->rows);
+        vigil__filter_fini(&x->exclude);
+        vigil_free(x);
+    }
+    c->ctx = NULL;
+}
+
+static const uint32_t *disk_learn(struct diskstats *x, struct vigil_collect *set, size_t row,
+                                  const char *dev, size_t dl, size_t *n_ids)
+{
+    uint32_t ids[17];
+    size_t n = 0;
+    if (!vigil__filter_match(&x->exclude, dev, dl)) {
+        for (int j = 0; j < 17; j++) {
+            struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
+            if (vigil__intern(set, disk_cols[j].name, &l, 1, disk_cols[j].kind,
+                              VIGIL_GROUP_FILESYSTEM, NULL, "Disk statistic from /proc/diskstats.",
+                              &ids[n++])) {
+                return NULL;
+            }
+        }
+    }
+    *n_ids = n;
+    return vigil__rowmap_learn(&x->rows, row, dev, dl, ids, n);
+}
+
+static int diskstats_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
+{
+    struct diskstats *x = c->ctx;
+    int rc = vigil__pfile_read(&x->f);
+    if (rc) {
+        vigil_collect_fail(cx, x->f.path, rc);
+        return 0;
+    }
+    const char *p = x->f.buf, *end = p + x->f.len;
+    size_t row = 0;
+    int bad = 0;
+    while (p < end) {
+        const char *le = vigil__line_end(p, end);
+        uint64_t major, minor;
+        const char *dev, *q = vigil__parse_u64(p, le, &major);
+        size_t dl, n;
+        q = q ? vigil__parse_u64(q, le, &minor) : NULL;
+        q = q ? vigil__token(q, le, &dev, &dl) : NULL;
+        if (!q) {
+            bad |= le > p;
+            p = le + 1;
+            continue;
+        }
+        const uint32_t *ids = vigil__rowmap_get(&x->rows, row, dev, dl, &n);
+        if (!ids && !(ids = disk_learn(x, cx->set, row, dev, dl, &n))) {
+            return -ENOMEM;
+        }
+        /* Kernels before 4.18 have 11 columns, before 5.5 have 15. */
+        size_t got = 0;
+        uint64_t v[17];
+        while (got < 17 && (q = vigil__parse_u64(q, le, &v[got]))) {
+            got++;
+        }
+        if (got != 11 && got != 15 && got != 17) {
+            bad = 1;
+        } else {
+            for (size_t j = 0; j < n && j < got; j++) {
+                double sc = disk_cols[j].scale;
+                /* Divide by 1000 rather than multiply by 0.001: the result is the
+                 * double nearest the decimal, which prints short. */
+                vigil__emit(cx, ids[j], sc < 1 ? (double)v[j] / 1000.0 : (double)v[j] * sc);
+            }
+        }
+        row++;
+        p = le + 1;
+    }
+    vigil__rowmap_truncate(&x->rows, row);
+    if (bad) {
+        vigil_collect_fail(cx, "proc/diskstats: truncated row", VIGIL_EPARSE);
+    }
+    return 0;
+}
+
+const struct vigil_collector_ops vigil__collector_diskstats = {
+    .abi = VIGIL_COLLECTOR_ABI,
+    .name = "diskstats",
+    .summary = "/proc/diskstats: node_disk_*{device}",
+    .opts = diskstats_opts,
+    .params_size = sizeof(struct diskstats_params),
+    .default_on = 1,
+    .init = diskstats_init,
+    .collect = diskstats_collect,
+    .fini = diskstats_fini,
+};
+
+/* ---- filesystems: statvfs on /proc/self/mounts ---- */
+
+struct filesystem_params {
+    char *exclude_types;
+    char *exclude_mounts;
+    int max;
+};
+
+static const struct vigil_opt filesystem_opts[] = {
+    {"exclude_types", VIGIL_OPT_STR, offsetof(struct filesystem_params, exclude_types),
+     "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+     "iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
+     "sysfs|tracefs|nfs4?|cifs|smb3|fuse\\..*)$",
+     0, 0, "regex of filesystem types to leave out (node-exporter's, plus network filesystems)",
+     NULL},
+    {"exclude_mounts", VIGIL_OPT_STR, offsetof(struct filesystem_params, exclude_mounts),
+     "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
+     0, 0, "regex of mount points to leave out (node-exporter's default)", NULL},
+    {"max", VIGIL_OPT_INT, offsetof(struct filesystem_params, max), "64", 1, 4096,
+     "most filesystems followed", NULL},
+    {0},
+};
+
+enum { FS_SIZE, FS_FREE, FS_AVAIL, FS_FILES, FS_FILES_FREE, FS_RO, FS_ERR, FS_N };
+
+static const char *const fs_names[FS_N] = {
+    "node_filesystem_size_bytes", "node_filesystem_free_bytes",       "node_filesystem_avail_bytes",
+    "node_filesystem_files",      "node_filesystem_files_free",       "node_filesystem_readonly",
+    "node_filesystem_device_error",
+};
+
+static const char *const fs_help[FS_N] = {
+    "Filesystem size in bytes.",
+    "Filesystem free space in bytes.",
+    "Filesystem space available to non-root users in bytes.",
+    "Filesystem total file nodes.",
+    "Filesystem total free file nodes.",
+    "Filesystem read-only status.",
+    "Whether an error occurred while getting statistics for the given device.",
+};
+
+struct mount {
+    char *path; /* root + mount point; owned */
+    uint32_t ids[FS_N];
+};
+
+struct filesystem {
+    struct vigil__pfile f;
+    char *seen; /* the mounts text last parsed; owned */
+    size_t seen_len;
+    struct mount *m;
+    size_t n, max;
+    struct vigil__filter ex_types, ex_mounts;
+    char *root;
+};
+
+static void mounts_clear(struct filesystem *x)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        vigil_free(x->m[i].path);
+    }
+    x->n = 0;
+}
+
+static void filesystem_fini(struct vigil_collector *c)
+{
+    struct filesystem *x = c->ctx;
+    if (x) {
+        mounts_clear(x);
+        vigil_free(x->m);
+        vigil_free(x->seen);
+        vigil_free(x->root);
+        vigil__pfile_close(&x->f);
+        vigil__filter_fini(&x->ex_types);
+        vigil__filter_fini(&x->ex_mounts);
+        vigil_free(x);
+    }
+    c->ctx = NULL;
+}
+
+static int filesystem_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
+                           const void *params)
+{
+    (void)set;
+    const struct filesystem_params *pp = params;
+    struct filesystem *x = vigil_calloc(1, sizeof *x);
+    if (!x) {
+        return -ENOMEM;
+    }
+    c->ctx = x;
+    vigil__pfile_init(&x->f);
+    x->max = (size_t)pp->max;
+    x->m = vigil_calloc(x->max, sizeof *x->m);
+    x->root = vigil_strdup(root);
+    if (!x->m || !x->root) {
+        return -ENOMEM;
+    }
+    if (vigil__filter_init(&x->ex_types, pp->exclude_types) ||
+        vigil__filter_init(&x->ex_mounts, pp->exclude_mounts)) {
+        return VIGIL_ECONFIG;
+    }
+    int rc = vigil__pfile_open(&x->f, root, "proc/self/mounts");
+    return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+}
+
+/* Decodes the octal escapes of /proc/mounts ("\040" for a space) into out. */
+static size_t unescape_mount(const char *p, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        if (p[i] == '\\' && i + 3 < n && p[i + 1] >= '0' && p[i + 1] <= '3') {
+            out[o++] = (char)((p[i + 1] - '0') * 64 + (p[i + 2] - '0') * 8 + (p[i + 3] - '0'));
+            i += 3;
+        } else {
+            out[o++] = p[i];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
+{
+    mounts_clear(x);
+    const char *p = x->f.buf, *end = p + x->f.len;
+    while (p < end && x->n < x->max) {
+        const char *le = vigil__line_end(p, end);
+        const char *dev, *mnt, *type;
+        size_t dl, ml, tl;
+        const char *q = vigil__token(p, le, &dev, &dl);
+        q = q ? vigil__token(q, le, &mnt, &ml) : NULL;
+        q = q ? vigil__token(q, le, &type, &tl) : NULL;
+        p = le + 1;
+        char mp[1024], path[2048];
+        size_t mpl = q ? unescape_mount(mnt, ml, mp, sizeof mp) : 0;
+        if (!q || vigil__filter_match(&x->ex_types, type, tl) ||
+            vigil__filter_match(&x->ex_mounts, mp, mpl)) {
+            continue;
+        }
+        /* A later mount on the same point hides the earlier one. */
+        if (vigil__path(path, sizeof path, x->root, mp)) {
+            continue;
+        }
+        size_t slot = x->n;
+        for (size_t i = 0; i < x->n; i++) {
+            if (strcmp(x->m[i].path, path) == 0) {
+                slot = i;
+            }
+        }
+        struct mount *m = &x->m[slot];
+        if (slot == x->n) {
+            m->path = vigil_strdup(path);
+            if (!m->path) {
+                return -ENOMEM;
+            }
+            x->n++;
+        }
+        struct vigil_label_ref l[3] = {VIGIL__LBL("device", dev, dl), VIGIL__LBL("fstype", type, tl),
+                                       VIGIL__LBL("mountpoint", mp, mpl)};
+        for (int j = 0; j < FS_N; j++) {
+            int rc = vigil__intern(set, fs_names[j], l, 3,
+                                   VIGIL_KIND_GAUGE, VIGIL_GROUP_FILESYSTEM, NULL, fs_help[j],
+                                   &m->ids[j]);
+            if (rc) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static int filesystem_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
+{
+    struct filesystem *x = c->ctx;
+    if (cx->rescan) {
+        int rc = vigil__pfile_read(&x->f);
+        if (rc) {
+            vigil_collect_fail(cx, x->f.path, rc);
+        } else if (!x->seen || x->seen_len != x->f.len || memcmp(x->seen, x->f.buf, x->f.len)) {
+            char *s = vigil_realloc(x->seen, x->f.len + 1);
+            if (!s) {
+                return -ENOMEM;
+            }
+            memcpy(s, x->f.buf, x->f.len);
+            x->seen = s;
+            x->seen_len = x->f.len;
+            if ((rc = mounts_learn(x, cx->set)) != 0) {
+                return rc;
+            }
+        }
+    }
+    for (size_t i = 0; i < x->n; i++) {
+        struct mount *m = &x->m[i];
+        struct statvfs s;
+        if (statvfs(m->path, &s) != 0) {
+            vigil__emit(cx, m->ids[FS_ERR], 1);
+            continue;
+        }
+        double bs = (double)s.f_frsize;
+        vigil__emit(cx, m->ids[FS_SIZE], (double)s.f_blocks * bs);
+        vigil__emit(cx, m->ids[FS_FREE], (double)s.f_bfree * bs);
+        vigil__emit(cx, m->ids[FS_AVAIL], (double)s.f_bavail * bs);
+        vigil__emit(cx, m->ids[FS_FILES], (double)s.f_files);
+        vigil__emit(cx, m->ids[FS_FILES_FREE], (double)s.f_ffree);
+        vigil__emit(cx, m->ids[FS_RO], (s.f_flag & ST_RDONLY) ? 1 : 0);
+        vigil__emit(cx, m->ids[FS_ERR], 0);
+    }
+    return 0;
+}
+
+const struct vigil_collector_ops vigil__collector_filesystem = {
+    .abi = VIGIL_COLLECTOR_ABI,
+    .name = "filesystem",
+    .summary = "statvfs on /proc/self/mounts: node_filesystem_*{device,fstype,mountpoint}",
+    .opts = filesystem_opts,
+    .params_size = sizeof(struct filesystem_params),
+    .default_on = 1,
+    .init = filesystem_init,
+    .collect = filesystem_collect,
+    .fini = filesystem_fini,
+};

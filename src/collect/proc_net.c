@@ -1,0 +1,396 @@
+/*
+ * Network collectors with node-exporter's names: /proc/net/dev (netdev:
+ * node_network_{receive,transmit}_*_total{device}) and /proc/net/snmp,
+ * /proc/net/netstat and /proc/net/snmp6 (netstat: node_netstat_<Proto>_<Field>).
+ * Both keep node-exporter's default filters as options, so the same series
+ * come out by default. A device that disappears from /proc/net/dev simply
+ * stops being emitted.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vigil/mem.h"
+
+static int absent(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES;
+}
+
+/* ---- /proc/net/dev ---- */
+
+struct netdev_params {
+    char *exclude;
+};
+
+static const struct vigil_opt netdev_opts[] = {
+    {"exclude", VIGIL_OPT_STR, offsetof(struct netdev_params, exclude), "^lo$", 0, 0,
+     "regex of devices to leave out ('' for none)", NULL},
+    {0},
+};
+
+struct netdev {
+    struct vigil__pfile f;
+    struct vigil__rowmap rows;
+    struct vigil__filter exclude;
+};
+
+static const char *const netdev_fields[16] = {
+    "receive_bytes",   "receive_packets",   "receive_errs",       "receive_drop",
+    "receive_fifo",    "receive_frame",     "receive_compressed", "receive_multicast",
+    "transmit_bytes",  "transmit_packets",  "transmit_errs",      "transmit_drop",
+    "transmit_fifo",   "transmit_colls",    "transmit_carrier",   "transmit_compressed",
+};
+
+static int netdev_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
+                       const void *params)
+{
+    (void)set;
+    const struct netdev_params *pp = params;
+    struct netdev *x = vigil_calloc(1, sizeof *x);
+    if (!x) {
+        return -ENOMEM;
+    }
+    c->ctx = x;
+    vigil__pfile_init(&x->f);
+    vigil__rowmap_init(&x->rows);
+    if (vigil__filter_init(&x->exclude, pp->exclude)) {
+        return VIGIL_ECONFIG;
+    }
+    int rc = vigil__pfile_open(&x->f, root, "proc/net/dev");
+    return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+}
+
+static void netdev_fini(struct vigil_collector *c)
+{
+    struct netdev *x = c->ctx;
+    if (x) {
+        vigil__pfile_close(&x->f);
+        vigil__rowmap_fini(&x->rows);
+        vigil__filter_fini(&x->exclude);
+        vigil_free(x);
+    }
+    c->ctx = NULL;
+}
+
+static const uint32_t *netdev_learn(struct netdev *x, struct vigil_collect *set, size_t row,
+                                    const char *dev, size_t dl, size_t *n_ids)
+{
+    uint32_t ids[16];
+    size_t n = 0;
+    if (!vigil__filter_match(&x->exclude, dev, dl)) {
+        for (int j = 0; j < 16; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "node_network_%s_total", netdev_fields[j]);
+            struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
+            if (vigil__intern(set, name, &l, 1, VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK, NULL,
+                              "Network device statistic from /proc/net/dev.", &ids[n++])) {
+                return NULL;
+            }
+        }
+    }
+    *n_ids = n;
+    return vigil__rowmap_learn(&x->rows, row, dev, dl, ids, n);
+}
+
+static int netdev_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
+{
+    struct netdev *x = c->ctx;
+    int rc = vigil__pfile_read(&x->f);
+    if (rc) {
+        vigil_collect_fail(cx, x->f.path, rc);
+        return 0;
+    }
+    const char *p = x->f.buf, *end = p + x->f.len;
+    size_t row = 0;
+    int bad = 0;
+    while (p < end) {
+        const char *le = vigil__line_end(p, end);
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        const char *dev = vigil__skip_blanks(p, le);
+        /* The two header lines have '|' and no ':' before it. */
+        if (!colon || memchr(p, '|', (size_t)(le - p))) {
+            p = le + 1;
+            continue;
+        }
+        size_t dl = (size_t)(colon - dev), n;
+        const uint32_t *ids = vigil__rowmap_get(&x->rows, row, dev, dl, &n);
+        if (!ids && !(ids = netdev_learn(x, cx->set, row, dev, dl, &n))) {
+            return -ENOMEM;
+        }
+        const char *q = colon + 1;
+        uint64_t v[16];
+        int j = 0;
+        for (; j < 16 && (q = vigil__parse_u64(q, le, &v[j])); j++) {
+        }
+        if (j < 16) {
+            bad = 1; /* truncated row: emit nothing for it */
+        } else {
+            for (size_t k = 0; k < n; k++) {
+                vigil__emit(cx, ids[k], (double)v[k]);
+            }
+        }
+        row++;
+        p = le + 1;
+    }
+    vigil__rowmap_truncate(&x->rows, row);
+    if (bad) {
+        vigil_collect_fail(cx, "proc/net/dev: truncated row", VIGIL_EPARSE);
+    }
+    return 0;
+}
+
+const struct vigil_collector_ops vigil__collector_netdev = {
+    .abi = VIGIL_COLLECTOR_ABI,
+    .name = "netdev",
+    .summary = "/proc/net/dev: node_network_{receive,transmit}_*_total{device}",
+    .opts = netdev_opts,
+    .params_size = sizeof(struct netdev_params),
+    .default_on = 1,
+    .init = netdev_init,
+    .collect = netdev_collect,
+    .fini = netdev_fini,
+};
+
+/* ---- /proc/net/snmp, /proc/net/netstat, /proc/net/snmp6 ---- */
+
+struct netstat_params {
+    char *fields;
+};
+
+/* node-exporter 1.5's --collector.netstat.fields default, in POSIX ERE. */
+#define NETSTAT_FIELDS                                                                             \
+    "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|" \
+    "TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|"                                    \
+    "Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|"                 \
+    "Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$"
+
+static const struct vigil_opt netstat_opts[] = {
+    {"fields", VIGIL_OPT_STR, offsetof(struct netstat_params, fields), NETSTAT_FIELDS, 0, 0,
+     "regex of Proto_Field names to export (node-exporter's default); '.' for all", NULL},
+    {0},
+};
+
+struct netstat {
+    struct vigil__pfile f[3]; /* snmp, netstat, snmp6 */
+    struct vigil__rowmap rows[3];
+    struct vigil__filter include;
+};
+
+static const char *const netstat_files[3] = {"proc/net/snmp", "proc/net/netstat",
+                                             "proc/net/snmp6"};
+
+static int netstat_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
+                        const void *params)
+{
+    (void)set;
+    const struct netstat_params *pp = params;
+    struct netstat *x = vigil_calloc(1, sizeof *x);
+    if (!x) {
+        return -ENOMEM;
+    }
+    c->ctx = x;
+    for (int i = 0; i < 3; i++) {
+        vigil__pfile_init(&x->f[i]);
+        vigil__rowmap_init(&x->rows[i]);
+    }
+    if (vigil__filter_init(&x->include, pp->fields)) {
+        return VIGIL_ECONFIG;
+    }
+    int found = 0;
+    for (int i = 0; i < 3; i++) {
+        int rc = vigil__pfile_open(&x->f[i], root, netstat_files[i]);
+        if (rc && !absent(rc)) {
+            return rc;
+        }
+        if (rc) {
+            vigil__pfile_close(&x->f[i]); /* snmp6 is absent without IPv6 */
+        } else {
+            found++;
+        }
+    }
+    return found ? 0 : VIGIL_ENOTSUP;
+}
+
+static void netstat_fini(struct vigil_collector *c)
+{
+    struct netstat *x = c->ctx;
+    if (x) {
+        for (int i = 0; i < 3; i++) {
+            vigil__pfile_close(&x->f[i]);
+            vigil__rowmap_fini(&x->rows[i]);
+        }
+        vigil__filter_fini(&x->include);
+        vigil_free(x);
+    }
+    c->ctx = NULL;
+}
+
+/* Fields that are current values, not event counts. */
+static int netstat_gauge(const char *name)
+{
+    static const char *const g[] = {"Ip_Forwarding", "Ip_DefaultTTL", "Tcp_RtoAlgorithm",
+                                    "Tcp_RtoMin",    "Tcp_RtoMax",    "Tcp_MaxConn",
+                                    "Tcp_CurrEstab", NULL};
+    for (int i = 0; g[i]; i++) {
+        if (strcmp(name, g[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int netstat_intern(struct netstat *x, struct vigil_collect *set, const char *proto,
+                          size_t pl, const char *field, size_t fl, uint32_t *id)
+{
+    char full[192], name[224];
+    *id = VIGIL__NO_ID;
+    if (pl + fl + 2 > sizeof full) {
+        return 0;
+    }
+    memcpy(full, proto, pl);
+    full[pl] = '_';
+    memcpy(full + pl + 1, field, fl);
+    full[pl + 1 + fl] = '\0';
+    if (!vigil__filter_match(&x->include, full, pl + 1 + fl)) {
+        return 0;
+    }
+    snprintf(name, sizeof name, "node_netstat_%s", full);
+    return vigil__intern(set, name, NULL, 0,
+                         netstat_gauge(full) ? VIGIL_KIND_GAUGE : VIGIL_KIND_COUNTER,
+                         VIGIL_GROUP_NETWORK, NULL,
+                         "Statistic from /proc/net/snmp, /proc/net/netstat or /proc/net/snmp6.",
+                         id);
+}
+
+/*
+ * snmp and netstat come in line pairs, "Tcp: Name1 Name2 ..." then
+ * "Tcp: 1 2 ...". The whole header line is the row key, so a kernel that adds
+ * a field is relearned once.
+ */
+static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
+{
+    struct vigil__rowmap *rm = &x->rows[fi];
+    const char *p = x->f[fi].buf, *end = p + x->f[fi].len;
+    size_t row = 0;
+    int bad = 0;
+    while (p < end) {
+        const char *hl = vigil__line_end(p, end);
+        if (hl >= end) {
+            bad |= hl > p; /* a header without its values line */
+            break;
+        }
+        const char *v = hl + 1, *vl = vigil__line_end(v, end);
+        const char *colon = memchr(p, ':', (size_t)(hl - p));
+        if (!colon || (size_t)(vl - v) <= (size_t)(colon - p) ||
+            memcmp(p, v, (size_t)(colon - p + 1)) != 0) {
+            bad = 1;
+            p = vl + 1;
+            continue;
+        }
+        size_t n;
+        const uint32_t *ids = vigil__rowmap_get(rm, row, p, (size_t)(hl - p), &n);
+        if (!ids) {
+            uint32_t tmp[512];
+            n = 0;
+            const char *q = colon + 1, *tok;
+            size_t tl;
+            while (n < 512 && (q = vigil__token(q, hl, &tok, &tl))) {
+                if (netstat_intern(x, cx->set, p, (size_t)(colon - p), tok, tl, &tmp[n++])) {
+                    return -ENOMEM;
+                }
+            }
+            if (!(ids = vigil__rowmap_learn(rm, row, p, (size_t)(hl - p), tmp, n))) {
+                return -ENOMEM;
+            }
+        }
+        const char *q = v + (colon - p) + 1;
+        for (size_t j = 0; j < n; j++) {
+            int64_t val;
+            if (!(q = vigil__scan_i64(q, vl, &val))) {
+                bad = 1;
+                break;
+            }
+            vigil__emit(cx, ids[j], (double)val);
+        }
+        row++;
+        p = vl + 1;
+    }
+    vigil__rowmap_truncate(rm, row);
+    return bad ? VIGIL_EPARSE : 0;
+}
+
+/* snmp6 is one "Ip6InReceives  123" per line; the protocol ends at the '6'. */
+static int snmp6_collect(struct netstat *x, struct vigil_collect_cx *cx)
+{
+    struct vigil__rowmap *rm = &x->rows[2];
+    const char *p = x->f[2].buf, *end = p + x->f[2].len;
+    size_t row = 0;
+    int bad = 0;
+    while (p < end) {
+        const char *le = vigil__line_end(p, end);
+        const char *key;
+        size_t kl, n;
+        const char *q = vigil__token(p, le, &key, &kl);
+        int64_t val;
+        if (!q || !(q = vigil__scan_i64(q, le, &val))) {
+            bad |= le > p;
+            p = le + 1;
+            continue;
+        }
+        const uint32_t *ids = vigil__rowmap_get(rm, row, key, kl, &n);
+        if (!ids) {
+            const char *six = memchr(key, '6', kl);
+            uint32_t id = VIGIL__NO_ID;
+            if (six && netstat_intern(x, cx->set, key, (size_t)(six - key) + 1, six + 1,
+                                      kl - (size_t)(six - key) - 1, &id)) {
+                return -ENOMEM;
+            }
+            n = 1;
+            if (!(ids = vigil__rowmap_learn(rm, row, key, kl, &id, 1))) {
+                return -ENOMEM;
+            }
+        }
+        vigil__emit(cx, ids[0], (double)val);
+        row++;
+        p = le + 1;
+    }
+    vigil__rowmap_truncate(rm, row);
+    return bad ? VIGIL_EPARSE : 0;
+}
+
+static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
+{
+    struct netstat *x = c->ctx;
+    for (int i = 0; i < 3; i++) {
+        if (!x->f[i].path) {
+            continue;
+        }
+        int rc = vigil__pfile_read(&x->f[i]);
+        if (rc) {
+            vigil_collect_fail(cx, x->f[i].path, rc);
+            continue;
+        }
+        rc = i < 2 ? pairs_collect(x, i, cx) : snmp6_collect(x, cx);
+        if (rc == -ENOMEM) {
+            return rc;
+        }
+        if (rc) {
+            vigil_collect_fail(cx, x->f[i].path, rc);
+        }
+    }
+    return 0;
+}
+
+const struct vigil_collector_ops vigil__collector_netstat = {
+    .abi = VIGIL_COLLECTOR_ABI,
+    .name = "netstat",
+    .summary = "/proc/net/{snmp,netstat,snmp6}: node_netstat_<Proto>_<Field>",
+    .opts = netstat_opts,
+    .params_size = sizeof(struct netstat_params),
+    .default_on = 1,
+    .init = netstat_init,
+    .collect = netstat_collect,
+    .fini = netstat_fini,
+};

@@ -1,0 +1,314 @@
+/*
+ * Files opened once and re-read every tick, in netdata's procfile style: one
+ * descriptor and one buffer per file, pread from offset 0 until it returns 0.
+ * For seq_file sources (/proc/stat, cgroup files) a read at offset 0 restarts
+ * the iterator cheaply and the final zero-length read costs no regeneration.
+ * The buffer doubles only when the content outgrows it, so a stable source is
+ * read without allocation. Also the bounded number parsers and the row map.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "vigil/mem.h"
+
+void vigil__pfile_init(struct vigil__pfile *f)
+{
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+}
+
+int vigil__path(char *out, size_t n, const char *root, const char *rel)
+{
+    size_t rl = strlen(root);
+    while (rl > 0 && root[rl - 1] == '/') {
+        rl--;
+    }
+    while (*rel == '/') {
+        rel++;
+    }
+    size_t ll = strlen(rel);
+    if (rl + 1 + ll + 1 > n) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(out, root, rl);
+    out[rl] = '/';
+    memcpy(out + rl + 1, rel, ll + 1);
+    return 0;
+}
+
+int vigil__pfile_open(struct vigil__pfile *f, const char *root, const char *rel)
+{
+    char path[4096];
+    int rc = vigil__path(path, sizeof path, root, rel);
+    if (rc) {
+        return rc;
+    }
+    if (!f->path || strcmp(f->path, path) != 0) {
+        char *p = vigil_strdup(path);
+        if (!p) {
+            return -ENOMEM;
+        }
+        vigil_free(f->path);
+        f->path = p;
+    }
+    if (f->fd >= 0) {
+        close(f->fd);
+    }
+    f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    return f->fd < 0 ? -errno : 0;
+}
+
+static int grow(struct vigil__pfile *f)
+{
+    size_t cap = f->cap ? f->cap * 2 : 4096;
+    if (cap > VIGIL__PFILE_MAX) {
+        return -EFBIG;
+    }
+    char *b = vigil_realloc(f->buf, cap + 1);
+    if (!b) {
+        return -ENOMEM;
+    }
+    f->buf = b;
+    f->cap = cap;
+    return 0;
+}
+
+int vigil__pfile_read(struct vigil__pfile *f)
+{
+    if (f->fd < 0) {
+        if (!f->path) {
+            return -EBADF;
+        }
+        f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0) {
+            return -errno;
+        }
+    }
+    if (!f->buf) {
+        int rc = grow(f);
+        if (rc) {
+            return rc;
+        }
+    }
+    size_t n = 0;
+    for (;;) {
+        if (n == f->cap) {
+            int rc = grow(f);
+            if (rc) {
+                f->len = 0;
+                return rc;
+            }
+        }
+        ssize_t r = pread(f->fd, f->buf + n, f->cap - n, (off_t)n);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int rc = -errno;
+            f->len = 0;
+            f->buf[0] = '\0';
+            return rc;
+        }
+        if (r == 0) {
+            break;
+        }
+        n += (size_t)r;
+    }
+    f->len = n;
+    f->buf[n] = '\0';
+    return 0;
+}
+
+void vigil__pfile_close(struct vigil__pfile *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+    }
+    vigil_free(f->path);
+    vigil_free(f->buf);
+    vigil__pfile_init(f);
+}
+
+/* ---- parsing ---- */
+
+const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v)
+{
+    p = vigil__skip_blanks(p, end);
+    if (p >= end || *p < '0' || *p > '9') {
+        return NULL;
+    }
+    uint64_t x = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (x > (UINT64_MAX - d) / 10) {
+            return NULL;
+        }
+        x = x * 10 + d;
+        p++;
+    }
+    *v = x;
+    return p;
+}
+
+const char *vigil__scan_i64(const char *p, const char *end, int64_t *v)
+{
+    p = vigil__skip_blanks(p, end);
+    int neg = p < end && *p == '-';
+    uint64_t x;
+    const char *q = vigil__parse_u64(p + neg, end, &x);
+    if (!q || x > (uint64_t)INT64_MAX) {
+        return NULL;
+    }
+    *v = neg ? -(int64_t)x : (int64_t)x;
+    return q;
+}
+
+const char *vigil__parse_dec(const char *p, const char *end, double *v)
+{
+    uint64_t ip;
+    p = vigil__parse_u64(p, end, &ip);
+    if (!p) {
+        return NULL;
+    }
+    double x = (double)ip;
+    if (p < end && *p == '.') {
+        p++;
+        uint64_t frac = 0, div = 1;
+        int digits = 0;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (digits < 18) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                div *= 10;
+                digits++;
+            }
+            p++;
+        }
+        x += (double)frac / (double)div;
+    }
+    *v = x;
+    return p;
+}
+
+const char *vigil__token(const char *p, const char *end, const char **tok, size_t *tok_len)
+{
+    p = vigil__skip_blanks(p, end);
+    if (p >= end || *p == '\n') {
+        return NULL;
+    }
+    const char *s = p;
+    while (p < end && *p != ' ' && *p != '\t' && *p != '\n') {
+        p++;
+    }
+    *tok = s;
+    *tok_len = (size_t)(p - s);
+    return p;
+}
+
+/* ---- row map ---- */
+
+void vigil__rowmap_init(struct vigil__rowmap *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+void vigil__rowmap_fini(struct vigil__rowmap *m)
+{
+    vigil_free(m->rows);
+    vigil_free(m->keys);
+    vigil_free(m->ids);
+    vigil__rowmap_init(m);
+}
+
+static int reserve(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        c *= 2;
+    }
+    void *q = vigil_realloc(*p, c * elem);
+    if (!q) {
+        return -ENOMEM;
+    }
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+uint32_t *vigil__rowmap_learn(struct vigil__rowmap *m, size_t i, const char *key, size_t key_len,
+                              const uint32_t *ids, size_t n_ids)
+{
+    if (key_len > VIGIL__KEY_MAX || n_ids > UINT16_MAX || i > m->n_rows) {
+        return NULL;
+    }
+    vigil__rowmap_truncate(m, i);
+    if (reserve((void **)&m->rows, &m->cap_rows, i + 1, sizeof *m->rows) ||
+        reserve((void **)&m->keys, &m->keys_cap, m->keys_len + key_len + 1, 1) ||
+        reserve((void **)&m->ids, &m->cap_ids, m->n_ids + n_ids + 1, sizeof *m->ids)) {
+        return NULL;
+    }
+    struct vigil__row *r = &m->rows[i];
+    r->key_off = (uint32_t)m->keys_len;
+    r->key_len = (uint16_t)key_len;
+    r->ids_off = (uint32_t)m->n_ids;
+    r->n_ids = (uint16_t)n_ids;
+    memcpy(m->keys + m->keys_len, key, key_len);
+    m->keys_len += key_len;
+    if (n_ids) {
+        memcpy(m->ids + m->n_ids, ids, n_ids * sizeof *ids);
+    }
+    m->n_ids += n_ids;
+    m->n_rows = i + 1;
+    return m->ids + r->ids_off;
+}
+
+/* ---- helpers for collectors ---- */
+
+int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_label_ref *labels,
+                  size_t n_labels, enum vigil_kind kind, enum vigil_group group,
+                  const char *entity, const char *help, uint32_t *id)
+{
+    int rc = vigil_collect_intern(c, name, labels, n_labels, kind, group, entity, help, id);
+    if (rc == -E2BIG || rc == VIGIL_EPARSE) {
+        *id = VIGIL__NO_ID;
+        return 0;
+    }
+    return rc;
+}
+
+int vigil__filter_init(struct vigil__filter *f, const char *pat)
+{
+    f->on = 0;
+    if (!pat || !*pat) {
+        return 0;
+    }
+    if (regcomp(&f->re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+        return VIGIL_ECONFIG;
+    }
+    f->on = 1;
+    return 0;
+}
+
+void vigil__filter_fini(struct vigil__filter *f)
+{
+    if (f->on) {
+        regfree(&f->re);
+        f->on = 0;
+    }
+}
+
+int vigil__filter_match(const struct vigil__filter *f, const char *s, size_t n)
+{
+    char tmp[512];
+    if (!f->on || n >= sizeof tmp) {
+        return 0;
+    }
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    return regexec(&f->re, tmp, 0, NULL, 0) == 0;
+}

@@ -1,0 +1,1148 @@
+/*
+ * The watch engine (include/vigil/watch.h): history, training on a worker
+ * thread, atomic model swap, live scoring through the shared preprocessing
+ * stream, the detection policy and explanations.
+ *
+ * Threads: the loop thread calls everything here. A training job owns copies
+ * of the history it needs (one frame per entity) and the model params; the
+ * trainer thread turns it into a generation of fitted models and hands it
+ * back through one atomic pointer, which the loop picks up at its next tick.
+ * Nothing else is shared.
+ *
+ * Dimension letters: N rows, S raw series, F features of an entity, T rows a
+ * model needs to score one step (its lag + 1), G groups of an entity's model.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vigil/clock.h"
+#include "vigil/frame.h"
+#include "vigil/log.h"
+#include "vigil/mem.h"
+#include "vigil/model.h"
+#include "vigil/policy.h"
+#include "vigil/prep.h"
+#include "vigil/recon.h"
+#include "vigil/watch.h"
+
+#define SEC 1000000000LL
+#define HOST "host"
+
+const struct vigil_opt vigil_watch_opts[] = {
+    {"step", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, step), "1s", 0.01, 3600,
+     "collection and scoring step", NULL},
+    {"warmup", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, warmup), "10m", 1, 7 * 86400,
+     "history collected before the first training", NULL},
+    {"retrain", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, retrain), "3h", 0,
+     30 * 86400, "retraining cadence (0 = never)", NULL},
+    {"history", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, history), "24h", 1,
+     30 * 86400, "span of history each training uses", NULL},
+    {"history-rows", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, history_rows), "20000", 10,
+     10000000, "rows of history kept (memory: rows x series x 4 bytes)", NULL},
+    {"model", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, model), "lstm-ae", 0, 0,
+     "unsupervised model per entity (lstm-ae, pca, kmeans)", NULL},
+    {"train-windows", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, train_windows), "4096", 16,
+     10000000, "at most this many training windows (sets the model's stride)", NULL},
+    {"min-series", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, min_series), "2", 1, 100000,
+     "entities with fewer usable series get no model", NULL},
+    {"max-entities", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, max_entities), "32", 1,
+     100000, "entities modelled at most (the host first)", NULL},
+    {"threshold", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, threshold), "1", 0.01, 1e6,
+     "a point is anomalous when score/threshold exceeds this", NULL},
+    {"consecutive", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, consecutive), "3", 1, 10000,
+     "anomalous points in a row that open an event", NULL},
+    {"clear", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, clear), "5", 1, 10000,
+     "normal points in a row that close an event", NULL},
+    {"suppress", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, suppress), "60s", 0, 86400,
+     "an anomaly within this time after an event reopens it", NULL},
+    {"rate-window", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, rate_window), "300", 1,
+     1000000, "steps over which the per-entity anomaly rate is taken", NULL},
+    {"threads", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, threads), "1", 1, 64,
+     "training threads", NULL},
+    {"min-error", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, min_error), "1e-4", 0, 1,
+     "floor of every group threshold (MSE in scaled units): rounding noise never alarms", NULL},
+    {"explain", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, explain), "0.9", 0.01, 1,
+     "share of the error the reported features explain", NULL},
+    {0},
+};
+
+int vigil_watch_conf_default(struct vigil_watch_conf *conf)
+{
+    memset(conf, 0, sizeof *conf);
+    return vigil_opt_defaults(vigil_watch_opts, conf);
+}
+
+void vigil_watch_conf_fini(struct vigil_watch_conf *conf)
+{
+    vigil_opt_free(vigil_watch_opts, conf);
+}
+
+/* ---- training generations (built by the trainer, read by the loop) ---- */
+
+struct gen_entity {
+    char *entity;
+    struct vigil_prep *prep;
+    struct vigil_model model;
+};
+
+struct gen {
+    struct gen_entity *e;
+    size_t n;
+    size_t rows;    /* history rows trained on */
+    double seconds; /* training wall time */
+    int failures;   /* entities whose training failed */
+};
+
+static void gen_free(struct gen *g)
+{
+    if (!g) {
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        vigil_free(g->e[i].entity);
+        vigil_prep_free(g->e[i].prep);
+        vigil_model_fini(&g->e[i].model);
+    }
+    vigil_free(g->e);
+    vigil_free(g);
+}
+
+/* A training job: everything the trainer needs, owned by the job. */
+struct job {
+    struct vigil_frame *frames; /* one per entity */
+    char **entities;
+    size_t n;
+    const struct vigil_model_ops *ops;
+    void *params; /* model params copy (strings shared with the engine's copy: read only) */
+    int train_windows;
+    int min_series;
+    int threads;
+    struct gen *result;
+};
+
+static void job_free(struct job *j)
+{
+    if (!j) {
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        vigil_frame_fini(&j->frames[i]);
+        vigil_free(j->entities[i]);
+    }
+    vigil_free(j->frames);
+    vigil_free(j->entities);
+    vigil_free(j->params);
+    vigil_free(j);
+}
+
+/* Fits prep and model for one entity. Returns 0, or a code with the reason logged. */
+static int train_entity(struct job *j, size_t k, struct gen_entity *out)
+{
+    struct vigil_prep_params pp;
+    struct vigil_diag diag;
+    struct vigil_frame feat;
+    vigil_prep_params_default(&pp);
+    pp.step = 0; /* rows are already one per step */
+    vigil_frame_init(&feat);
+    uint8_t *groups = NULL;
+    const char **names = NULL;
+    float *x = NULL;
+    int rc = vigil_prep_fit(&out->prep, &j->frames[k], &pp, &diag);
+    if (rc) {
+        vigil_info("watch: %s: no model: %s", j->entities[k], diag.msg[0] ? diag.msg : vigil_strerror(rc));
+        goto fail;
+    }
+    size_t f = vigil_prep_n_features(out->prep);
+    if (f < (size_t)j->min_series) {
+        vigil_info("watch: %s: no model: %zu usable series, fewer than min-series", j->entities[k], f);
+        rc = VIGIL_EEMPTY;
+        goto fail;
+    }
+    rc = vigil_prep_apply(out->prep, &j->frames[k], &feat, &diag);
+    if (rc) {
+        vigil_warn("watch: %s: prep: %s", j->entities[k], diag.msg[0] ? diag.msg : vigil_strerror(rc));
+        goto fail;
+    }
+    groups = vigil_malloc(f);
+    names = vigil_mallocarray(f, sizeof *names);
+    if (!groups || !names) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t c = 0; c < f; c++) {
+        groups[c] = (uint8_t)vigil_prep_feature_group(out->prep, c);
+        names[c] = vigil_prep_feature_name(out->prep, c);
+    }
+    /* Cap the training windows through the model's stride, when it has one. */
+    if (vigil_opt_find(j->ops->opts, "stride") && feat.n > (size_t)j->train_windows) {
+        char s[32];
+        int stride = (int)((feat.n + (size_t)j->train_windows - 1) / (size_t)j->train_windows);
+        int len = snprintf(s, sizeof s, "%d", stride);
+        vigil_opt_set(j->ops->opts, j->params, "stride", s, (size_t)len, NULL);
+    }
+    rc = vigil_model_init(&out->model, j->ops, j->params);
+    if (rc) {
+        goto fail;
+    }
+    struct vigil_batch b = {.x = feat.x, .n = feat.n, .f = f, .group = groups,
+                            .names = names, .threads = j->threads};
+    rc = out->model.ops->fit(&out->model, &b);
+    if (rc) {
+        vigil_warn("watch: %s: training %s: %s", j->entities[k], j->ops->name, vigil_strerror(rc));
+        vigil_model_fini(&out->model);
+        goto fail;
+    }
+    out->entity = vigil_strdup(j->entities[k]);
+    rc = out->entity ? 0 : -ENOMEM;
+    if (rc) {
+        vigil_model_fini(&out->model);
+    }
+fail:
+    if (rc) {
+        vigil_prep_free(out->prep);
+        out->prep = NULL;
+    }
+    vigil_free(x);
+    vigil_free(groups);
+    vigil_free(names);
+    vigil_frame_fini(&feat);
+    return rc;
+}
+
+static void run_job(struct job *j)
+{
+    int64_t t0 = vigil_clock_mono_ns();
+    struct gen *g = vigil_calloc(1, sizeof *g);
+    if (!g || !(g->e = vigil_calloc(j->n ? j->n : 1, sizeof *g->e))) {
+        vigil_free(g);
+        j->result = NULL;
+        return;
+    }
+    for (size_t k = 0; k < j->n; k++) {
+        if (train_entity(j, k, &g->e[g->n]) == 0) {
+            g->n++;
+        } else {
+            g->failures++;
+        }
+        if (k == 0 || j->frames[k].n > g->rows) {
+            g->rows = j->frames[k].n;
+        }
+    }
+    g->seconds = (double)(vigil_clock_mono_ns() - t0) / 1e9;
+    j->result = g;
+}
+
+/* ---- live state per modelled entity (loop thread only) ---- */
+
+struct live_group {
+    struct vigil_policy pol;
+    int64_t event_id;
+    double ratio;   /* last score / threshold, NaN = none */
+    double thresh;  /* T^g */
+    size_t g;       /* group index in the model */
+    const char *name;
+};
+
+struct live {
+    const struct gen_entity *em; /* borrowed from the current generation */
+    struct vigil_prep_stream st;
+    size_t f;       /* F */
+    size_t t;       /* T = lag + 1 */
+    float *win;     /* (2T,F): every row written twice so the last T rows are contiguous */
+    size_t wpos, wlen;
+    float *se;      /* (T,F) squared errors of the window */
+    double *acc;    /* (F) squared errors accumulated over open events */
+    size_t *order;  /* (F) scratch for sorting features */
+    size_t *fgroup; /* (F) group index of each feature */
+    size_t n_groups;
+    struct live_group grp[VIGIL_GROUP_COUNT + 1];
+    uint8_t *rate;  /* (R) ring: 1 when any group was anomalous at that step */
+    size_t rpos, rlen, rsum;
+    int64_t *rts;   /* (R) recent times */
+    float *rratio;  /* (R,G) recent ratios */
+};
+
+struct vigil_watch {
+    struct vigil_watch_conf conf;
+    struct vigil_policy_conf pol;
+    const struct vigil_model_ops *ops;
+    void *params; /* model params (copy) */
+    int own_params; /* 1 when params' strings are ours (filled from defaults) */
+    struct vigil_watch_sink sink;
+
+    /* history ring of raw rows */
+    float *hx;   /* (cap, s_cap) */
+    int64_t *hts;
+    size_t cap, s_cap, head, len;
+    int64_t first_ts;
+
+    enum vigil_watch_phase phase;
+    int64_t last_train_ts;
+    pthread_t trainer;
+    int training;              /* a trainer thread exists (not yet joined) */
+    _Atomic(struct job *) done; /* set by the trainer when its job is finished */
+    struct job *running;
+    struct gen *gen;           /* current models */
+    struct live *live;         /* (gen->n) */
+    uint64_t trainings, failures, events;
+    double train_seconds;
+
+    struct vigil_buf feat_json; /* scratch for explanations */
+};
+
+/* ---- history ---- */
+
+static int hist_grow_cols(struct vigil_watch *w, size_t s)
+{
+    size_t s_cap = w->s_cap ? w->s_cap : 64;
+    while (s_cap < s) {
+        s_cap *= 2;
+    }
+    float *x = vigil_mallocarray(w->cap, s_cap * sizeof(float));
+    if (!x) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < w->cap; i++) {
+        float *dst = x + i * s_cap;
+        size_t keep = w->hx ? w->s_cap : 0;
+        if (keep) {
+            memcpy(dst, w->hx + i * w->s_cap, keep * sizeof(float));
+        }
+        for (size_t j = keep; j < s_cap; j++) {
+            dst[j] = NAN;
+        }
+    }
+    vigil_free(w->hx);
+    w->hx = x;
+    w->s_cap = s_cap;
+    return 0;
+}
+
+static void hist_push(struct vigil_watch *w, int64_t ts, const float *row, size_t s)
+{
+    size_t slot = (w->head + w->len) % w->cap;
+    if (w->len == w->cap) {
+        slot = w->head;
+        w->head = (w->head + 1) % w->cap;
+    } else {
+        w->len++;
+    }
+    float *dst = w->hx + slot * w->s_cap;
+    memcpy(dst, row, s * sizeof(float));
+    for (size_t j = s; j < w->s_cap; j++) {
+        dst[j] = NAN;
+    }
+    w->hts[slot] = ts;
+}
+
+/* Row i of the history, 0 = oldest. */
+static const float *hist_row(const struct vigil_watch *w, size_t i, int64_t *ts)
+{
+    size_t slot = (w->head + i) % w->cap;
+    *ts = w->hts[slot];
+    return w->hx + slot * w->s_cap;
+}
+
+/* ---- training jobs ---- */
+
+static const char *entity_of(const struct vigil_series *s)
+{
+    return s->entity && s->entity[0] ? s->entity : HOST;
+}
+
+static int cmp_entity(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    int hx = strcmp(x, HOST) == 0, hy = strcmp(y, HOST) == 0;
+    if (hx != hy) {
+        return hy - hx; /* the host first */
+    }
+    return strcmp(x, y);
+}
+
+/* Builds a job from the last `history` of the ring, one frame per entity. */
+static int make_job(struct vigil_watch *w, const struct vigil_series_table *series,
+                    struct job **out)
+{
+    struct job *j = vigil_calloc(1, sizeof *j);
+    if (!j) {
+        return -ENOMEM;
+    }
+    int rc = 0;
+    size_t cap_e = 8;
+    j->entities = vigil_calloc(cap_e, sizeof *j->entities);
+    j->params = vigil_malloc(w->ops->params_size);
+    if (!j->entities || !j->params) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    memcpy(j->params, w->params, w->ops->params_size);
+    j->ops = w->ops;
+    j->train_windows = w->conf.train_windows;
+    j->min_series = w->conf.min_series;
+    j->threads = w->conf.threads;
+    /* Distinct entities, host first, capped. */
+    for (size_t s = 0; s < series->n && !rc; s++) {
+        const char *e = entity_of(&series->v[s]);
+        size_t k = 0;
+        while (k < j->n && strcmp(j->entities[k], e) != 0) {
+            k++;
+        }
+        if (k < j->n) {
+            continue;
+        }
+        if (j->n == cap_e) {
+            char **ne = vigil_realloc(j->entities, cap_e * 2 * sizeof *ne);
+            if (!ne) {
+                rc = -ENOMEM;
+                break;
+            }
+            j->entities = ne;
+            cap_e *= 2;
+        }
+        j->entities[j->n] = vigil_strdup(e);
+        rc = j->entities[j->n] ? 0 : -ENOMEM;
+        j->n += rc ? 0 : 1;
+    }
+    if (rc) {
+        goto fail;
+    }
+    qsort(j->entities, j->n, sizeof *j->entities, cmp_entity);
+    for (size_t k = (size_t)w->conf.max_entities; k < j->n; k++) {
+        vigil_free(j->entities[k]);
+    }
+    if (j->n > (size_t)w->conf.max_entities) {
+        j->n = (size_t)w->conf.max_entities;
+    }
+    j->frames = vigil_calloc(j->n ? j->n : 1, sizeof *j->frames);
+    uint32_t *cols = vigil_mallocarray(series->n ? series->n : 1, sizeof *cols);
+    if (!j->frames || !cols) {
+        vigil_free(cols);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    size_t rows = w->len;
+    size_t span = (size_t)(w->conf.history / (w->conf.step > 0 ? w->conf.step : SEC));
+    if (span && rows > span) {
+        rows = span;
+    }
+    for (size_t k = 0; k < j->n && !rc; k++) {
+        struct vigil_frame *fr = &j->frames[k];
+        vigil_frame_init(fr);
+        fr->has_time = 1;
+        size_t nc = 0;
+        for (size_t s = 0; s < series->n && !rc; s++) {
+            const struct vigil_series *sr = &series->v[s];
+            if (strcmp(entity_of(sr), j->entities[k]) != 0) {
+                continue;
+            }
+            uint32_t c;
+            rc = vigil_frame_add_col(fr, sr->key, strlen(sr->key), &c);
+            if (!rc) {
+                fr->cols.v[c].kind = sr->kind;
+                fr->cols.v[c].group = sr->group;
+                rc = vigil_series_set_entity(&fr->cols.v[c], sr->entity);
+                cols[nc++] = (uint32_t)s;
+            }
+        }
+        for (size_t i = w->len - rows; i < w->len && !rc; i++) {
+            int64_t ts;
+            const float *src = hist_row(w, i, &ts);
+            float *dst;
+            rc = vigil_frame_add_row(fr, ts, &dst);
+            for (size_t c = 0; !rc && c < nc; c++) {
+                dst[c] = cols[c] < w->s_cap ? src[cols[c]] : NAN;
+            }
+        }
+    }
+    vigil_free(cols);
+    if (rc) {
+        goto fail;
+    }
+    *out = j;
+    return 0;
+fail:
+    job_free(j);
+    return rc;
+}
+
+static void *trainer_main(void *arg)
+{
+    struct vigil_watch *w = arg;
+    struct job *j = w->running;
+    run_job(j);
+    atomic_store(&w->done, j);
+    return NULL;
+}
+
+static void start_training(struct vigil_watch *w, const struct vigil_series_table *series,
+                           int64_t ts)
+{
+    struct job *j;
+    if (make_job(w, series, &j) != 0) {
+        vigil_warn("watch: cannot prepare training: out of memory");
+        return;
+    }
+    w->running = j;
+    atomic_store(&w->done, NULL);
+    if (pthread_create(&w->trainer, NULL, trainer_main, w) != 0) {
+        vigil_warn("watch: cannot start the training thread");
+        job_free(j);
+        w->running = NULL;
+        return;
+    }
+    w->training = 1;
+    w->last_train_ts = ts;
+    vigil_info("watch: training %s on %zu entities, %zu rows", w->ops->name, j->n,
+               j->n ? j->frames[0].n : (size_t)0);
+}
+
+/* ---- live state ---- */
+
+static void live_fini(struct live *l)
+{
+    vigil_prep_stream_fini(&l->st);
+    vigil_free(l->win);
+    vigil_free(l->se);
+    vigil_free(l->acc);
+    vigil_free(l->order);
+    vigil_free(l->fgroup);
+    vigil_free(l->rate);
+    vigil_free(l->rts);
+    vigil_free(l->rratio);
+    memset(l, 0, sizeof *l);
+}
+
+static int live_init(struct vigil_watch *w, struct live *l, const struct gen_entity *em,
+                     const struct vigil_series_table *series)
+{
+    struct vigil_diag diag;
+    memset(l, 0, sizeof *l);
+    l->em = em;
+    int rc = vigil_prep_stream_init(&l->st, em->prep, series, &diag);
+    if (rc) {
+        vigil_warn("watch: %s: %s", em->entity, diag.msg[0] ? diag.msg : vigil_strerror(rc));
+        return rc;
+    }
+    struct vigil_model *m = (struct vigil_model *)&em->model;
+    l->f = vigil_prep_n_features(em->prep);
+    l->t = vigil_recon_lag(m) + 1;
+    l->n_groups = vigil_recon_n_groups(m);
+    size_t r = (size_t)w->conf.rate_window;
+    l->win = vigil_mallocarray(2 * l->t, l->f * sizeof(float));
+    l->se = vigil_mallocarray(l->t, l->f * sizeof(float));
+    l->acc = vigil_calloc(l->f, sizeof(double));
+    l->order = vigil_mallocarray(l->f, sizeof(size_t));
+    l->fgroup = vigil_mallocarray(l->f, sizeof(size_t));
+    l->rate = vigil_calloc(r, 1);
+    l->rts = vigil_calloc(r, sizeof(int64_t));
+    l->rratio = vigil_mallocarray(r, l->n_groups * sizeof(float));
+    if (!l->win || !l->se || !l->acc || !l->order || !l->fgroup || !l->rate || !l->rts ||
+        !l->rratio) {
+        live_fini(l);
+        return -ENOMEM;
+    }
+    for (size_t j = 0; j < l->f; j++) {
+        l->fgroup[j] = vigil_recon_feature_group(m, j);
+    }
+    for (size_t g = 0; g < l->n_groups; g++) {
+        vigil_policy_init(&l->grp[g].pol);
+        l->grp[g].ratio = NAN;
+        l->grp[g].g = g;
+        double t = vigil_recon_threshold(m, g);
+        l->grp[g].thresh = t > w->conf.min_error ? t : w->conf.min_error;
+        l->grp[g].name = vigil_recon_group_name(m, g);
+    }
+    return 0;
+}
+
+/* Appends s as a JSON string (quotes and escapes) to b. */
+static int json_str(struct vigil_buf *b, const char *s)
+{
+    int rc = vigil_buf_append(b, "\"", 1);
+    for (; *s && !rc; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            rc = vigil_buf_append(b, e, 2);
+        } else if (c < 0x20) {
+            rc = vigil_buf_appendf(b, "\\u%04x", c);
+        } else {
+            rc = vigil_buf_append(b, s, 1);
+        }
+    }
+    return rc ? rc : vigil_buf_append(b, "\"", 1);
+}
+
+/* Sorts feature indices by accumulated error, largest first (insertion sort: F is small). */
+static void sort_by_acc(size_t *idx, size_t n, const double *acc)
+{
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i];
+        size_t k = i;
+        while (k > 0 && acc[idx[k - 1]] < acc[v]) {
+            idx[k] = idx[k - 1];
+            k--;
+        }
+        idx[k] = v;
+    }
+}
+
+/*
+ * The smallest set of group g's features, largest share of the accumulated
+ * squared error first, whose shares sum to at least `explain` (the ITC 2020
+ * paper's F_t), as a JSON array in w->feat_json.
+ */
+static const char *explain_json(struct vigil_watch *w, struct live *l, size_t g)
+{
+    struct vigil_buf *b = &w->feat_json;
+    size_t n = 0;
+    double total = 0;
+    for (size_t j = 0; j < l->f; j++) {
+        if (l->fgroup[j] == g && isfinite(l->acc[j])) {
+            l->order[n++] = j;
+            total += l->acc[j];
+        }
+    }
+    vigil_buf_reset(b);
+    int rc = vigil_buf_append(b, "[", 1);
+    if (total > 0) {
+        sort_by_acc(l->order, n, l->acc);
+        double cum = 0;
+        for (size_t i = 0; i < n && !rc && cum < w->conf.explain; i++) {
+            size_t j = l->order[i];
+            double share = l->acc[j] / total;
+            cum += share;
+            rc = vigil_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+            rc = rc ? rc : json_str(b, vigil_prep_feature_name(l->em->prep, j));
+            rc = rc ? rc : vigil_buf_appendf(b, ",\"share\":%.3f}", share);
+        }
+    }
+    rc = rc ? rc : vigil_buf_append(b, "]", 1);
+    return rc ? "[]" : b->p;
+}
+
+static void report(struct vigil_watch *w, struct live *l, struct live_group *lg,
+                   enum vigil_watch_change what)
+{
+    struct vigil_watch_event ev = {
+        .id = lg->event_id,
+        .entity = l->em->entity,
+        .group = lg->name,
+        .model = w->ops->name,
+        .start_ns = lg->pol.start_ns,
+        .end_ns = what == VIGIL_WATCH_CLOSED ? lg->pol.end_ns : 0,
+        .intensity = lg->pol.peak,
+        .features = explain_json(w, l, lg->g),
+        .reopened = lg->pol.reopened,
+    };
+    if (what == VIGIL_WATCH_OPENED) {
+        w->events++;
+    }
+    if (w->sink.event) {
+        w->sink.event(w->sink.user, what, &ev);
+    }
+    lg->event_id = ev.id;
+}
+
+/* Adds the window's last-row errors of group g's features to the accumulator. */
+static void accumulate(struct live *l, size_t g, const float *se_last)
+{
+    for (size_t j = 0; j < l->f; j++) {
+        if (l->fgroup[j] == g && isfinite(se_last[j])) {
+            l->acc[j] += (double)se_last[j];
+        }
+    }
+}
+
+static void reset_acc(struct live *l, size_t g)
+{
+    for (size_t j = 0; j < l->f; j++) {
+        if (l->fgroup[j] == g) {
+            l->acc[j] = 0;
+        }
+    }
+}
+
+/* Scores the newest feature row of a live entity and runs the policy. */
+static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int policy)
+{
+    const float *x = l->win + l->wpos * l->f; /* the last T rows, oldest first */
+    struct vigil_model *m = (struct vigil_model *)&l->em->model;
+    const float *se_last = l->se + (l->t - 1) * l->f;
+    int ok = vigil_recon_errors(m, x, l->t, l->se) == 0;
+    int any = 0;
+    for (size_t gi = 0; gi < l->n_groups; gi++) {
+        struct live_group *lg = &l->grp[gi];
+        double sum = 0;
+        size_t cnt = 0;
+        int finite = ok;
+        for (size_t j = 0; ok && j < l->f; j++) {
+            if (l->fgroup[j] == gi) {
+                finite &= isfinite(se_last[j]);
+                sum += (double)se_last[j];
+                cnt++;
+            }
+        }
+        double ratio = finite && cnt && lg->thresh > 0 ? sum / (double)cnt / lg->thresh : (double)NAN;
+        lg->ratio = ratio;
+        if (!policy) {
+            continue;
+        }
+        enum vigil_policy_event e = vigil_policy_step(&lg->pol, &w->pol, ts, ratio);
+        switch (e) {
+        case VIGIL_POLICY_OPEN:
+            reset_acc(l, gi);
+            accumulate(l, gi, se_last);
+            lg->event_id = 0;
+            report(w, l, lg, VIGIL_WATCH_OPENED);
+            break;
+        case VIGIL_POLICY_UPDATE:
+            accumulate(l, gi, se_last);
+            report(w, l, lg, VIGIL_WATCH_UPDATED);
+            break;
+        case VIGIL_POLICY_CLOSE:
+            report(w, l, lg, VIGIL_WATCH_CLOSED);
+            break;
+        case VIGIL_POLICY_NONE:
+            if (lg->pol.state == VIGIL_POLICY_ANOMALY && ratio > w->pol.threshold) {
+                accumulate(l, gi, se_last);
+            }
+            break;
+        }
+        any |= lg->pol.state == VIGIL_POLICY_ANOMALY;
+    }
+    if (!policy) {
+        return;
+    }
+    size_t r = (size_t)w->conf.rate_window;
+    size_t slot = (l->rpos + l->rlen) % r;
+    if (l->rlen == r) {
+        slot = l->rpos;
+        l->rsum -= l->rate[slot];
+        l->rpos = (l->rpos + 1) % r;
+    } else {
+        l->rlen++;
+    }
+    l->rate[slot] = (uint8_t)any;
+    l->rsum += (size_t)any;
+    l->rts[slot] = ts;
+    for (size_t gi = 0; gi < l->n_groups; gi++) {
+        l->rratio[slot * l->n_groups + gi] = (float)l->grp[gi].ratio;
+    }
+}
+
+/* Feeds one raw row to a live entity; policy 0 only warms its windows. */
+static void live_push(struct vigil_watch *w, struct live *l, int64_t ts, const float *row,
+                      int policy)
+{
+    if (vigil_prep_stream_push(&l->st, ts, row) != 0) {
+        return;
+    }
+    int64_t t;
+    const float *feat;
+    while (vigil_prep_stream_next(&l->st, &t, &feat)) {
+        memcpy(l->win + l->wpos * l->f, feat, l->f * sizeof(float));
+        memcpy(l->win + (l->wpos + l->t) * l->f, feat, l->f * sizeof(float));
+        l->wpos = (l->wpos + 1) % l->t;
+        if (l->wlen < l->t) {
+            l->wlen++;
+        }
+        if (l->wlen == l->t) {
+            score_step(w, l, t, policy);
+        }
+    }
+}
+
+/* Installs a finished generation: live states, warmed on recent history. */
+static void install(struct vigil_watch *w, struct gen *g, const struct vigil_series_table *series)
+{
+    struct live *live = vigil_calloc(g->n ? g->n : 1, sizeof *live);
+    if (!live) {
+        vigil_warn("watch: out of memory installing models; keeping the old ones");
+        gen_free(g);
+        return;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < g->n; k++) {
+        if (live_init(w, &live[n], &g->e[k], series) == 0) {
+            /* Carry open events over so a swap does not split them. */
+            for (size_t o = 0; w->gen && o < w->gen->n; o++) {
+                struct live *old = &w->live[o];
+                if (strcmp(old->em->entity, g->e[k].entity) != 0) {
+                    continue;
+                }
+                for (size_t a = 0; a < live[n].n_groups; a++) {
+                    for (size_t b = 0; b < old->n_groups; b++) {
+                        if (strcmp(live[n].grp[a].name, old->grp[b].name) == 0) {
+                            live[n].grp[a].pol = old->grp[b].pol;
+                            live[n].grp[a].event_id = old->grp[b].event_id;
+                        }
+                    }
+                }
+            }
+            size_t warm = live[n].t + 1 < w->len ? live[n].t + 1 : w->len;
+            for (size_t i = w->len - warm; i < w->len; i++) {
+                int64_t ts;
+                const float *row = hist_row(w, i, &ts);
+                live_push(w, &live[n], ts, row, 0);
+            }
+            n++;
+        }
+    }
+    for (size_t o = 0; w->gen && o < w->gen->n; o++) {
+        live_fini(&w->live[o]);
+    }
+    vigil_free(w->live);
+    gen_free(w->gen);
+    /* Entities whose live state failed keep their slot count consistent. */
+    g->n = n;
+    w->gen = g;
+    w->live = live;
+    w->phase = VIGIL_WATCH_SCORING;
+    w->trainings++;
+    w->failures += (uint64_t)g->failures;
+    w->train_seconds = g->seconds;
+    vigil_info("watch: %zu models live (%s, trained in %.1f s on %zu rows)", n, w->ops->name,
+               g->seconds, g->rows);
+}
+
+/* ---- public ---- */
+
+int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *conf,
+                    const void *model_params, const struct vigil_watch_sink *sink,
+                    struct vigil_diag *diag)
+{
+    const struct vigil_model_ops *ops = vigil_model_find(conf->model ? conf->model : "");
+    if (!ops) {
+        vigil_diag_set(diag, 0, 0, "unknown model '%s' (see 'vigil help models')",
+                       conf->model ? conf->model : "");
+        return VIGIL_ECONFIG;
+    }
+    if (ops->supervised) {
+        vigil_diag_set(diag, 0, 0, "model '%s' is supervised; watch learns normal behaviour "
+                                   "with an unsupervised one", ops->name);
+        return VIGIL_ECONFIG;
+    }
+    struct vigil_watch *w = vigil_calloc(1, sizeof *w);
+    if (!w) {
+        return -ENOMEM;
+    }
+    int rc = vigil_watch_conf_default(&w->conf);
+    vigil_free(w->conf.model);
+    w->conf = *conf;
+    w->conf.model = vigil_strdup(ops->name);
+    w->ops = ops;
+    w->params = vigil_calloc(1, ops->params_size);
+    w->cap = (size_t)conf->history_rows;
+    w->hts = vigil_calloc(w->cap, sizeof *w->hts);
+    if (rc || !w->conf.model || !w->params || !w->hts) {
+        vigil_watch_free(w);
+        return -ENOMEM;
+    }
+    if (model_params) {
+        memcpy(w->params, model_params, ops->params_size);
+    } else {
+        w->own_params = 1;
+        if ((rc = vigil_opt_defaults(ops->opts, w->params)) != 0) {
+            vigil_watch_free(w);
+            return rc;
+        }
+    }
+    const char *why = ops->check ? ops->check(w->params) : NULL;
+    if (why) {
+        vigil_diag_set(diag, 0, 0, "%s: %s", ops->name, why);
+        vigil_watch_free(w);
+        return VIGIL_ECONFIG;
+    }
+    vigil_watch_set_policy(w, conf);
+    if (sink) {
+        w->sink = *sink;
+    }
+    vigil_buf_init(&w->feat_json);
+    w->first_ts = INT64_MIN;
+    *out = w;
+    return 0;
+}
+
+void vigil_watch_set_policy(struct vigil_watch *w, const struct vigil_watch_conf *conf)
+{
+    w->pol = (struct vigil_policy_conf){.threshold = conf->threshold,
+                                        .consecutive = conf->consecutive,
+                                        .clear = conf->clear,
+                                        .suppress_ns = conf->suppress};
+    w->conf.threshold = conf->threshold;
+    w->conf.consecutive = conf->consecutive;
+    w->conf.clear = conf->clear;
+    w->conf.suppress = conf->suppress;
+    w->conf.explain = conf->explain;
+    w->conf.retrain = conf->retrain;
+}
+
+int vigil_watch_push(struct vigil_watch *w, int64_t ts, const struct vigil_series_table *series,
+                     const float *row)
+{
+    if (series->n > w->s_cap) {
+        int rc = hist_grow_cols(w, series->n);
+        if (rc) {
+            return rc;
+        }
+    }
+    if (w->first_ts == INT64_MIN) {
+        w->first_ts = ts;
+    }
+    hist_push(w, ts, row, series->n);
+
+    /* Pick up a finished training. */
+    struct job *done = atomic_exchange(&w->done, NULL);
+    if (done) {
+        pthread_join(w->trainer, NULL);
+        w->training = 0;
+        w->running = NULL;
+        if (done->result) {
+            install(w, done->result, series);
+            done->result = NULL;
+        } else {
+            w->failures++;
+        }
+        job_free(done);
+    }
+    if (!w->training) {
+        if (w->phase == VIGIL_WATCH_WARMUP && ts - w->first_ts >= w->conf.warmup) {
+            w->phase = VIGIL_WATCH_TRAINING;
+            start_training(w, series, ts);
+        } else if (w->phase == VIGIL_WATCH_TRAINING && !w->gen) {
+            start_training(w, series, ts); /* the first attempt could not start */
+        } else if (w->phase == VIGIL_WATCH_SCORING && w->conf.retrain > 0 &&
+                   ts - w->last_train_ts >= w->conf.retrain) {
+            start_training(w, series, ts);
+        }
+    }
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        live_push(w, &w->live[k], ts, row, 1);
+    }
+    return 0;
+}
+
+void vigil_watch_close_all(struct vigil_watch *w, int64_t ts)
+{
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        struct live *l = &w->live[k];
+        for (size_t g = 0; g < l->n_groups; g++) {
+            struct live_group *lg = &l->grp[g];
+            if (lg->pol.state == VIGIL_POLICY_ANOMALY) {
+                lg->pol.state = VIGIL_POLICY_NORMAL;
+                lg->pol.end_ns = lg->pol.last_hi_ns ? lg->pol.last_hi_ns : ts;
+                report(w, l, lg, VIGIL_WATCH_CLOSED);
+            }
+        }
+    }
+}
+
+enum vigil_watch_phase vigil_watch_phase(const struct vigil_watch *w)
+{
+    return w->phase;
+}
+
+double vigil_watch_progress(const struct vigil_watch *w)
+{
+    if (w->phase != VIGIL_WATCH_WARMUP) {
+        return 1.0;
+    }
+    if (w->first_ts == INT64_MIN || w->len == 0) {
+        return 0.0;
+    }
+    int64_t last;
+    hist_row(w, w->len - 1, &last);
+    double p = (double)(last - w->first_ts) / (double)(w->conf.warmup > 0 ? w->conf.warmup : 1);
+    return p < 0 ? 0 : p > 1 ? 1 : p;
+}
+
+size_t vigil_watch_n_models(const struct vigil_watch *w)
+{
+    return w->gen ? w->gen->n : 0;
+}
+
+/* Appends a label value with exposition escapes. */
+static int label_val(struct vigil_buf *b, const char *s)
+{
+    int rc = 0;
+    for (; *s && !rc; s++) {
+        if (*s == '\\' || *s == '"') {
+            char e[2] = {'\\', *s};
+            rc = vigil_buf_append(b, e, 2);
+        } else if (*s == '\n') {
+            rc = vigil_buf_append(b, "\\n", 2);
+        } else {
+            rc = vigil_buf_append(b, s, 1);
+        }
+    }
+    return rc;
+}
+
+static int fmt_num(struct vigil_buf *b, double v)
+{
+    if (isnan(v)) {
+        return vigil_buf_puts(b, "NaN");
+    }
+    return vigil_buf_appendf(b, "%.6g", v);
+}
+
+int vigil_watch_render_metrics(const struct vigil_watch *w, struct vigil_buf *out)
+{
+    static const char *const fam[][3] = {
+        {"vigil_anomaly_score", "gauge",
+         "Reconstruction error of an entity's resource group divided by its threshold (anomalous "
+         "above the policy threshold, 1 by default)."},
+        {"vigil_anomaly", "gauge", "1 while an anomaly event is open for the entity and group."},
+    };
+    int rc = 0;
+    for (int f = 0; f < 2 && !rc; f++) {
+        rc = vigil_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2],
+                               fam[f][0], fam[f][1]);
+        for (size_t k = 0; !rc && w->gen && k < w->gen->n; k++) {
+            const struct live *l = &w->live[k];
+            for (size_t g = 0; !rc && g < l->n_groups; g++) {
+                rc = vigil_buf_appendf(out, "%s{entity=\"", fam[f][0]);
+                rc = rc ? rc : label_val(out, l->em->entity);
+                rc = rc ? rc : vigil_buf_puts(out, "\",group=\"");
+                rc = rc ? rc : label_val(out, l->grp[g].name);
+                rc = rc ? rc : vigil_buf_puts(out, "\"} ");
+                if (!rc && f == 0) {
+                    rc = fmt_num(out, l->grp[g].ratio);
+                } else if (!rc) {
+                    rc = vigil_buf_puts(out,
+                                        l->grp[g].pol.state == VIGIL_POLICY_ANOMALY ? "1" : "0");
+                }
+                rc = rc ? rc : vigil_buf_puts(out, "\n");
+            }
+        }
+    }
+    rc = rc ? rc
+            : vigil_buf_puts(out, "# HELP vigil_anomaly_rate_ratio Share of the last rate-window "
+                                  "steps with an anomaly open, per entity.\n"
+                                  "# TYPE vigil_anomaly_rate_ratio gauge\n");
+    for (size_t k = 0; !rc && w->gen && k < w->gen->n; k++) {
+        const struct live *l = &w->live[k];
+        rc = vigil_buf_puts(out, "vigil_anomaly_rate_ratio{entity=\"");
+        rc = rc ? rc : label_val(out, l->em->entity);
+        rc = rc ? rc : vigil_buf_puts(out, "\"} ");
+        rc = rc ? rc : fmt_num(out, l->rlen ? (double)l->rsum / (double)l->rlen : 0.0);
+        rc = rc ? rc : vigil_buf_puts(out, "\n");
+    }
+    rc = rc ? rc
+            : vigil_buf_appendf(
+                  out,
+                  "# HELP vigil_watch_phase 0 warm-up, 1 first training, 2 scoring.\n"
+                  "# TYPE vigil_watch_phase gauge\nvigil_watch_phase %d\n"
+                  "# HELP vigil_watch_warmup_progress_ratio Share of the warm-up done.\n"
+                  "# TYPE vigil_watch_warmup_progress_ratio gauge\n"
+                  "vigil_watch_warmup_progress_ratio %.4f\n"
+                  "# HELP vigil_watch_models Entities with a live model.\n"
+                  "# TYPE vigil_watch_models gauge\nvigil_watch_models %zu\n"
+                  "# HELP vigil_watch_trainings_total Trainings installed.\n"
+                  "# TYPE vigil_watch_trainings_total counter\nvigil_watch_trainings_total %llu\n"
+                  "# HELP vigil_watch_training_failures_total Entities or jobs whose training "
+                  "failed.\n# TYPE vigil_watch_training_failures_total counter\n"
+                  "vigil_watch_training_failures_total %llu\n"
+                  "# HELP vigil_watch_training_duration_seconds Wall time of the last training.\n"
+                  "# TYPE vigil_watch_training_duration_seconds gauge\n"
+                  "vigil_watch_training_duration_seconds %.3f\n"
+                  "# HELP vigil_watch_history_rows Rows of raw history held.\n"
+                  "# TYPE vigil_watch_history_rows gauge\nvigil_watch_history_rows %zu\n"
+                  "# HELP vigil_watch_events_total Anomaly events opened.\n"
+                  "# TYPE vigil_watch_events_total counter\nvigil_watch_events_total %llu\n",
+                  (int)w->phase, vigil_watch_progress(w), vigil_watch_n_models(w),
+                  (unsigned long long)w->trainings, (unsigned long long)w->failures,
+                  w->train_seconds, w->len, (unsigned long long)w->events);
+    return rc;
+}
+
+int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *out)
+{
+    int rc = vigil_buf_puts(out, "[");
+    for (size_t k = 0; !rc && w->gen && k < w->gen->n; k++) {
+        const struct live *l = &w->live[k];
+        rc = vigil_buf_puts(out, k ? ",{\"entity\":" : "{\"entity\":");
+        rc = rc ? rc : json_str(out, l->em->entity);
+        rc = rc ? rc : vigil_buf_appendf(out, ",\"rate\":%.4f,\"groups\":{",
+                                         l->rlen ? (double)l->rsum / (double)l->rlen : 0.0);
+        for (size_t g = 0; !rc && g < l->n_groups; g++) {
+            rc = g ? vigil_buf_puts(out, ",") : 0;
+            rc = rc ? rc : json_str(out, l->grp[g].name);
+            rc = rc ? rc : vigil_buf_puts(out, ":{\"score\":");
+            rc = rc ? rc
+                    : isfinite(l->grp[g].ratio) ? vigil_buf_appendf(out, "%.4f", l->grp[g].ratio)
+                                                : vigil_buf_puts(out, "null");
+            rc = rc ? rc
+                    : vigil_buf_appendf(out, ",\"anomaly\":%d}",
+                                        l->grp[g].pol.state == VIGIL_POLICY_ANOMALY);
+        }
+        rc = rc ? rc : vigil_buf_puts(out, "}}");
+    }
+    return rc ? rc : vigil_buf_puts(out, "]");
+}
+
+size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const char *group,
+                          int64_t *ts, float *ratio, size_t max)
+{
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        const struct live *l = &w->live[k];
+        if (strcmp(l->em->entity, entity) != 0) {
+            continue;
+        }
+        for (size_t g = 0; g < l->n_groups; g++) {
+            if (strcmp(l->grp[g].name, group) != 0) {
+                continue;
+            }
+            size_t n = l->rlen < max ? l->rlen : max;
+            size_t r = (size_t)w->conf.rate_window;
+            for (size_t i = 0; i < n; i++) {
+                size_t slot = (l->rpos + l->rlen - n + i) % r;
+                ts[i] = l->rts[slot];
+                ratio[i] = l->rratio[slot * l->n_groups + g];
+            }
+            return n;
+        }
+    }
+    return 0;
+}
+
+void vigil_watch_free(struct vigil_watch *w)
+{
+    if (!w) {
+        return;
+    }
+    if (w->training) {
+        /* Training cannot be interrupted; wait a little, then leave it behind. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        if (pthread_timedjoin_np(w->trainer, NULL, &until) == 0) {
+            job_free(w->running);
+        } else {
+            vigil_warn("watch: training still running at shutdown; not waiting for it");
+            pthread_detach(w->trainer);
+        }
+    }
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        live_fini(&w->live[k]);
+    }
+    vigil_free(w->live);
+    gen_free(w->gen);
+    vigil_free(w->hx);
+    vigil_free(w->hts);
+    if (w->ops && w->own_params) {
+        vigil_opt_free(w->ops->opts, w->params);
+    }
+    vigil_free(w->params);
+    vigil_free(w->conf.model);
+    vigil_buf_fini(&w->feat_json);
+    vigil_free(w);
+}

@@ -1,0 +1,346 @@
+/*
+ * The bus over libnats (JetStream). Thin: it maps vigil's calls onto the
+ * client's, translates natsStatus into negative errno-style codes with the
+ * client's text in the diagnostic, and keeps the one piece of state the
+ * client does not: a count of asynchronous publishes that failed, bumped from
+ * the client's own thread (hence atomic).
+ *
+ * Built only when pkg-config finds libnats; src/io/nats_stub.c stands in
+ * otherwise. No retry policy lives here: reconnection is the client's, and
+ * redelivery is the server's (ack wait).
+ */
+#include <errno.h>
+#include <nats/nats.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vigil/bus.h"
+#include "vigil/mem.h"
+
+#define ASYNC_MAX_PENDING 4096
+
+struct vigil_bus {
+    natsConnection *nc;
+    jsCtx *js;
+    atomic_ullong failed;
+};
+
+struct vigil_bus_sub {
+    struct vigil_bus *bus;
+    natsSubscription *sub;
+    natsMsgList list; /* the last fetch, released by the next */
+};
+
+int vigil_bus_available(void)
+{
+    return 1;
+}
+
+static int map_status(natsStatus s)
+{
+    switch (s) {
+    case NATS_OK:
+        return 0;
+    case NATS_NO_MEMORY:
+        return -ENOMEM;
+    case NATS_TIMEOUT:
+        return -ETIMEDOUT;
+    case NATS_NO_SERVER:
+        return -ECONNREFUSED;
+    case NATS_NOT_FOUND:
+        return -ENOENT;
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+        return -EINVAL;
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+        return -ENOTCONN;
+    default:
+        return -EIO;
+    }
+}
+
+/* Records the client's text for s in diag and returns the mapped code. */
+static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_diag *diag)
+{
+    const char *last = nats_GetLastError(NULL);
+    if (jerr) {
+        vigil_diag_set(diag, 0, 0, "nats: %s: %s (JetStream error %d)", what,
+                       last && *last ? last : natsStatus_GetText(s), (int)jerr);
+    } else {
+        vigil_diag_set(diag, 0, 0, "nats: %s: %s", what,
+                       last && *last ? last : natsStatus_GetText(s));
+    }
+    return map_status(s);
+}
+
+static void on_async_error(jsCtx *js, jsPubAckErr *err, void *closure)
+{
+    (void)js;
+    (void)err;
+    struct vigil_bus *b = closure;
+    atomic_fetch_add(&b->failed, 1);
+}
+
+int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
+                      struct vigil_diag *diag)
+{
+    *out = NULL;
+    struct vigil_bus *b = vigil_calloc(1, sizeof *b);
+    if (!b) {
+        return -ENOMEM;
+    }
+    atomic_init(&b->failed, 0);
+    natsOptions *o = NULL;
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK) {
+        s = natsOptions_SetURL(o, url);
+    }
+    if (s == NATS_OK && name) {
+        s = natsOptions_SetName(o, name);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetTimeout(o, 2000);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetMaxReconnect(o, 60);
+    }
+    if (s == NATS_OK) {
+        s = natsOptions_SetReconnectWait(o, 500);
+    }
+    if (s == NATS_OK) {
+        s = natsConnection_Connect(&b->nc, o);
+    }
+    natsOptions_Destroy(o);
+    if (s != NATS_OK) {
+        int rc = fail(s, 0, url, diag);
+        vigil_free(b);
+        return rc;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    jo.PublishAsync.MaxPending = ASYNC_MAX_PENDING;
+    jo.PublishAsync.ErrHandler = on_async_error;
+    jo.PublishAsync.ErrHandlerClosure = b;
+    s = natsConnection_JetStream(&b->js, b->nc, &jo);
+    if (s != NATS_OK) {
+        int rc = fail(s, 0, "jetstream", diag);
+        vigil_bus_close(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+void vigil_bus_close(struct vigil_bus *b)
+{
+    if (!b) {
+        return;
+    }
+    if (b->nc) {
+        natsConnection_FlushTimeout(b->nc, 2000);
+    }
+    if (b->js) {
+        jsCtx_Destroy(b->js);
+    }
+    if (b->nc) {
+        natsConnection_Close(b->nc);
+        natsConnection_Destroy(b->nc);
+    }
+    vigil_free(b);
+}
+
+int vigil_bus_ensure_stream(struct vigil_bus *b, const struct vigil_bus_stream *st,
+                            struct vigil_diag *diag)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, b->js, st->name, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return 0;
+    }
+    if (s != NATS_NOT_FOUND) {
+        return fail(s, jerr, st->name, diag);
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[1] = {st->subjects};
+    cfg.Name = st->name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = st->memory ? js_MemoryStorage : js_FileStorage;
+    cfg.Retention = st->work_queue ? js_WorkQueuePolicy : js_LimitsPolicy;
+    cfg.MaxAge = st->max_age_ns;
+    if (st->max_bytes > 0) {
+        cfg.MaxBytes = st->max_bytes;
+    }
+    jerr = 0;
+    s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
+    if (s != NATS_OK) {
+        /* Another process may have created it between the two calls. */
+        jsErrCode j2 = 0;
+        if (js_GetStreamInfo(&si, b->js, st->name, NULL, &j2) == NATS_OK) {
+            jsStreamInfo_Destroy(si);
+            return 0;
+        }
+        return fail(s, jerr, st->name, diag);
+    }
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+int vigil_bus_delete_stream(struct vigil_bus *b, const char *name, struct vigil_diag *diag)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteStream(b->js, name, NULL, &jerr);
+    return s == NATS_OK ? 0 : fail(s, jerr, name, diag);
+}
+
+int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, size_t n,
+                      const char *msg_id, struct vigil_diag *diag)
+{
+    if (n > (size_t)INT32_MAX) {
+        return -EINVAL;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_Publish(&ack, b->js, subject, p, (int)n, &po, &jerr);
+    jsPubAck_Destroy(ack);
+    return s == NATS_OK ? 0 : fail(s, jerr, subject, diag);
+}
+
+int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void *p, size_t n,
+                            const char *msg_id, struct vigil_diag *diag)
+{
+    if (n > (size_t)INT32_MAX) {
+        return -EINVAL;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    natsStatus s = js_PublishAsync(b->js, subject, p, (int)n, &po);
+    return s == NATS_OK ? 0 : fail(s, 0, subject, diag);
+}
+
+int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil_diag *diag)
+{
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = timeout_ns / 1000000 > 0 ? timeout_ns / 1000000 : 1;
+    natsStatus s = js_PublishAsyncComplete(b->js, &po);
+    if (s != NATS_OK) {
+        return fail(s, 0, "waiting for publish acks", diag);
+    }
+    if (atomic_load(&b->failed) > 0) {
+        vigil_diag_set(diag, 0, 0, "nats: %llu publishes were not acknowledged",
+                       (unsigned long long)atomic_load(&b->failed));
+        return -EIO;
+    }
+    return 0;
+}
+
+uint64_t vigil_bus_failed(const struct vigil_bus *b)
+{
+    return atomic_load(&((struct vigil_bus *)(uintptr_t)b)->failed);
+}
+
+int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
+                        struct vigil_bus_sub **out, struct vigil_diag *diag)
+{
+    *out = NULL;
+    if (!c->stream || !c->durable || !c->subject || strchr(c->durable, '.')) {
+        vigil_diag_set(diag, 0, 0, "nats: a consumer needs a stream, a subject and a durable "
+                                   "name without '.'");
+        return -EINVAL;
+    }
+    struct vigil_bus_sub *sub = vigil_calloc(1, sizeof *sub);
+    if (!sub) {
+        return -ENOMEM;
+    }
+    sub->bus = b;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = c->stream;
+    so.Config.Durable = c->durable;
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.AckWait = c->ack_wait_ns > 0 ? c->ack_wait_ns : 30000000000LL;
+    so.Config.MaxDeliver = c->max_deliver > 0 ? c->max_deliver : -1;
+    so.Config.MaxAckPending = c->max_ack_pending > 0 ? c->max_ack_pending : 1024;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PullSubscribe(&sub->sub, b->js, c->subject, c->durable, NULL, &so, &jerr);
+    if (s != NATS_OK) {
+        int rc = fail(s, jerr, c->durable, diag);
+        vigil_free(sub);
+        return rc;
+    }
+    *out = sub;
+    return 0;
+}
+
+void vigil_bus_unsubscribe(struct vigil_bus_sub *s)
+{
+    if (!s) {
+        return;
+    }
+    natsMsgList_Destroy(&s->list);
+    /* Destroy, not Unsubscribe: the durable consumer must outlive this worker. */
+    natsSubscription_Destroy(s->sub);
+    vigil_free(s);
+}
+
+int vigil_bus_fetch(struct vigil_bus_sub *s, struct vigil_bus_msg *msgs, size_t max,
+                    int64_t timeout_ns, size_t *n, struct vigil_diag *diag)
+{
+    *n = 0;
+    natsMsgList_Destroy(&s->list);
+    memset(&s->list, 0, sizeof s->list);
+    if (max == 0) {
+        return 0;
+    }
+    int64_t ms = timeout_ns / 1000000;
+    jsErrCode jerr = 0;
+    natsStatus st = natsSubscription_Fetch(&s->list, s->sub, max > 4096 ? 4096 : (int)max,
+                                           ms > 0 ? ms : 1, &jerr);
+    if (st == NATS_TIMEOUT) {
+        return 0;
+    }
+    if (st != NATS_OK) {
+        return fail(st, jerr, "fetch", diag);
+    }
+    for (int i = 0; i < s->list.Count && (size_t)i < max; i++) {
+        natsMsg *m = s->list.Msgs[i];
+        struct vigil_bus_msg *o = &msgs[*n];
+        o->data = natsMsg_GetData(m);
+        o->len = (size_t)natsMsg_GetDataLength(m);
+        o->subject = natsMsg_GetSubject(m);
+        o->impl = m;
+        o->stream_seq = 0;
+        o->delivered = 1;
+        jsMsgMetaData *meta = NULL;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+            o->stream_seq = meta->Sequence.Stream;
+            o->delivered = meta->NumDelivered;
+            jsMsgMetaData_Destroy(meta);
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+int vigil_bus_ack(struct vigil_bus_msg *m)
+{
+    return map_status(natsMsg_Ack((natsMsg *)m->impl, NULL));
+}
+
+int vigil_bus_nak(struct vigil_bus_msg *m, int64_t delay_ns)
+{
+    natsStatus s = delay_ns > 0 ? natsMsg_NakWithDelay((natsMsg *)m->impl, delay_ns / 1000000, NULL)
+                                : natsMsg_Nak((natsMsg *)m->impl, NULL);
+    return map_status(s);
+}

@@ -1,0 +1,455 @@
+/*
+ * Neural-network layers (see include/vigil/nn.h): dense, LSTM with backward
+ * through time, dropout, ReLU, softmax cross-entropy, MSE and AdamW, as free
+ * forward/backward pairs in llm.c's style. Nothing here allocates, logs or
+ * keeps state; the models (lstm_ae.c, the MLP) own the blocks.
+ *
+ * Dimension letters: N rows, B batch, T time steps, F inputs, H hidden units,
+ * O outputs, K classes, G = 4H gate pre-activations. Sequences are time-major.
+ *
+ * The elementwise kernels (sigmoid, tanh, the LSTM cell) use a branch-free
+ * exp so that the compiler vectorizes them; on x86-64 with GCC they are built
+ * for AVX-512, AVX2 and the baseline and picked at load time (target_clones),
+ * so the binary stays portable. Their accuracy (about 2 ulp in exp) is far
+ * below what float training notices.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "vigil/mem.h"
+#include "vigil/nn.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                           \
+    !defined(__SANITIZE_ADDRESS__)
+#define NN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NN_CLONES
+#endif
+
+/* ---- parameter blocks ---- */
+
+size_t vigil_nn_count(const size_t *sizes, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += sizes[i];
+    }
+    return total;
+}
+
+void vigil_nn_point(float *block, float **const *ptrs, const size_t *sizes, size_t n)
+{
+    float *p = block;
+    for (size_t i = 0; i < n; i++) {
+        *ptrs[i] = p;
+        p += sizes[i];
+    }
+}
+
+float *vigil_nn_alloc(float **const *ptrs, const size_t *sizes, size_t n)
+{
+    size_t total = vigil_nn_count(sizes, n);
+    float *block = vigil_calloc(total ? total : 1, sizeof(float));
+    if (block) {
+        vigil_nn_point(block, ptrs, sizes, n);
+    }
+    return block;
+}
+
+void vigil_nn_init_uniform(float *w, size_t n, float bound, struct vigil_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) {
+        w[i] = (float)((2.0 * vigil_rng_uniform(rng) - 1.0) * (double)bound);
+    }
+}
+
+double vigil_nn_norm(const float *g, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        s += (double)g[i] * (double)g[i];
+    }
+    return sqrt(s);
+}
+
+void vigil_nn_scale(float *g, size_t n, float s)
+{
+    for (size_t i = 0; i < n; i++) {
+        g[i] *= s;
+    }
+}
+
+/* ---- elementwise functions ----
+ *
+ * exp(x) = 2^n * 2^r with n = round(x log2 e) and r in [-1/2, 1/2]; 2^r is a
+ * degree-6 polynomial in r ln 2 (Taylor, error below 2e-7 relative), 2^n is
+ * put straight into the exponent bits. The rounding uses the 1.5 * 2^23 trick
+ * instead of rintf so that it vectorizes without SSE4.1. Inputs are clamped to
+ * [-87, 88], where expf neither overflows nor goes subnormal.
+ */
+static inline float exp_fast(float x)
+{
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float t = x * 1.44269504088896341f;
+    float rn = (t + 12582912.0f) - 12582912.0f;
+    float r = (t - rn) * 0.693147180559945309f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                                                r * (1.0f / 720))))));
+    union {
+        float f;
+        int32_t i;
+    } u;
+    u.i = ((int32_t)rn + 127) << 23;
+    return p * u.f;
+}
+
+static inline float sigmoid_fast(float x)
+{
+    return 1.0f / (1.0f + exp_fast(-x));
+}
+
+/* tanh(x) = 1 - 2 / (exp(2x) + 1): exact at the tails, absolute error ~1e-7 near 0. */
+static inline float tanh_fast(float x)
+{
+    return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f);
+}
+
+NN_CLONES void vigil_sigmoid(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = sigmoid_fast(inp[i]);
+    }
+}
+
+NN_CLONES void vigil_tanh(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tanh_fast(inp[i]);
+    }
+}
+
+/* ---- dense layer ---- */
+
+void vigil_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t n,
+                          size_t f, size_t o)
+{
+    /* out (N,O) = inp (N,F) @ w^T (F,O) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)o, (int)f, 1.0f, inp, (int)f,
+                w, (int)f, 0.0f, out, (int)o);
+    if (b) {
+        for (size_t r = 0; r < n; r++) {
+            float *row = out + r * o;
+            for (size_t j = 0; j < o; j++) {
+                row[j] += b[j];
+            }
+        }
+    }
+}
+
+/* db (O) += column sums of d (N,O). */
+static void add_colsums(float *db, const float *d, size_t n, size_t o)
+{
+    for (size_t r = 0; r < n; r++) {
+        const float *row = d + r * o;
+        for (size_t j = 0; j < o; j++) {
+            db[j] += row[j];
+        }
+    }
+}
+
+void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                           const float *w, size_t n, size_t f, size_t o)
+{
+    if (dinp) {
+        /* dinp (N,F) += dout (N,O) @ w (O,F) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)f, (int)o, 1.0f, dout,
+                    (int)o, w, (int)f, 1.0f, dinp, (int)f);
+    }
+    /* dw (O,F) += dout^T (O,N) @ inp (N,F) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)o, (int)f, (int)n, 1.0f, dout, (int)o,
+                inp, (int)f, 1.0f, dw, (int)f);
+    if (db) {
+        add_colsums(db, dout, n, o);
+    }
+}
+
+/* ---- LSTM layer ---- */
+
+/*
+ * The cell at one step for one row: a (4H) pre-activations in, activated
+ * gates written back over a; c, tc, h (H) out; cp (H) the previous cell state
+ * or NULL at t = 0.
+ */
+NN_CLONES static void lstm_cell(float *restrict a, float *restrict c, float *restrict tc,
+                                float *restrict h, const float *restrict cp, size_t hd)
+{
+    float *ai = a, *af = a + hd, *ag = a + 2 * hd, *ao = a + 3 * hd;
+    for (size_t j = 0; j < hd; j++) {
+        float i = sigmoid_fast(ai[j]);
+        float f = sigmoid_fast(af[j]);
+        float g = tanh_fast(ag[j]);
+        float o = sigmoid_fast(ao[j]);
+        float cc = i * g + (cp ? f * cp[j] : 0.0f);
+        float t = tanh_fast(cc);
+        ai[j] = i;
+        af[j] = f;
+        ag[j] = g;
+        ao[j] = o;
+        c[j] = cc;
+        tc[j] = t;
+        h[j] = o * t;
+    }
+}
+
+void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float *x,
+                        const float *wx, const float *wh, const float *b, size_t t, size_t bsz,
+                        size_t f, size_t hd, int x_repeat)
+{
+    size_t g4 = 4 * hd;
+    size_t step = bsz * g4; /* floats of gates per time step */
+    /* Input products for every step at once: (T*B,F) @ wx^T, or (B,F) once. */
+    size_t rows = x_repeat ? bsz : t * bsz;
+    vigil_linear_forward(gates, x, wx, b, rows, f, g4);
+    if (x_repeat) {
+        for (size_t s = 1; s < t; s++) {
+            memcpy(gates + s * step, gates, step * sizeof(float));
+        }
+    }
+    for (size_t s = 0; s < t; s++) {
+        float *a = gates + s * step;
+        if (s > 0) {
+            /* a (B,4H) += h_{s-1} (B,H) @ wh^T (H,4H) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bsz, (int)g4, (int)hd, 1.0f,
+                        h + (s - 1) * bsz * hd, (int)hd, wh, (int)hd, 1.0f, a, (int)g4);
+        }
+        for (size_t r = 0; r < bsz; r++) {
+            size_t o = (s * bsz + r) * hd;
+            const float *cp = s > 0 ? c + o - bsz * hd : NULL;
+            lstm_cell(a + r * g4, c + o, tc + o, h + o, cp, hd);
+        }
+    }
+}
+
+/*
+ * Backward of the cell at one step for one row. dht (H) is dL/dh_t (the
+ * output gradient plus the recurrent one), dcn (H) holds dL/dc_t from step
+ * t+1 on entry and dL/dc_{t-1} on exit. Writes the pre-activation gradients
+ * da (4H). See docs/nn.md for the derivation.
+ */
+NN_CLONES static void lstm_cell_backward(float *restrict da, float *restrict dcn,
+                                         const float *restrict dht, const float *restrict gate,
+                                         const float *restrict tcv, const float *restrict cp,
+                                         size_t hd)
+{
+    const float *gi = gate, *gf = gate + hd, *gg = gate + 2 * hd, *go = gate + 3 * hd;
+    for (size_t j = 0; j < hd; j++) {
+        float i = gi[j], f = gf[j], g = gg[j], o = go[j], th = tcv[j];
+        float dh = dht[j];
+        float dc = dcn[j] + dh * o * (1.0f - th * th);
+        float cprev = cp ? cp[j] : 0.0f;
+        da[j] = dc * g * i * (1.0f - i);
+        da[hd + j] = dc * cprev * f * (1.0f - f);
+        da[2 * hd + j] = dc * i * (1.0f - g * g);
+        da[3 * hd + j] = dh * th * o * (1.0f - o);
+        dcn[j] = dc * f;
+    }
+}
+
+void vigil_lstm_backward(float *dx, float *dwx, float *dwh, float *db, float *da, float *dstate,
+                         const float *dh, const float *x, const float *h, const float *c,
+                         const float *gates, const float *tc, const float *wx, const float *wh,
+                         size_t t, size_t bsz, size_t f, size_t hd, int x_repeat)
+{
+    size_t g4 = 4 * hd;
+    size_t step = bsz * g4;
+    size_t hstep = bsz * hd;
+    float *dhn = dstate;         /* (B,H) dL/dh_{t} arriving from step t+1 */
+    float *dcn = dstate + hstep; /* (B,H) dL/dc_{t} arriving from step t+1 */
+    memset(dstate, 0, 2 * hstep * sizeof(float));
+    for (size_t s = t; s-- > 0;) {
+        float *das = da + s * step;
+        /* dhn += dh_s: the total gradient reaching h_s. */
+        const float *dhs = dh + s * hstep;
+        for (size_t k = 0; k < hstep; k++) {
+            dhn[k] += dhs[k];
+        }
+        for (size_t r = 0; r < bsz; r++) {
+            size_t o = s * hstep + r * hd;
+            const float *cp = s > 0 ? c + o - hstep : NULL;
+            lstm_cell_backward(das + r * g4, dcn + r * hd, dhn + r * hd, gates + s * step + r * g4,
+                               tc + o, cp, hd);
+        }
+        if (s > 0) {
+            /* dhn (B,H) = da_s (B,4H) @ wh (4H,H) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)bsz, (int)hd, (int)g4, 1.0f,
+                        das, (int)g4, wh, (int)hd, 0.0f, dhn, (int)hd);
+        }
+    }
+    if (t > 1) {
+        /* dwh (4H,H) += sum_{s>=1} da_s^T h_{s-1}: one product over (T-1)*B rows. */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g4, (int)hd, (int)((t - 1) * bsz),
+                    1.0f, da + step, (int)g4, h, (int)hd, 1.0f, dwh, (int)hd);
+    }
+    size_t rows = t * bsz;
+    if (x_repeat) {
+        /* The same x fed every step: its gradient is that of the summed da. */
+        for (size_t s = 1; s < t; s++) {
+            const float *das = da + s * step;
+            for (size_t k = 0; k < step; k++) {
+                da[k] += das[k];
+            }
+        }
+        rows = bsz;
+    }
+    add_colsums(db, da, rows, g4);
+    /* dwx (4H,F) += da^T x;  dx += da wx */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g4, (int)f, (int)rows, 1.0f, da,
+                (int)g4, x, (int)f, 1.0f, dwx, (int)f);
+    if (dx) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)f, (int)g4, 1.0f,
+                    da, (int)g4, wx, (int)f, 1.0f, dx, (int)f);
+    }
+}
+
+/* ---- dropout, ReLU ---- */
+
+void vigil_dropout_forward(float *out, float *mask, const float *inp, float p,
+                           struct vigil_rng *rng, size_t n)
+{
+    if (p <= 0.0f) {
+        for (size_t i = 0; i < n; i++) {
+            mask[i] = 1.0f;
+            out[i] = inp[i];
+        }
+        return;
+    }
+    /* Keep when a 24-bit uniform draw is at or above p * 2^24. */
+    uint32_t cut = (uint32_t)((double)p * 16777216.0);
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = (vigil_rng_u32(rng) >> 8) >= cut ? keep : 0.0f;
+        out[i] = inp[i] * mask[i];
+    }
+}
+
+void vigil_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dinp[i] += dout[i] * mask[i];
+    }
+}
+
+void vigil_relu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    }
+}
+
+void vigil_relu_backward(float *dinp, const float *dout, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+    }
+}
+
+/* ---- losses ---- */
+
+void vigil_softmax_forward(float *probs, const float *logits, size_t n, size_t k)
+{
+    for (size_t r = 0; r < n; r++) {
+        const float *l = logits + r * k;
+        float *p = probs + r * k;
+        float mx = l[0];
+        for (size_t j = 1; j < k; j++) {
+            mx = l[j] > mx ? l[j] : mx;
+        }
+        double sum = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            p[j] = expf(l[j] - mx);
+            sum += (double)p[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t j = 0; j < k; j++) {
+            p[j] *= inv;
+        }
+    }
+}
+
+double vigil_crossentropy_forward(float *losses, const float *probs, const int32_t *y,
+                                  const float *w, size_t n, size_t k)
+{
+    double total = 0.0;
+    for (size_t r = 0; r < n; r++) {
+        float pr = probs[r * k + (size_t)y[r]];
+        double l = -log(pr > 1e-30f ? (double)pr : 1e-30);
+        if (w) {
+            l *= (double)w[y[r]];
+        }
+        if (losses) {
+            losses[r] = (float)l;
+        }
+        total += l;
+    }
+    return n ? total / (double)n : 0.0;
+}
+
+void vigil_crossentropy_softmax_backward(float *dlogits, const float *probs, const int32_t *y,
+                                         const float *w, float scale, size_t n, size_t k)
+{
+    for (size_t r = 0; r < n; r++) {
+        float s = w ? scale * w[y[r]] : scale;
+        const float *p = probs + r * k;
+        float *d = dlogits + r * k;
+        for (size_t j = 0; j < k; j++) {
+            d[j] += s * (p[j] - ((size_t)y[r] == j ? 1.0f : 0.0f));
+        }
+    }
+}
+
+double vigil_mse_forward(float *se, const float *pred, const float *target, size_t n)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float d = pred[i] - target[i];
+        float e = d * d;
+        if (se) {
+            se[i] = e;
+        }
+        total += (double)e;
+    }
+    return n ? total / (double)n : 0.0;
+}
+
+void vigil_mse_backward(float *dpred, const float *pred, const float *target, float scale,
+                        size_t n)
+{
+    float s = 2.0f * scale;
+    for (size_t i = 0; i < n; i++) {
+        dpred[i] += s * (pred[i] - target[i]);
+    }
+}
+
+/* ---- optimizer ---- */
+
+void vigil_adamw_update(float *p, float *m, float *v, const float *g, size_t n,
+                        const struct vigil_adamw *hp, int64_t step)
+{
+    float b1 = hp->beta1, b2 = hp->beta2;
+    /* Bias corrections folded into the step size, as in the Adam paper's section 2. */
+    double c1 = 1.0 - pow((double)b1, (double)step);
+    double c2 = 1.0 - pow((double)b2, (double)step);
+    float lr_t = (float)((double)hp->lr * sqrt(c2) / c1);
+    float eps_t = (float)((double)hp->eps * sqrt(c2));
+    float decay = 1.0f - hp->lr * hp->weight_decay;
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        p[i] = p[i] * decay - lr_t * m[i] / (sqrtf(v[i]) + eps_t);
+    }
+}

@@ -1,0 +1,349 @@
+/*
+ * Bus tests against a real nats-server with JetStream, started here on
+ * 127.0.0.1 with a fresh store directory and stopped at the end. Skipped when
+ * nats-server is absent or vigil was built without libnats (then the stub
+ * must answer VIGIL_ENOTSUP). Covers streams, sync and async publishes,
+ * fetch with timeout, acks, redelivery after the ack wait when a consumer
+ * disappears without acking, a nak, and two workers sharing one durable.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "vigil/bus.h"
+
+static pid_t server_pid;
+static char url[64];
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static const char *find_server(void)
+{
+    static const char *const paths[] = {"/usr/sbin/nats-server", "/usr/bin/nats-server",
+                                        "/usr/local/bin/nats-server", NULL};
+    for (int i = 0; paths[i]; i++) {
+        if (access(paths[i], X_OK) == 0) {
+            return paths[i];
+        }
+    }
+    return NULL;
+}
+
+static int start_server(void **state)
+{
+    (void)state;
+    const char *bin = find_server();
+    if (!bin || !vigil_bus_available()) {
+        return 0;
+    }
+    int port = free_port();
+    const char *dir = tu_tmpdir();
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    server_pid = fork();
+    if (server_pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execl(bin, bin, "-js", "-a", "127.0.0.1", "-p", portstr, "-sd", dir, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    /* Wait until it accepts connections (at most 10 s). */
+    for (int i = 0; i < 200; i++) {
+        struct vigil_bus *b;
+        struct vigil_diag d;
+        if (vigil_bus_connect(&b, url, "probe", &d) == 0) {
+            vigil_bus_close(b);
+            return 0;
+        }
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(server_pid, SIGKILL);
+    waitpid(server_pid, NULL, 0);
+    server_pid = 0;
+    return 0;
+}
+
+static int stop_server(void **state)
+{
+    (void)state;
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+    }
+    return 0;
+}
+
+#define REQUIRE_SERVER()                                                                           \
+    do {                                                                                           \
+        if (server_pid <= 0) {                                                                     \
+            print_message("skip: nats-server or libnats not available\n");                         \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+static void test_subject_names(void **state)
+{
+    (void)state;
+    char s[32];
+    assert_int_equal(vigil_bus_subject(s, sizeof s, "vigil.metrics", "web-01"), 0);
+    assert_string_equal(s, "vigil.metrics.web-01");
+    assert_int_equal(vigil_bus_subject(s, sizeof s, "vigil.metrics", "a.b*c> d\te"), 0);
+    assert_string_equal(s, "vigil.metrics.a_b_c__d_e");
+    assert_int_equal(vigil_bus_subject(s, sizeof s, "vigil.metrics", ""), -EINVAL);
+    assert_int_equal(vigil_bus_subject(s, 10, "vigil.metrics", "x"), -EINVAL);
+}
+
+static void test_connect_refused(void **state)
+{
+    (void)state;
+    struct vigil_bus *b;
+    struct vigil_diag d;
+    vigil_diag_clear(&d);
+    int port = free_port();
+    char u[64];
+    snprintf(u, sizeof u, "nats://127.0.0.1:%d", port);
+    int rc = vigil_bus_connect(&b, u, "t", &d);
+    if (!vigil_bus_available()) {
+        assert_int_equal(rc, VIGIL_ENOTSUP);
+        assert_non_null(strstr(d.msg, "libnats"));
+        return;
+    }
+    assert_true(rc == -ECONNREFUSED || rc == -EIO || rc == -ETIMEDOUT);
+    assert_null(b);
+    assert_true(d.msg[0] != '\0');
+}
+
+static struct vigil_bus *connect_or_fail(const char *name)
+{
+    struct vigil_bus *b = NULL;
+    struct vigil_diag d;
+    int rc = vigil_bus_connect(&b, url, name, &d);
+    if (rc) {
+        fail_msg("connect: %s", d.msg);
+    }
+    return b;
+}
+
+static void make_stream(struct vigil_bus *b, const char *name, const char *subjects)
+{
+    struct vigil_diag d;
+    struct vigil_bus_stream st = {.name = name, .subjects = subjects, .memory = 1};
+    vigil_bus_delete_stream(b, name, &d);
+    int rc = vigil_bus_ensure_stream(b, &st, &d);
+    if (rc) {
+        fail_msg("stream: %s", d.msg);
+    }
+    assert_int_equal(vigil_bus_ensure_stream(b, &st, &d), 0); /* idempotent */
+}
+
+static void test_publish_fetch_ack(void **state)
+{
+    (void)state;
+    REQUIRE_SERVER();
+    struct vigil_bus *b = connect_or_fail("t1");
+    struct vigil_diag d;
+    make_stream(b, "T1", "t1.>");
+    char msg[32];
+    for (int i = 0; i < 10; i++) {
+        snprintf(msg, sizeof msg, "sync-%d", i);
+        assert_int_equal(vigil_bus_publish(b, "t1.a", msg, strlen(msg), NULL, &d), 0);
+    }
+    for (int i = 0; i < 100; i++) {
+        snprintf(msg, sizeof msg, "async-%d", i);
+        assert_int_equal(vigil_bus_publish_async(b, "t1.b", msg, strlen(msg), NULL, &d), 0);
+    }
+    assert_int_equal(vigil_bus_publish_wait(b, 5000000000LL, &d), 0);
+    assert_int_equal(vigil_bus_failed(b), 0);
+    /* A duplicate message id inside the duplicate window is stored once. */
+    assert_int_equal(vigil_bus_publish(b, "t1.c", "dup", 3, "id-1", &d), 0);
+    assert_int_equal(vigil_bus_publish(b, "t1.c", "dup", 3, "id-1", &d), 0);
+
+    struct vigil_bus_consumer cc = {.stream = "T1", .durable = "w", .subject = "t1.>"};
+    struct vigil_bus_sub *sub;
+    assert_int_equal(vigil_bus_subscribe(b, &cc, &sub, &d), 0);
+    struct vigil_bus_msg m[64];
+    size_t got = 0, n;
+    int seen_sync = 0, seen_async = 0, seen_dup = 0;
+    while (got < 111) {
+        assert_int_equal(vigil_bus_fetch(sub, m, 64, 2000000000LL, &n, &d), 0);
+        assert_true(n > 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(m[i].delivered, 1);
+            assert_true(m[i].stream_seq == got + i + 1);
+            if (strncmp(m[i].data, "sync-", 5) == 0) {
+                assert_string_equal(m[i].subject, "t1.a");
+                seen_sync++;
+            } else if (strncmp(m[i].data, "async-", 6) == 0) {
+                seen_async++;
+            } else {
+                assert_int_equal(m[i].len, 3);
+                seen_dup++;
+            }
+            assert_int_equal(vigil_bus_ack(&m[i]), 0);
+        }
+        got += n;
+    }
+    assert_int_equal(seen_sync, 10);
+    assert_int_equal(seen_async, 100);
+    assert_int_equal(seen_dup, 1);
+    /* Nothing left: a fetch times out quietly. */
+    assert_int_equal(vigil_bus_fetch(sub, m, 64, 300000000LL, &n, &d), 0);
+    assert_int_equal(n, 0);
+    vigil_bus_unsubscribe(sub);
+    /* A consumer on a missing stream fails with a reason. */
+    struct vigil_bus_consumer bad = {.stream = "NOPE", .durable = "w", .subject = "nope.>"};
+    assert_true(vigil_bus_subscribe(b, &bad, &sub, &d) < 0);
+    struct vigil_bus_consumer dotted = {.stream = "T1", .durable = "a.b", .subject = "t1.>"};
+    assert_int_equal(vigil_bus_subscribe(b, &dotted, &sub, &d), -EINVAL);
+    assert_int_equal(vigil_bus_delete_stream(b, "T1", &d), 0);
+    assert_true(vigil_bus_delete_stream(b, "T1", &d) < 0);
+    vigil_bus_close(b);
+}
+
+static void test_unacked_batch_is_redelivered(void **state)
+{
+    (void)state;
+    REQUIRE_SERVER();
+    struct vigil_bus *b = connect_or_fail("t2");
+    struct vigil_diag d;
+    make_stream(b, "T2", "t2.>");
+    for (int i = 0; i < 5; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "m%d", i);
+        assert_int_equal(vigil_bus_publish(b, "t2.x", msg, strlen(msg), NULL, &d), 0);
+    }
+    struct vigil_bus_consumer cc = {
+        .stream = "T2", .durable = "g", .subject = "t2.>", .ack_wait_ns = 1000000000LL};
+    /* Worker 1 takes all five, acks two and vanishes. */
+    struct vigil_bus *w1 = connect_or_fail("w1");
+    struct vigil_bus_sub *s1;
+    assert_int_equal(vigil_bus_subscribe(w1, &cc, &s1, &d), 0);
+    struct vigil_bus_msg m[8];
+    size_t n;
+    assert_int_equal(vigil_bus_fetch(s1, m, 8, 2000000000LL, &n, &d), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(vigil_bus_ack(&m[0]), 0);
+    assert_int_equal(vigil_bus_ack(&m[1]), 0);
+    vigil_bus_unsubscribe(s1);
+    vigil_bus_close(w1);
+    /* Worker 2 of the same group gets the other three again after the ack wait. */
+    struct vigil_bus *w2 = connect_or_fail("w2");
+    struct vigil_bus_sub *s2;
+    assert_int_equal(vigil_bus_subscribe(w2, &cc, &s2, &d), 0);
+    size_t got = 0;
+    char seen[3][16];
+    for (int tries = 0; tries < 10 && got < 3; tries++) {
+        assert_int_equal(vigil_bus_fetch(s2, m, 8, 1000000000LL, &n, &d), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(m[i].delivered >= 2);
+            assert_true(got < 3);
+            snprintf(seen[got++], 16, "%.*s", (int)m[i].len, (const char *)m[i].data);
+            assert_int_equal(vigil_bus_ack(&m[i]), 0);
+        }
+    }
+    assert_int_equal(got, 3);
+    assert_string_equal(seen[0], "m2");
+    assert_string_equal(seen[1], "m3");
+    assert_string_equal(seen[2], "m4");
+    /* A nak brings a message back at once. */
+    assert_int_equal(vigil_bus_publish(b, "t2.x", "again", 5, NULL, &d), 0);
+    assert_int_equal(vigil_bus_fetch(s2, m, 8, 2000000000LL, &n, &d), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(vigil_bus_nak(&m[0], 0), 0);
+    assert_int_equal(vigil_bus_fetch(s2, m, 8, 2000000000LL, &n, &d), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].delivered, 2);
+    assert_int_equal(vigil_bus_ack(&m[0]), 0);
+    vigil_bus_unsubscribe(s2);
+    vigil_bus_close(w2);
+    vigil_bus_delete_stream(b, "T2", &d);
+    vigil_bus_close(b);
+}
+
+static void test_two_workers_share_a_durable(void **state)
+{
+    (void)state;
+    REQUIRE_SERVER();
+    struct vigil_bus *b = connect_or_fail("t3");
+    struct vigil_diag d;
+    make_stream(b, "T3", "t3.>");
+    enum { N = 200 };
+    for (int i = 0; i < N; i++) {
+        char msg[16];
+        snprintf(msg, sizeof msg, "%d", i);
+        assert_int_equal(vigil_bus_publish_async(b, "t3.x", msg, strlen(msg), NULL, &d), 0);
+    }
+    assert_int_equal(vigil_bus_publish_wait(b, 5000000000LL, &d), 0);
+    struct vigil_bus_consumer cc = {.stream = "T3", .durable = "g", .subject = "t3.>"};
+    struct vigil_bus *w[2] = {connect_or_fail("a"), connect_or_fail("b")};
+    struct vigil_bus_sub *s[2];
+    assert_int_equal(vigil_bus_subscribe(w[0], &cc, &s[0], &d), 0);
+    assert_int_equal(vigil_bus_subscribe(w[1], &cc, &s[1], &d), 0);
+    static int count[N];
+    memset(count, 0, sizeof count);
+    size_t per[2] = {0, 0}, total = 0;
+    for (int round = 0; round < 200 && total < N; round++) {
+        int k = round % 2;
+        struct vigil_bus_msg m[16];
+        size_t n;
+        assert_int_equal(vigil_bus_fetch(s[k], m, 16, 500000000LL, &n, &d), 0);
+        for (size_t i = 0; i < n; i++) {
+            int v = atoi(m[i].data);
+            assert_true(v >= 0 && v < N);
+            count[v]++;
+            assert_int_equal(vigil_bus_ack(&m[i]), 0);
+        }
+        per[k] += n;
+        total += n;
+    }
+    assert_int_equal(total, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(count[i], 1); /* every message once: no loss, no duplicate */
+    }
+    assert_true(per[0] > 0 && per[1] > 0);
+    for (int k = 0; k < 2; k++) {
+        vigil_bus_unsubscribe(s[k]);
+        vigil_bus_close(w[k]);
+    }
+    vigil_bus_delete_stream(b, "T3", &d);
+    vigil_bus_close(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_subject_names),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_publish_fetch_ack),
+        cmocka_unit_test(test_unacked_batch_is_redelivered),
+        cmocka_unit_test(test_two_workers_share_a_durable),
+    };
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}

@@ -1,0 +1,686 @@
+/*
+ * Collector tests over fixture trees (tests/data/proc/ok, tests/data/cgroup/
+ * {v1,v2}) through the root option, never the live /proc: values and units
+ * against the fixture text, node-exporter and cAdvisor names, missing and
+ * truncated files, counter wrap, vanished cgroups, no allocation per tick
+ * after warm-up, an OOM sweep, and the Prometheus text rendering.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "vigil/collect.h"
+#include "vigil/log.h"
+#include "vigil/mem.h"
+
+#define HOST "stat,meminfo,vmstat,loadavg,pressure,diskstats,netdev,netstat,filesystem,filefd"
+
+/* ---- helpers ---- */
+
+static struct vigil_collect *start_set(const char *root, const char *list, int64_t rescan_ns)
+{
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = root;
+    conf.collectors = list;
+    if (rescan_ns) {
+        conf.rescan_ns = rescan_ns;
+    }
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    int rc = vigil_collect_start(c, &d);
+    if (rc) {
+        fail_msg("start: %s (%s)", d.msg, vigil_strerror(rc));
+    }
+    return c;
+}
+
+/* Value of the series with canonical key `key` in the batch; NAN when absent. */
+static double value_of(struct vigil_collect *c, const struct vigil_sample_batch *b, const char *key)
+{
+    uint32_t id;
+    if (vigil_series_find(vigil_collect_series(c), key, strlen(key), &id) != 0) {
+        return NAN;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->v[i].series == id) {
+            return b->v[i].value;
+        }
+    }
+    return NAN;
+}
+
+static void expect(struct vigil_collect *c, const struct vigil_sample_batch *b, const char *key,
+                   double want)
+{
+    double got = value_of(c, b, key);
+    if (isnan(got) || fabs(got - want) > 1e-9 * fmax(1.0, fabs(want))) {
+        fail_msg("%s: got %.17g, want %.17g", key, got, want);
+    }
+}
+
+static void expect_absent(struct vigil_collect *c, const struct vigil_sample_batch *b,
+                          const char *key)
+{
+    double got = value_of(c, b, key);
+    if (!isnan(got)) {
+        fail_msg("%s: present (%.17g), want absent", key, got);
+    }
+}
+
+static const char *copy_tree(const char *src)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp -a %s/. %s/", src, dir);
+    assert_int_equal(system(cmd), 0);
+    return dir;
+}
+
+static void rm_tree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    tu_write_file(dir, rel, text, strlen(text));
+}
+
+/* ---- host ---- */
+
+static void test_host_fixture_values(void **state)
+{
+    (void)state;
+    struct vigil_collect *c = start_set(tu_fixture("proc/ok"), HOST, 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    /* /proc/stat: "cpu0 5461 15998 10321 87814 66 0 28 6 0 0" in USER_HZ. */
+    expect(c, b, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"}", 5461 / hz);
+    expect(c, b, "node_cpu_seconds_total{cpu=\"1\",mode=\"iowait\"}", 637 / hz);
+    expect(c, b, "node_cpu_guest_seconds_total{cpu=\"1\",mode=\"nice\"}", 0);
+    expect_absent(c, b, "node_cpu_seconds_total{cpu=\"\",mode=\"user\"}");
+    expect(c, b, "node_procs_running", 3);
+    /* meminfo: kB become bytes; fields without a unit stay as they are. */
+    expect(c, b, "node_memory_MemTotal_bytes", 24684084.0 * 1024);
+    expect(c, b, "node_memory_Active_anon_bytes", 1588.0 * 1024);
+    expect(c, b, "node_memory_HugePages_Total", 0);
+    /* vmstat: node-exporter's default field filter. */
+    expect(c, b, "node_vmstat_pgfault", 13306313);
+    expect(c, b, "node_vmstat_oom_kill", 0);
+    expect_absent(c, b, "node_vmstat_nr_free_pages");
+    expect(c, b, "node_load1", 1.09);
+    expect(c, b, "node_load15", 0.54);
+    /* PSI totals are microseconds. */
+    expect(c, b, "node_pressure_io_waiting_seconds_total", 5.595359);
+    expect(c, b, "node_pressure_io_stalled_seconds_total", 4.985767);
+    /* diskstats: sectors are 512 bytes, times are ms; loop devices are excluded. */
+    expect(c, b, "node_disk_read_bytes_total{device=\"vda\"}", 5340514.0 * 512);
+    expect(c, b, "node_disk_read_time_seconds_total{device=\"vda\"}", 41.094);
+    expect(c, b, "node_disk_io_now{device=\"vda\"}", 0);
+    expect(c, b, "node_disk_flush_requests_time_seconds_total{device=\"vda\"}", 0.655);
+    expect_absent(c, b, "node_disk_reads_completed_total{device=\"loop0\"}");
+    expect(c, b, "node_disk_reads_completed_total{device=\"zram0\"}", 0);
+    /* net/dev, lo excluded by default. */
+    expect(c, b, "node_network_receive_bytes_total{device=\"eth0\"}", 284345348);
+    expect(c, b, "node_network_transmit_packets_total{device=\"eth0\"}", 2823);
+    expect_absent(c, b, "node_network_receive_bytes_total{device=\"lo\"}");
+    /* snmp, netstat, snmp6 with node-exporter's field filter. */
+    expect(c, b, "node_netstat_Tcp_InSegs", 6038);
+    expect(c, b, "node_netstat_Tcp_CurrEstab", 0);
+    expect_absent(c, b, "node_netstat_Tcp_RtoMin");
+    expect(c, b, "node_netstat_Ip6_InOctets", value_of(c, b, "node_netstat_Ip6_InOctets"));
+    expect(c, b, "node_filefd_allocated", 796);
+    expect(c, b, "node_filefd_maximum", 2466170);
+    /* statvfs: "/", "/run" and the escaped "/data disk" (read-only in mounts, but
+     * readonly comes from statvfs, so it is 0 on the fixture's real directory). */
+    double size = value_of(c, b, "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\","
+                                 "mountpoint=\"/\"}");
+    assert_true(size > 0);
+    expect(c, b, "node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data disk\"}", 0);
+    expect(c, b, "node_filesystem_device_error{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"}", 0);
+    expect_absent(c, b, "node_filesystem_size_bytes{device=\"proc\",fstype=\"proc\",mountpoint=\"/proc\"}");
+    expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 0);
+    /* Kinds follow node-exporter's types. */
+    uint32_t id;
+    const struct vigil_series_table *t = vigil_collect_series(c);
+    assert_int_equal(vigil_series_find(t, "node_load1", 10, &id), 0);
+    assert_int_equal(t->v[id].kind, VIGIL_KIND_GAUGE);
+    assert_int_equal(t->v[id].group, VIGIL_GROUP_CPU);
+    assert_int_equal(vigil_series_find(t, "node_netstat_Tcp_InSegs", 23, &id), 0);
+    assert_int_equal(t->v[id].kind, VIGIL_KIND_COUNTER);
+    assert_null(t->v[id].entity);
+    vigil_collect_free(c);
+}
+
+static void test_host_second_tick_same_series(void **state)
+{
+    (void)state;
+    struct vigil_collect *c = start_set(tu_fixture("proc/ok"), HOST, 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    size_t n1 = b->n, s1 = vigil_collect_series(c)->n;
+    assert_true(n1 > 150);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    assert_int_equal(b->n, n1);
+    assert_int_equal(b->tick, 1);
+    assert_int_equal(vigil_collect_series(c)->n, s1);
+    /* Each series at most once per batch. */
+    for (size_t i = 0; i < b->n; i++) {
+        for (size_t j = i + 1; j < b->n; j++) {
+            assert_int_not_equal(b->v[i].series, b->v[j].series);
+        }
+    }
+    vigil_collect_free(c);
+}
+
+static void test_missing_files_skip_collectors(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char p[512];
+    snprintf(p, sizeof p, "%s/proc", dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    put(dir, "proc/loadavg", "0.50 0.25 0.10 1/100 42\n");
+    struct vigil_collect *c = start_set(dir, HOST, 0);
+    /* Only loadavg could start: the other sources are absent, not errors. */
+    assert_int_equal(vigil_collect_n_collectors(c), 1);
+    assert_string_equal(vigil_collect_collector(c, 0)->ops->name, "loadavg");
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_load5", 0.25);
+    expect(c, b, "vigil_collect_errors_total{collector=\"loadavg\"}", 0);
+    vigil_collect_free(c);
+    /* Nothing at all under the root: start says so. */
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = "/nonexistent-vigil-root";
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), VIGIL_EEMPTY);
+    assert_non_null(strstr(d.msg, "no collector"));
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+static void test_truncated_files_count_errors(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, HOST, 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    /* Files cut mid-row, as a read racing a writer or a short fixture would be. */
+    put(dir, "proc/stat", "cpu  12617 34388 21089 170427 703 0 162 17 0 0\ncpu0 5461 15998\n");
+    put(dir, "proc/meminfo", "MemTotal:       24684084 kB\nMemFree:\n");
+    put(dir, "proc/net/dev", "Inter-|   Receive\n face |bytes\n  eth0: 1 2 3\n");
+    put(dir, "proc/loadavg", "1.09 0.8");
+    put(dir, "proc/pressure/io", "some avg10=0.00 avg60=0.02\n");
+    put(dir, "proc/net/snmp", "Ip: Forwarding DefaultTTL\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"meminfo\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netdev\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"loadavg\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"pressure\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"vmstat\"}", 0);
+    /* What parsed before the cut is still emitted; the rest of the row is not. */
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    expect(c, b, "node_cpu_seconds_total{cpu=\"0\",mode=\"nice\"}", 15998 / hz);
+    expect_absent(c, b, "node_cpu_seconds_total{cpu=\"0\",mode=\"system\"}");
+    expect_absent(c, b, "node_cpu_seconds_total{cpu=\"1\",mode=\"user\"}");
+    expect(c, b, "node_memory_MemTotal_bytes", 24684084.0 * 1024);
+    expect_absent(c, b, "node_network_receive_bytes_total{device=\"eth0\"}");
+    expect(c, b, "node_load1", 1.09);
+    expect(c, b, "node_vmstat_pgfault", 13306313);
+    /* Binary junk is an error too, not a crash. */
+    put(dir, "proc/diskstats", "\x01\x02\xff 254 0 vda x\n\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"diskstats\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", 2);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+static void test_counter_wrap_is_exported_raw(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "netdev", 0);
+    const struct vigil_sample_batch *b;
+    const char *hdr = "Inter-|   Receive\n face |bytes\n";
+    char text[512];
+    snprintf(text, sizeof text,
+             "%s  eth0: 18446744073709551615 4294967295 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n", hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_network_receive_bytes_total{device=\"eth0\"}", 18446744073709551615.0);
+    expect(c, b, "node_network_receive_packets_total{device=\"eth0\"}", 4294967295.0);
+    /* The counter wraps: the raw value goes down; resets are the reader's business. */
+    snprintf(text, sizeof text, "%s  eth0: 5 3 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n", hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_network_receive_bytes_total{device=\"eth0\"}", 5);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netdev\"}", 0);
+    /* A value past 64 bits is malformed: counted, not wrapped silently. */
+    snprintf(text, sizeof text,
+             "%s  eth0: 18446744073709551616 3 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n", hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect_absent(c, b, "node_network_receive_bytes_total{device=\"eth0\"}");
+    expect(c, b, "vigil_collect_errors_total{collector=\"netdev\"}", 1);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+static void test_new_and_vanished_devices(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "netdev", 0);
+    const struct vigil_sample_batch *b;
+    const char *hdr = "Inter-|   Receive\n face |bytes\n";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s  eth0: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n"
+             " vnet0: 30 3 0 0 0 0 0 0 40 4 0 0 0 0 0 0\n",
+             hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_network_receive_bytes_total{device=\"vnet0\"}", 30);
+    /* vnet0 goes away and a new tap appears before eth0: rows are relearned. */
+    snprintf(text, sizeof text,
+             "%s   tap1: 50 5 0 0 0 0 0 0 60 6 0 0 0 0 0 0\n"
+             "  eth0: 11 1 0 0 0 0 0 0 21 2 0 0 0 0 0 0\n",
+             hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect_absent(c, b, "node_network_receive_bytes_total{device=\"vnet0\"}");
+    expect(c, b, "node_network_receive_bytes_total{device=\"tap1\"}", 50);
+    expect(c, b, "node_network_receive_bytes_total{device=\"eth0\"}", 11);
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_null(strstr(out.p, "vnet0"));
+    assert_non_null(strstr(out.p, "node_network_receive_bytes_total{device=\"tap1\"} 50\n"));
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/* ---- cgroups ---- */
+
+static void test_cgroup_v1_cadvisor_names(void **state)
+{
+    (void)state;
+    struct vigil_collect *c = start_set(tu_fixture("cgroup/v1"), "cgroup", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    const char *n = "{name=\"/docker/abc\"}";
+    char k[256];
+#define K(metric) (snprintf(k, sizeof k, "%s%s", metric, n), k)
+    expect(c, b, K("container_cpu_usage_seconds_total"), 12.5);
+    expect(c, b, K("container_cpu_user_seconds_total"), 800 / hz);
+    expect(c, b, K("container_cpu_system_seconds_total"), 450 / hz);
+    expect(c, b, K("container_cpu_cfs_periods_total"), 1200);
+    expect(c, b, K("container_cpu_cfs_throttled_periods_total"), 37);
+    expect(c, b, K("container_cpu_cfs_throttled_seconds_total"), 2.5);
+    expect(c, b, K("container_memory_usage_bytes"), 104857600);
+    expect(c, b, K("container_memory_max_usage_bytes"), 157286400);
+    expect(c, b, K("container_memory_failcnt"), 3);
+    expect(c, b, K("container_spec_memory_limit_bytes"), 268435456);
+    expect(c, b, K("container_memory_cache"), 41943040);
+    expect(c, b, K("container_memory_rss"), 52428800);
+    expect(c, b, K("container_memory_mapped_file"), 8388608);
+    expect(c, b, K("container_memory_swap"), 4096);
+    expect(c, b, K("container_memory_working_set_bytes"), 104857600 - 31457280);
+    expect(c, b, K("container_threads"), 17);
+    expect_absent(c, b, K("container_threads_max")); /* "max" */
+#undef K
+    expect(c, b,
+           "container_memory_failures_total{failure_type=\"pgmajfault\",name=\"/docker/abc\","
+           "scope=\"container\"}",
+           12);
+    expect(c, b, "container_fs_reads_bytes_total{device=\"/dev/vda\",name=\"/docker/abc\"}",
+           1048576);
+    expect(c, b, "container_fs_writes_total{device=\"/dev/vda\",name=\"/docker/abc\"}", 512);
+    /* The hybrid layout's unified tree gives the root cgroup's pressure. */
+    expect(c, b, "container_pressure_cpu_waiting_seconds_total{name=\"/\"}", 9.765097);
+    expect(c, b, "container_pressure_io_stalled_seconds_total{name=\"/\"}", 4.985767);
+    expect(c, b, "container_memory_usage_bytes{name=\"/docker\"}", 104857600);
+    expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 0);
+    /* One entity per cgroup. */
+    uint32_t id;
+    const char *key = "container_memory_rss{name=\"/docker/abc\"}";
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), key, strlen(key), &id), 0);
+    assert_string_equal(vigil_collect_series(c)->v[id].entity, "container:/docker/abc");
+    assert_int_equal(vigil_collect_series(c)->v[id].group, VIGIL_GROUP_MEMORY);
+    vigil_collect_free(c);
+}
+
+static void test_cgroup_v2_and_vanish(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("cgroup/v2"));
+    /* Rescan every tick so the removal is seen at once. */
+    struct vigil_collect *c = start_set(dir, "cgroup", 1);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    const char *n = "{name=\"/system.slice/nginx.service\"}";
+    char k[256];
+#define K(metric) (snprintf(k, sizeof k, "%s%s", metric, n), k)
+    expect(c, b, K("container_cpu_usage_seconds_total"), 12.5);
+    expect(c, b, K("container_cpu_user_seconds_total"), 8);
+    expect(c, b, K("container_cpu_cfs_throttled_seconds_total"), 2.5);
+    expect(c, b, K("container_memory_usage_bytes"), 104857600);
+    expect(c, b, K("container_memory_max_usage_bytes"), 157286400);
+    expect(c, b, K("container_spec_memory_limit_bytes"), 268435456);
+    expect(c, b, K("container_memory_rss"), 52428800);
+    expect(c, b, K("container_memory_cache"), 41943040);
+    expect(c, b, K("container_memory_swap"), 4096);
+    expect(c, b, K("container_memory_working_set_bytes"), 104857600 - 31457280);
+    expect(c, b, K("container_oom_events_total"), 1);
+    expect(c, b, K("container_threads"), 17);
+    expect(c, b, K("container_threads_max"), 4915);
+    expect(c, b, K("container_pressure_cpu_stalled_seconds_total"), 0.125);
+    expect(c, b, K("container_pressure_io_waiting_seconds_total"), 3);
+#undef K
+    expect(c, b,
+           "container_fs_reads_bytes_total{device=\"/dev/vda\",name=\"/system.slice/"
+           "nginx.service\"}",
+           1048576);
+    expect_absent(c, b, "container_spec_memory_limit_bytes{name=\"/system.slice\"}"); /* max */
+    expect(c, b, "container_cpu_usage_seconds_total{name=\"/\"}", 675.638578);
+    expect(c, b, "container_cpu_usage_seconds_total{name=\"/user.slice\"}", 0.001);
+    /* Working set never goes below zero when inactive_file exceeds usage. */
+    put(dir, "sys/fs/cgroup/system.slice/nginx.service/memory.current", "1000\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b,
+           "container_memory_working_set_bytes{name=\"/system.slice/nginx.service\"}", 0);
+    /* The service stops: its cgroup is removed and its series drop out, quietly. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/sys/fs/cgroup/system.slice/nginx.service", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect_absent(c, b,
+                  "container_cpu_usage_seconds_total{name=\"/system.slice/nginx.service\"}");
+    expect(c, b, "container_cpu_usage_seconds_total{name=\"/system.slice\"}", 50);
+    expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 0);
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_null(strstr(out.p, "nginx"));
+    vigil_buf_fini(&out);
+    /* A file that turns to junk while its cgroup exists is an error. */
+    put(dir, "sys/fs/cgroup/user.slice/memory.current", "garbage\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 1);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+static void test_cgroup_max_bounds_entities(void **state)
+{
+    (void)state;
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = tu_fixture("cgroup/v2");
+    conf.collectors = "cgroup";
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_set(c, "cgroup.max", "2", &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 1);
+    int n = 0;
+    const struct vigil_series_table *t = vigil_collect_series(c);
+    for (size_t i = 0; i < b->n; i++) {
+        n += strcmp(t->v[b->v[i].series].name, "container_cpu_usage_seconds_total") == 0;
+    }
+    assert_int_equal(n, 2);
+    vigil_collect_free(c);
+}
+
+/* ---- allocation, OOM, options ---- */
+
+static void ticks_without_alloc(const char *root, const char *list)
+{
+    tu_alloc_fail_at(0);
+    struct vigil_collect *c = start_set(root, list, 0);
+    const struct vigil_sample_batch *b;
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        vigil_buf_reset(&out);
+        assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_TIMESTAMPS), 0);
+    }
+    long before = tu_alloc_calls();
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        vigil_buf_reset(&out);
+        assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_TIMESTAMPS), 0);
+    }
+    assert_true(b->n > 20);
+    assert_int_equal(tu_alloc_calls() - before, 0);
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    assert_int_equal(tu_alloc_live(), 0);
+    tu_alloc_reset();
+}
+
+static void test_no_allocation_per_tick_after_warmup(void **state)
+{
+    (void)state;
+    ticks_without_alloc(tu_fixture("proc/ok"), NULL);
+    ticks_without_alloc(tu_fixture("cgroup/v1"), "cgroup");
+    ticks_without_alloc(tu_fixture("cgroup/v2"), "cgroup");
+}
+
+/* new + start + tick + render; returns the first failure code or 0. */
+static int one_run(const char *root, const char *list)
+{
+    struct vigil_collect *c = NULL;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = root;
+    conf.collectors = list;
+    int rc = vigil_collect_new(&c, &conf, &d);
+    if (!rc) {
+        rc = vigil_collect_start(c, &d);
+    }
+    const struct vigil_sample_batch *b;
+    if (!rc) {
+        rc = vigil_collect_tick(c, &b);
+    }
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    if (!rc) {
+        rc = vigil_collect_render(c, &out, 0);
+    }
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    return rc;
+}
+
+static void oom_sweep(const char *root, const char *list)
+{
+    /* Count the allocations of a clean run, then fail each one in turn. */
+    tu_alloc_fail_at(0);
+    assert_int_equal(one_run(root, list), 0);
+    long total = tu_alloc_calls();
+    assert_int_equal(tu_alloc_live(), 0);
+    tu_alloc_reset();
+    assert_true(total > 10);
+    for (long k = 1; k <= total; k++) {
+        tu_alloc_fail_at(k);
+        int rc = one_run(root, list);
+        if (rc != 0 && rc != -ENOMEM) {
+            fail_msg("allocation %ld failing gave %s", k, vigil_strerror(rc));
+        }
+        assert_int_equal(tu_alloc_live(), 0);
+        tu_alloc_reset();
+    }
+}
+
+static void test_oom_sweep(void **state)
+{
+    (void)state;
+    oom_sweep(tu_fixture("proc/ok"), HOST);
+    oom_sweep(tu_fixture("cgroup/v1"), "cgroup");
+    oom_sweep(tu_fixture("cgroup/v2"), "cgroup");
+}
+
+static void test_options_and_names(void **state)
+{
+    (void)state;
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.collectors = "stat,nosuch";
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), VIGIL_ECONFIG);
+    assert_non_null(strstr(d.msg, "nosuch"));
+    conf.collectors = "vmstat,netdev";
+    conf.root = tu_fixture("proc/ok");
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_set(c, "vmstat.nosuch", "1", &d), VIGIL_ECONFIG);
+    assert_non_null(strstr(d.msg, "nosuch"));
+    assert_int_equal(vigil_collect_set(c, "nosuch.x", "1", &d), VIGIL_ECONFIG);
+    assert_int_equal(vigil_collect_set(c, "novalue", "1", &d), VIGIL_ECONFIG);
+    assert_int_equal(vigil_collect_set(c, "vmstat.fields", "^nr_free_pages$", &d), 0);
+    assert_int_equal(vigil_collect_set(c, "netdev.exclude", "", &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_vmstat_nr_free_pages", 1453771);
+    expect_absent(c, b, "node_vmstat_pgfault");
+    expect(c, b, "node_network_receive_bytes_total{device=\"lo\"}", 102098);
+    assert_int_equal(vigil_collect_set(c, "vmstat.fields", ".", &d), VIGIL_ECONFIG);
+    vigil_collect_free(c);
+    /* A bad regex is a configuration error at start. */
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_set(c, "vmstat.fields", "(", &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), VIGIL_ECONFIG);
+    assert_non_null(strstr(d.msg, "vmstat"));
+    vigil_collect_free(c);
+    /* Every registered collector has a name, a summary and its ABI. */
+    for (const struct vigil_collector_ops *const *o = vigil_collector_list(); *o; o++) {
+        assert_int_equal((*o)->abi, VIGIL_COLLECTOR_ABI);
+        assert_non_null((*o)->summary);
+        assert_ptr_equal(vigil_collector_find((*o)->name), *o);
+    }
+}
+
+/* ---- rendering ---- */
+
+static void test_fmt_value(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {
+        {0, "0"},
+        {12, "12"},
+        {-3.5, "-3.5"},
+        {0.25, "0.25"},
+        {54.61, "54.61"},
+        {4.985767, "4.985767"},
+        {41.094, "41.094"},
+        {1e21, "1e+21"},
+        {18446744073709551615.0, "1.8446744073709552e+19"},
+        {9007199254740991.0, "9007199254740991"},
+        {1e-12, "1e-12"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {NAN, "NaN"},
+        {INFINITY, "+Inf"},
+        {-INFINITY, "-Inf"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[32];
+        size_t n = vigil_fmt_value(out, cases[i].v);
+        assert_int_equal(n, strlen(out));
+        assert_string_equal(out, cases[i].want);
+        if (!isnan(cases[i].v)) {
+            assert_true(strtod(out, NULL) == cases[i].v); /* reads back exactly */
+        }
+    }
+}
+
+static void test_render_exposition(void **state)
+{
+    (void)state;
+    struct vigil_collect *c = start_set(tu_fixture("proc/ok"), "loadavg,netdev", 0);
+    const struct vigil_sample_batch *b;
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    /* Before any tick there is nothing to render. */
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_non_null(strstr(out.p, "# HELP node_load1 Load average over 1, 5 or 15 minutes.\n"
+                                  "# TYPE node_load1 gauge\nnode_load1 1.09\n"));
+    const char *ty = strstr(out.p, "# TYPE node_network_receive_bytes_total counter\n");
+    const char *eth = strstr(out.p, "\nnode_network_receive_bytes_total{device=\"eth0\"} 284345348\n");
+    assert_non_null(ty);
+    assert_non_null(eth);
+    assert_true(ty < eth);
+    /* One # TYPE per family, before its samples. */
+    const char *t = strstr(out.p, "# TYPE node_network_transmit_bytes_total");
+    assert_non_null(t);
+    assert_null(strstr(t + 1, "# TYPE node_network_transmit_bytes_total"));
+    /* Timestamps in ms; META_ONCE leaves the comments out the second time. */
+    vigil_buf_reset(&out);
+    unsigned fl = VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_META_ONCE;
+    assert_int_equal(vigil_collect_render(c, &out, fl), 0);
+    char want[64];
+    snprintf(want, sizeof want, "node_load5 0.83 %lld\n", (long long)(b->ts_ns / 1000000));
+    assert_non_null(strstr(out.p, want));
+    assert_non_null(strstr(out.p, "# TYPE node_load5 gauge"));
+    vigil_buf_reset(&out);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    assert_int_equal(vigil_collect_render(c, &out, fl), 0);
+    assert_null(strstr(out.p, "# "));
+    assert_non_null(strstr(out.p, "node_load15 0.54 "));
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+}
+
+int main(void)
+{
+    vigil_log_set_level(VIGIL_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_fixture_values),
+        cmocka_unit_test(test_host_second_tick_same_series),
+        cmocka_unit_test(test_missing_files_skip_collectors),
+        cmocka_unit_test(test_truncated_files_count_errors),
+        cmocka_unit_test(test_counter_wrap_is_exported_raw),
+        cmocka_unit_test(test_new_and_vanished_devices),
+        cmocka_unit_test(test_cgroup_v1_cadvisor_names),
+        cmocka_unit_test(test_cgroup_v2_and_vanish),
+        cmocka_unit_test(test_cgroup_max_bounds_entities),
+        cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
+        cmocka_unit_test(test_oom_sweep),
+        cmocka_unit_test(test_options_and_names),
+        cmocka_unit_test(test_fmt_value),
+        cmocka_unit_test(test_render_exposition),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
