@@ -7,9 +7,11 @@
  *                   one column per series, the VM in the "name" label
  *   labels.csv      timestamp,class,target,intensity (class 0 = no injection)
  *   labels-class.txt  the class alone, one integer per metrics.csv row
+ *   labels-<vm>.txt   per target VM: the class when that VM is the target, else 0
  *   service.csv     timestamp,calls,failed_calls,... from sipp's statistics
  *   injections.csv  one row per injection: when, what, how strong, what it did
  *   plan.yaml       the plan as given; plan-effective.txt with every default
+ *   types.yaml      which series are counters and gauges (for `vigil train -c`)
  *
  * Row k is sampled at t_k = t_0 + k * step, t_0 a multiple of the step on the
  * wall clock, and covers (t_{k-1}, t_k]: an injection labelled from row k on
@@ -30,6 +32,7 @@
 #include "vigil/lines.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
+#include "vigil/series.h"
 
 #define SEC ((int64_t)1000000000)
 
@@ -42,6 +45,7 @@ void vigil_campaign_summary_fini(struct vigil_campaign_summary *s)
 
 struct out {
     FILE *metrics, *labels, *classes, *service, *injections;
+    FILE *vm_labels[VIGIL_VM_COUNT]; /* labels-<vm>.txt: the class when that VM is the target */
 };
 
 struct run {
@@ -53,7 +57,8 @@ struct run {
     struct out o;
     struct vigil_testbed *tb;
     struct vigil__vmstat ms;
-    double *values;
+    size_t header_cols; /* columns in metrics.csv's header; rows may have more */
+    char metrics_path[PATH_MAX];
     struct vigil__sipstat ss;
     int stat_fd;
     struct vigil_campaign_summary *sum;
@@ -118,8 +123,154 @@ static FILE *open_out(const char *dir, const char *name)
     return f;
 }
 
+static void write_header(struct run *r)
+{
+    fputs("timestamp", r->o.metrics);
+    for (size_t j = 0; j < r->ms.n; j++) {
+        fprintf(r->o.metrics, ";%s", r->ms.names[j]);
+    }
+    fputc('\n', r->o.metrics);
+    r->header_cols = r->ms.n;
+}
+
+/* Appends "^(a|b|...)$" of the distinct metric names of one kind, or nothing when none. */
+static int kind_regex(const struct run *r, int kind, struct vigil_buf *b)
+{
+    size_t start = b->len;
+    int rc = 0, any = 0;
+    for (size_t j = 0; rc == 0 && j < r->ms.n; j++) {
+        if (r->ms.kinds[j] != kind) {
+            continue;
+        }
+        const char *name = r->ms.names[j];
+        size_t nl = strcspn(name, "{");
+        /* Already listed? (the names of one metric are contiguous or close) */
+        int dup = 0;
+        for (size_t k = 0; k < j && !dup; k++) {
+            dup = r->ms.kinds[k] == kind && strncmp(r->ms.names[k], name, nl) == 0 &&
+                  r->ms.names[k][nl] == '{';
+        }
+        if (!dup) {
+            rc = vigil_buf_appendf(b, "%s%.*s", any ? "|" : "^(", (int)nl, name);
+            any = 1;
+        }
+    }
+    if (rc == 0 && any) {
+        rc = vigil_buf_puts(b, ")$");
+    }
+    if (rc == 0 && !any) {
+        b->len = start;
+    }
+    return rc;
+}
+
+/*
+ * types.yaml: the collector knows which series are counters and gauges; CSV
+ * headers cannot say it, so a config for `vigil train/prep -c` does.
+ */
+static int write_types(const struct run *r, const char *dir)
+{
+    struct vigil_buf b;
+    vigil_buf_init(&b);
+    int rc = vigil_buf_puts(&b, "# Kinds of metrics.csv's series, as vigil's collector declared "
+                                "them.\n# Use with: vigil train -c types.yaml ... (section "
+                                "groups:)\ngroups:\n");
+    static const struct {
+        int kind;
+        const char *key;
+    } kinds[] = {{VIGIL_KIND_COUNTER, "counters"}, {VIGIL_KIND_GAUGE, "gauges"}};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        size_t before = b.len;
+        rc = vigil_buf_appendf(&b, "  %s: '", kinds[i].key);
+        size_t mark = b.len;
+        rc = rc ? rc : kind_regex(r, kinds[i].kind, &b);
+        if (rc == 0 && b.len == mark) {
+            b.len = before; /* no series of this kind */
+        } else if (rc == 0) {
+            rc = vigil_buf_puts(&b, "'\n");
+        }
+    }
+    if (rc == 0) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/types.yaml", dir);
+        FILE *f = fopen(path, "we");
+        if (!f) {
+            rc = -errno;
+        } else {
+            fwrite(b.p, 1, b.len, f);
+            rc = fclose(f) != 0 ? -errno : 0;
+        }
+    }
+    vigil_buf_fini(&b);
+    return rc;
+}
+
+/*
+ * Series that appeared after the header (a device's first I/O) were written
+ * at the end of later rows. Rewrites metrics.csv with the full header and
+ * every row padded with NaN to the same width.
+ */
+static int widen_metrics(struct run *r)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", r->metrics_path);
+    struct vigil_lines in;
+    int rc = vigil_lines_open(&in, r->metrics_path, 0);
+    if (rc) {
+        return rc;
+    }
+    FILE *out = fopen(tmp, "we");
+    if (!out) {
+        rc = -errno;
+        vigil_lines_close(&in);
+        return rc;
+    }
+    const char *p;
+    size_t n;
+    struct vigil_diag d;
+    int first = 1;
+    while ((rc = vigil_lines_next(&in, &p, &n, &d)) == 0) {
+        if (first) {
+            fputs("timestamp", out);
+            for (size_t j = 0; j < r->ms.n; j++) {
+                fprintf(out, ";%s", r->ms.names[j]);
+            }
+            fputc('\n', out);
+            first = 0;
+            continue;
+        }
+        size_t fields = 0;
+        for (size_t i = 0; i < n; i++) {
+            fields += p[i] == ';';
+        }
+        fwrite(p, 1, n, out);
+        for (size_t j = fields; j < r->ms.n; j++) {
+            fputs(";NaN", out);
+        }
+        fputc('\n', out);
+    }
+    vigil_lines_close(&in);
+    rc = rc == VIGIL_EOF ? 0 : rc;
+    if (fclose(out) != 0 && rc == 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && rename(tmp, r->metrics_path) != 0) {
+        rc = -errno;
+    }
+    if (rc) {
+        unlink(tmp);
+        vigil_error("campaign: widen %s: %s", r->metrics_path, vigil_strerror(rc));
+    } else {
+        vigil_info("campaign: %zu series appeared during the run; metrics.csv rewritten with %zu "
+                   "columns",
+                   r->ms.n - r->header_cols, r->ms.n);
+    }
+    return rc;
+}
+
 static int open_outputs(struct run *r, const char *dir)
 {
+    snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.csv", dir);
     r->o.metrics = open_out(dir, "metrics.csv");
     r->o.labels = open_out(dir, "labels.csv");
     r->o.classes = open_out(dir, "labels-class.txt");
@@ -127,6 +278,14 @@ static int open_outputs(struct run *r, const char *dir)
     r->o.injections = open_out(dir, "injections.csv");
     if (!r->o.metrics || !r->o.labels || !r->o.classes || !r->o.service || !r->o.injections) {
         return -EIO;
+    }
+    for (size_t i = 0; i < r->plan->n_targets; i++) {
+        int vm = r->plan->targets[i];
+        char name[64];
+        snprintf(name, sizeof name, "labels-%s.txt", vigil_vm_name(vm));
+        if (!(r->o.vm_labels[vm] = open_out(dir, name))) {
+            return -EIO;
+        }
     }
     fputs("timestamp,class,target,intensity\n", r->o.labels);
     fputs("timestamp", r->o.service);
@@ -147,6 +306,12 @@ static int close_outputs(struct run *r)
             rc = -errno;
         }
         *all[i] = NULL;
+    }
+    for (int vm = 0; vm < VIGIL_VM_COUNT; vm++) {
+        if (r->o.vm_labels[vm] && fclose(r->o.vm_labels[vm]) != 0 && rc == 0) {
+            rc = -errno;
+        }
+        r->o.vm_labels[vm] = NULL;
     }
     return rc;
 }
@@ -270,16 +435,25 @@ static int write_row(struct run *r, int64_t ts, const struct vigil_slot *ph)
 {
     char t[40];
     fmt_time(t, sizeof t, ts, r->step);
-    vigil__vmstat_sample(&r->ms, r->values);
+    int rc = vigil__vmstat_sample(&r->ms);
+    if (rc) {
+        return rc;
+    }
     fputs(t, r->o.metrics);
     for (size_t j = 0; j < r->ms.n; j++) {
         fputc(';', r->o.metrics);
-        put_value(r->o.metrics, r->values[j]);
+        put_value(r->o.metrics, r->ms.values[j]);
     }
     fputc('\n', r->o.metrics);
     fprintf(r->o.labels, "%s,%d,%s,%d\n", t, ph ? ph->fault : 0,
             ph ? vigil_vm_name(ph->target) : "none", ph ? ph->level : 0);
     fprintf(r->o.classes, "%d\n", ph ? ph->fault : 0);
+    for (int vm = 0; vm < VIGIL_VM_COUNT; vm++) {
+        if (r->o.vm_labels[vm]) {
+            fprintf(r->o.vm_labels[vm], "%d\n", ph && ph->target == vm ? ph->fault : 0);
+            fflush(r->o.vm_labels[vm]);
+        }
+    }
     double svc[VIGIL__SVC_N];
     read_service(r, svc);
     fputs(t, r->o.service);
@@ -420,20 +594,11 @@ int vigil_campaign_run(const struct vigil_plan *plan, const char *plan_path, con
     if ((rc = vigil_testbed_up(&r.tb, &plan->tb, work))) {
         goto out;
     }
-    if ((rc = vigil__vmstat_init(&r.ms, r.tb))) {
+    /* A first tick discovers the series, so the header holds them. */
+    if ((rc = vigil__vmstat_init(&r.ms, r.tb)) || (rc = vigil__vmstat_sample(&r.ms))) {
         goto out;
     }
-    r.values = vigil_mallocarray(r.ms.n ? r.ms.n : 1, sizeof *r.values);
-    if (!r.values) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fputs("timestamp", r.o.metrics);
-    for (size_t j = 0; j < r.ms.n; j++) {
-        fprintf(r.o.metrics, ";%s", r.ms.names[j]);
-    }
-    fputc('\n', r.o.metrics);
-    r.sum->series = r.ms.n;
+    write_header(&r);
     vigil_info("campaign: %zu injections, %zu series, about %lld s", r.n_slots, r.ms.n,
                (long long)(vigil_plan_duration(plan) / SEC));
 
@@ -472,12 +637,24 @@ out:
     if (rc == 0) {
         rc = crc;
     }
+    r.sum->series = r.ms.n;
+    if (r.ms.n > 0) {
+        crc = write_types(&r, outdir);
+        if (rc == 0) {
+            rc = crc;
+        }
+    }
+    if (r.header_cols && r.ms.n > r.header_cols) {
+        crc = widen_metrics(&r);
+        if (rc == 0) {
+            rc = crc;
+        }
+    }
     if (r.stat_fd >= 0) {
         close(r.stat_fd);
     }
     vigil__sipstat_fini(&r.ss);
     vigil__vmstat_fini(&r.ms);
-    vigil_free(r.values);
     vigil_free(r.slots);
     vigil_campaign_summary_fini(&local);
     return rc;

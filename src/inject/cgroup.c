@@ -320,7 +320,13 @@ int vigil__cg_create(struct vigil__cg *cg, const int v2[VIGIL__CG_N],
             goto fail;
         }
         cg->created[c] = 1;
-        snprintf(cg->procs[np], sizeof cg->procs[np], "%s/cgroup.procs", cg->dir[c]);
+        size_t dl = strlen(cg->dir[c]);
+        if (dl + sizeof "/cgroup.procs" > sizeof cg->procs[np]) {
+            rc = -ENAMETOOLONG;
+            goto fail;
+        }
+        memcpy(cg->procs[np], cg->dir[c], dl);
+        memcpy(cg->procs[np] + dl, "/cgroup.procs", sizeof "/cgroup.procs");
         cg->procs_list[np] = cg->procs[np];
         np++;
     }

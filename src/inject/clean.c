@@ -92,7 +92,7 @@ static int remove_netns(const char *name, size_t *removed)
     return 0;
 }
 
-static int remove_cgroup(const char *dir, size_t *removed)
+static int remove_cgroup_at(const char *dir, size_t *removed, int depth)
 {
     const char *base = strrchr(dir, '/');
     if (!base || !vigil__is_our_name(base + 1) || strstr(dir, "/../") || strncmp(dir, "/sys/fs/cgroup/", 15) != 0) {
@@ -102,6 +102,21 @@ static int remove_cgroup(const char *dir, size_t *removed)
     struct stat st;
     if (stat(dir, &st) != 0) {
         return 0;
+    }
+    /* A run's cgroup holds its VMs' cgroups: those go first (one level, all ours). */
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_type == DT_DIR && vigil__is_our_name(e->d_name) && strlen(dir) < 3000) {
+                char sub[PATH_MAX];
+                snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+                if (depth < 1) {
+                    remove_cgroup_at(sub, removed, depth + 1);
+                }
+            }
+        }
+        closedir(d);
     }
     vigil__cg_kill_dir(dir, SIGKILL);
     for (int tries = 0; tries < 250; tries++) {
@@ -120,6 +135,11 @@ static int remove_cgroup(const char *dir, size_t *removed)
     int e = errno;
     vigil_error("clean: rmdir %s: %s", dir, strerror(e));
     return -e;
+}
+
+static int remove_cgroup(const char *dir, size_t *removed)
+{
+    return remove_cgroup_at(dir, removed, 0);
 }
 
 /* Deletes a recorded rule if its namespace still exists (the namespace's removal would too). */

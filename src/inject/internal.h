@@ -231,6 +231,12 @@ const char *vigil__tb_dir(const struct vigil_testbed *tb, int vm);
 pid_t vigil__tb_pid(const struct vigil_testbed *tb, int vm);
 /* Interfaces of a VM ("eth0", "eth1"); returns how many (0-2). */
 size_t vigil__tb_ifaces(const struct vigil_testbed *tb, int vm, const char *names[2]);
+/* The VM's anchor process ("sleep infinity" in its namespace), 0 when none. */
+pid_t vigil__tb_anchor(const struct vigil_testbed *tb, int vm);
+/* The run's cgroup (parent of the VMs' cgroups), or NULL. */
+const struct vigil__cg *vigil__tb_run_cg(const struct vigil_testbed *tb);
+/* The testbed's working directory. */
+const char *vigil__tb_workdir(const struct vigil_testbed *tb);
 /* sipp caller's statistics file. */
 const char *vigil__tb_sipp_stat(const struct vigil_testbed *tb);
 /* The parameters the testbed was built with. */
@@ -260,27 +266,36 @@ int vigil__tb_spawn(struct vigil_testbed *tb, int vm, const char *const *argv, c
 
 /* ---- per-VM metrics of a testbed (vmstat.c) ---- */
 
-struct vigil__vmsrc {
-    int vm;
-    int field;
+struct vigil_collect;
+
+/*
+ * The series a campaign records for each VM, read through vigil's collector:
+ * the VMs' cgroups (cAdvisor names) and each namespace's interface and
+ * protocol counters (node-exporter names), the VM in the "name" label.
+ * Columns are added as series appear, never removed.
+ */
+struct vigil__vmstat {
+    struct vigil_testbed *tb;                        /* borrowed */
+    struct vigil_collect *set[1 + VIGIL_VM_COUNT];   /* owned */
+    int set_vm[1 + VIGIL_VM_COUNT];                  /* -1 = the cgroup set */
+    size_t n_sets;
+    uint32_t *map[1 + VIGIL_VM_COUNT];               /* per set: series id -> column; owned */
+    size_t map_cap[1 + VIGIL_VM_COUNT];
+    size_t n;                                        /* columns */
+    size_t cap;
+    char **names;                                    /* (n) column names; owned */
+    double *values;                                  /* (n) the last sample, NaN = absent; owned */
+    uint8_t *kinds;                                  /* (n) enum vigil_kind from the collector; owned */
 };
 
 /*
- * The series a campaign records for each VM, fixed when the testbed is up:
- * cgroup CPU, memory and block I/O, and the namespace's interface and UDP
- * counters, named like cAdvisor with the VM in the "name" label.
+ * Prepares the collector's root directories under the testbed's workdir and
+ * starts the collect sets. Returns 0 or -errno / the collector's code.
  */
-struct vigil__vmstat {
-    struct vigil_testbed *tb;  /* borrowed */
-    size_t n;                  /* series */
-    char **names;              /* (n) series text, name{labels}; owned */
-    struct vigil__vmsrc *src;  /* (n) where each value comes from; owned */
-};
-
 int vigil__vmstat_init(struct vigil__vmstat *ms, struct vigil_testbed *tb);
 void vigil__vmstat_fini(struct vigil__vmstat *ms);
-/* Reads every series into out (n values, NaN where unreadable). Returns 0. */
-int vigil__vmstat_sample(struct vigil__vmstat *ms, double *out);
+/* Ticks every set into ms->values, adding columns for new series. Returns 0 or -ENOMEM. */
+int vigil__vmstat_sample(struct vigil__vmstat *ms);
 
 /* ---- kamailio configuration (testbed.c) ---- */
 

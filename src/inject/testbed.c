@@ -56,6 +56,7 @@ struct vm {
     int ns_made;
     struct vigil__cg cg;
     int cg_made;
+    pid_t anchor; /* "sleep infinity" in the namespace: a stable /proc/PID/net for the collector */
     pid_t pid;
     /* argv of the main process, kept to restart it */
     char *argv_buf[MAX_ARGS];
@@ -73,6 +74,8 @@ struct vigil_testbed {
     char sipp_stat[PATH_MAX];
     int v2[VIGIL__CG_N];
     char parent[VIGIL__CG_N][512];
+    struct vigil__cg run_cg; /* vigil-camp-<id>: holds the VMs' cgroups and the anchors */
+    int run_cg_made;
     struct vm vm[VIGIL_VM_COUNT];
     struct rule rules[MAX_RULES];
     size_t n_rules;
@@ -111,6 +114,21 @@ size_t vigil__tb_ifaces(const struct vigil_testbed *tb, int vm, const char *name
         names[i] = if_names[i];
     }
     return tb->vm[vm].n_if;
+}
+
+pid_t vigil__tb_anchor(const struct vigil_testbed *tb, int vm)
+{
+    return vm >= 0 && vm < VIGIL_VM_COUNT && tb->vm[vm].present ? tb->vm[vm].anchor : 0;
+}
+
+const struct vigil__cg *vigil__tb_run_cg(const struct vigil_testbed *tb)
+{
+    return tb->run_cg_made ? &tb->run_cg : NULL;
+}
+
+const char *vigil__tb_workdir(const struct vigil_testbed *tb)
+{
+    return tb->workdir;
 }
 
 const char *vigil__tb_sipp_stat(const struct vigil_testbed *tb)
@@ -384,6 +402,14 @@ static void vm_stop(struct vm *v, int sig)
     }
 }
 
+static void vm_stop_anchor(struct vm *v)
+{
+    if (v->anchor > 0) {
+        vigil__stop(v->anchor, 1, SIGKILL, 2 * SEC);
+        v->anchor = 0;
+    }
+}
+
 /* ---- building ---- */
 
 static int chain_of(const struct vigil_testbed *tb, int *chain)
@@ -441,20 +467,58 @@ static int make_ns(struct vigil_testbed *tb, struct vm *v)
     return run_cmd(lo, NULL);
 }
 
-static int make_cg(struct vigil_testbed *tb, struct vm *v)
+/* The run's own cgroup, under the caller's cgroup in each hierarchy. */
+static int make_run_cg(struct vigil_testbed *tb)
 {
     for (int c = 0; c < VIGIL__CG_N; c++) {
         if (tb->parent[c][0]) {
-            state_add(tb, "cgroup %s/%s", tb->parent[c], v->name);
+            state_add(tb, "cgroup %s/%s", tb->parent[c], tb->tag);
+        }
+    }
+    int rc = vigil__cg_create(&tb->run_cg, tb->v2, tb->parent, tb->tag, 0, 0);
+    if (rc) {
+        vigil_error("testbed: cgroup %s: %s", tb->tag, vigil_strerror(rc));
+        return rc;
+    }
+    tb->run_cg_made = 1;
+    return 0;
+}
+
+/* A VM's cgroup, inside the run's cgroup, with the plan's limits. */
+static int make_cg(struct vigil_testbed *tb, struct vm *v)
+{
+    for (int c = 0; c < VIGIL__CG_N; c++) {
+        if (tb->run_cg.dir[c][0]) {
+            state_add(tb, "cgroup %s/%s", tb->run_cg.dir[c], v->name);
         }
     }
     uint64_t mem = (uint64_t)tb->p.memory_mb << 20;
-    int rc = vigil__cg_create(&v->cg, tb->v2, tb->parent, v->name, mem, tb->p.cpus);
+    int rc = vigil__cg_create(&v->cg, tb->v2, tb->run_cg.dir, v->name, mem, tb->p.cpus);
     if (rc) {
         vigil_error("testbed: cgroup %s: %s", v->name, vigil_strerror(rc));
         return rc;
     }
     v->cg_made = 1;
+    return 0;
+}
+
+/* "sleep infinity" in the namespace and the run's cgroup, never restarted. */
+static int make_anchor(struct vigil_testbed *tb, struct vm *v)
+{
+    const char *argv[] = {"sleep", "infinity", NULL};
+    struct vigil__proc_spec s = {
+        .argv = argv,
+        .netns = v->netns,
+        .cgroups = tb->run_cg.procs_list,
+        .new_pgrp = 1,
+    };
+    int rc = vigil__spawn(&s, &v->anchor);
+    if (rc) {
+        vigil_error("testbed: anchor process in %s: %s", v->name, vigil_strerror(rc));
+        v->anchor = 0;
+        return rc;
+    }
+    state_add(tb, "proc %d %s sleep", (int)v->anchor, v->name);
     return 0;
 }
 
@@ -605,6 +669,9 @@ int vigil_testbed_up(struct vigil_testbed **out, const struct vigil_testbed_para
             vigil_warn("testbed: no cgroup controller %d; its limits and statistics are missing", c);
         }
     }
+    if ((rc = make_run_cg(tb))) {
+        goto fail;
+    }
     int chain[VIGIL_VM_COUNT];
     int n = chain_of(tb, chain);
     for (int i = 0; i < n; i++) {
@@ -613,7 +680,8 @@ int vigil_testbed_up(struct vigil_testbed **out, const struct vigil_testbed_para
         fmt(v->name, sizeof v->name, "%s-%s", tb->tag, vigil_vm_name(chain[i]));
         fmt(v->netns, sizeof v->netns, "/run/netns/%s", v->name);
         fmt(v->dir, sizeof v->dir, "%s/%s", tb->workdir, vigil_vm_name(chain[i]));
-        if ((rc = mkdir_p(v->dir)) || (rc = make_ns(tb, v)) || (rc = make_cg(tb, v))) {
+        if ((rc = mkdir_p(v->dir)) || (rc = make_ns(tb, v)) || (rc = make_cg(tb, v)) ||
+            (rc = make_anchor(tb, v))) {
             goto fail;
         }
     }
@@ -852,6 +920,9 @@ int vigil_testbed_down(struct vigil_testbed *tb)
         vm_stop(&tb->vm[vm], SIGTERM);
     }
     for (int vm = 0; vm < VIGIL_VM_COUNT; vm++) {
+        vm_stop_anchor(&tb->vm[vm]);
+    }
+    for (int vm = 0; vm < VIGIL_VM_COUNT; vm++) {
         struct vm *v = &tb->vm[vm];
         if (v->cg_made) {
             int rc = vigil__cg_destroy(&v->cg, 3 * SEC);
@@ -866,6 +937,14 @@ int vigil_testbed_down(struct vigil_testbed *tb)
             first = rc;
         }
         vm_free_argv(v);
+    }
+    if (tb->run_cg_made) {
+        int rc = vigil__cg_destroy(&tb->run_cg, 3 * SEC);
+        if (rc == 0) {
+            tb->run_cg_made = 0;
+        } else if (!first) {
+            first = rc;
+        }
     }
     if (tb->state_fd >= 0) {
         close(tb->state_fd);

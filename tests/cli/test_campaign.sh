@@ -63,8 +63,10 @@ TAG=$(tag_of "$TMP/smoke.err")
 
 rows=$(($(wc -l <"$OUT/metrics.csv") - 1))
 if head -n 1 "$OUT/metrics.csv" | grep -q '^timestamp;.*container_cpu_usage_seconds_total{name="pcscf"}' &&
-    head -n 1 "$OUT/metrics.csv" | grep -q 'container_network_transmit_packets_total{interface="eth1",name="pcscf"}' &&
-    [ "$rows" -ge 85 ] && [ "$rows" -le 91 ] && [ -s "$OUT/plan.yaml" ]; then
+    head -n 1 "$OUT/metrics.csv" | grep -q 'node_network_transmit_packets_total{device="eth1",name="pcscf"}' &&
+    [ "$rows" -ge 85 ] && [ "$rows" -le 91 ] && [ -s "$OUT/plan.yaml" ] &&
+    grep -q "^  counters: '^(container_cpu_usage_seconds_total|" "$OUT/types.yaml" &&
+    "$VIGIL" inspect -c "$OUT/types.yaml" "$OUT/metrics.csv" 2>&1 | grep -q 'entities  *3: '; then
     ok "dataset files"
 else not_ok "dataset files" "rows $rows" "$(head -c 300 "$OUT/metrics.csv")"; fi
 
@@ -74,7 +76,8 @@ n4=$(grep -c ',4,pcscf,2$' "$OUT/labels.csv")
 n5=$(grep -c ',5,pcscf,2$' "$OUT/labels.csv")
 same_ts=$(diff <(cut -d';' -f1 "$OUT/metrics.csv" | tail -n +2) <(cut -d, -f1 "$OUT/labels.csv" | tail -n +2) >/dev/null && echo yes)
 if [ "$lrows" -eq "$rows" ] && [ "$n4" -eq 20 ] && [ "$n5" -eq 20 ] && [ "$same_ts" = yes ] &&
-    [ "$(wc -l <"$OUT/labels-class.txt")" -eq "$rows" ]; then
+    [ "$(wc -l <"$OUT/labels-class.txt")" -eq "$rows" ] &&
+    cmp -s "$OUT/labels-class.txt" "$OUT/labels-pcscf.txt"; then
     ok "labels"
 else not_ok "labels" "rows $lrows/$rows, loss $n4, latency $n5, same timestamps: ${same_ts:-no}"; fi
 
