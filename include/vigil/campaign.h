@@ -106,6 +106,7 @@ struct vigil_fault_params {
     double level[2];
     int64_t delay[2];    /* latency only: the durations as parsed, ns */
     int disk_mb;         /* disk only: MiB each stress-ng hdd worker writes per pass */
+    char *hdd_opts;      /* disk only: stress-ng --hdd-opts ("" = none); owned */
 };
 
 struct vigil_plan {

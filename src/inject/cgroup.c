@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -342,6 +343,44 @@ int vigil__cg_create(struct vigil__cg *cg, const int v2[VIGIL__CG_N],
 fail:
     vigil__cg_destroy(cg, 0);
     return rc;
+}
+
+int vigil__cg_account_io(const struct vigil__cg *cg, const char *path)
+{
+    const char *d = cg->dir[VIGIL__CG_BLKIO];
+    if (!d[0] || cg->v2[VIGIL__CG_BLKIO]) {
+        return 0; /* v2's io.stat counts without help */
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return -errno;
+    }
+    unsigned maj = major(st.st_dev), min = minor(st.st_dev);
+    /* Throttle rules name whole disks: a partition's parent holds its dev number. */
+    char sys[128], buf[32];
+    snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u/partition", maj, min);
+    if (vigil__read_small(sys, buf, sizeof buf) > 0) {
+        snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u/../dev", maj, min);
+        if (vigil__read_small(sys, buf, sizeof buf) > 0) {
+            char *colon = strchr(buf, ':');
+            if (colon) {
+                maj = (unsigned)strtoul(buf, NULL, 10);
+                min = (unsigned)strtoul(colon + 1, NULL, 10);
+            }
+        }
+    }
+    char rule[64], file[600];
+    snprintf(rule, sizeof rule, "%u:%u 1000000000000", maj, min); /* 1 TB/s: never binding */
+    static const char *const files[] = {"blkio.throttle.read_bps_device",
+                                        "blkio.throttle.write_bps_device"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(file, sizeof file, "%s/%s", d, files[i]);
+        int rc = vigil__write_file(file, rule);
+        if (rc) {
+            return rc;
+        }
+    }
+    return 0;
 }
 
 int vigil__cg_kill_dir(const char *dir, int sig)

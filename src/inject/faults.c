@@ -120,8 +120,14 @@ static int start_disk(struct vigil_injection *inj, const struct vigil_plan *plan
     snprintf(workers, sizeof workers, "%.0f", value);
     snprintf(bytes, sizeof bytes, "%dm", plan->fault[VIGIL_FAULT_DISK].disk_mb);
     snprintf(tmp, sizeof tmp, "%s", vigil__tb_dir(inj->tb, inj->target));
-    const char *argv[] = {"stress-ng", "--hdd",     workers, "--hdd-bytes", bytes,
-                          "--temp-path", tmp,       "--timeout", timeout,   "-q", NULL};
+    const char *opts = plan->fault[VIGIL_FAULT_DISK].hdd_opts;
+    const char *argv[] = {"stress-ng",   "--hdd", workers,   "--hdd-bytes", bytes,  "--temp-path",
+                          tmp,           "--timeout", timeout, "-q",        NULL,   NULL,
+                          NULL};
+    if (opts && opts[0]) {
+        argv[9] = "--hdd-opts";
+        argv[10] = opts;
+    }
     return start_stress(inj, argv, "stress-disk.log");
 }
 

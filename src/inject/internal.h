@@ -124,6 +124,14 @@ int vigil__cg_create(struct vigil__cg *cg, const int v2[VIGIL__CG_N],
  */
 int vigil__cg_destroy(struct vigil__cg *cg, int64_t grace_ns);
 
+/*
+ * Makes cgroup v1 count the block I/O of the disk holding path: this kernel
+ * fills blkio.throttle.io_service_bytes only for cgroups with a throttle
+ * rule, so a rule of 1 TB/s (never binding) is set. No-op for v2 and when
+ * there is no blkio controller. Returns 0 or -errno.
+ */
+int vigil__cg_account_io(const struct vigil__cg *cg, const char *path);
+
 /* Kills every process listed in a cgroup directory with sig. Returns how many. */
 int vigil__cg_kill_dir(const char *dir, int sig);
 

@@ -80,6 +80,8 @@ static const struct vigil_opt disk_opts[] = {
     LEVEL_OPTS("2", "3", 1, 256, "stress-ng hdd workers (the paper's 40 / 60 scaled by 1/20)"),
     {"bytes_mb", VIGIL_OPT_INT, offsetof(struct vigil_fault_params, disk_mb), "64", 1, 65536,
      "MiB each hdd worker writes per pass", NULL},
+    {"hdd_opts", VIGIL_OPT_STR, offsetof(struct vigil_fault_params, hdd_opts), "direct", 0, 0,
+     "stress-ng --hdd-opts; direct I/O is what cgroup v1 can attribute to the VM", NULL},
     {0},
 };
 static const struct vigil_opt loss_opts[] = {
@@ -129,6 +131,9 @@ int vigil_plan_init(struct vigil_plan *p)
 void vigil_plan_fini(struct vigil_plan *p)
 {
     vigil_opt_free(vigil_testbed_opts, &p->tb);
+    for (int f = 1; f < VIGIL_FAULT_COUNT; f++) {
+        vigil_opt_free(fault_opts[f], &p->fault[f]);
+    }
 }
 
 /* Top-level keys a plan may hold besides the sections with option tables. */

@@ -499,6 +499,11 @@ static int make_cg(struct vigil_testbed *tb, struct vm *v)
         return rc;
     }
     v->cg_made = 1;
+    rc = vigil__cg_account_io(&v->cg, tb->workdir);
+    if (rc) {
+        vigil_warn("testbed: block I/O accounting for %s: %s (disk metrics may stay 0)", v->name,
+                   vigil_strerror(rc));
+    }
     return 0;
 }
 
