@@ -207,15 +207,15 @@ static int write_types(const struct run *r, const char *dir)
 
 /*
  * Series that appeared after the header (a device's first I/O) were written
- * at the end of later rows. Rewrites metrics.csv with the full header and
- * every row padded with NaN to the same width.
+ * at the end of later rows. Rewrites path with the full header and every row
+ * padded with NaN to the same width (through a temporary file and rename).
  */
-static int widen_metrics(struct run *r)
+int vigil__csv_widen(const char *path, const char *const *names, size_t n)
 {
     char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", r->metrics_path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     struct vigil_lines in;
-    int rc = vigil_lines_open(&in, r->metrics_path, 0);
+    int rc = vigil_lines_open(&in, path, 0);
     if (rc) {
         return rc;
     }
@@ -226,25 +226,29 @@ static int widen_metrics(struct run *r)
         return rc;
     }
     const char *p;
-    size_t n;
+    size_t len;
     struct vigil_diag d;
     int first = 1;
-    while ((rc = vigil_lines_next(&in, &p, &n, &d)) == 0) {
+    while ((rc = vigil_lines_next(&in, &p, &len, &d)) == 0) {
         if (first) {
             fputs("timestamp", out);
-            for (size_t j = 0; j < r->ms.n; j++) {
-                fprintf(out, ";%s", r->ms.names[j]);
+            for (size_t j = 0; j < n; j++) {
+                fprintf(out, ";%s", names[j]);
             }
             fputc('\n', out);
             first = 0;
             continue;
         }
         size_t fields = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < len; i++) {
             fields += p[i] == ';';
         }
-        fwrite(p, 1, n, out);
-        for (size_t j = fields; j < r->ms.n; j++) {
+        if (fields > n) {
+            rc = VIGIL_ESHAPE; /* a row wider than the columns: not ours to guess */
+            break;
+        }
+        fwrite(p, 1, len, out);
+        for (size_t j = fields; j < n; j++) {
             fputs(";NaN", out);
         }
         fputc('\n', out);
@@ -254,11 +258,19 @@ static int widen_metrics(struct run *r)
     if (fclose(out) != 0 && rc == 0) {
         rc = -errno;
     }
-    if (rc == 0 && rename(tmp, r->metrics_path) != 0) {
+    if (rc == 0 && rename(tmp, path) != 0) {
         rc = -errno;
     }
     if (rc) {
         unlink(tmp);
+    }
+    return rc;
+}
+
+static int widen_metrics(struct run *r)
+{
+    int rc = vigil__csv_widen(r->metrics_path, (const char *const *)r->ms.names, r->ms.n);
+    if (rc) {
         vigil_error("campaign: widen %s: %s", r->metrics_path, vigil_strerror(rc));
     } else {
         vigil_info("campaign: %zu series appeared during the run; metrics.csv rewritten with %zu "

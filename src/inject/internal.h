@@ -305,6 +305,14 @@ void vigil__vmstat_fini(struct vigil__vmstat *ms);
 /* Ticks every set into ms->values, adding columns for new series. Returns 0 or -ENOMEM. */
 int vigil__vmstat_sample(struct vigil__vmstat *ms);
 
+/*
+ * Rewrites a ';'-separated metrics file whose later rows grew columns: the
+ * header becomes "timestamp;names..." and shorter rows are padded with NaN.
+ * A row with more fields than n is VIGIL_ESHAPE (the file is left as it
+ * was). Returns 0 or -errno (campaign.c).
+ */
+int vigil__csv_widen(const char *path, const char *const *names, size_t n);
+
 /* ---- kamailio configuration (testbed.c) ---- */
 
 /*

@@ -500,6 +500,32 @@ static void test_spawn_cwd_output_and_failures(void **state)
     assert_int_equal(kill(pid, 0), -1);
 }
 
+/* ---- metrics.csv widening ---- */
+
+static void test_csv_widen_pads_early_rows(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    const char *path = tu_write_file(dir, "m.csv", "timestamp;a\n1;2\n2;3;4\n3;5;6;7\n", 30);
+    const char *names[] = {"a", "b{x=\"1\",name=\"uas\"}", "c"};
+    assert_int_equal(vigil__csv_widen(path, names, 3), 0);
+    char got[256];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    assert_string_equal(got, "timestamp;a;b{x=\"1\",name=\"uas\"};c\n1;2;NaN;NaN\n2;3;4;NaN\n3;5;6;7\n");
+    /* A row wider than the names is refused and the file kept. */
+    assert_int_equal(vigil__csv_widen(path, names, 2), VIGIL_ESHAPE);
+    f = fopen(path, "r");
+    n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    assert_non_null(strstr(got, "3;5;6;7"));
+    assert_int_equal(vigil__csv_widen("/nonexistent/m.csv", names, 3), -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_kamailio_cfg),
         cmocka_unit_test(test_run_captures_output_and_status),
         cmocka_unit_test(test_spawn_cwd_output_and_failures),
+        cmocka_unit_test(test_csv_widen_pads_early_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
