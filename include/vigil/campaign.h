@@ -104,18 +104,18 @@ struct vigil_timing_params {
  */
 struct vigil_fault_params {
     double level[2];
-    int64_t delay[2];    /* latency only: the durations as parsed, ns */
-    int disk_mb;         /* disk only: MiB each stress-ng hdd worker writes per pass */
-    char *hdd_opts;      /* disk only: stress-ng --hdd-opts ("" = none); owned */
+    int64_t delay[2]; /* latency only: the durations as parsed, ns */
+    int disk_mb;      /* disk only: MiB each stress-ng hdd worker writes per pass */
+    char *hdd_opts;   /* disk only: stress-ng --hdd-opts ("" = none); owned */
 };
 
 struct vigil_plan {
     struct vigil_testbed_params tb;
     struct vigil_timing_params tm;
     struct vigil_fault_params fault[VIGIL_FAULT_COUNT]; /* index by enum vigil_fault; [0] unused */
-    int faults[VIGIL_FAULT_COUNT]; /* fault classes to inject, in order */
-    size_t n_faults;               /* 0 after "faults: none": a baseline run (warm-up only) */
-    int levels[2]; /* VIGIL_LEVEL_LOW and/or VIGIL_LEVEL_HIGH */
+    int faults[VIGIL_FAULT_COUNT];                      /* fault classes to inject, in order */
+    size_t n_faults; /* 0 after "faults: none": a baseline run (warm-up only) */
+    int levels[2];   /* VIGIL_LEVEL_LOW and/or VIGIL_LEVEL_HIGH */
     size_t n_levels;
     int targets[VIGIL_VM_COUNT]; /* target VMs */
     size_t n_targets;
@@ -228,10 +228,10 @@ struct vigil_campaign_phase {
 struct vigil_campaign_summary {
     struct vigil_campaign_phase *phase; /* owned; free with vigil_campaign_summary_fini */
     size_t n;
-    size_t rows;       /* rows written to metrics.csv */
-    size_t series;     /* columns written, not counting timestamp */
-    int restarts;      /* processes restarted during the run */
-    int interrupted;   /* 1 when the stop flag ended the run early */
+    size_t rows;     /* rows written to metrics.csv */
+    size_t series;   /* columns written, not counting timestamp */
+    int restarts;    /* processes restarted during the run */
+    int interrupted; /* 1 when the stop flag ended the run early */
 };
 
 void vigil_campaign_summary_fini(struct vigil_campaign_summary *s);

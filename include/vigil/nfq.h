@@ -27,10 +27,10 @@
 struct vigil_nfq_delay; /* opaque */
 
 struct vigil_nfq_stats {
-    uint64_t delayed;   /* packets held for the full delay */
-    uint64_t overflow;  /* packets let through at once because the queue was full */
-    uint64_t max_held;  /* most packets held at one time */
-    uint64_t errors;    /* verdicts or receives that failed */
+    uint64_t delayed;  /* packets held for the full delay */
+    uint64_t overflow; /* packets let through at once because the queue was full */
+    uint64_t max_held; /* most packets held at one time */
+    uint64_t errors;   /* verdicts or receives that failed */
 };
 
 /* Default capacity of the timed queue (packets), also the kernel queue's length. */

@@ -95,12 +95,9 @@ static void format_summary(const struct vigil_campaign_summary *s, struct vigil_
 static int campaign_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"plan", required_argument, NULL, 'p'},
-        {"out", required_argument, NULL, 'o'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"plan", required_argument, NULL, 'p'}, {"out", required_argument, NULL, 'o'},
+        {"dry-run", no_argument, NULL, 'n'},    {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *plan_path = NULL, *out = NULL;
     int dry = 0, c;
@@ -120,11 +117,12 @@ static int campaign_run(int argc, char **argv)
             vigil_log_set_level(VIGIL_LOG_DEBUG);
             break;
         case 'h':
-            printf("usage: vigil campaign run --plan PLAN.yaml --out DIR [--dry-run] [--verbose]\n"
-                   "  --plan FILE   campaign plan (docs/campaign.md; examples/campaign-smoke.yaml)\n"
-                   "  --out DIR     dataset directory: metrics.csv labels.csv service.csv ...\n"
-                   "  --dry-run     check the plan and print the schedule; needs no root\n"
-                   "  --verbose     debug logging\n");
+            printf(
+                "usage: vigil campaign run --plan PLAN.yaml --out DIR [--dry-run] [--verbose]\n"
+                "  --plan FILE   campaign plan (docs/campaign.md; examples/campaign-smoke.yaml)\n"
+                "  --out DIR     dataset directory: metrics.csv labels.csv service.csv ...\n"
+                "  --dry-run     check the plan and print the schedule; needs no root\n"
+                "  --verbose     debug logging\n");
             return CLI_OK;
         default:
             return cli_usage("campaign", "unknown option");

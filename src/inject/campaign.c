@@ -193,13 +193,7 @@ static int write_types(const struct run *r, const char *dir)
     if (rc == 0) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/types.yaml", dir);
-        FILE *f = fopen(path, "we");
-        if (!f) {
-            rc = -errno;
-        } else {
-            fwrite(b.p, 1, b.len, f);
-            rc = fclose(f) != 0 ? -errno : 0;
-        }
+        rc = vigil__write_text(path, b.p, b.len);
     }
     vigil_buf_fini(&b);
     return rc;
@@ -339,15 +333,10 @@ static int copy_plan(const char *plan_path, const struct vigil_plan *plan, const
             return rc;
         }
         snprintf(path, sizeof path, "%s/plan.yaml", dir);
-        FILE *f = fopen(path, "we");
-        if (!f) {
-            vigil_free(text);
-            return -errno;
-        }
-        fwrite(text, 1, n, f);
+        rc = vigil__write_text(path, text, n);
         vigil_free(text);
-        if (fclose(f) != 0) {
-            return -errno;
+        if (rc) {
+            return rc;
         }
     }
     struct vigil_buf b;
@@ -376,13 +365,7 @@ static int copy_plan(const char *plan_path, const struct vigil_plan *plan, const
     rc = rc ? rc : vigil_buf_puts(&b, "\n");
     if (rc == 0) {
         snprintf(path, sizeof path, "%s/plan-effective.txt", dir);
-        FILE *f = fopen(path, "we");
-        if (!f) {
-            rc = -errno;
-        } else {
-            fwrite(b.p, 1, b.len, f);
-            rc = fclose(f) != 0 ? -errno : 0;
-        }
+        rc = vigil__write_text(path, b.p, b.len);
     }
     vigil_buf_fini(&b);
     return rc;

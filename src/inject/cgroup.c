@@ -43,6 +43,32 @@ int vigil__write_file(const char *path, const char *s)
     return rc;
 }
 
+int vigil__write_text(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    const char *c = p;
+    size_t done = 0;
+    int rc = 0;
+    while (done < n) {
+        ssize_t w = write(fd, c + done, n - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            rc = w < 0 ? -errno : -EIO;
+            break;
+        }
+        done += (size_t)w;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        rc = -errno;
+    }
+    return rc;
+}
+
 long vigil__read_small(const char *path, char *out, size_t n)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -112,7 +138,8 @@ static int copy_field(char *out, size_t n, const char *p, size_t l)
     return 0;
 }
 
-/* Our own cgroup path in the hierarchy whose /proc/self/cgroup controller list holds want ("" = v2). */
+/* Our own cgroup path in the hierarchy whose /proc/self/cgroup controller list holds want ("" =
+ * v2). */
 static int self_path(const char *root, const char *want, char *out, size_t n)
 {
     char path[PATH_MAX];
@@ -217,7 +244,8 @@ int vigil__cg_parents(const char *root, int v2[VIGIL__CG_N], char parent[VIGIL__
         char self[256];
         if (mnt[c][0]) {
             if (self_path(root, v1_names[c], self, sizeof self) == 0) {
-                join3(parent[c], sizeof parent[c], root, mnt[c], strcmp(self, "/") == 0 ? "" : self);
+                join3(parent[c], sizeof parent[c], root, mnt[c],
+                      strcmp(self, "/") == 0 ? "" : self);
             }
             continue;
         }

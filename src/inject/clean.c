@@ -95,7 +95,8 @@ static int remove_netns(const char *name, size_t *removed)
 static int remove_cgroup_at(const char *dir, size_t *removed, int depth)
 {
     const char *base = strrchr(dir, '/');
-    if (!base || !vigil__is_our_name(base + 1) || strstr(dir, "/../") || strncmp(dir, "/sys/fs/cgroup/", 15) != 0) {
+    if (!base || !vigil__is_our_name(base + 1) || strstr(dir, "/../") ||
+        strncmp(dir, "/sys/fs/cgroup/", 15) != 0) {
         vigil_warn("clean: refusing cgroup '%s': not one of ours", dir);
         return 0;
     }

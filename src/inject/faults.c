@@ -84,8 +84,8 @@ static int start_cpu(struct vigil_injection *inj, const struct vigil_plan *plan,
     char workers[16], load[16];
     snprintf(workers, sizeof workers, "%d", cpu_workers(plan));
     snprintf(load, sizeof load, "%.0f", value);
-    const char *argv[] = {"stress-ng", "--cpu", workers, "--cpu-load", load, "--timeout", timeout,
-                          "-q", NULL};
+    const char *argv[] = {"stress-ng", "--cpu", workers, "--cpu-load", load,
+                          "--timeout", timeout, "-q",    NULL};
     return start_stress(inj, argv, "stress-cpu.log");
 }
 
@@ -102,8 +102,8 @@ static int start_memory(struct vigil_injection *inj, const struct vigil_plan *pl
     char vmbytes[32];
     snprintf(vmbytes, sizeof vmbytes, "%llub", (unsigned long long)bytes);
     /* Allocate and touch once, then hold (--vm-hang 0): memory pressure, not CPU load. */
-    const char *argv[] = {"stress-ng", "--vm",    "1",         "--vm-bytes", vmbytes, "--vm-keep",
-                          "--vm-hang", "0",       "--timeout", timeout,      "-q",    NULL};
+    const char *argv[] = {"stress-ng", "--vm", "1",         "--vm-bytes", vmbytes, "--vm-keep",
+                          "--vm-hang", "0",    "--timeout", timeout,      "-q",    NULL};
     int rc = start_stress(inj, argv, "stress-memory.log");
     if (rc == 0) {
         size_t off = strlen(inj->note);
@@ -121,9 +121,8 @@ static int start_disk(struct vigil_injection *inj, const struct vigil_plan *plan
     snprintf(bytes, sizeof bytes, "%dm", plan->fault[VIGIL_FAULT_DISK].disk_mb);
     snprintf(tmp, sizeof tmp, "%s", vigil__tb_dir(inj->tb, inj->target));
     const char *opts = plan->fault[VIGIL_FAULT_DISK].hdd_opts;
-    const char *argv[] = {"stress-ng",   "--hdd", workers,   "--hdd-bytes", bytes,  "--temp-path",
-                          tmp,           "--timeout", timeout, "-q",        NULL,   NULL,
-                          NULL};
+    const char *argv[] = {"stress-ng", "--hdd", workers, "--hdd-bytes", bytes, "--temp-path", tmp,
+                          "--timeout", timeout, "-q",    NULL,          NULL,  NULL};
     if (opts && opts[0]) {
         argv[9] = "--hdd-opts";
         argv[10] = opts;
@@ -172,8 +171,8 @@ static int start_loss(struct vigil_injection *inj, double value)
 {
     /* The probability is written into a buffer that lives as long as the rules. */
     snprintf(inj->arg[0][7], sizeof inj->arg[0][7], "%.6f", value / 100.0);
-    const char *tail[] = {"-m", "statistic", "--mode", "random", "--probability", inj->arg[0][7],
-                          "-j", "DROP"};
+    const char *tail[] = {"-m",           "statistic", "--mode", "random", "--probability",
+                          inj->arg[0][7], "-j",        "DROP"};
     snprintf(inj->note, sizeof inj->note, "iptables statistic drop p=%.4f", value / 100.0);
     return add_rules(inj, tail, sizeof tail / sizeof tail[0]);
 }
@@ -214,7 +213,8 @@ int vigil_inject_start(struct vigil_injection **out, struct vigil_testbed *tb,
     inj->level = level;
     inj->target = target;
     double value = plan->fault[fault].level[level - 1];
-    /* stress-ng ends on its own a minute after the injection should have, if we could not stop it. */
+    /* stress-ng ends on its own a minute after the injection should have, if we could not stop it.
+     */
     char timeout[32];
     snprintf(timeout, sizeof timeout, "%llds", (long long)(plan->tm.inject / SEC + 60));
     int rc;
@@ -263,7 +263,8 @@ int vigil_inject_stop(struct vigil_injection *inj, char *note, size_t n)
         struct vigil_nfq_stats st;
         vigil_nfq_delay_stop(inj->nfq, &st);
         inj->nfq = NULL;
-        snprintf(extra, sizeof extra, "; delayed %llu packets, %llu let through at once, at most %llu held",
+        snprintf(extra, sizeof extra,
+                 "; delayed %llu packets, %llu let through at once, at most %llu held",
                  (unsigned long long)st.delayed, (unsigned long long)st.overflow,
                  (unsigned long long)st.max_held);
     }

@@ -91,11 +91,11 @@ enum vigil__cgc {
 
 /* One VM's cgroup, in each v1 hierarchy that holds a controller we use, or in the v2 tree. */
 struct vigil__cg {
-    int v2[VIGIL__CG_N];           /* 1 = that controller is in the unified (v2) hierarchy */
-    char dir[VIGIL__CG_N][512];    /* directory per controller ("" = unavailable) */
+    int v2[VIGIL__CG_N];              /* 1 = that controller is in the unified (v2) hierarchy */
+    char dir[VIGIL__CG_N][512];       /* directory per controller ("" = unavailable) */
     char procs[VIGIL__CG_N + 1][528]; /* distinct cgroup.procs files */
     const char *procs_list[VIGIL__CG_N + 1]; /* NULL-terminated pointers into procs */
-    int created[VIGIL__CG_N];      /* 1 when we made dir[i] (and must remove it) */
+    int created[VIGIL__CG_N];                /* 1 when we made dir[i] (and must remove it) */
 };
 
 /*
@@ -110,9 +110,9 @@ struct vigil__cg {
 int vigil__cg_parents(const char *root, int v2[VIGIL__CG_N], char parent[VIGIL__CG_N][512]);
 
 /*
- * Creates cgroup name under the parents (from vigil__cg_parents) with the given memory limit (bytes,
- * 0 = none) and CPU quota (cpus, 0 = none). The name must pass
- * vigil__is_our_name. Returns 0 or -errno; on failure nothing is left behind.
+ * Creates cgroup name under the parents (from vigil__cg_parents) with the given memory limit
+ * (bytes, 0 = none) and CPU quota (cpus, 0 = none). The name must pass vigil__is_our_name. Returns
+ * 0 or -errno; on failure nothing is left behind.
  */
 int vigil__cg_create(struct vigil__cg *cg, const int v2[VIGIL__CG_N],
                      const char parent[VIGIL__CG_N][512], const char *name, uint64_t mem_limit,
@@ -142,6 +142,8 @@ int vigil__cg_memory(const struct vigil__cg *cg, uint64_t *limit, uint64_t *usag
 
 /* Writes a string to a file (no O_CREAT). Returns 0 or -errno. */
 int vigil__write_file(const char *path, const char *s);
+/* Creates or truncates path and writes n bytes. Returns 0 or -errno. */
+int vigil__write_text(const char *path, const void *p, size_t n);
 /* Reads at most n-1 bytes of a small file into out, NUL-terminated. Returns bytes or -errno. */
 long vigil__read_small(const char *path, char *out, size_t n);
 
@@ -149,15 +151,15 @@ long vigil__read_small(const char *path, char *out, size_t n);
 
 /* Columns of service.csv, in order, after "timestamp". */
 enum vigil__svc_col {
-    VIGIL__SVC_CALLS = 0,       /* calls created in the period */
-    VIGIL__SVC_FAILED,          /* calls failed in the period */
-    VIGIL__SVC_SUCCESSFUL,      /* calls completed in the period */
-    VIGIL__SVC_CURRENT,         /* calls open at the end of the period (gauge) */
-    VIGIL__SVC_RETRANS,         /* SIP retransmissions in the period */
-    VIGIL__SVC_FAILED_TIMEOUT,  /* failures by receive timeout */
-    VIGIL__SVC_FAILED_RETRANS,  /* failures by too many UDP retransmissions */
-    VIGIL__SVC_FAILED_UNEXP,    /* failures by unexpected message */
-    VIGIL__SVC_RESPONSE_MS,     /* mean INVITE->200 response time in the period, ms (gauge) */
+    VIGIL__SVC_CALLS = 0,      /* calls created in the period */
+    VIGIL__SVC_FAILED,         /* calls failed in the period */
+    VIGIL__SVC_SUCCESSFUL,     /* calls completed in the period */
+    VIGIL__SVC_CURRENT,        /* calls open at the end of the period (gauge) */
+    VIGIL__SVC_RETRANS,        /* SIP retransmissions in the period */
+    VIGIL__SVC_FAILED_TIMEOUT, /* failures by receive timeout */
+    VIGIL__SVC_FAILED_RETRANS, /* failures by too many UDP retransmissions */
+    VIGIL__SVC_FAILED_UNEXP,   /* failures by unexpected message */
+    VIGIL__SVC_RESPONSE_MS,    /* mean INVITE->200 response time in the period, ms (gauge) */
     VIGIL__SVC_N,
 };
 
@@ -172,12 +174,12 @@ extern const char *const vigil__svc_names[VIGIL__SVC_N];
 struct vigil__sipstat {
     int col[VIGIL__SVC_N + 1]; /* field index per service column; [VIGIL__SVC_N] = CurrentTime */
     int have_header;
-    size_t line;               /* lines consumed */
-    struct vigil_buf pending;  /* a partial last line awaiting its newline */
-    double acc[VIGIL__SVC_N];  /* sums since the last take */
-    double resp_sum;           /* response-time sum (ms) and count for the mean */
+    size_t line;              /* lines consumed */
+    struct vigil_buf pending; /* a partial last line awaiting its newline */
+    double acc[VIGIL__SVC_N]; /* sums since the last take */
+    double resp_sum;          /* response-time sum (ms) and count for the mean */
     size_t resp_n;
-    size_t rows;               /* stat rows accumulated since the last take */
+    size_t rows; /* stat rows accumulated since the last take */
 };
 
 void vigil__sipstat_init(struct vigil__sipstat *s);
@@ -209,8 +211,8 @@ int vigil__sipp_duration_ms(const char *p, size_t n, double *ms);
  * while head.due <= now.
  */
 struct vigil__delayq {
-    uint32_t *id;  /* (cap) owned */
-    int64_t *due;  /* (cap) owned, monotonic ns */
+    uint32_t *id; /* (cap) owned */
+    int64_t *due; /* (cap) owned, monotonic ns */
     size_t cap;
     size_t head;
     size_t len;
@@ -283,17 +285,17 @@ struct vigil_collect;
  * Columns are added as series appear, never removed.
  */
 struct vigil__vmstat {
-    struct vigil_testbed *tb;                        /* borrowed */
-    struct vigil_collect *set[1 + VIGIL_VM_COUNT];   /* owned */
-    int set_vm[1 + VIGIL_VM_COUNT];                  /* -1 = the cgroup set */
+    struct vigil_testbed *tb;                      /* borrowed */
+    struct vigil_collect *set[1 + VIGIL_VM_COUNT]; /* owned */
+    int set_vm[1 + VIGIL_VM_COUNT];                /* -1 = the cgroup set */
     size_t n_sets;
-    uint32_t *map[1 + VIGIL_VM_COUNT];               /* per set: series id -> column; owned */
+    uint32_t *map[1 + VIGIL_VM_COUNT]; /* per set: series id -> column; owned */
     size_t map_cap[1 + VIGIL_VM_COUNT];
-    size_t n;                                        /* columns */
+    size_t n; /* columns */
     size_t cap;
-    char **names;                                    /* (n) column names; owned */
-    double *values;                                  /* (n) the last sample, NaN = absent; owned */
-    uint8_t *kinds;                                  /* (n) enum vigil_kind from the collector; owned */
+    char **names;   /* (n) column names; owned */
+    double *values; /* (n) the last sample, NaN = absent; owned */
+    uint8_t *kinds; /* (n) enum vigil_kind from the collector; owned */
 };
 
 /*

@@ -9,8 +9,8 @@
 
 static const char *const fault_names[VIGIL_FAULT_COUNT] = {"none", "cpu",  "memory",
                                                            "disk", "loss", "latency"};
-static const char *const fault_units[VIGIL_FAULT_COUNT] = {"", "% load", "% of memory limit",
-                                                           "workers", "% of packets", "ms"};
+static const char *const fault_units[VIGIL_FAULT_COUNT] = {
+    "", "% load", "% of memory limit", "workers", "% of packets", "ms"};
 static const char *const vm_names[VIGIL_VM_COUNT] = {"uac", "pcscf", "scscf", "uas"};
 
 const char *vigil_fault_name(int fault)

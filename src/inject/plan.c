@@ -22,13 +22,12 @@ const struct vigil_opt vigil_testbed_opts[] = {
      "chain a second Kamailio (S-CSCF role) behind the P-CSCF", NULL},
     {"rate", VIGIL_OPT_DOUBLE, offsetof(struct vigil_testbed_params, rate), "20", 0.1, 1000,
      "calls per second offered by the SIPp caller", NULL},
-    {"call_length", VIGIL_OPT_DURATION, offsetof(struct vigil_testbed_params, call_length), "1s",
-     0, 60, "time between a call's ACK and its BYE", NULL},
-    {"recv_timeout", VIGIL_OPT_DURATION, offsetof(struct vigil_testbed_params, recv_timeout),
-     "5s", 0.1, 120, "a call fails when an expected message is this late (sipp -recv_timeout)",
-     NULL},
-    {"memory_mb", VIGIL_OPT_INT, offsetof(struct vigil_testbed_params, memory_mb), "256", 32,
-     65536, "memory limit of each VM's cgroup, MiB", NULL},
+    {"call_length", VIGIL_OPT_DURATION, offsetof(struct vigil_testbed_params, call_length), "1s", 0,
+     60, "time between a call's ACK and its BYE", NULL},
+    {"recv_timeout", VIGIL_OPT_DURATION, offsetof(struct vigil_testbed_params, recv_timeout), "5s",
+     0.1, 120, "a call fails when an expected message is this late (sipp -recv_timeout)", NULL},
+    {"memory_mb", VIGIL_OPT_INT, offsetof(struct vigil_testbed_params, memory_mb), "256", 32, 65536,
+     "memory limit of each VM's cgroup, MiB", NULL},
     {"cpus", VIGIL_OPT_DOUBLE, offsetof(struct vigil_testbed_params, cpus), "1", 0, 64,
      "CPU quota of each VM's cgroup in cores (0 = no quota)", NULL},
     {"children", VIGIL_OPT_INT, offsetof(struct vigil_testbed_params, children), "1", 1, 16,
@@ -37,8 +36,8 @@ const struct vigil_opt vigil_testbed_opts[] = {
      "Kamailio shared memory per proxy, MiB", NULL},
     {"net", VIGIL_OPT_STR, offsetof(struct vigil_testbed_params, net), "10.77", 0, 0,
      "first two octets of the private /16 used inside the namespaces", NULL},
-    {"nfq_queue", VIGIL_OPT_INT, offsetof(struct vigil_testbed_params, nfq_queue), "4242", 0,
-     65535, "NFQUEUE number of the latency helper (inside the target's namespace)", NULL},
+    {"nfq_queue", VIGIL_OPT_INT, offsetof(struct vigil_testbed_params, nfq_queue), "4242", 0, 65535,
+     "NFQUEUE number of the latency helper (inside the target's namespace)", NULL},
     {0},
 };
 
@@ -49,8 +48,8 @@ const struct vigil_opt vigil_timing_opts[] = {
      "normal traffic before the first injection", NULL},
     {"inject", VIGIL_OPT_DURATION, offsetof(struct vigil_timing_params, inject), "3m", 1, 86400,
      "length of each injection (the paper: 3 minutes)", NULL},
-    {"cooldown", VIGIL_OPT_DURATION, offsetof(struct vigil_timing_params, cooldown), "2m", 0,
-     86400, "normal traffic after each injection", NULL},
+    {"cooldown", VIGIL_OPT_DURATION, offsetof(struct vigil_timing_params, cooldown), "2m", 0, 86400,
+     "normal traffic after each injection", NULL},
     {"repeat", VIGIL_OPT_INT, offsetof(struct vigil_timing_params, repeat), "1", 1, 1000,
      "how many times the fault x level x target grid runs", NULL},
     {"shuffle", VIGIL_OPT_BOOL, offsetof(struct vigil_timing_params, shuffle), "false", 0, 0,
@@ -61,8 +60,14 @@ const struct vigil_opt vigil_timing_opts[] = {
 };
 
 #define LEVEL_OPTS(lo, hi, min, max, unit)                                                         \
-    {"low", VIGIL_OPT_DOUBLE, offsetof(struct vigil_fault_params, level[0]), lo, min, max,        \
-     "low intensity, " unit, NULL},                                                                \
+    {"low",                                                                                        \
+     VIGIL_OPT_DOUBLE,                                                                             \
+     offsetof(struct vigil_fault_params, level[0]),                                                \
+     lo,                                                                                           \
+     min,                                                                                          \
+     max,                                                                                          \
+     "low intensity, " unit,                                                                       \
+     NULL},                                                                                        \
     {                                                                                              \
         "high", VIGIL_OPT_DOUBLE, offsetof(struct vigil_fault_params, level[1]), hi, min, max,     \
             "high intensity, " unit, NULL                                                          \
@@ -91,8 +96,8 @@ static const struct vigil_opt loss_opts[] = {
 static const struct vigil_opt latency_opts[] = {
     {"low", VIGIL_OPT_DURATION, offsetof(struct vigil_fault_params, delay[0]), "50ms", 0.0001, 10,
      "low intensity: delay added to the target's outgoing packets", NULL},
-    {"high", VIGIL_OPT_DURATION, offsetof(struct vigil_fault_params, delay[1]), "100ms", 0.0001,
-     10, "high intensity: delay added to the target's outgoing packets", NULL},
+    {"high", VIGIL_OPT_DURATION, offsetof(struct vigil_fault_params, delay[1]), "100ms", 0.0001, 10,
+     "high intensity: delay added to the target's outgoing packets", NULL},
     {0},
 };
 
@@ -123,7 +128,8 @@ int vigil_plan_init(struct vigil_plan *p)
     p->targets[0] = VIGIL_VM_PCSCF;
     p->n_targets = 1;
     for (int i = 0; i < 2; i++) {
-        p->fault[VIGIL_FAULT_LATENCY].level[i] = (double)p->fault[VIGIL_FAULT_LATENCY].delay[i] / 1e6;
+        p->fault[VIGIL_FAULT_LATENCY].level[i] =
+            (double)p->fault[VIGIL_FAULT_LATENCY].delay[i] / 1e6;
     }
     return 0;
 }
@@ -293,13 +299,15 @@ int vigil_plan_parse(struct vigil_plan *p, const char *text, size_t n, struct vi
         goto out;
     }
     for (int i = 0; i < 2; i++) {
-        p->fault[VIGIL_FAULT_LATENCY].level[i] = (double)p->fault[VIGIL_FAULT_LATENCY].delay[i] / 1e6;
+        p->fault[VIGIL_FAULT_LATENCY].level[i] =
+            (double)p->fault[VIGIL_FAULT_LATENCY].delay[i] / 1e6;
     }
     for (size_t i = 0; i < p->n_targets; i++) {
         if (p->targets[i] == VIGIL_VM_SCSCF && !p->tb.scscf) {
             const struct vigil_config_entry *e = NULL;
             for (size_t j = 0; j < cfg.n && !e; j++) {
-                if (strncmp(cfg.v[j].key, "targets", 7) == 0 && strcmp(cfg.v[j].value, "scscf") == 0) {
+                if (strncmp(cfg.v[j].key, "targets", 7) == 0 &&
+                    strcmp(cfg.v[j].value, "scscf") == 0) {
                     e = &cfg.v[j];
                 }
             }

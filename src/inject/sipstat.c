@@ -16,17 +16,24 @@
 #include "internal.h"
 
 const char *const vigil__svc_names[VIGIL__SVC_N] = {
-    "calls",          "failed_calls",   "successful_calls",
-    "current_calls",  "retransmissions", "failed_timeout",
-    "failed_max_udp_retrans", "failed_unexpected_msg", "response_time_ms",
+    "calls",
+    "failed_calls",
+    "successful_calls",
+    "current_calls",
+    "retransmissions",
+    "failed_timeout",
+    "failed_max_udp_retrans",
+    "failed_unexpected_msg",
+    "response_time_ms",
 };
 
 /* sipp's header names for each service column, then CurrentTime. */
 static const char *const sipp_cols[VIGIL__SVC_N + 1] = {
-    "OutgoingCall(P)",       "FailedCall(P)",           "SuccessfulCall(P)",
-    "CurrentCall",           "Retransmissions(P)",      "FailedTimeoutOnRecv(P)",
-    "FailedMaxUDPRetrans(P)", "FailedUnexpectedMessage(P)", "ResponseTime1(P)",
-    "CurrentTime",
+    "OutgoingCall(P)",        "FailedCall(P)",
+    "SuccessfulCall(P)",      "CurrentCall",
+    "Retransmissions(P)",     "FailedTimeoutOnRecv(P)",
+    "FailedMaxUDPRetrans(P)", "FailedUnexpectedMessage(P)",
+    "ResponseTime1(P)",       "CurrentTime",
 };
 
 void vigil__sipstat_init(struct vigil__sipstat *s)

@@ -95,8 +95,8 @@ enum { STAGE_SETNS = 1, STAGE_CGROUP, STAGE_CHDIR, STAGE_DUP, STAGE_EXEC, STAGE_
 
 static const char *stage_name(int stage)
 {
-    static const char *const names[] = {"?", "setns", "cgroup join", "chdir", "redirect", "exec",
-                                        "setpgid"};
+    static const char *const names[] = {"?",        "setns", "cgroup join", "chdir",
+                                        "redirect", "exec",  "setpgid"};
     return stage >= 1 && stage <= STAGE_PGRP ? names[stage] : names[0];
 }
 

@@ -233,18 +233,6 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-static int write_text(const char *path, const char *text, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    ssize_t w = write(fd, text, n);
-    int rc = w == (ssize_t)n ? 0 : -EIO;
-    close(fd);
-    return rc;
-}
-
 /* Is a UDP socket bound to port in the namespace of pid? (/proc/PID/net/udp, hex port) */
 static int udp_port_open(pid_t pid, int port)
 {
@@ -381,8 +369,8 @@ static int vm_start(struct vigil_testbed *tb, int vm, int wait_port)
         }
         int st;
         if (waitpid(v->pid, &st, WNOHANG) == v->pid) {
-            vigil_error("testbed: %s in %s exited at start (status %d); see %s/%s",
-                        v->argv_buf[0], vigil_vm_name(vm), st, v->dir, v->log);
+            vigil_error("testbed: %s in %s exited at start (status %d); see %s/%s", v->argv_buf[0],
+                        vigil_vm_name(vm), st, v->dir, v->log);
             v->pid = 0;
             return -ECHILD;
         }
@@ -435,8 +423,8 @@ static int make_run_id(struct vigil_testbed *tb)
         snprintf(tb->id, sizeof tb->id, "%02x%02x%02x", r[0], r[1], r[2]);
         snprintf(tb->tag, sizeof tb->tag, "%s%s", VIGIL__PREFIX, tb->id);
         snprintf(tb->state_path, sizeof tb->state_path, "%s/%s.state", VIGIL__STATE_DIR, tb->id);
-        tb->state_fd = open(tb->state_path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-                            0600);
+        tb->state_fd =
+            open(tb->state_path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
         if (tb->state_fd >= 0) {
             return 0;
         }
@@ -533,7 +521,7 @@ static int make_link(struct vigil_testbed *tb, int a, int b, int k)
     struct vm *va = &tb->vm[a], *vb = &tb->vm[b];
     const char *ia = if_names[va->n_if], *ib = if_names[vb->n_if];
     state_add(tb, "veth %s:%s %s:%s", va->name, ia, vb->name, ib);
-    const char *add[] = {"ip",   "link", "add",  "name", ia,  "netns", va->name, "type",
+    const char *add[] = {"ip",   "link", "add",  "name", ia,      "netns",  va->name, "type",
                          "veth", "peer", "name", ib,     "netns", vb->name, NULL};
     int rc = run_cmd(add, NULL);
     if (rc) {
@@ -551,8 +539,8 @@ static int make_link(struct vigil_testbed *tb, int a, int b, int k)
     for (int e = 0; e < 2 && rc == 0; e++) {
         char cidr[32];
         snprintf(cidr, sizeof cidr, "%s/24", ends[e].addr);
-        const char *addr[] = {"ip", "-n", ends[e].v->name, "addr", "add", cidr, "dev", ends[e].ifn,
-                              NULL};
+        const char *addr[] = {"ip", "-n",  ends[e].v->name, "addr", "add",
+                              cidr, "dev", ends[e].ifn,     NULL};
         const char *up[] = {"ip", "-n", ends[e].v->name, "link", "set", ends[e].ifn, "up", NULL};
         rc = run_cmd(addr, NULL);
         if (rc == 0) {
@@ -575,14 +563,14 @@ static int setup_proxy(struct vigil_testbed *tb, int vm, const char *next_hop)
     snprintf(run, sizeof run, "%s/run", v->dir);
     snprintf(shm, sizeof shm, "%d", tb->p.shm_mb);
     if (rc == 0) {
-        rc = write_text(path, cfg.p, cfg.len);
+        rc = vigil__write_text(path, cfg.p, cfg.len);
     }
     vigil_buf_fini(&cfg);
     if (rc == 0) {
         rc = mkdir_p(run);
     }
-    const char *argv[] = {"kamailio", "-DD", "-E", "-f", path, "-Y", run, "-m", shm, "-M", "4",
-                          NULL};
+    const char *argv[] = {"kamailio", "-DD", "-E", "-f", path, "-Y",
+                          run,        "-m",  shm,  "-M", "4",  NULL};
     if (rc == 0) {
         rc = vm_set_argv(v, argv);
     }
@@ -603,18 +591,26 @@ static int setup_sipp(struct vigil_testbed *tb, int vm, const char *remote)
     snprintf(errf, sizeof errf, "%s/sipp-errors.log", v->dir);
     snprintf(v->log, sizeof v->log, "sipp.log");
     if (vm == VIGIL_VM_UAS) {
-        const char *argv[] = {"sipp",        "-sn",     "uas",        "-i",          v->addr[0],
-                              "-p",          "5060",    "-nostdin",   "-recv_timeout", timeout,
-                              "-trace_err",  "-error_file", errf,     "-max_log_size", "10000000",
-                              NULL};
+        const char *argv[] = {
+            "sipp", "-sn",           "uas",           "-i",    v->addr[0],   "-p",
+            "5060", "-nostdin",      "-recv_timeout", timeout, "-trace_err", "-error_file",
+            errf,   "-max_log_size", "10000000",      NULL};
         return vm_set_argv(v, argv);
     }
-    const char *argv[] = {"sipp",       "-sn",          "uac",        remote,        "-i",
-                          v->addr[0],   "-p",           "5060",       "-r",          rate,
-                          "-d",         len,            "-l",         limit,         "-nostdin",
-                          "-recv_timeout", timeout,     "-trace_stat", "-stf",       tb->sipp_stat,
-                          "-fd",        "1",            "-trace_err", "-error_file", errf,
-                          "-max_log_size", "10000000",  NULL};
+    const char *argv[] = {"sipp",       "-sn",
+                          "uac",        remote,
+                          "-i",         v->addr[0],
+                          "-p",         "5060",
+                          "-r",         rate,
+                          "-d",         len,
+                          "-l",         limit,
+                          "-nostdin",   "-recv_timeout",
+                          timeout,      "-trace_stat",
+                          "-stf",       tb->sipp_stat,
+                          "-fd",        "1",
+                          "-trace_err", "-error_file",
+                          errf,         "-max_log_size",
+                          "10000000",   NULL};
     return vm_set_argv(v, argv);
 }
 
@@ -671,7 +667,8 @@ int vigil_testbed_up(struct vigil_testbed **out, const struct vigil_testbed_para
     }
     for (int c = 0; c < VIGIL__CG_N; c++) {
         if (!tb->parent[c][0]) {
-            vigil_warn("testbed: no cgroup controller %d; its limits and statistics are missing", c);
+            vigil_warn("testbed: no cgroup controller %d; its limits and statistics are missing",
+                       c);
         }
     }
     if ((rc = make_run_cg(tb))) {

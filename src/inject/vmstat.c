@@ -29,7 +29,7 @@
 #include "vigil/log.h"
 #include "vigil/mem.h"
 
-#define NO_COL UINT32_MAX      /* series seen, not recorded */
+#define NO_COL UINT32_MAX       /* series seen, not recorded */
 #define UNSEEN (UINT32_MAX - 1) /* series not looked at yet */
 
 static const char *const v1_dirs[VIGIL__CG_N] = {"cpu", "cpuacct", "memory", "blkio"};

@@ -35,7 +35,8 @@ static void test_plan_defaults_are_table_one(void **state)
     assert_true(p.fault[VIGIL_FAULT_CPU].level[0] == 70 && p.fault[VIGIL_FAULT_CPU].level[1] == 97);
     assert_true(p.fault[VIGIL_FAULT_MEMORY].level[0] == 70);
     assert_true(p.fault[VIGIL_FAULT_DISK].level[0] == 2 && p.fault[VIGIL_FAULT_DISK].level[1] == 3);
-    assert_true(p.fault[VIGIL_FAULT_LOSS].level[0] == 5 && p.fault[VIGIL_FAULT_LOSS].level[1] == 10);
+    assert_true(p.fault[VIGIL_FAULT_LOSS].level[0] == 5 &&
+                p.fault[VIGIL_FAULT_LOSS].level[1] == 10);
     assert_true(p.fault[VIGIL_FAULT_LATENCY].level[0] == 50);
     assert_true(p.fault[VIGIL_FAULT_LATENCY].level[1] == 100);
     assert_int_equal(p.n_faults, 5);
@@ -363,13 +364,12 @@ static void test_cg_parents_v1_and_v2(void **state)
     const char *root = tu_tmpdir();
     mkdirs(root, "/proc/self");
     wfile(root, "proc/self/mountinfo",
-                  "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
-                  "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:1 - cgroup cgroup "
-                  "rw,cpu,cpuacct\n"
-                  "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
-                  "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
-    wfile(root, "proc/self/cgroup",
-                  "4:memory:/jail/a\n2:cpu,cpuacct:/\n0::/x\n");
+          "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+          "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:1 - cgroup cgroup "
+          "rw,cpu,cpuacct\n"
+          "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+          "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
+    wfile(root, "proc/self/cgroup", "4:memory:/jail/a\n2:cpu,cpuacct:/\n0::/x\n");
     mkdirs(root, "/sys/fs/cgroup/unified");
     wfile(root, "sys/fs/cgroup/unified/cgroup.controllers", "io memory hugetlb\n");
     int v2[VIGIL__CG_N];
@@ -392,7 +392,7 @@ static void test_cg_parents_v1_and_v2(void **state)
     mkdirs(r2, "/proc/self");
     mkdirs(r2, "/sys/fs/cgroup");
     wfile(r2, "proc/self/mountinfo",
-                  "25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+          "25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
     wfile(r2, "proc/self/cgroup", "0::/user.slice\n");
     wfile(r2, "sys/fs/cgroup/cgroup.controllers", "memory io\n");
     assert_int_equal(vigil__cg_parents(r2, v2, parent), 0);
@@ -515,7 +515,8 @@ static void test_csv_widen_pads_early_rows(void **state)
     size_t n = fread(got, 1, sizeof got - 1, f);
     fclose(f);
     got[n] = '\0';
-    assert_string_equal(got, "timestamp;a;b{x=\"1\",name=\"uas\"};c\n1;2;NaN;NaN\n2;3;4;NaN\n3;5;6;7\n");
+    assert_string_equal(got,
+                        "timestamp;a;b{x=\"1\",name=\"uas\"};c\n1;2;NaN;NaN\n2;3;4;NaN\n3;5;6;7\n");
     /* A row wider than the names is refused and the file kept. */
     assert_int_equal(vigil__csv_widen(path, names, 2), VIGIL_ESHAPE);
     f = fopen(path, "r");
