@@ -166,7 +166,7 @@ if "$VIGIL" help radiography >/dev/null 2>&1; then
     mkdir -p docs/img/campaign
     for vm in $VMS; do
         nice "$VIGIL" radiography "$WORK/ae-$vm.model" "$WORK/m-$vm.csv" \
-            --service "$WORK/service.csv" -o "docs/img/campaign/radiography-$vm.png" \
+            --service "$WORK/service.csv:failed_calls" -o "docs/img/campaign/radiography-$vm.png" \
             >"$WORK/radio-$vm.log" 2>&1 &&
             echo "![radiography $vm](img/campaign/radiography-$vm.png)" ||
             echo "radiography of $vm failed: $(tail -n 1 "$WORK/radio-$vm.log")"
