@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vigil/buf.h"
 #include "vigil/err.h"
 #include "vigil/opt.h"
 
@@ -124,6 +125,9 @@ struct vigil_plan {
 /* Option tables of the plan's sections (also `vigil help campaign`). */
 extern const struct vigil_opt vigil_testbed_opts[];
 extern const struct vigil_opt vigil_timing_opts[];
+
+/* Appends the help of every plan section (options, defaults, bounds). Returns 0 or -ENOMEM. */
+int vigil_plan_help(struct vigil_buf *out);
 
 /* Fills every section with its defaults (the paper's Table I intensities). */
 int vigil_plan_init(struct vigil_plan *p);
@@ -231,6 +235,7 @@ struct vigil_campaign_summary {
     size_t rows;     /* rows written to metrics.csv */
     size_t series;   /* columns written, not counting timestamp */
     int restarts;    /* processes restarted during the run */
+    size_t late;     /* steps sampled more than half a step after their time (a loaded host) */
     int interrupted; /* 1 when the stop flag ended the run early */
 };
 

@@ -33,6 +33,9 @@ struct vigil_nfq_stats {
     uint64_t errors;   /* verdicts or receives that failed */
 };
 
+/* 1 when the helper is built in (libnetfilter_queue), 0 for the stub. */
+int vigil_nfq_supported(void);
+
 /* Default capacity of the timed queue (packets), also the kernel queue's length. */
 #define VIGIL_NFQ_CAP_DEFAULT 8192
 

@@ -88,8 +88,8 @@ static void format_summary(const struct vigil_campaign_summary *s, struct vigil_
         vigil_buf_appendf(b, "%-24s %8.0f %8.0f %8.2f %12.2f\n", name, p->calls, p->failed, rate,
                           resp);
     }
-    vigil_buf_appendf(b, "rows %zu, series %zu, restarts %d%s\n", s->rows, s->series, s->restarts,
-                      s->interrupted ? ", interrupted" : "");
+    vigil_buf_appendf(b, "rows %zu, series %zu, restarts %d, late steps %zu%s\n", s->rows,
+                      s->series, s->restarts, s->late, s->interrupted ? ", interrupted" : "");
 }
 
 static int campaign_run(int argc, char **argv)
@@ -215,10 +215,7 @@ int cmd_campaign(int argc, char **argv)
                      "plan sections (docs/campaign.md):\n");
         struct vigil_buf b;
         vigil_buf_init(&b);
-        vigil_buf_puts(&b, "testbed:\n");
-        vigil_opt_help(vigil_testbed_opts, &b);
-        vigil_buf_puts(&b, "campaign:\n");
-        vigil_opt_help(vigil_timing_opts, &b);
+        vigil_plan_help(&b);
         if (b.p) {
             fputs(b.p, out);
         }

@@ -32,6 +32,7 @@
 #include "vigil/lines.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
+#include "vigil/nfq.h"
 #include "vigil/series.h"
 
 #define SEC ((int64_t)1000000000)
@@ -573,7 +574,16 @@ int vigil_campaign_run(const struct vigil_plan *plan, const char *plan_path, con
         r.inj = 1;
     }
     char work[PATH_MAX];
-    int rc = mkdir_one(outdir);
+    int rc = 0;
+    for (size_t i = 0; i < plan->n_faults; i++) {
+        if (plan->faults[i] == VIGIL_FAULT_LATENCY && !vigil_nfq_supported()) {
+            vigil_error("campaign: the latency fault needs libnetfilter_queue, which this build "
+                        "lacks (install libnetfilter-queue-dev and rebuild, or drop latency)");
+            rc = VIGIL_ENOTSUP;
+            goto out;
+        }
+    }
+    rc = mkdir_one(outdir);
     if (rc) {
         vigil_error("campaign: mkdir %s: %s", outdir, vigil_strerror(rc));
         goto out;
@@ -608,6 +618,9 @@ int vigil_campaign_run(const struct vigil_plan *plan, const char *plan_path, con
         if (sleep_until(t0 + k * r.step, stop)) {
             r.sum->interrupted = 1;
             break;
+        }
+        if (vigil_clock_wall_ns() - (t0 + k * r.step) > r.step / 2) {
+            r.sum->late++;
         }
         const struct vigil_slot *ph = phase_of(&r, k);
         if ((rc = write_row(&r, t0 + k * r.step, ph))) {

@@ -206,6 +206,11 @@ static void teardown(struct vigil_nfq_delay *d)
     vigil_free(d);
 }
 
+int vigil_nfq_supported(void)
+{
+    return 1;
+}
+
 int vigil_nfq_delay_start(struct vigil_nfq_delay **out, const char *netns_path, uint16_t queue,
                           int64_t delay_ns, size_t cap)
 {

@@ -4,6 +4,11 @@
  */
 #include "vigil/nfq.h"
 
+int vigil_nfq_supported(void)
+{
+    return 0;
+}
+
 int vigil_nfq_delay_start(struct vigil_nfq_delay **out, const char *netns_path, uint16_t queue,
                           int64_t delay_ns, size_t cap)
 {

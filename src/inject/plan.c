@@ -105,6 +105,21 @@ static const struct vigil_opt *const fault_opts[VIGIL_FAULT_COUNT] = {
     NULL, cpu_opts, memory_opts, disk_opts, loss_opts, latency_opts,
 };
 
+int vigil_plan_help(struct vigil_buf *out)
+{
+    int rc = vigil_buf_puts(out, "testbed:\n");
+    rc = rc ? rc : vigil_opt_help(vigil_testbed_opts, out);
+    rc = rc ? rc : vigil_buf_puts(out, "campaign:\n");
+    rc = rc ? rc : vigil_opt_help(vigil_timing_opts, out);
+    for (int f = 1; rc == 0 && f < VIGIL_FAULT_COUNT; f++) {
+        rc = vigil_buf_appendf(out, "%s: (class %d)\n", vigil_fault_name(f), f);
+        rc = rc ? rc : vigil_opt_help(fault_opts[f], out);
+    }
+    return rc ? rc
+              : vigil_buf_puts(out, "lists: faults (cpu memory disk loss latency, or none), "
+                                    "levels (low high), targets (uac pcscf scscf uas)\n");
+}
+
 int vigil_plan_init(struct vigil_plan *p)
 {
     memset(p, 0, sizeof *p);
