@@ -39,6 +39,8 @@ const struct cli_cmd cli_cmds[] = {
      "flows extract|detect|worker|nslkdd ..."},
     {"watch", cmd_watch, "monitor this host live: learn normal, report anomalies, serve a page",
      "watch [-c CONFIG] [--warmup DURATION] [--listen ADDR:PORT] [--state DIR] [options]"},
+    {"campaign", cmd_campaign, "fault-injection campaigns on a SIP testbed (labelled datasets)",
+     "campaign run --plan PLAN.yaml --out DIR [--dry-run] | campaign clean"},
     {NULL, NULL, NULL, NULL},
 };
 
