@@ -317,6 +317,7 @@ struct sink {
     int label;
     int addresses;
     int label_dst;    /* 1: only flows towards victim get label, the others 0 */
+    int binary;       /* 1: record batches (docs/flows.md, "Batch format") instead of CSV */
     uint8_t victim[16];
     /* NATS publishing (sensors) */
     struct vigil_bus *bus;
@@ -352,6 +353,13 @@ static int write_csv(struct sink *s, const struct vigil_flow_rec *recs, size_t n
     char sa[64], da[64];
     vigil_buf_reset(&s->b);
     int rc = 0;
+    if (s->binary) {
+        rc = vigil_flow_batch_encode(&s->b, s->sensor, s->seq++, recs, n);
+        if (!rc && fwrite(s->b.p, 1, s->b.len, s->csv) != s->b.len) {
+            rc = -EIO;
+        }
+        return rc;
+    }
     for (size_t i = 0; i < n && !rc; i++) {
         const struct vigil_flow_rec *r = &recs[i];
         rc = vigil_buf_appendf(&s->b, "%.3f", (double)r->win_ns / 1e9);
@@ -692,6 +700,7 @@ static int flows_extract(int argc, char **argv)
         {"label-dst", required_argument, NULL, OPT_LABEL_DST},
         {"append", no_argument, NULL, OPT_APPEND},
         {"addresses", no_argument, NULL, OPT_ADDRESSES},
+        {"format", required_argument, NULL, 'f'},
         {"nats", required_argument, NULL, OPT_NATS},
         {"sensor", required_argument, NULL, OPT_SENSOR},
         {"help", no_argument, NULL, 'h'},
@@ -700,11 +709,12 @@ static int flows_extract(int argc, char **argv)
     struct cap_opts co;
     cap_opts_init(&co);
     const char *out_path = NULL, *labels_out = NULL, *nats = NULL, *sensor = NULL;
+    int binary = 0;
     const char *label_dst = NULL;
     int label = -1, append = 0, addresses = 0, c, rc = CLI_OK;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:f:h", lo, NULL)) != -1) {
         int r = cap_opt(&co, c, "flows", &rc);
         if (r < 0) {
             return rc;
@@ -715,6 +725,12 @@ static int flows_extract(int argc, char **argv)
         switch (c) {
         case 'o':
             out_path = optarg;
+            break;
+        case 'f':
+            if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "bin") != 0) {
+                return cli_usage("flows", "--format: expected csv or bin, got '%s'", optarg);
+            }
+            binary = strcmp(optarg, "bin") == 0;
             break;
         case OPT_LABEL: {
             long v;
@@ -759,6 +775,8 @@ static int flows_extract(int argc, char **argv)
                    "others 0\n"
                    "  --append            append to the CSV and labels files (no header)\n"
                    "  --addresses         add src and dst columns (for people: not trainable)\n"
+                   "  -f, --format F      csv (default) or bin: record batches as on the bus\n"
+                   "                      (docs/flows.md, 'Batch format')\n"
                    "  --nats URL          publish record batches to JetStream (subject "
                    "vigil.flows.SENSOR)\n"
                    "  --sensor NAME       sensor name in batches and the subject (default: host "
@@ -785,7 +803,14 @@ static int flows_extract(int argc, char **argv)
     if (!out_path && !nats) {
         out_path = "-";
     }
-    struct sink s = {.label = label, .addresses = addresses, .label_dst = label_dst != NULL};
+    if (binary && (label >= 0 || addresses)) {
+        return cli_usage("flows", "--format bin carries no labels or address columns (the "
+                                  "records hold the addresses)");
+    }
+    struct sink s = {.label = label,
+                     .addresses = addresses,
+                     .label_dst = label_dst != NULL,
+                     .binary = binary};
     if (label_dst) {
         memcpy(s.victim, victim, 16);
     }
@@ -796,7 +821,7 @@ static int flows_extract(int argc, char **argv)
         if (!s.csv) {
             return cli_fail("%s: %s", out_path, strerror(errno));
         }
-        if (!exists) {
+        if (!exists && !binary) {
             fputs(addresses ? "ts,src,dst" : "ts", s.csv);
             for (size_t j = 0; j < VIGIL_FLOW_F; j++) {
                 fprintf(s.csv, ",%s", vigil_flow_feature_name(j));

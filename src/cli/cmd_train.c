@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "optflags.h"
@@ -371,6 +372,7 @@ int cmd_train(int argc, char **argv)
                                          .prep = &pp,
                                          .per_entity = per_entity,
                                          .threads = threads,
+                                         .progress = !quiet && isatty(STDERR_FILENO),
                                          .options_text = opts_text.p};
     int64_t t1 = vigil_clock_mono_ns();
     e = vigil_bundle_train(&b, &to, &fr, &feat, &d);

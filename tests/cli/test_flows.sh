@@ -42,6 +42,12 @@ expect_out "gzip'd captures" "1200 decoded" "$VIGIL" flows extract "$TMP/scan.pc
 if [ "$(grep -c '^ts,' "$TMP/app.csv")" = 1 ] && [ "$(wc -l <"$TMP/app.l")" = 32 ]; then
     ok "--append adds rows without a second header"; else not_ok "--append"; fi
 
+expect_exit 0 "binary record batches" "$VIGIL" flows extract -f bin "$F/flood.pcap" -o "$TMP/flood.bin"
+size=$(stat -c %s "$TMP/flood.bin")
+# 320 records of 138 bytes in batches of at most 1024: one header per window (2 windows).
+if [ "$size" = $((320 * 138 + 2 * 21)) ]; then ok "batch file size"; else not_ok "batch file size" "$size"; fi
+expect_exit 2 "--format bin has no labels" "$VIGIL" flows extract -f bin --label dos "$F/flood.pcap"
+expect_exit 2 "bad format" "$VIGIL" flows extract -f xml "$F/flood.pcap"
 head -c 3000 "$F/scan.pcap" >"$TMP/cut.pcap"
 expect_exit 1 "a truncated capture fails" "$VIGIL" flows extract "$TMP/cut.pcap" -o /dev/null
 expect_out "and names the file" "cut.pcap: .*truncated" "$VIGIL" flows extract "$TMP/cut.pcap" -o /dev/null
