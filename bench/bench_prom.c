@@ -87,7 +87,8 @@ int main(int argc, char **argv)
 {
     char def[1024];
     const char *data = getenv("VIGIL_DATA");
-    snprintf(def, sizeof def, "%s/prometheus-fixtures/node_exporter/collector/fixtures/e2e-output.txt",
+    snprintf(def, sizeof def,
+             "%s/prometheus-fixtures/node_exporter/collector/fixtures/e2e-output.txt",
              data && *data ? data : "../shared/data");
     const char *path = argc > 1 ? argv[1] : def;
     int runs = argc > 2 ? atoi(argv[2]) : RUNS_DEFAULT;

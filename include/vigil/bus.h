@@ -90,7 +90,7 @@ int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, s
 
 /*
  * Queues a publish without waiting (p is copied). Acknowledgements are
- * collected in the background; at most 4096 are outstanding (the call stalls
+ * collected in the background; at most 256 are outstanding (the call stalls
  * beyond that). Returns 0 or an error above for a publish that could not even
  * be queued.
  */

@@ -48,6 +48,7 @@ struct vigil_watch_conf {
     int rate_window;     /* steps over which the per-entity anomaly rate is taken */
     int threads;         /* training threads */
     double explain;      /* share of the error the reported features explain (0.9) */
+    char *exclude;       /* POSIX ERE of series names kept out of the models */
     double min_error;    /* floor of every group threshold (MSE, scaled units) */
     double calibrate;    /* share of the newest history held out to set thresholds */
     double quantile;     /* threshold quantile of the held-out errors */

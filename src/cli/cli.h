@@ -45,5 +45,6 @@ int cmd_flows(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_radiography(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_campaign(int argc, char **argv);
 
 #endif

@@ -691,7 +691,7 @@ static void teardown(struct app *a)
     vigil_free(a->colmap);
     vigil_free(a->row);
     vigil_buf_fini(&a->scratch);
-    if (a->ops) {
+    if (a->ops && a->mparams) {
         vigil_opt_free(a->ops->opts, a->mparams);
     }
     vigil_free(a->mparams);
@@ -718,10 +718,12 @@ static void reload(struct app *a)
     struct vigil_watch_conf c = a->conf;
     struct vigil_config old = a->cfg;
     a->cfg = fresh;
-    c.model = NULL; /* the model is not reloaded: it changes at restart */
+    /* The model and the exclude rule are not reloaded (they change at restart); c owns
+     * only the strings the new file sets, freed below. */
+    c.model = NULL;
+    c.exclude = NULL;
     if (apply_config(a, &c, 0) == CLI_OK) {
         vigil_opt_free(vigil_watch_opts, &c);
-        c.model = a->conf.model;
         a->conf.threshold = c.threshold;
         a->conf.consecutive = c.consecutive;
         a->conf.clear = c.clear;

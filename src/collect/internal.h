@@ -14,6 +14,8 @@
 
 #include "vigil/collect.h"
 
+/* A first read shorter than this is taken as the whole file (see vigil__pfile_read). */
+#define VIGIL__PFILE_SHORT 3072u
 /* Largest file a collector reads; bigger ones are refused with -EFBIG. */
 #define VIGIL__PFILE_MAX (16u << 20)
 /* Longest row key the row map stores (a /proc/net/netstat header line is ~2 KiB). */

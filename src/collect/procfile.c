@@ -116,6 +116,16 @@ int vigil__pfile_read(struct vigil__pfile *f)
             break;
         }
         n += (size_t)r;
+        /*
+         * A short read well under a page is the whole file: seq_file returns
+         * short only when its page-sized buffer overflows with the next
+         * record, single-record files (cgroup, sysctl, /proc/stat) come whole,
+         * and a regular file reads short only at its end. Skipping the
+         * zero-length confirmation read halves the syscalls per tick.
+         */
+        if (n < f->cap && n < VIGIL__PFILE_SHORT) {
+            break;
+        }
     }
     f->len = n;
     f->buf[n] = '\0';

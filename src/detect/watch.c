@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,10 @@ const struct vigil_opt vigil_watch_opts[] = {
      "share of the newest history held out of training to set the thresholds", NULL},
     {"quantile", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, quantile), "0.99", 0.5, 1,
      "threshold quantile of the held-out errors", NULL},
+    {"exclude", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, exclude),
+     "^vigil_|^node_load(1|5|15)$", 0, 0,
+     "series names (POSIX regex) kept out of the models: vigil's own health, and load "
+     "averages, which lag a burst by minutes", NULL},
     {"explain", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, explain), "0.9", 0.01, 1,
      "share of the error the reported features explain", NULL},
     {0},
@@ -340,6 +345,8 @@ struct live {
     size_t *fgroup; /* (F) group index of each feature */
     size_t n_groups;
     struct live_group grp[VIGIL_GROUP_COUNT + 1];
+    uint64_t pushed;      /* raw rows fed */
+    uint64_t stale_until; /* rows up to this one read as stale (ratio NaN) */
     uint8_t *rate;  /* (R) ring: 1 when any group was anomalous at that step */
     size_t rpos, rlen, rsum;
     int64_t *rts;   /* (R) recent times */
@@ -372,6 +379,8 @@ struct vigil_watch {
     double train_seconds;
 
     struct vigil_buf feat_json; /* scratch for explanations */
+    regex_t exclude;
+    int has_exclude;
 };
 
 /* ---- history ---- */
@@ -429,10 +438,10 @@ static const float *hist_row(const struct vigil_watch *w, size_t i, int64_t *ts)
 
 /* ---- training jobs ---- */
 
-/* vigil's own health series (vigil_collect_*, vigil_scrape_*) describe vigil, not the host. */
-static int modelled(const struct vigil_series *s)
+/* Series the exclude rule leaves out (vigil's own health, lagging load averages). */
+static int modelled(const struct vigil_watch *w, const struct vigil_series *s)
 {
-    return strncmp(s->name, "vigil_", 6) != 0;
+    return !w->has_exclude || regexec(&w->exclude, s->name, 0, NULL, 0) != 0;
 }
 
 static const char *entity_of(const struct vigil_series *s)
@@ -475,7 +484,7 @@ static int make_job(struct vigil_watch *w, const struct vigil_series_table *seri
     j->quantile = w->conf.quantile;
     /* Distinct entities, host first, capped. */
     for (size_t s = 0; s < series->n && !rc; s++) {
-        if (!modelled(&series->v[s])) {
+        if (!modelled(w, &series->v[s])) {
             continue;
         }
         const char *e = entity_of(&series->v[s]);
@@ -528,7 +537,7 @@ static int make_job(struct vigil_watch *w, const struct vigil_series_table *seri
         size_t nc = 0;
         for (size_t s = 0; s < series->n && !rc; s++) {
             const struct vigil_series *sr = &series->v[s];
-            if (!modelled(sr) || strcmp(entity_of(sr), j->entities[k]) != 0) {
+            if (!modelled(w, sr) || strcmp(entity_of(sr), j->entities[k]) != 0) {
                 continue;
             }
             uint32_t c;
@@ -781,7 +790,9 @@ static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int po
                 cnt++;
             }
         }
-        double ratio = finite && cnt && lg->thresh > 0 ? sum / (double)cnt / lg->thresh : (double)NAN;
+        double ratio = finite && cnt && lg->thresh > 0 && l->pushed > l->stale_until
+                           ? sum / (double)cnt / lg->thresh
+                           : (double)NAN;
         lg->ratio = ratio;
         if (!policy) {
             continue;
@@ -833,6 +844,20 @@ static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int po
 static void live_push(struct vigil_watch *w, struct live *l, int64_t ts, const float *row,
                       int policy)
 {
+    /*
+     * A source that stops answering (a stale scrape target, a vanished cgroup) must
+     * not look anomalous: gap filling repeats its last values for a few steps, which
+     * a sequence model may find odd. While more than half of the entity's series are
+     * missing, and for a window after they come back, its ratios read as missing.
+     */
+    size_t missing = 0;
+    for (size_t i = 0; i < l->st.k; i++) {
+        missing += isnan(row[l->st.map[i]]);
+    }
+    l->pushed++;
+    if (missing * 2 > l->st.k) {
+        l->stale_until = l->pushed + l->t + (uint64_t)w->conf.clear;
+    }
     if (vigil_prep_stream_push(&l->st, ts, row) != 0) {
         return;
     }
@@ -951,6 +976,18 @@ int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *con
         vigil_diag_set(diag, 0, 0, "%s: %s", ops->name, why);
         vigil_watch_free(w);
         return VIGIL_ECONFIG;
+    }
+    w->conf.exclude = NULL; /* the caller's string; only the compiled rule is kept */
+    if (conf->exclude && conf->exclude[0]) {
+        int e = regcomp(&w->exclude, conf->exclude, REG_EXTENDED | REG_NOSUB);
+        if (e) {
+            char msg[128];
+            regerror(e, &w->exclude, msg, sizeof msg);
+            vigil_diag_set(diag, 0, 0, "exclude: bad regex '%s': %s", conf->exclude, msg);
+            vigil_watch_free(w);
+            return VIGIL_ECONFIG;
+        }
+        w->has_exclude = 1;
     }
     vigil_watch_set_policy(w, conf);
     if (sink) {
@@ -1246,5 +1283,8 @@ void vigil_watch_free(struct vigil_watch *w)
     vigil_free(w->params);
     vigil_free(w->conf.model);
     vigil_buf_fini(&w->feat_json);
+    if (w->has_exclude) {
+        regfree(&w->exclude);
+    }
     vigil_free(w);
 }

@@ -18,7 +18,7 @@
 #include "vigil/bus.h"
 #include "vigil/mem.h"
 
-#define ASYNC_MAX_PENDING 4096
+#define ASYNC_MAX_PENDING 256
 
 struct vigil_bus {
     natsConnection *nc;

@@ -53,8 +53,8 @@ int vigil__num_format_value(struct vigil_buf *b, double v, int is_float);
 
 /* What sniffing the first lines of a delimited file decided. */
 struct vigil__csv_layout {
-    char delim;  /* ',', ';', '\t' or ' ' (runs of blanks) */
-    int header;  /* 1 when the first data line is a header */
+    char delim; /* ',', ';', '\t' or ' ' (runs of blanks) */
+    int header; /* 1 when the first data line is a header */
     size_t n_fields;
 };
 
@@ -65,8 +65,8 @@ void vigil__csv_sniff(const char *const *lines, const size_t *lens, size_t n_lin
 /* A delimited-text reader feeding a frame, one line at a time. */
 struct vigil__csv;
 
-int vigil__csv_new(struct vigil__csv **out, struct vigil_frame *fr,
-                   const struct vigil_read_opts *o, const struct vigil__csv_layout *lay);
+int vigil__csv_new(struct vigil__csv **out, struct vigil_frame *fr, const struct vigil_read_opts *o,
+                   const struct vigil__csv_layout *lay);
 /* Feeds one line (numbered lineno). Returns 0, VIGIL_EOF when max_rows is
  * reached, VIGIL_EPARSE with diag, or -ENOMEM. */
 int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno,

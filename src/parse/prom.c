@@ -96,8 +96,8 @@ static int tok_len(size_t n)
 
 /* ---- types ---- */
 
-static const char *const type_names[] = {"untyped",   "counter",        "gauge", "histogram",
-                                         "summary",   "gaugehistogram", "info",  "stateset"};
+static const char *const type_names[] = {"untyped", "counter",        "gauge", "histogram",
+                                         "summary", "gaugehistogram", "info",  "stateset"};
 
 const char *vigil_prom_type_name(enum vigil_prom_type t)
 {
@@ -183,8 +183,7 @@ static int parse_labels(const char *p, size_t n, size_t *pi, struct vigil_label_
         size_t ve = i++;
         for (size_t j = 0; j < k; j++) {
             if (refs[j].name_len == ne - ns && memcmp(refs[j].name, p + ns, ne - ns) == 0) {
-                vigil_diag_set(diag, 0, ns + 1, "duplicate label '%.*s'", tok_len(ne - ns),
-                               p + ns);
+                vigil_diag_set(diag, 0, ns + 1, "duplicate label '%.*s'", tok_len(ne - ns), p + ns);
                 return VIGIL_EPARSE;
             }
         }
@@ -249,8 +248,7 @@ static int parse_timestamp(const char *p, size_t n, size_t *pi, enum vigil_prom_
             return VIGIL_EPARSE;
         }
         if (ms > INT64_MAX / 1000000 || ms < INT64_MIN / 1000000) {
-            vigil_diag_set(diag, 0, i + 1, "timestamp out of range: '%.*s'", tok_len(e - i),
-                           p + i);
+            vigil_diag_set(diag, 0, i + 1, "timestamp out of range: '%.*s'", tok_len(e - i), p + i);
             return VIGIL_EPARSE;
         }
         *ns = ms * 1000000;
@@ -532,8 +530,7 @@ static int member_kind(enum vigil_prom_type t, const char *suf, size_t sn)
         if (sn == 0) {
             return VIGIL_KIND_GAUGE; /* quantiles */
         }
-        return suffix_is(suf, sn, "_count") || suffix_is(suf, sn, "_sum") ? VIGIL_KIND_COUNTER
-                                                                          : -1;
+        return suffix_is(suf, sn, "_count") || suffix_is(suf, sn, "_sum") ? VIGIL_KIND_COUNTER : -1;
     case VIGIL_PROM_GAUGEHISTOGRAM:
         return suffix_is(suf, sn, "_bucket") || suffix_is(suf, sn, "_gcount") ||
                        suffix_is(suf, sn, "_gsum")
@@ -658,10 +655,10 @@ static int append_escaped(struct vigil_buf *b, const char *p, size_t n, int quot
     int rc = 0;
     size_t run = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        const char *esc = p[i] == '\\'              ? "\\\\"
-                          : p[i] == '\n'            ? "\\n"
+        const char *esc = p[i] == '\\'           ? "\\\\"
+                          : p[i] == '\n'         ? "\\n"
                           : quote && p[i] == '"' ? "\\\""
-                                                    : NULL;
+                                                 : NULL;
         if (esc) {
             rc = vigil_buf_append(b, p + run, i - run);
             rc = rc ? rc : vigil_buf_append(b, esc, 2);
@@ -795,8 +792,7 @@ int vigil_prom_write_row(struct vigil_buf *out, const struct vigil_frame *fr, si
             size_t nl = s->n_labels < VIGIL_PROM_LABELS_MAX ? s->n_labels : VIGIL_PROM_LABELS_MAX;
             for (size_t j = 0; j < nl; j++) {
                 refs[j] = (struct vigil_label_ref){s->labels[j].name, strlen(s->labels[j].name),
-                                                   s->labels[j].value,
-                                                   strlen(s->labels[j].value)};
+                                                   s->labels[j].value, strlen(s->labels[j].value)};
             }
             rc = write_sample(out, s->name, refs, nl, (double)x[order[k].j], with_ts, ts_ms);
         }

@@ -61,10 +61,20 @@ expect_exit 0 "--duration stops" "$VIGIL" collect --interval 20ms --duration 150
 # --nats: one message per tick on vigil.metrics.<host>, checked on the server's monitor.
 NATS=$(command -v nats-server || true)
 if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
-    P=$(( (RANDOM % 20000) + 30000 ))
-    "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
-    NPID=$!
-    for _ in $(seq 1 100); do curl -s "127.0.0.1:$((P + 1))/healthz" >/dev/null && break; sleep 0.05; done
+    # A random port may be taken: try a few until the server answers its health check.
+    for _try in 1 2 3 4 5; do
+        P=$(( (RANDOM % 20000) + 30000 ))
+        "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
+        NPID=$!
+        up=0
+        for _ in $(seq 1 100); do
+            curl -s "127.0.0.1:$((P + 1))/healthz" >/dev/null && { up=1; break; }
+            kill -0 "$NPID" 2>/dev/null || break
+            sleep 0.05
+        done
+        [ "$up" = 1 ] && break
+        kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
+    done
     expect_exit 0 "publishes to NATS" "$VIGIL" collect --count 4 --interval 10ms -r "$ROOT" \
         --nats "nats://127.0.0.1:$P" -q
     msgs=$(curl -s "127.0.0.1:$((P + 1))/jsz?streams=1" | grep -o '"messages": *[0-9]*' | head -1)
