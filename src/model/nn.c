@@ -228,7 +228,11 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
     }
     for (size_t s = 0; s < t; s++) {
         float *a = gates + s * step;
-        if (s > 0) {
+        if (s > 0 && bsz == 1) {
+            /* One window (live scoring): a matrix-vector product, no packing. */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g4, (int)hd, 1.0f, wh, (int)hd,
+                        h + (s - 1) * hd, 1, 1.0f, a, 1);
+        } else if (s > 0) {
             /* a (B,4H) += h_{s-1} (B,H) @ wh^T (H,4H) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bsz, (int)g4, (int)hd, 1.0f,
                         h + (s - 1) * bsz * hd, (int)hd, wh, (int)hd, 1.0f, a, (int)g4);
