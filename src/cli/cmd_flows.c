@@ -1122,8 +1122,8 @@ static int flows_worker(int argc, char **argv)
     }
     catch_stop_signals();
     fprintf(stderr, "flows worker %s: consuming %s as '%s'\n", s.sensor, FLOWS_STREAM, durable);
-    int64_t last = vigil_clock_mono_ns();
-    uint64_t batches = 0, bad = 0, redelivered = 0;
+    int64_t last = vigil_clock_mono_ns(), t_first = 0, t_last = 0, wall_first = 0, wall_last = 0;
+    uint64_t batches = 0, bad = 0, redelivered = 0, recs_in = 0;
     while (!stop_flag && (!max_batches || batches < (uint64_t)max_batches)) {
         size_t n;
         long want = max_batches && max_batches - (long)batches < fetch
@@ -1141,6 +1141,10 @@ static int flows_worker(int argc, char **argv)
             continue;
         }
         last = vigil_clock_mono_ns();
+        if (!t_first) {
+            t_first = last;
+            wall_first = vigil_clock_wall_ns();
+        }
         if (hold) {
             fprintf(stderr, "flows worker %s: holding %zu batches\n", s.sensor, n);
             struct timespec ts = {(time_t)(hold / 1000000000LL), (long)(hold % 1000000000LL)};
@@ -1175,6 +1179,9 @@ static int flows_worker(int argc, char **argv)
             vigil_bus_ack(&msgs[i]);
             redelivered += msgs[i].delivered > 1;
             batches++;
+            recs_in += h.n;
+            t_last = vigil_clock_mono_ns();
+            wall_last = vigil_clock_wall_ns();
             if (proc) {
                 uint64_t after = 0;
                 for (int k = 1; k <= VIGIL_THREAT_ANOMALY; k++) {
@@ -1189,9 +1196,15 @@ static int flows_worker(int argc, char **argv)
             break;
         }
     }
-    fprintf(stderr, "flows worker %s: %llu batches (%llu redelivered, %llu malformed)\n",
+    double busy = t_last > t_first ? (double)(t_last - t_first) / 1e9 : 0;
+    fprintf(stderr,
+            "flows worker %s: %llu batches (%llu redelivered, %llu malformed), %llu records in "
+            "%.3f s from the first fetch to the last ack (%.0f records/s; first fetch %.6f, "
+            "last ack %.6f)\n",
             s.sensor, (unsigned long long)batches, (unsigned long long)redelivered,
-            (unsigned long long)bad);
+            (unsigned long long)bad, (unsigned long long)recs_in, busy,
+            busy > 0 ? (double)recs_in / busy : 0.0, (double)wall_first / 1e9,
+            (double)wall_last / 1e9);
 done:
     vigil_bus_unsubscribe(sub);
     sink_close(&s, "flows worker");
