@@ -241,8 +241,8 @@ int main(void)
             ok = 0;
             for (size_t i = 0; i < fs.n; i++) {
                 pkt.ts_ns = fs.f[i].ts;
-                ok += vigil_pkt_decode(&pkt, fs.data + fs.f[i].off, fs.f[i].caplen,
-                                       fs.f[i].wirelen, fs.f[i].link) == VIGIL_PKT_OK;
+                ok += vigil_pkt_decode(&pkt, fs.data + fs.f[i].off, fs.f[i].caplen, fs.f[i].wirelen,
+                                       fs.f[i].link) == VIGIL_PKT_OK;
             }
             T_STOP(r);
         }
@@ -329,8 +329,8 @@ int main(void)
     vigil_opt_set(ops->opts, mp, "epochs", "1", 1, &d);
     struct vigil_model m;
     vigil_model_init(&m, ops, mp);
-    struct vigil_batch b = {.x = x, .n = 50000, .f = VIGIL_FLOW_F, .y = y, .n_classes = 5,
-                            .threads = 1};
+    struct vigil_batch b = {
+        .x = x, .n = 50000, .f = VIGIL_FLOW_F, .y = y, .n_classes = 5, .threads = 1};
     if (ops->fit(&m, &b) != 0) {
         fprintf(stderr, "bench_flows: training failed\n");
         return 1;

@@ -109,12 +109,12 @@ uint64_t vigil_bus_failed(const struct vigil_bus *b);
 
 /* A durable pull consumer, shared by every worker that names it. */
 struct vigil_bus_consumer {
-    const char *stream;   /* stream to read */
-    const char *durable;  /* consumer name shared by the worker group */
-    const char *subject;  /* subjects to read: the stream's pattern, or a narrower filter */
-    int64_t ack_wait_ns;  /* redelivery after this long without an ack; 0 = 30 s */
-    int max_deliver;      /* deliveries per message before giving up; 0 = unlimited */
-    int max_ack_pending;  /* unacknowledged messages across the group; 0 = 1024 */
+    const char *stream;  /* stream to read */
+    const char *durable; /* consumer name shared by the worker group */
+    const char *subject; /* subjects to read: the stream's pattern, or a narrower filter */
+    int64_t ack_wait_ns; /* redelivery after this long without an ack; 0 = 30 s */
+    int max_deliver;     /* deliveries per message before giving up; 0 = unlimited */
+    int max_ack_pending; /* unacknowledged messages across the group; 0 = 1024 */
 };
 
 /*

@@ -58,7 +58,6 @@ int vigil_flowdet_score(struct vigil_flowdet *fd, const struct vigil_flow_rec *r
 /* Model kind of model i ("mlp", "kmeans", ...), borrowed; NULL past the end. */
 const char *vigil_flowdet_model_name(const struct vigil_flowdet *fd, size_t i);
 
-
 void vigil_flowdet_free(struct vigil_flowdet *fd);
 
 #endif /* VIGIL_FLOWDET_H */

@@ -44,8 +44,8 @@ const char *vigil_threat_class_name(int c);
 int vigil_threat_class_parse(const char *s);
 
 struct vigil_nslkdd {
-    float *x;     /* (N, VIGIL_NSLKDD_F) owned */
-    int32_t *y;   /* (N) class ids, owned */
+    float *x;   /* (N, VIGIL_NSLKDD_F) owned */
+    int32_t *y; /* (N) class ids, owned */
     size_t n;
     size_t unknown_symbols; /* symbolic values outside the vocabularies (encoded as all zeros) */
     size_t per_class[VIGIL_THREAT_N_CLASSES];

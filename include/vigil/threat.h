@@ -49,20 +49,20 @@ typedef int (*vigil_threat_sink_fn)(void *user, const char *json, size_t n);
 
 struct vigil_threat_params {
     enum vigil_threat_key key;
-    int64_t dedup_ns;      /* default 60 s */
+    int64_t dedup_ns; /* default 60 s */
     /* Flagged flows a key must gather (within dedup of each other) before its alarm is
        raised, per class; 0 or 1 = the first flow raises it. Default: 16 for DoS (a
        flood is many flows at one victim; a lone SYN of a normal connection is not),
        1 otherwise. */
     uint32_t min_flows[VIGIL_THREAT_CLASS_MAX];
-    size_t max_keys;       /* open alarms tracked at once; default 65536 */
-    const char *model;     /* model name written in alarms; borrowed; may be NULL */
-    const char *sensor;    /* sensor name written in alarms; borrowed; may be NULL */
-    FILE *jsonl;           /* JSON line per raised alarm; borrowed; NULL = none */
-    struct vigil_store *store;          /* borrowed; NULL = none */
-    struct vigil_alert_client *alerts;  /* borrowed; NULL = none */
-    const char *hook;      /* "/bin/sh -c" command per raised alarm; NULL = none (default) */
-    vigil_threat_sink_fn sink;          /* NULL = none */
+    size_t max_keys;                   /* open alarms tracked at once; default 65536 */
+    const char *model;                 /* model name written in alarms; borrowed; may be NULL */
+    const char *sensor;                /* sensor name written in alarms; borrowed; may be NULL */
+    FILE *jsonl;                       /* JSON line per raised alarm; borrowed; NULL = none */
+    struct vigil_store *store;         /* borrowed; NULL = none */
+    struct vigil_alert_client *alerts; /* borrowed; NULL = none */
+    const char *hook;          /* "/bin/sh -c" command per raised alarm; NULL = none (default) */
+    vigil_threat_sink_fn sink; /* NULL = none */
     void *sink_user;
 };
 

@@ -125,7 +125,9 @@ struct cap_opts {
         {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},                                     \
         {"filter", required_argument, NULL, OPT_FILTER},                                           \
         {"snaplen", required_argument, NULL, OPT_SNAPLEN},                                         \
-        {"batch", required_argument, NULL, OPT_BATCH}
+    {                                                                                              \
+        "batch", required_argument, NULL, OPT_BATCH                                                \
+    }
 
 static const char cap_help[] =
     "capture and flows:\n"
@@ -166,8 +168,8 @@ static int cap_opt(struct cap_opts *o, int c, const char *cmd, int *rc)
         return 1;
     case OPT_SNAPLEN:
         if (parse_long(optarg, 16, 262144, &v)) {
-            *rc = cli_usage(cmd, "--snaplen: expected an integer in [16, 262144], got '%s'",
-                            optarg);
+            *rc =
+                cli_usage(cmd, "--snaplen: expected an integer in [16, 262144], got '%s'", optarg);
             return -1;
         }
         o->cp.snaplen = (int)v;
@@ -208,7 +210,9 @@ struct alarm_opts {
         {"hook", required_argument, NULL, OPT_HOOK},                                               \
         {"dedup", required_argument, NULL, OPT_DEDUP}, {"key", required_argument, NULL, OPT_KEY},  \
         {"scores", required_argument, NULL, OPT_SCORES},                                           \
-        {"min-flows", required_argument, NULL, OPT_MIN_FLOWS}
+    {                                                                                              \
+        "min-flows", required_argument, NULL, OPT_MIN_FLOWS                                        \
+    }
 
 static const char alarm_help[] =
     "detection and alarms:\n"
@@ -248,8 +252,7 @@ static int alarm_opt(struct alarm_opts *a, int c, const char *cmd, int *rc)
         char *end;
         double v = strtod(optarg, &end);
         if (*end || end == optarg || !(v > 0 && v <= 1)) {
-            *rc = cli_usage(cmd, "--threshold: expected a probability in (0, 1], got '%s'",
-                            optarg);
+            *rc = cli_usage(cmd, "--threshold: expected a probability in (0, 1], got '%s'", optarg);
             return -1;
         }
         a->threshold = (float)v;
@@ -284,11 +287,12 @@ static int alarm_opt(struct alarm_opts *a, int c, const char *cmd, int *rc)
             memcpy(cname, optarg, (size_t)(eq - optarg));
             parse_long(eq + 1, 1, 1000000, &v);
         }
-        int cls = strcmp(cname, "anomaly") == 0 ? VIGIL_THREAT_ANOMALY
-                                                : vigil_threat_class_parse(cname);
+        int cls =
+            strcmp(cname, "anomaly") == 0 ? VIGIL_THREAT_ANOMALY : vigil_threat_class_parse(cname);
         if (cls <= 0 || v < 1) {
-            *rc = cli_usage(cmd, "--min-flows: expected CLASS=N (dos, probe, r2l, u2r, anomaly; "
-                                 "N >= 1), got '%s'",
+            *rc = cli_usage(cmd,
+                            "--min-flows: expected CLASS=N (dos, probe, r2l, u2r, anomaly; "
+                            "N >= 1), got '%s'",
                             optarg);
             return -1;
         }
@@ -316,8 +320,8 @@ struct sink {
     FILE *labels;
     int label;
     int addresses;
-    int label_dst;    /* 1: only flows towards victim get label, the others 0 */
-    int binary;       /* 1: record batches (docs/flows.md, "Batch format") instead of CSV */
+    int label_dst; /* 1: only flows towards victim get label, the others 0 */
+    int binary;    /* 1: record batches (docs/flows.md, "Batch format") instead of CSV */
     uint8_t victim[16];
     /* NATS publishing (sensors) */
     struct vigil_bus *bus;
@@ -513,11 +517,9 @@ static int sink_open_detect(struct sink *s, const struct alarm_opts *a, size_t b
     if (a->db && (rc = vigil_store_open(&s->store, a->db, 0)) != 0) {
         return cli_fail("%s: cannot open the database (%s)", a->db, vigil_strerror(rc));
     }
-    if (a->alertmanager &&
-        (rc = vigil_alert_client_new(&s->alerts, a->alertmanager, 5000)) != 0) {
+    if (a->alertmanager && (rc = vigil_alert_client_new(&s->alerts, a->alertmanager, 5000)) != 0) {
         return cli_fail("--alertmanager %s: %s", a->alertmanager,
-                        rc == -EINVAL ? "expected an http:// or https:// URL"
-                                      : vigil_strerror(rc));
+                        rc == -EINVAL ? "expected an http:// or https:// URL" : vigil_strerror(rc));
     }
     struct vigil_threat_params tp;
     vigil_threat_params_default(&tp);
@@ -669,8 +671,8 @@ static int run_capture(char **files, int n, const char *iface, const struct cap_
         if (e) {
             rc = cli_fail("%s", d.msg[0] ? d.msg : vigil_strerror(e));
         } else {
-            fprintf(stderr, "%s: %llu batches published to %s\n", what,
-                    (unsigned long long)s->seq, s->subject);
+            fprintf(stderr, "%s: %llu batches published to %s\n", what, (unsigned long long)s->seq,
+                    s->subject);
         }
     }
     print_pkt_stats(what, &ps, &total);
@@ -739,8 +741,9 @@ static int flows_extract(int argc, char **argv)
                 label = (int)v;
             }
             if (label < 0) {
-                return cli_usage("flows", "--label: expected normal, dos, probe, r2l, u2r or a "
-                                          "class id, got '%s'",
+                return cli_usage("flows",
+                                 "--label: expected normal, dos, probe, r2l, u2r or a "
+                                 "class id, got '%s'",
                                  optarg);
             }
             break;
@@ -764,24 +767,25 @@ static int flows_extract(int argc, char **argv)
             sensor = optarg;
             break;
         case 'h':
-            printf("usage: vigil flows extract PCAP... [-o flows.csv] [options]\n\n"
-                   "  -o, --output FILE   CSV of flow records: ts, the 24 features (docs/flows.md)\n"
-                   "                      [, label] ('-' = stdout, the default without --nats)\n"
-                   "  --label LABEL       class of every flow: normal, dos, probe, r2l, u2r or "
-                   "an id\n"
-                   "  --labels-out FILE   also write the class ids, one per row (vigil train "
-                   "--labels)\n"
-                   "  --label-dst ADDR    only flows towards ADDR (the victim) get LABEL, the "
-                   "others 0\n"
-                   "  --append            append to the CSV and labels files (no header)\n"
-                   "  --addresses         add src and dst columns (for people: not trainable)\n"
-                   "  -f, --format F      csv (default) or bin: record batches as on the bus\n"
-                   "                      (docs/flows.md, 'Batch format')\n"
-                   "  --nats URL          publish record batches to JetStream (subject "
-                   "vigil.flows.SENSOR)\n"
-                   "  --sensor NAME       sensor name in batches and the subject (default: host "
-                   "name)\n\n%s",
-                   cap_help);
+            printf(
+                "usage: vigil flows extract PCAP... [-o flows.csv] [options]\n\n"
+                "  -o, --output FILE   CSV of flow records: ts, the 24 features (docs/flows.md)\n"
+                "                      [, label] ('-' = stdout, the default without --nats)\n"
+                "  --label LABEL       class of every flow: normal, dos, probe, r2l, u2r or "
+                "an id\n"
+                "  --labels-out FILE   also write the class ids, one per row (vigil train "
+                "--labels)\n"
+                "  --label-dst ADDR    only flows towards ADDR (the victim) get LABEL, the "
+                "others 0\n"
+                "  --append            append to the CSV and labels files (no header)\n"
+                "  --addresses         add src and dst columns (for people: not trainable)\n"
+                "  -f, --format F      csv (default) or bin: record batches as on the bus\n"
+                "                      (docs/flows.md, 'Batch format')\n"
+                "  --nats URL          publish record batches to JetStream (subject "
+                "vigil.flows.SENSOR)\n"
+                "  --sensor NAME       sensor name in batches and the subject (default: host "
+                "name)\n\n%s",
+                cap_help);
             return CLI_OK;
         case ':':
             return cli_usage("flows", "option '%s' needs a value", argv[optind - 1]);
@@ -807,10 +811,8 @@ static int flows_extract(int argc, char **argv)
         return cli_usage("flows", "--format bin carries no labels or address columns (the "
                                   "records hold the addresses)");
     }
-    struct sink s = {.label = label,
-                     .addresses = addresses,
-                     .label_dst = label_dst != NULL,
-                     .binary = binary};
+    struct sink s = {
+        .label = label, .addresses = addresses, .label_dst = label_dst != NULL, .binary = binary};
     if (label_dst) {
         memcpy(s.victim, victim, 16);
     }
@@ -1037,25 +1039,26 @@ static int flows_worker(int argc, char **argv)
             processed = optarg;
             break;
         case 'h':
-            printf("usage: vigil flows worker --nats URL --model FILE... [options]\n\n"
-                   "Consumes flow record batches from the %s stream as one member of a\n"
-                   "durable consumer group, scores them, publishes alarms to %s<name>,\n"
-                   "and acknowledges each batch only after its alarms are stored: a worker\n"
-                   "that dies mid-batch loses nothing (the batch is redelivered after --ack-wait).\n\n"
-                   "  --nats URL          NATS server(s)\n"
-                   "  --name NAME         worker name (default: host name and pid)\n"
-                   "  --durable NAME      consumer group shared by the workers (default "
-                   "vigil-workers)\n"
-                   "  --fetch N           batches per fetch (default 8)\n"
-                   "  --ack-wait DUR      redelivery delay of unacknowledged batches (default "
-                   "30s)\n"
-                   "  --idle-exit DUR     exit after DUR without batches (default: run until "
-                   "SIGTERM)\n"
-                   "  --max-batches N     exit after N batches\n"
-                   "  --processed FILE    append 'sensor seq records flagged' per acked batch\n"
-                   "  --hold DUR          wait DUR after each fetch before scoring (testing "
-                   "redelivery)\n\n%s",
-                   FLOWS_STREAM, "vigil.alarms.", alarm_help);
+            printf(
+                "usage: vigil flows worker --nats URL --model FILE... [options]\n\n"
+                "Consumes flow record batches from the %s stream as one member of a\n"
+                "durable consumer group, scores them, publishes alarms to %s<name>,\n"
+                "and acknowledges each batch only after its alarms are stored: a worker\n"
+                "that dies mid-batch loses nothing (the batch is redelivered after --ack-wait).\n\n"
+                "  --nats URL          NATS server(s)\n"
+                "  --name NAME         worker name (default: host name and pid)\n"
+                "  --durable NAME      consumer group shared by the workers (default "
+                "vigil-workers)\n"
+                "  --fetch N           batches per fetch (default 8)\n"
+                "  --ack-wait DUR      redelivery delay of unacknowledged batches (default "
+                "30s)\n"
+                "  --idle-exit DUR     exit after DUR without batches (default: run until "
+                "SIGTERM)\n"
+                "  --max-batches N     exit after N batches\n"
+                "  --processed FILE    append 'sensor seq records flagged' per acked batch\n"
+                "  --hold DUR          wait DUR after each fetch before scoring (testing "
+                "redelivery)\n\n%s",
+                FLOWS_STREAM, "vigil.alarms.", alarm_help);
             return CLI_OK;
         case ':':
             return cli_usage("flows", "option '%s' needs a value", argv[optind - 1]);
@@ -1122,13 +1125,12 @@ static int flows_worker(int argc, char **argv)
     }
     catch_stop_signals();
     fprintf(stderr, "flows worker %s: consuming %s as '%s'\n", s.sensor, FLOWS_STREAM, durable);
-    int64_t last = vigil_clock_mono_ns();
-    uint64_t batches = 0, bad = 0, redelivered = 0;
+    int64_t last = vigil_clock_mono_ns(), t_first = 0, t_last = 0, wall_first = 0, wall_last = 0;
+    uint64_t batches = 0, bad = 0, redelivered = 0, recs_in = 0;
     while (!stop_flag && (!max_batches || batches < (uint64_t)max_batches)) {
         size_t n;
-        long want = max_batches && max_batches - (long)batches < fetch
-                        ? max_batches - (long)batches
-                        : fetch;
+        long want = max_batches && max_batches - (long)batches < fetch ? max_batches - (long)batches
+                                                                       : fetch;
         e = vigil_bus_fetch(sub, msgs, (size_t)want, 1000000000LL, &n, &d);
         if (e) {
             rc = cli_fail("%s", d.msg[0] ? d.msg : vigil_strerror(e));
@@ -1141,6 +1143,10 @@ static int flows_worker(int argc, char **argv)
             continue;
         }
         last = vigil_clock_mono_ns();
+        if (!t_first) {
+            t_first = last;
+            wall_first = vigil_clock_wall_ns();
+        }
         if (hold) {
             fprintf(stderr, "flows worker %s: holding %zu batches\n", s.sensor, n);
             struct timespec ts = {(time_t)(hold / 1000000000LL), (long)(hold % 1000000000LL)};
@@ -1151,10 +1157,10 @@ static int flows_worker(int argc, char **argv)
             e = vigil_flow_batch_decode(msgs[i].data, msgs[i].len, &h, recs, VIGIL_FLOW_BATCH_MAX);
             if (e) {
                 /* A poison message: acknowledged so it is not redelivered forever. */
-                fprintf(stderr, "vigil: flows worker: %s seq %llu: not a flow batch (%s), "
-                                "dropped\n",
-                        msgs[i].subject, (unsigned long long)msgs[i].stream_seq,
-                        vigil_strerror(e));
+                fprintf(stderr,
+                        "vigil: flows worker: %s seq %llu: not a flow batch (%s), "
+                        "dropped\n",
+                        msgs[i].subject, (unsigned long long)msgs[i].stream_seq, vigil_strerror(e));
                 bad++;
                 vigil_bus_ack(&msgs[i]);
                 continue;
@@ -1175,6 +1181,9 @@ static int flows_worker(int argc, char **argv)
             vigil_bus_ack(&msgs[i]);
             redelivered += msgs[i].delivered > 1;
             batches++;
+            recs_in += h.n;
+            t_last = vigil_clock_mono_ns();
+            wall_last = vigil_clock_wall_ns();
             if (proc) {
                 uint64_t after = 0;
                 for (int k = 1; k <= VIGIL_THREAT_ANOMALY; k++) {
@@ -1189,9 +1198,15 @@ static int flows_worker(int argc, char **argv)
             break;
         }
     }
-    fprintf(stderr, "flows worker %s: %llu batches (%llu redelivered, %llu malformed)\n",
+    double busy = t_last > t_first ? (double)(t_last - t_first) / 1e9 : 0;
+    fprintf(stderr,
+            "flows worker %s: %llu batches (%llu redelivered, %llu malformed), %llu records in "
+            "%.3f s from the first fetch to the last ack (%.0f records/s; first fetch %.6f, "
+            "last ack %.6f)\n",
             s.sensor, (unsigned long long)batches, (unsigned long long)redelivered,
-            (unsigned long long)bad);
+            (unsigned long long)bad, (unsigned long long)recs_in, busy,
+            busy > 0 ? (double)recs_in / busy : 0.0, (double)wall_first / 1e9,
+            (double)wall_last / 1e9);
 done:
     vigil_bus_unsubscribe(sub);
     sink_close(&s, "flows worker");
@@ -1279,8 +1294,8 @@ static int flows_nslkdd(int argc, char **argv)
         fputc('\n', f);
         fprintf(l, "%d\n", (int)k.y[i]);
     }
-    fprintf(stderr, "flows nslkdd: %zu rows: normal %zu, dos %zu, probe %zu, r2l %zu, u2r %zu",
-            k.n, k.per_class[0], k.per_class[1], k.per_class[2], k.per_class[3], k.per_class[4]);
+    fprintf(stderr, "flows nslkdd: %zu rows: normal %zu, dos %zu, probe %zu, r2l %zu, u2r %zu", k.n,
+            k.per_class[0], k.per_class[1], k.per_class[2], k.per_class[3], k.per_class[4]);
     if (k.unknown_symbols) {
         fprintf(stderr, "; %zu symbolic values outside the vocabularies", k.unknown_symbols);
     }

@@ -87,8 +87,9 @@ static int fmodel_load(struct fmodel *m, const char *path, size_t batch, struct 
         return VIGIL_ESHAPE;
     }
     if (pp->step != 0 || pp->temporal != 0) {
-        vigil_diag_set(diag, 0, 0, "the model resamples or adds temporal features; flow records "
-                                   "are independent rows (train with --step 0 --temporal 0)");
+        vigil_diag_set(diag, 0, 0,
+                       "the model resamples or adds temporal features; flow records "
+                       "are independent rows (train with --step 0 --temporal 0)");
         return VIGIL_ESHAPE;
     }
     m->f = vigil_prep_n_features(m->b.prep);
@@ -109,8 +110,9 @@ static int fmodel_load(struct fmodel *m, const char *path, size_t batch, struct 
         const char *key = vigil_prep_series(m->b.prep, i, &m->lo[i], &m->hi[i]);
         int j = key ? feature_index(key) : -1;
         if (j < 0) {
-            vigil_diag_set(diag, 0, 0, "the model reads '%s', which is not a flow feature "
-                                       "(docs/flows.md lists them)",
+            vigil_diag_set(diag, 0, 0,
+                           "the model reads '%s', which is not a flow feature "
+                           "(docs/flows.md lists them)",
                            key ? key : "?");
             return VIGIL_ESHAPE;
         }

@@ -23,52 +23,86 @@
 #define FIELD_MAX 64
 
 static const char *const class_names[VIGIL_THREAT_N_CLASSES] = {"normal", "dos", "probe", "r2l",
-                                                               "u2r"};
+                                                                "u2r"};
 
 /* The 41 fields in file order; the symbolic ones are 1, 2 and 3. */
 static const char *const fields[41] = {
-    "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land",
-    "wrong_fragment", "urgent", "hot", "num_failed_logins", "logged_in", "num_compromised",
-    "root_shell", "su_attempted", "num_root", "num_file_creations", "num_shells",
-    "num_access_files", "num_outbound_cmds", "is_host_login", "is_guest_login", "count",
-    "srv_count", "serror_rate", "srv_serror_rate", "rerror_rate", "srv_rerror_rate",
-    "same_srv_rate", "diff_srv_rate", "srv_diff_host_rate", "dst_host_count",
-    "dst_host_srv_count", "dst_host_same_srv_rate", "dst_host_diff_srv_rate",
-    "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate", "dst_host_serror_rate",
-    "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate",
+    "duration",
+    "protocol_type",
+    "service",
+    "flag",
+    "src_bytes",
+    "dst_bytes",
+    "land",
+    "wrong_fragment",
+    "urgent",
+    "hot",
+    "num_failed_logins",
+    "logged_in",
+    "num_compromised",
+    "root_shell",
+    "su_attempted",
+    "num_root",
+    "num_file_creations",
+    "num_shells",
+    "num_access_files",
+    "num_outbound_cmds",
+    "is_host_login",
+    "is_guest_login",
+    "count",
+    "srv_count",
+    "serror_rate",
+    "srv_serror_rate",
+    "rerror_rate",
+    "srv_rerror_rate",
+    "same_srv_rate",
+    "diff_srv_rate",
+    "srv_diff_host_rate",
+    "dst_host_count",
+    "dst_host_srv_count",
+    "dst_host_same_srv_rate",
+    "dst_host_diff_srv_rate",
+    "dst_host_same_src_port_rate",
+    "dst_host_srv_diff_host_rate",
+    "dst_host_serror_rate",
+    "dst_host_srv_serror_rate",
+    "dst_host_rerror_rate",
+    "dst_host_srv_rerror_rate",
 };
 
 static const char *const protocols[N_PROTO] = {"icmp", "tcp", "udp"};
 
 static const char *const services[N_SVC] = {
-    "IRC", "X11", "Z39_50", "aol", "auth", "bgp", "courier", "csnet_ns", "ctf", "daytime",
-    "discard", "domain", "domain_u", "echo", "eco_i", "ecr_i", "efs", "exec", "finger", "ftp",
-    "ftp_data", "gopher", "harvest", "hostnames", "http", "http_2784", "http_443", "http_8001",
-    "imap4", "iso_tsap", "klogin", "kshell", "ldap", "link", "login", "mtp", "name", "netbios_dgm",
-    "netbios_ns", "netbios_ssn", "netstat", "nnsp", "nntp", "ntp_u", "other", "pm_dump", "pop_2",
-    "pop_3", "printer", "private", "red_i", "remote_job", "rje", "shell", "smtp", "sql_net", "ssh",
-    "sunrpc", "supdup", "systat", "telnet", "tftp_u", "tim_i", "time", "urh_i", "urp_i", "uucp",
-    "uucp_path", "vmnet", "whois",
+    "IRC",      "X11",      "Z39_50",      "aol",        "auth",        "bgp",      "courier",
+    "csnet_ns", "ctf",      "daytime",     "discard",    "domain",      "domain_u", "echo",
+    "eco_i",    "ecr_i",    "efs",         "exec",       "finger",      "ftp",      "ftp_data",
+    "gopher",   "harvest",  "hostnames",   "http",       "http_2784",   "http_443", "http_8001",
+    "imap4",    "iso_tsap", "klogin",      "kshell",     "ldap",        "link",     "login",
+    "mtp",      "name",     "netbios_dgm", "netbios_ns", "netbios_ssn", "netstat",  "nnsp",
+    "nntp",     "ntp_u",    "other",       "pm_dump",    "pop_2",       "pop_3",    "printer",
+    "private",  "red_i",    "remote_job",  "rje",        "shell",       "smtp",     "sql_net",
+    "ssh",      "sunrpc",   "supdup",      "systat",     "telnet",      "tftp_u",   "tim_i",
+    "time",     "urh_i",    "urp_i",       "uucp",       "uucp_path",   "vmnet",    "whois",
 };
 
-static const char *const flags[N_FLAG] = {"OTH", "REJ",  "RSTO", "RSTOS0", "RSTR", "S0",
-                                          "S1",  "S2",   "S3",   "SF",     "SH"};
+static const char *const flags[N_FLAG] = {"OTH", "REJ", "RSTO", "RSTOS0", "RSTR", "S0",
+                                          "S1",  "S2",  "S3",   "SF",     "SH"};
 
 /* Attack Types.csv of the dataset, then the test-only attacks (README mapping). */
 static const struct {
     const char *name;
     int cls;
 } builtin[] = {
-    {"normal", 0},        {"back", 1},          {"land", 1},         {"neptune", 1},
-    {"pod", 1},           {"smurf", 1},         {"teardrop", 1},     {"ipsweep", 2},
-    {"nmap", 2},          {"portsweep", 2},     {"satan", 2},        {"ftp_write", 3},
-    {"guess_passwd", 3},  {"imap", 3},          {"multihop", 3},     {"phf", 3},
-    {"spy", 3},           {"warezclient", 3},   {"warezmaster", 3},  {"buffer_overflow", 4},
-    {"loadmodule", 4},    {"perl", 4},          {"rootkit", 4},      {"apache2", 1},
-    {"mailbomb", 1},      {"processtable", 1},  {"udpstorm", 1},     {"mscan", 2},
-    {"saint", 2},         {"named", 3},         {"sendmail", 3},     {"snmpgetattack", 3},
-    {"snmpguess", 3},     {"worm", 3},          {"xlock", 3},        {"xsnoop", 3},
-    {"httptunnel", 3},    {"ps", 4},            {"sqlattack", 4},    {"xterm", 4},
+    {"normal", 0},       {"back", 1},         {"land", 1},        {"neptune", 1},
+    {"pod", 1},          {"smurf", 1},        {"teardrop", 1},    {"ipsweep", 2},
+    {"nmap", 2},         {"portsweep", 2},    {"satan", 2},       {"ftp_write", 3},
+    {"guess_passwd", 3}, {"imap", 3},         {"multihop", 3},    {"phf", 3},
+    {"spy", 3},          {"warezclient", 3},  {"warezmaster", 3}, {"buffer_overflow", 4},
+    {"loadmodule", 4},   {"perl", 4},         {"rootkit", 4},     {"apache2", 1},
+    {"mailbomb", 1},     {"processtable", 1}, {"udpstorm", 1},    {"mscan", 2},
+    {"saint", 2},        {"named", 3},        {"sendmail", 3},    {"snmpgetattack", 3},
+    {"snmpguess", 3},    {"worm", 3},         {"xlock", 3},       {"xsnoop", 3},
+    {"httptunnel", 3},   {"ps", 4},           {"sqlattack", 4},   {"xterm", 4},
 };
 
 #define MAP_MAX 128

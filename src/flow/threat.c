@@ -65,7 +65,7 @@ struct vigil_threat {
     struct entry *scratch; /* (max_keys) survivors during a sweep */
     size_t mask;
     size_t n;
-    int64_t now;        /* latest window time seen */
+    int64_t now; /* latest window time seen */
     int64_t last_sweep;
     pid_t hooks[HOOKS_MAX];
     struct pending_alert pend[ALERT_BATCH];
@@ -304,8 +304,8 @@ static void queue_alert(struct vigil_threat *t, const struct entry *e, int64_t e
     pa->a = (struct vigil_alert){
         .name = "VigilThreat",
         .group = vigil_threat_class_name(e->cls),
-        .severity = e->cls == VIGIL_THREAT_DOS || e->cls == VIGIL_THREAT_U2R ? "critical"
-                                                                              : "warning",
+        .severity =
+            e->cls == VIGIL_THREAT_DOS || e->cls == VIGIL_THREAT_U2R ? "critical" : "warning",
         .intensity = (double)e->score,
         .starts_ns = e->first_ns,
         .ends_ns = ends_ns,
@@ -449,8 +449,7 @@ static void sweep(struct vigil_threat *t, int64_t before, size_t keep)
     post_alerts(t);
 }
 
-int vigil_threat_offer(struct vigil_threat *t, const struct vigil_flow_rec *r, int cls,
-                       float score)
+int vigil_threat_offer(struct vigil_threat *t, const struct vigil_flow_rec *r, int cls, float score)
 {
     if (cls <= 0 || cls > 255) {
         return -EINVAL;

@@ -39,7 +39,7 @@
 #include "vigil/nn.h"
 #include "vigil/rng.h"
 
-#define MLP_MAX_LAYERS 8   /* hidden layers + 1 */
+#define MLP_MAX_LAYERS 8 /* hidden layers + 1 */
 #define MLP_MAX_WIDTH 65536
 #define MLP_MAX_CLASSES 1024
 #define MLP_MAX_F (1u << 20)
@@ -47,16 +47,16 @@
 #define MAGIC 0x31504c4du /* "MLP1" little-endian */
 
 struct mlp_params {
-    char *hidden;      /* "64,32" */
+    char *hidden; /* "64,32" */
     int epochs;
     int batch;
     double lr;
     double weight_decay;
-    int class_weight;  /* 0 none, 1 sqrt, 2 balanced */
+    int class_weight; /* 0 none, 1 sqrt, 2 balanced */
     int seed;
-    int novelty_k;     /* 0 = no gate */
+    int novelty_k; /* 0 = no gate */
     double novelty_q;
-    double input_log;  /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
+    double input_log; /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
@@ -73,8 +73,7 @@ static const struct vigil_opt mlp_opts[] = {
     {"weight-decay", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, weight_decay), "0", 0, 1,
      "decoupled weight decay (AdamW); 0 = plain Adam", NULL},
     {"class-weight", VIGIL_OPT_ENUM, offsetof(struct mlp_params, class_weight), "sqrt", 0, 0,
-     "loss weight of class k: none = 1, sqrt = (N/(K n_k))^0.5, balanced = N/(K n_k)",
-     cw_choices},
+     "loss weight of class k: none = 1, sqrt = (N/(K n_k))^0.5, balanced = N/(K n_k)", cw_choices},
     {"seed", VIGIL_OPT_INT, offsetof(struct mlp_params, seed), "1", 0, INT_MAX,
      "random seed (initial weights, shuffles)", NULL},
     {"novelty-k", VIGIL_OPT_INT, offsetof(struct mlp_params, novelty_k), "0", 0, 4096,
@@ -130,7 +129,7 @@ static const char *mlp_check(const void *params)
 /* ---- the network ---- */
 
 struct mlp {
-    struct mlp_params p;  /* hidden points into hidden_text */
+    struct mlp_params p; /* hidden points into hidden_text */
     char hidden_text[128];
     size_t f, k, L;
     double in_log;                    /* input compression K (0 = none), saved with the model */
@@ -139,10 +138,10 @@ struct mlp {
     float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
     float *params;                    /* owned block */
     size_t n_params;
-    float *scratch;                   /* owned: scoring activations (L, CHUNK, max width), */
-                                      /* then the transformed inputs (CHUNK, F) */
-    struct vigil_model gate;          /* k-means of the normal rows (ops NULL = none) */
-    float *gate_out;                  /* owned: (CHUNK, gate n_out) */
+    float *scratch;          /* owned: scoring activations (L, CHUNK, max width), */
+                             /* then the transformed inputs (CHUNK, F) */
+    struct vigil_model gate; /* k-means of the normal rows (ops NULL = none) */
+    float *gate_out;         /* owned: (CHUNK, gate n_out) */
     char *out_names[MLP_MAX_CLASSES];
 };
 
@@ -248,8 +247,8 @@ static int make_out_names(struct mlp *m)
  * layer l's output after ReLU (logits for the last layer, then softmax into
  * probs (N,K)).
  */
-static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x,
-                    size_t n, uint8_t *bad)
+static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x, size_t n,
+                    uint8_t *bad)
 {
     const float *inp = x;
     for (size_t l = 0; l < m->L; l++) {
@@ -301,8 +300,8 @@ static size_t scratch_floats(const struct mlp *m)
     return (size_t)CHUNK * max_width(m) * m->L + (size_t)CHUNK * m->f + CHUNK / 4;
 }
 
-static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx, const uint32_t *rows,
-                    size_t n)
+static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
+                    const uint32_t *rows, size_t n)
 {
     const struct vigil_model_ops *ops = vigil_model_find("kmeans");
     if (!ops) {
@@ -340,8 +339,8 @@ static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
         m->gate.f = t->f;
     }
     if (!rc) {
-        m->gate_out = vigil_mallocarray((size_t)CHUNK * m->gate.ops->n_out(&m->gate),
-                                        sizeof *m->gate_out);
+        m->gate_out =
+            vigil_mallocarray((size_t)CHUNK * m->gate.ops->n_out(&m->gate), sizeof *m->gate_out);
         rc = m->gate_out ? 0 : -ENOMEM;
     }
     if (kp) {

@@ -261,8 +261,8 @@ static void test_decode_every_truncation_is_caught(void **state)
     }
     assert_int_equal(vigil_pkt_decode(&p, g, n6, n6, VIGIL_LINK_ETHERNET), VIGIL_PKT_OK);
     /* Zero bytes, NULL-safe for every link type. */
-    int links[] = {VIGIL_LINK_ETHERNET, VIGIL_LINK_RAW, VIGIL_LINK_LINUX_SLL, VIGIL_LINK_NULL,
-                   VIGIL_LINK_IPV4, VIGIL_LINK_IPV6};
+    int links[] = {VIGIL_LINK_ETHERNET, VIGIL_LINK_RAW,  VIGIL_LINK_LINUX_SLL,
+                   VIGIL_LINK_NULL,     VIGIL_LINK_IPV4, VIGIL_LINK_IPV6};
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         enum vigil_pkt_status st = vigil_pkt_decode(&p, f, 0, 0, links[i]);
         assert_true(st == VIGIL_PKT_TRUNCATED);
@@ -308,16 +308,18 @@ static void test_decode_malformed_lengths(void **state)
 static void test_ip_format_and_parse(void **state)
 {
     (void)state;
-    const char *good[] = {"192.0.2.1", "0.0.0.0", "255.255.255.255", "::1", "::", "2001:db8::1",
-                          "1::",       "fe80::1:2:3:4", "1:2:3:4:5:6:7:8", "2001:db8:0:1::"};
+    const char *good[] = {
+        "192.0.2.1", "0.0.0.0",       "255.255.255.255", "::1",           "::", "2001:db8::1",
+        "1::",       "fe80::1:2:3:4", "1:2:3:4:5:6:7:8", "2001:db8:0:1::"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         uint8_t a[16];
         char s[64];
         assert_int_equal(vigil_ip_parse(good[i], strlen(good[i]), a), 0);
         assert_string_equal(vigil_ip_format(a, s, sizeof s), good[i]);
     }
-    const char *bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", ":::",
-                         "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "1:", "g::1", "1.2.3.4 "};
+    const char *bad[] = {"",        "1.2.3", "1.2.3.4.5",         "256.1.1.1", "1..2.3",
+                         "a.b.c.d", ":::",   "1:2:3:4:5:6:7:8:9", "1::2::3",   "12345::",
+                         "1:",      "g::1",  "1.2.3.4 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t a[16];
         assert_int_equal(vigil_ip_parse(bad[i], strlen(bad[i]), a), VIGIL_EPARSE);
@@ -380,8 +382,8 @@ static void test_flowtab_features_by_hand(void **state)
     assert_int_equal(vigil_flowtab_add(ft, &p, sink_emit, &s), 0);
     mkpkt(&p, t0 + 200000000, 1, 1, 6, 5000, 80, VIGIL_TCP_ACK, 40);
     vigil_flowtab_add(ft, &p, sink_emit, &s);
-    mkpkt(&p, t0 + 300000000, 1, 1, 6, 5001, 443,
-          VIGIL_TCP_ACK | VIGIL_TCP_PSH | VIGIL_TCP_FIN, 80);
+    mkpkt(&p, t0 + 300000000, 1, 1, 6, 5001, 443, VIGIL_TCP_ACK | VIGIL_TCP_PSH | VIGIL_TCP_FIN,
+          80);
     vigil_flowtab_add(ft, &p, sink_emit, &s);
     mkpkt(&p, t0 + 400000000, 1, 1, 17, 53, 53, 0, 100);
     vigil_flowtab_add(ft, &p, sink_emit, &s);
@@ -917,7 +919,6 @@ static void test_real_synflood_and_scan(void **state)
     /* ~100 ports a second: a 2 s window sees ~200 distinct destination ports. */
     assert_true(s.max_dst_ports > 150 && s.max_dst_ports < 260);
 }
-
 
 /* ---- detection over bundles ---- */
 

@@ -227,8 +227,8 @@ static void test_novelty_gate_flags_unseen_rows(void **state)
     float probe[6] = {0.0f, 0.0f, 0.0f, -12.0f, 4.0f, 0.0f};
     float out[6];
     const char *plain[] = {"hidden", "8", "epochs", "50", "lr", "0.01", NULL};
-    const char *gated[] = {"hidden", "8", "epochs", "50", "lr", "0.01", "novelty-k", "4",
-                           "novelty-q", "0.99", NULL};
+    const char *gated[] = {"hidden",    "8", "epochs",    "50",   "lr", "0.01",
+                           "novelty-k", "4", "novelty-q", "0.99", NULL};
     const struct vigil_model_ops *ops = vigil_model_find("mlp");
     struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 2, .threads = 1};
     void *p = params_with(ops, plain);
@@ -244,8 +244,8 @@ static void test_novelty_gate_flags_unseen_rows(void **state)
     assert_int_equal(vigil_model_init(&m, ops, p), 0);
     assert_int_equal(m.ops->fit(&m, &b), 0);
     assert_int_equal(m.ops->score(&m, probe, 3, out), 0);
-    assert_true(out[0] > 0.5f);   /* in-distribution normal stays normal */
-    assert_true(out[5] > 0.5f);   /* the known attack stays an attack */
+    assert_true(out[0] > 0.5f);          /* in-distribution normal stays normal */
+    assert_true(out[5] > 0.5f);          /* the known attack stays an attack */
     assert_float_equal(out[2], 0.0f, 0); /* the far row is no longer normal */
     assert_float_equal(out[3], 1.0f, 1e-6);
     /* The gate survives save and load. */
@@ -266,7 +266,8 @@ static void test_novelty_gate_flags_unseen_rows(void **state)
     vigil_model_fini(&m2);
     vigil_model_fini(&m);
     params_free(ops, p);
-    print_message("without the gate the far row was normal with p=%.3f\n", (double)plain_far_normal);
+    print_message("without the gate the far row was normal with p=%.3f\n",
+                  (double)plain_far_normal);
 }
 
 /* ---- NSL-KDD ---- */
@@ -307,10 +308,12 @@ static void test_nslkdd_reader_rejects_bad_rows(void **state)
         size_t line, col;
     } bad[] = {
         {"0,tcp,http,SF,215\n", 1, 18},
-        {"0,tcp,http,SF,2x5,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,"
+        {"0,tcp,http,SF,2x5,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,"
+         "0,"
          "0,0,normal,21\n",
          1, 15},
-        {"0,tcp,http,SF,215,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,"
+        {"0,tcp,http,SF,215,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,"
+         "0,"
          "0,0,nosuchattack,21\n",
          1, 0},
         {"0,tcp,http,SF,215,-1,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,"
