@@ -950,9 +950,8 @@ int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *con
     if (!w) {
         return -ENOMEM;
     }
-    int rc = vigil_watch_conf_default(&w->conf);
-    vigil_free(w->conf.model);
-    w->conf = *conf;
+    int rc = 0;
+    w->conf = *conf; /* the strings stay the caller's; the engine keeps its own model name */
     w->conf.model = vigil_strdup(ops->name);
     w->ops = ops;
     w->params = vigil_calloc(1, ops->params_size);
