@@ -35,6 +35,7 @@ struct collect_args {
     int64_t interval_ns;
     int64_t duration_ns;
     int64_t rescan_ns;
+    int64_t retire_ns;
     long count;
     const char *listen;
     const char *out;
@@ -62,6 +63,8 @@ static void usage_full(FILE *f)
             "  -c, --collectors LIST comma list of collectors (default: every default one)\n"
             "  -s, --set C.OPT=VAL   set a collector option (repeatable), e.g. cgroup.max=64\n"
             "      --rescan D        discovery interval for cgroups, domains, mounts (default 1s)\n"
+            "      --retire D        forget the series of a vanished container, VM, device or\n"
+            "                        process after D (default 5m; 0 keeps them all)\n"
             "  -q, --quiet           log errors only\n"
             "      --list            list the collectors and their options\n"
             "At least one of --listen, --out, --nats is needed, except with --count.\n");
@@ -104,11 +107,13 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
         {"root", required_argument, 0, 'r'},     {"count", required_argument, 0, 'n'},
         {"duration", required_argument, 0, 'd'}, {"collectors", required_argument, 0, 'c'},
         {"set", required_argument, 0, 's'},      {"rescan", required_argument, 0, 'R'},
+        {"retire", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},          {"list", no_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
     a->interval_ns = 100000000LL;
+    a->retire_ns = 300LL * 1000000000LL;
     a->root = "/";
     optind = 1;
     opterr = 0;
@@ -127,6 +132,13 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
             break;
         case 'R':
             if (parse_duration_arg("--rescan", optarg, &a->rescan_ns)) {
+                return CLI_USAGE;
+            }
+            break;
+        case 'T':
+            if (strcmp(optarg, "0") == 0) {
+                a->retire_ns = 0;
+            } else if (parse_duration_arg("--retire", optarg, &a->retire_ns)) {
                 return CLI_USAGE;
             }
             break;
@@ -253,6 +265,7 @@ int cmd_collect(int argc, char **argv)
     if (a.rescan_ns) {
         conf.rescan_ns = a.rescan_ns;
     }
+    conf.retire_ns = a.retire_ns;
     rc = vigil_collect_new(&c, &conf, &d);
     if (rc == VIGIL_ECONFIG) {
         ret = cli_usage("collect", "%s", d.msg);

@@ -294,6 +294,7 @@ static const struct vigil_opt libvirt_opts[] = {
 };
 
 struct lv {
+    struct vigil_collect *set; /* borrowed: the set this collector interns into */
     struct virt v;
     virConnectPtr conn;
     int legacy; /* the driver lacks bulk cpu stats: use the per-domain calls */
@@ -363,7 +364,6 @@ static void libvirt_fini(struct vigil_collector *c)
 static int libvirt_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                         const void *params)
 {
-    (void)set;
     (void)root;
     const struct libvirt_params *pp = params;
     struct lv *x = vigil_calloc(1, sizeof *x);
@@ -371,6 +371,7 @@ static int libvirt_init(struct vigil_collector *c, struct vigil_collect *set, co
         return -ENOMEM;
     }
     c->ctx = x;
+    x->set = set;
     x->max = (size_t)pp->max;
     x->dom = vigil_calloc(x->max, sizeof *x->dom);
     x->f = vigil_calloc(FIELDS_MAX, sizeof *x->f);
@@ -465,6 +466,7 @@ static int dom_get(struct lv *x, virDomainPtr d, struct dom **out)
         return -ENOMEM;
     }
     vigil__rowmap_init(&g->rm);
+    vigil__rowmap_own(&g->rm, x->set, /* stride = */ 2); /* rows are {series id, map row} */
     memcpy(g->uuid, uuid, sizeof uuid);
     g->name = vigil_strdup(name ? name : uuid);
     size_t nl = g->name ? strlen(g->name) : 0;
@@ -492,6 +494,7 @@ static int dom_get(struct lv *x, virDomainPtr d, struct dom **out)
     return 0;
 }
 
+/* Forgets the domains not seen since the last rescan and gives their series back. */
 static void prune(struct lv *x)
 {
     size_t k = 0;
@@ -499,6 +502,7 @@ static void prune(struct lv *x)
         if (x->dom[i]->gen == x->gen) {
             x->dom[k++] = x->dom[i];
         } else {
+            vigil__rowmap_release(&x->dom[i]->rm, 0);
             dom_free(x, x->dom[i]);
         }
     }
@@ -694,6 +698,7 @@ static int emit_fields(struct lv *x, struct dom *g, struct vigil_collect_cx *cx)
         const uint32_t *ids = vigil__rowmap_get(&g->rm, i, f->name, f->len, &n);
         if (!ids) {
             uint32_t v[2];
+            vigil__rowmap_truncate(&g->rm, i); /* release first: see vigil__rowmap_own */
             int rc = map_field(x, g, cx->set, f, &v[0], &v[1]);
             if (rc) {
                 return rc;
