@@ -33,6 +33,10 @@ start_server() { # log file
 start_server "$TMP/server.log"
 if [ -n "$PORT" ]; then ok "server reports its port"; else not_ok "server reports its port" "$(cat "$TMP/server.log")"; fi
 sleep 0.2
+# vigil collect runs as the lean vigil-collect, which maps neither libvirt, OpenBLAS nor curl.
+comm=$(cat /proc/"$PID"/comm 2>/dev/null)
+if [ "$comm" = vigil-collect ] && ! grep -qE 'libvirt|libopenblas|libcurl' /proc/"$PID"/maps; then
+    ok "runs as the lean vigil-collect"; else not_ok "runs as the lean vigil-collect" "comm $comm"; fi
 code=$(curl -s -o "$TMP/metrics" -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")
 if [ "$code" = 200 ] && grep -q '^# TYPE node_cpu_seconds_total counter$' "$TMP/metrics" &&
    grep -q '^node_load5 0.83$' "$TMP/metrics"; then ok "GET /metrics"; else
