@@ -345,6 +345,8 @@ struct live {
     size_t *fgroup; /* (F) group index of each feature */
     size_t n_groups;
     struct live_group grp[VIGIL_GROUP_COUNT + 1];
+    uint64_t pushed;      /* raw rows fed */
+    uint64_t stale_until; /* rows up to this one read as stale (ratio NaN) */
     uint8_t *rate;  /* (R) ring: 1 when any group was anomalous at that step */
     size_t rpos, rlen, rsum;
     int64_t *rts;   /* (R) recent times */
@@ -788,7 +790,9 @@ static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int po
                 cnt++;
             }
         }
-        double ratio = finite && cnt && lg->thresh > 0 ? sum / (double)cnt / lg->thresh : (double)NAN;
+        double ratio = finite && cnt && lg->thresh > 0 && l->pushed > l->stale_until
+                           ? sum / (double)cnt / lg->thresh
+                           : (double)NAN;
         lg->ratio = ratio;
         if (!policy) {
             continue;
@@ -840,6 +844,20 @@ static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int po
 static void live_push(struct vigil_watch *w, struct live *l, int64_t ts, const float *row,
                       int policy)
 {
+    /*
+     * A source that stops answering (a stale scrape target, a vanished cgroup) must
+     * not look anomalous: gap filling repeats its last values for a few steps, which
+     * a sequence model may find odd. While more than half of the entity's series are
+     * missing, and for a window after they come back, its ratios read as missing.
+     */
+    size_t missing = 0;
+    for (size_t i = 0; i < l->st.k; i++) {
+        missing += isnan(row[l->st.map[i]]);
+    }
+    l->pushed++;
+    if (missing * 2 > l->st.k) {
+        l->stale_until = l->pushed + l->t + (uint64_t)w->conf.clear;
+    }
     if (vigil_prep_stream_push(&l->st, ts, row) != 0) {
         return;
     }
@@ -932,9 +950,8 @@ int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *con
     if (!w) {
         return -ENOMEM;
     }
-    int rc = vigil_watch_conf_default(&w->conf);
-    vigil_free(w->conf.model);
-    w->conf = *conf;
+    int rc = 0;
+    w->conf = *conf; /* the strings stay the caller's; the engine keeps its own model name */
     w->conf.model = vigil_strdup(ops->name);
     w->ops = ops;
     w->params = vigil_calloc(1, ops->params_size);
