@@ -6,8 +6,9 @@
  * group), retrains on a cadence on a worker thread and swaps models without a
  * gap, scores every step, and turns scores into events through the detection
  * policy (include/vigil/policy.h). Events carry entity, group, start and end,
- * intensity (score / threshold) and the features that explain 90% of the
- * reconstruction error.
+ * intensity (score / threshold), the features that explain 90% of the
+ * reconstruction error and, when a supervised model file is configured, the
+ * fault type it predicts for the entity.
  *
  * Everything is fed from one thread (the loop); training is the only other
  * thread and shares nothing mutable with it except one atomic pointer. No
@@ -52,6 +53,9 @@ struct vigil_watch_conf {
     double min_error;    /* floor of every group threshold (MSE, scaled units) */
     double calibrate;    /* share of the newest history held out to set thresholds */
     double quantile;     /* threshold quantile of the held-out errors */
+    int64_t resend;      /* an open event is reported again (UPDATED) at least this often */
+    char *supervised;    /* model file of a supervised model naming the fault type, or NULL */
+    char *classes;       /* comma-separated names of class ids 0, 1, ... (NULL = the ids) */
 };
 
 /* Option table for the conf (flags of `vigil watch`, keys of a "watch:" section). */
@@ -78,7 +82,9 @@ struct vigil_watch_event {
     int64_t end_ns;       /* 0 while open */
     double intensity;     /* peak score / threshold */
     const char *features; /* JSON array [{"name":..,"share":..}], largest share first */
+    const char *fault;    /* "class (p=0.93)" from the supervised model, or NULL */
     int reopened;         /* an UPDATE that reopened an event within the suppression window */
+    int refresh;          /* an UPDATE sent because the event stayed open `resend` long */
 };
 
 enum vigil_watch_change {
@@ -97,10 +103,12 @@ struct vigil_watch;
 
 /*
  * Creates an engine. model_params is the chosen model's params struct (filled
- * from its option table and config), copied bytewise: strings it points to
- * stay the caller's and must outlive the engine. NULL = the model's defaults.
- * Returns 0, -ENOMEM, VIGIL_ECONFIG (unknown model or bad value, diag says
- * which).
+ * from its option table and config), copied deeply (strings included). NULL =
+ * the model's defaults. conf is copied; its strings are read during the call
+ * only. When conf->supervised names a model file it is loaded here. Returns
+ * 0, -ENOMEM, VIGIL_ECONFIG (unknown model or bad value, diag says which),
+ * or the model file's error (-errno, VIGIL_EFORMAT, VIGIL_ENOTSUP; diag names
+ * the file).
  */
 int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *conf,
                     const void *model_params, const struct vigil_watch_sink *sink,
@@ -124,6 +132,8 @@ void vigil_watch_close_all(struct vigil_watch *w, int64_t ts);
 enum vigil_watch_phase vigil_watch_phase(const struct vigil_watch *w);
 double vigil_watch_progress(const struct vigil_watch *w);
 size_t vigil_watch_n_models(const struct vigil_watch *w);
+/* 1 while a training runs on the worker thread (its result is installed at the next push). */
+int vigil_watch_training(const struct vigil_watch *w);
 
 /*
  * Appends the engine's metrics in Prometheus text: vigil_anomaly_score{entity,

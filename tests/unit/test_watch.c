@@ -3,14 +3,18 @@
  * synthetic host and container series, warm-up, training on the worker
  * thread, live scoring, a CPU burst that must open a cpu event naming CPU
  * features (and no memory event), its closing, a stale source (NaN rows) that
- * must not raise anything, and shutdown closing open events.
+ * must not raise anything, and shutdown closing open events. A random forest
+ * trained here on labelled synthetic rows names the fault type of events.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "testutil.h"
+#include "vigil/bundle.h"
+#include "vigil/frame.h"
 #include "vigil/mem.h"
 #include "vigil/model.h"
 #include "vigil/opt.h"
@@ -25,6 +29,8 @@ struct rec {
     int n_open, n_close;
     char first_features[512];
     char first_entity[64];
+    char fault[8][96]; /* per group index: the fault of its last opened event */
+    int n_refresh;
     int64_t next_id;
 };
 
@@ -44,6 +50,9 @@ static void sink_fn(void *user, enum vigil_watch_change what, struct vigil_watch
             snprintf(r->first_features, sizeof r->first_features, "%s", ev->features);
             snprintf(r->first_entity, sizeof r->first_entity, "%s", ev->entity);
         }
+        snprintf(r->fault[gidx(ev->group)], sizeof r->fault[0], "%s", ev->fault ? ev->fault : "");
+    } else if (what == VIGIL_WATCH_UPDATED && ev->refresh) {
+        r->n_refresh++;
     } else if (what == VIGIL_WATCH_CLOSED) {
         assert_true(ev->id > 0);
         assert_true(ev->end_ns >= ev->start_ns);
@@ -90,8 +99,9 @@ static void world_init(struct world *w)
     vigil_rng_seed(&w->rng, 7);
 }
 
-/* One second of the world: busy is the CPU share of user time (normal ~0.1-0.3). */
-static const float *world_tick(struct world *w, double busy)
+/* One second of the world: busy is the CPU share of user time (normal ~0.1-0.3); mem_free is
+ * the available memory in bytes (normal 4e9). */
+static const float *world_tick_mem(struct world *w, double busy, double mem_free)
 {
     double u = busy + 0.02 * vigil_rng_normal(&w->rng);
     u = u < 0 ? 0 : u > 1 ? 1 : u;
@@ -100,21 +110,29 @@ static const float *world_tick(struct world *w, double busy)
     w->c_web += 0.05 + 0.01 * vigil_rng_uniform(&w->rng);
     w->row[w->user] = (float)w->c_user;
     w->row[w->idle] = (float)w->c_idle;
-    w->row[w->avail] = (float)(4e9 + 5e7 * vigil_rng_normal(&w->rng));
+    w->row[w->avail] = (float)(mem_free + 5e7 * vigil_rng_normal(&w->rng));
     w->row[w->cached] = (float)(1e9 + 2e7 * vigil_rng_normal(&w->rng));
     w->row[w->web_cpu] = (float)w->c_web;
     w->row[w->web_mem] = (float)(2e8 + 1e6 * vigil_rng_normal(&w->rng));
     return w->row;
 }
 
+static const float *world_tick(struct world *w, double busy)
+{
+    return world_tick_mem(w, busy, 4e9);
+}
+
+/* Feeds normal rows until the first models are live (at most 120 s of real time for training:
+ * a sanitizer build on a loaded machine trains slowly). */
 static int64_t run_until_scoring(struct vigil_watch *wt, struct world *w, int64_t ts)
 {
-    for (int i = 0; i < 2000 && vigil_watch_phase(wt) != VIGIL_WATCH_SCORING; i++) {
+    for (int i = 0, waits = 0; waits < 6000 && vigil_watch_phase(wt) != VIGIL_WATCH_SCORING; i++) {
         double busy = 0.2 + 0.1 * sin((double)i / 20.0);
         assert_int_equal(vigil_watch_push(wt, ts, &w->t, world_tick(w, busy)), 0);
         ts += SEC;
         if (vigil_watch_phase(wt) == VIGIL_WATCH_TRAINING) {
             usleep(20000); /* let the trainer run; the fake clock keeps going */
+            waits++;
         }
     }
     assert_int_equal(vigil_watch_phase(wt), VIGIL_WATCH_SCORING);
@@ -264,6 +282,153 @@ static void test_watch_pca_quiet_on_normal_6(void **state)
     vigil_series_table_fini(&w.t);
 }
 
+/*
+ * A random forest model file trained on the host's four series of a fresh
+ * world, as `vigil train -m rf --labels` would write it: class 0 normal, 1 a
+ * CPU hog (user time near 100%), 2 a memory leak (available memory down to
+ * 1.5 GB), in alternating segments of 100 s.
+ */
+static void train_fault_model(const char *path, const char *model)
+{
+    struct world w = {0};
+    world_init(&w);
+    vigil_rng_seed(&w.rng, 11);
+    struct vigil_frame fr;
+    vigil_frame_init(&fr);
+    const uint32_t src[4] = {w.user, w.idle, w.avail, w.cached};
+    for (int c = 0; c < 4; c++) {
+        const struct vigil_series *sr = &w.t.v[src[c]];
+        uint32_t col;
+        assert_int_equal(vigil_frame_add_col(&fr, sr->key, strlen(sr->key), &col), 0);
+        fr.cols.v[col].kind = sr->kind;
+        fr.cols.v[col].group = sr->group;
+    }
+    fr.has_time = 1;
+    static const int seg[] = {0, 1, 0, 2, 0, 1, 0, 2, 0};
+    int32_t y[900];
+    int64_t ts = 1600000000LL * SEC;
+    for (int k = 0; k < 9; k++) {
+        for (int i = 0; i < 100; i++) {
+            double busy = seg[k] == 1 ? 0.95 : 0.2 + 0.1 * sin((double)i / 20.0);
+            const float *row = world_tick_mem(&w, busy, seg[k] == 2 ? 1.5e9 : 4e9);
+            float *dst;
+            assert_int_equal(vigil_frame_add_row(&fr, ts, &dst), 0);
+            for (int c = 0; c < 4; c++) {
+                dst[c] = row[src[c]];
+            }
+            y[fr.n - 1] = seg[k];
+            ts += SEC;
+        }
+    }
+    assert_int_equal(vigil_frame_alloc_labels(&fr), 0);
+    memcpy(fr.y, y, sizeof y);
+    const struct vigil_model_ops *rf = vigil_model_find(model);
+    assert_non_null(rf);
+    void *params = vigil_calloc(1, rf->params_size);
+    assert_int_equal(vigil_opt_defaults(rf->opts, params), 0);
+    if (vigil_opt_find(rf->opts, "trees")) {
+        assert_int_equal(vigil_opt_set(rf->opts, params, "trees", "20", 2, NULL), 0);
+    }
+    struct vigil_prep_params pp;
+    vigil_prep_params_default(&pp);
+    struct vigil_bundle b;
+    struct vigil_diag d;
+    struct vigil_bundle_train_opts o = {.ops = rf, .params = params, .prep = &pp, .threads = 1};
+    assert_int_equal(vigil_bundle_train(&b, &o, &fr, NULL, &d), 0);
+    assert_int_equal(vigil_bundle_save(&b, path), 0);
+    vigil_bundle_fini(&b);
+    vigil_opt_free(rf->opts, params);
+    vigil_free(params);
+    vigil_frame_fini(&fr);
+    vigil_series_table_fini(&w.t);
+}
+
+/* The RF names a CPU burst "cpu_hog" and a memory drop "mem_leak"; open events are resent. */
+static void test_watch_supervised_names_faults(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/faults.vmdl", tu_tmpdir());
+    train_fault_model(path, "rf");
+    struct vigil_watch_conf conf;
+    assert_int_equal(vigil_watch_conf_default(&conf), 0);
+    conf.warmup = 300 * SEC;
+    conf.retrain = 0;
+    conf.resend = 5 * SEC;
+    vigil_free(conf.model);
+    conf.model = vigil_strdup("kmeans");
+    conf.supervised = vigil_strdup(path);
+    conf.classes = vigil_strdup("normal, cpu_hog,mem_leak");
+    struct rec r = {0};
+    struct vigil_watch_sink sink = {sink_fn, &r};
+    struct vigil_watch *wt;
+    struct vigil_diag d;
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, &sink, &d), 0);
+    struct world w = {0};
+    world_init(&w);
+    int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC);
+    for (int i = 0; i < 120; i++) {
+        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2 + 0.1 * sin((double)i / 20.0)));
+        ts += SEC;
+    }
+    assert_int_equal(r.n_open, 0);
+    for (int i = 0; i < 30; i++) {
+        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.98));
+        ts += SEC;
+    }
+    assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
+    assert_true(strncmp(r.fault[VIGIL_GROUP_CPU], "cpu_hog (p=", 11) == 0);
+    assert_true(r.n_refresh >= 3); /* open ~27 s, resent every 5 s */
+    for (int i = 0; i < 90; i++) {
+        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2));
+        ts += SEC;
+    }
+    assert_int_equal(r.n_open, r.n_close);
+    for (int i = 0; i < 30; i++) {
+        vigil_watch_push(wt, ts, &w.t, world_tick_mem(&w, 0.2, 1.5e9));
+        ts += SEC;
+    }
+    assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
+    assert_true(strncmp(r.fault[VIGIL_GROUP_MEMORY], "mem_leak (p=", 12) == 0);
+    vigil_watch_close_all(wt, ts);
+    vigil_watch_free(wt);
+    vigil_watch_conf_fini(&conf);
+    vigil_series_table_fini(&w.t);
+}
+
+/* A model file that is missing, corrupt or unsupervised is refused, naming it. */
+static void test_watch_supervised_bad_files(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/garbage.vmdl", tu_tmpdir());
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("VIGILMDL not really a model file", f);
+    fclose(f);
+    struct vigil_watch_conf conf;
+    assert_int_equal(vigil_watch_conf_default(&conf), 0);
+    vigil_free(conf.model);
+    conf.model = vigil_strdup("kmeans");
+    conf.supervised = vigil_strdup(path);
+    struct vigil_watch *wt = NULL;
+    struct vigil_diag d;
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, NULL, &d), VIGIL_EFORMAT);
+    assert_non_null(strstr(d.msg, "supervised"));
+    vigil_free(conf.supervised);
+    snprintf(path, sizeof path, "%s/none.vmdl", tu_tmpdir());
+    conf.supervised = vigil_strdup(path);
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, NULL, &d), -ENOENT);
+    assert_non_null(strstr(d.msg, "none.vmdl"));
+    snprintf(path, sizeof path, "%s/pca.vmdl", tu_tmpdir());
+    train_fault_model(path, "pca");
+    vigil_free(conf.supervised);
+    conf.supervised = vigil_strdup(path);
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, NULL, &d), VIGIL_ECONFIG);
+    assert_non_null(strstr(d.msg, "not a supervised"));
+    vigil_watch_conf_fini(&conf);
+}
+
 static void test_watch_rejects_bad_models(void **state)
 {
     (void)state;
@@ -285,6 +450,8 @@ int main(void)
         cmocka_unit_test(test_watch_lstm_ae_detects_cpu_burst),
         cmocka_unit_test(test_watch_pca_quiet_on_normal_6),
         cmocka_unit_test(test_watch_rejects_bad_models),
+        cmocka_unit_test(test_watch_supervised_names_faults),
+        cmocka_unit_test(test_watch_supervised_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
