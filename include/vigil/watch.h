@@ -138,12 +138,13 @@ int vigil_watch_training(const struct vigil_watch *w);
 /*
  * Appends the engine's metrics in Prometheus text: vigil_anomaly_score{entity,
  * group} (ratio to threshold), vigil_anomaly{entity,group} (0/1),
- * vigil_anomaly_rate{entity}, and health (phase, trainings, training
+ * vigil_anomaly_rate_ratio{entity}, and health (phase, trainings, training
  * duration, history rows, events). Returns 0 or -ENOMEM.
  */
 int vigil_watch_render_metrics(const struct vigil_watch *w, struct vigil_buf *out);
 
-/* Appends /api/entities JSON: [{"entity","modelled","rate","groups":{g:{"score","anomaly"}}}]. */
+/* Appends /api/entities JSON: [{"entity","rate","groups":{g:{"score","anomaly"}}}] (score null
+ * while missing). Returns 0 or -ENOMEM. */
 int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *out);
 
 /*
@@ -152,6 +153,16 @@ int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *o
  */
 size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const char *group,
                           int64_t *ts, float *ratio, size_t max);
+
+/*
+ * Calls fn for every scored step after since_ns still held in the entities'
+ * recent history (the last rate-window steps), oldest first per entity and
+ * group: for writing score history in batches. Ratios may be NaN.
+ */
+typedef void (*vigil_watch_score_fn)(void *user, const char *entity, const char *group,
+                                     int64_t ts, double ratio);
+void vigil_watch_scores_since(const struct vigil_watch *w, int64_t since_ns,
+                              vigil_watch_score_fn fn, void *user);
 
 /* Calls fn for every modelled entity and group with its last ratio and state. */
 typedef void (*vigil_watch_visit_fn)(void *user, const char *entity, const char *group,

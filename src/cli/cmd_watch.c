@@ -15,6 +15,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,6 +48,8 @@
 #define SEC 1000000000LL
 #define SCRAPE_MAX 32
 #define DEFAULT_LISTEN "127.0.0.1:9750"
+#define SERVICE_BUF 64        /* service values buffered between two flushes of the history */
+#define FLUSH_EVERY (10 * SEC) /* score history goes to the store in one transaction this often */
 
 extern const char vigil_watch_page[]; /* build/gen/watch_page.c, from src/cli/watch_page.html */
 
@@ -88,7 +93,12 @@ struct app {
     struct vigil_buf scratch;
     uint64_t ticks, late_ticks;
     double tick_seconds;
-    int64_t tick_ts, last_prune;
+    int64_t svc_ts[SERVICE_BUF]; /* service values not yet in the store */
+    float svc_v[SERVICE_BUF];
+    size_t n_svc;
+    int64_t flushed_ts; /* score history is in the store up to this time */
+    int64_t last_flush, last_prune, prune_before;
+    int scored; /* the first scores were flushed */
     int last_pct;
 };
 
@@ -364,11 +374,45 @@ static int widen_row(struct app *a)
     return rc;
 }
 
-static void put_score(void *user, const char *entity, const char *group, double ratio, int anomaly)
+static void put_score(void *user, const char *entity, const char *group, int64_t ts,
+                      double ratio)
 {
     struct app *a = user;
+    vigil_store_score_put(a->st, ts, entity, group, ratio);
+}
+
+static void prune_key(void *user, const char *entity, const char *group, double ratio, int anomaly)
+{
+    struct app *a = user;
+    (void)ratio;
     (void)anomaly;
-    vigil_store_score_put(a->st, a->tick_ts, entity, group, ratio);
+    vigil_store_prune_scores(a->st, entity, group, a->prune_before);
+}
+
+/*
+ * Writes the score history and service values since the last flush in one
+ * transaction. One commit per tick would cost more than the rows: each
+ * commit writes the pages of every entity and group again. Events do not
+ * wait for this (the sink writes them at once). Once a minute it also drops
+ * what is older than the history span, entity by entity (a key range each).
+ */
+static void flush_history(struct app *a, int64_t ts)
+{
+    if (vigil_store_begin(a->st) == 0) {
+        vigil_watch_scores_since(a->w, a->flushed_ts, put_score, a);
+        for (size_t i = 0; i < a->n_svc; i++) {
+            vigil_store_service_put(a->st, a->svc_ts[i], a->svc_v[i]);
+        }
+        if (ts - a->last_prune >= 60 * SEC) {
+            a->prune_before = ts - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC);
+            vigil_watch_visit(a->w, prune_key, a);
+            a->last_prune = ts;
+        }
+        vigil_store_commit(a->st);
+    }
+    a->flushed_ts = ts;
+    a->last_flush = ts;
+    a->n_svc = 0;
 }
 
 static int render(struct app *a, int64_t ts)
@@ -478,19 +522,20 @@ static int tick(struct app *a)
     if (rc) {
         return rc;
     }
-    /* Score history (one transaction per tick) and the service metric. */
-    if (vigil_store_begin(a->st) == 0) {
-        a->tick_ts = ts; /* put_score reads the tick time from here */
-        vigil_watch_visit(a->w, put_score, a);
-        uint32_t sid;
-        if (vigil_series_find(&a->tab, a->service_key, strlen(a->service_key), &sid) == 0) {
-            vigil_store_service_put(a->st, ts, a->row[sid]);
-        }
-        vigil_store_commit(a->st);
+    /* Score history and the service metric, written in batches (flush_history). */
+    uint32_t sid;
+    if (vigil_series_find(&a->tab, a->service_key, strlen(a->service_key), &sid) == 0) {
+        a->svc_ts[a->n_svc] = ts;
+        a->svc_v[a->n_svc++] = a->row[sid];
     }
-    if (ts - a->last_prune > 3600 * SEC) {
-        vigil_store_prune(a->st, ts - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC));
-        a->last_prune = ts;
+    /* The engine keeps rate-window steps of scores: flush well within them. */
+    int64_t every = (int64_t)a->conf.rate_window * a->conf.step / 2;
+    every = every < FLUSH_EVERY ? every : FLUSH_EVERY;
+    /* The first scores go out at once, so the page has a history as soon as models are live. */
+    int first = !a->scored && vigil_watch_phase(a->w) == VIGIL_WATCH_SCORING;
+    if (first || a->n_svc == SERVICE_BUF || ts - a->last_flush >= every) {
+        flush_history(a, ts);
+        a->scored |= first;
     }
     a->ticks++;
     a->tick_seconds = (double)(vigil_clock_mono_ns() - t0) / 1e9;
@@ -507,10 +552,11 @@ static void usage_full(FILE *f)
 {
     fprintf(f,
             "usage: vigil watch [options]\n"
-            "Monitors this host, its cgroups and libvirt domains (and Prometheus targets from\n"
-            "the config), learns normal behaviour during a warm-up, then reports anomalies.\n"
-            "  -c, --config FILE      YAML config (sections watch:, collect:, groups:, and\n"
-            "                         one named after the model, e.g. lstm-ae:)\n"
+            "Monitors this host, its cgroups and libvirt domains (and Prometheus targets or a\n"
+            "NATS subject), learns normal behaviour during a warm-up, then reports anomalies\n"
+            "(docs/watch.md).\n"
+            "  -c, --config FILE      YAML config (sections watch:, groups:, and one named\n"
+            "                         after the model, e.g. lstm-ae:)\n"
             "  -l, --listen ADDR:PORT page, /metrics and /api (default " DEFAULT_LISTEN ")\n"
             "  -s, --state DIR        SQLite state directory (default /var/lib/vigil as root,\n"
             "                         else ~/.local/state/vigil)\n"
@@ -521,7 +567,7 @@ static void usage_full(FILE *f)
             "      --service SERIES   service metric for radiographies (default node_load1)\n"
             "      --root DIR         read /proc and /sys under DIR (default /)\n"
             "      --collectors LIST  comma list of collectors (default: the default set)\n"
-            "      --no-host          do not collect this host (scrape targets only)\n"
+            "      --no-host          do not collect this host (scrape targets, NATS only)\n"
             "      --duration D       stop after D (tests, demos)\n"
             "  -q, --quiet            log errors only, no progress line\n"
             "engine options (also keys of the watch: section):\n");
@@ -673,6 +719,11 @@ static int setup(struct app *a)
     if (vigil_store_open(&a->st, a->db_path, 0) != 0) {
         return cli_fail("watch: cannot open the state database %s", a->db_path);
     }
+    /* History of entities an earlier run watched is pruned here, once (a full scan). */
+    a->last_flush = a->last_prune = vigil_clock_wall_ns();
+    a->flushed_ts = a->last_flush;
+    vigil_store_prune(a->st, a->last_prune - (a->conf.history > SEC ? a->conf.history
+                                                                      : 24 * 3600 * SEC));
     if (a->alert_url && (rc = vigil_alert_client_new(&a->am, a->alert_url, 1000)) != 0) {
         return cli_fail("watch: --alertmanager %s: expected an http:// or https:// URL",
                         a->alert_url);
@@ -833,6 +884,12 @@ int cmd_watch(int argc, char **argv)
 {
     static struct app app; /* the loop's state; one watch per process */
     struct app *a = &app;
+#ifdef __GLIBC__
+    /* Blocks of 1 MB and more (history copies, training buffers) come from mmap and go back to
+     * the system when freed. By default glibc raises this threshold as big blocks are freed,
+     * and each retraining then left tens of MB resident (bench/bench_watch_soak.c). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     memset(a, 0, sizeof *a);
     a->last_pct = -1;
     vigil_config_init(&a->cfg);
@@ -1024,6 +1081,7 @@ int cmd_watch(int argc, char **argv)
 close:
     /* Nothing is lost: open events are closed and stored (and resolved in Alertmanager). */
     vigil_watch_close_all(a->w, vigil_clock_wall_ns());
+    flush_history(a, vigil_clock_wall_ns());
     if (!a->quiet) {
         fprintf(stderr, "vigil: watch stopped after %llu ticks\n", (unsigned long long)a->ticks);
     }

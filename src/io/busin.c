@@ -21,6 +21,7 @@
 #include "vigil/busin.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
+#include "vigil/prom.h"
 
 #define BATCH 256
 #define ROUNDS 64
@@ -254,23 +255,6 @@ int vigil_busin_run(struct vigil_busin *b, int64_t now_ns, struct vigil_series_t
     return up;
 }
 
-/* Appends s as an exposition label value (escapes \, " and newlines). */
-static int label_val(struct vigil_buf *out, const char *s)
-{
-    int rc = 0;
-    for (; *s && !rc; s++) {
-        if (*s == '\\' || *s == '"') {
-            char e[2] = {'\\', *s};
-            rc = vigil_buf_append(out, e, 2);
-        } else if (*s == '\n') {
-            rc = vigil_buf_append(out, "\\n", 2);
-        } else {
-            rc = vigil_buf_append(out, s, 1);
-        }
-    }
-    return rc;
-}
-
 int vigil_busin_render(const struct vigil_busin *b, struct vigil_buf *out)
 {
     int rc = vigil_buf_puts(out, "# HELP vigil_bus_publisher_up 1 while the publisher's scrapes "
@@ -278,7 +262,7 @@ int vigil_busin_render(const struct vigil_busin *b, struct vigil_buf *out)
                                  "# TYPE vigil_bus_publisher_up gauge\n");
     for (size_t k = 0; k < b->n_pub && !rc; k++) {
         rc = vigil_buf_puts(out, "vigil_bus_publisher_up{host=\"");
-        rc = rc ? rc : label_val(out, b->pub[k].host);
+        rc = rc ? rc : vigil_prom_escape_label(out, b->pub[k].host, strlen(b->pub[k].host));
         rc = rc ? rc : vigil_buf_appendf(out, "\"} %d\n", b->pub[k].up);
     }
     rc = rc ? rc

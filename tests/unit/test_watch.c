@@ -30,6 +30,7 @@ struct rec {
     char first_features[512];
     char first_entity[64];
     char fault[8][96]; /* per group index: the fault of its last opened event */
+    double max_cpu;    /* largest intensity a cpu event reached */
     int n_refresh;
     int64_t next_id;
 };
@@ -43,6 +44,9 @@ static int gidx(const char *g)
 static void sink_fn(void *user, enum vigil_watch_change what, struct vigil_watch_event *ev)
 {
     struct rec *r = user;
+    if (strcmp(ev->group, "cpu") == 0 && ev->intensity > r->max_cpu) {
+        r->max_cpu = ev->intensity;
+    }
     if (what == VIGIL_WATCH_OPENED) {
         ev->id = ++r->next_id;
         r->opened[gidx(ev->group)]++;
@@ -122,17 +126,60 @@ static const float *world_tick(struct world *w, double busy)
     return world_tick_mem(w, busy, 4e9);
 }
 
-/* Feeds normal rows until the first models are live (at most 120 s of real time for training:
- * a sanitizer build on a loaded machine trains slowly). */
+/* The normal CPU pattern: user time 0.2 + 0.1 sin(i / 20) of the i-th row fed. */
+#define NORMAL (-1.0)
+
+/* Feeds n rows of the world (busy share of user time, or NORMAL; available memory mem). */
+static int64_t feed(struct vigil_watch *wt, struct world *w, int64_t ts, int n, double busy,
+                    double mem)
+{
+    for (int i = 0; i < n; i++) {
+        double b = busy == NORMAL ? 0.2 + 0.1 * sin((double)i / 20.0) : busy;
+        assert_int_equal(vigil_watch_push(wt, ts, &w->t, world_tick_mem(w, b, mem)), 0);
+        ts += SEC;
+    }
+    return ts;
+}
+
+/* Feeds n rows of a stale source (every value missing) while the world goes on. */
+static int64_t feed_stale(struct vigil_watch *wt, struct world *w, int64_t ts, int n)
+{
+    float nan_row[16];
+    for (int j = 0; j < 16; j++) {
+        nan_row[j] = NAN;
+    }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(vigil_watch_push(wt, ts, &w->t, nan_row), 0);
+        world_tick(w, 0.2); /* the counters go on while nobody reads them */
+        ts += SEC;
+    }
+    return ts;
+}
+
+/* Defaults for the tests: a 300 s warm-up, no retraining, the given model. */
+static void conf_init(struct vigil_watch_conf *conf, const char *model)
+{
+    assert_int_equal(vigil_watch_conf_default(conf), 0);
+    conf->warmup = 300 * SEC;
+    conf->retrain = 0;
+    vigil_free(conf->model);
+    conf->model = vigil_strdup(model);
+}
+
+/*
+ * Feeds normal rows until the first models are live. While the worker trains
+ * the fake clock stops (at most 120 s of real time: a sanitizer build on a
+ * loaded machine trains slowly), so the rows and events of a test do not
+ * depend on how fast the machine is.
+ */
 static int64_t run_until_scoring(struct vigil_watch *wt, struct world *w, int64_t ts)
 {
-    for (int i = 0, waits = 0; waits < 6000 && vigil_watch_phase(wt) != VIGIL_WATCH_SCORING; i++) {
+    for (int i = 0; i < 2000 && vigil_watch_phase(wt) != VIGIL_WATCH_SCORING; i++) {
         double busy = 0.2 + 0.1 * sin((double)i / 20.0);
         assert_int_equal(vigil_watch_push(wt, ts, &w->t, world_tick(w, busy)), 0);
         ts += SEC;
-        if (vigil_watch_phase(wt) == VIGIL_WATCH_TRAINING) {
-            usleep(20000); /* let the trainer run; the fake clock keeps going */
-            waits++;
+        for (int waits = 0; waits < 6000 && vigil_watch_training(wt); waits++) {
+            usleep(20000);
         }
     }
     assert_int_equal(vigil_watch_phase(wt), VIGIL_WATCH_SCORING);
@@ -142,9 +189,7 @@ static int64_t run_until_scoring(struct vigil_watch *wt, struct world *w, int64_
 static void check_burst(const char *model, const char *const *opts)
 {
     struct vigil_watch_conf conf;
-    assert_int_equal(vigil_watch_conf_default(&conf), 0);
-    conf.warmup = 300 * SEC;
-    conf.retrain = 0;
+    conf_init(&conf, model);
     const struct vigil_model_ops *ops = vigil_model_find(model);
     assert_non_null(ops);
     void *params = vigil_calloc(1, ops->params_size);
@@ -167,10 +212,7 @@ static void check_burst(const char *model, const char *const *opts)
     ts = run_until_scoring(wt, &w, ts);
     assert_int_equal(vigil_watch_n_models(wt), 2); /* host and web */
     /* Normal behaviour goes on: scores exist and nothing opens. */
-    for (int i = 0; i < 120; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2 + 0.1 * sin((double)i / 20.0)));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 120, NORMAL, 4e9);
     assert_int_equal(r.n_open, 0);
     struct vigil_buf b;
     vigil_buf_init(&b);
@@ -179,10 +221,7 @@ static void check_burst(const char *model, const char *const *opts)
     assert_non_null(strstr(b.p, "vigil_anomaly{entity=\"web\",group=\"memory\"} 0"));
     assert_non_null(strstr(b.p, "vigil_watch_phase 2"));
     /* A CPU burst on the host: a cpu event for the host, explained by CPU series. */
-    for (int i = 0; i < 30; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.98));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 30, 0.98, 4e9);
     assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
     assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 0);
     assert_string_equal(r.first_entity, "host");
@@ -201,31 +240,25 @@ static void check_burst(const char *model, const char *const *opts)
     assert_int_equal(nr, 64);
     assert_true(rr[63] > 1.0f);
     /* Back to normal: the event closes. */
-    for (int i = 0; i < 60; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 60, 0.2, 4e9);
     assert_int_equal(r.closed[VIGIL_GROUP_CPU], 1);
     /* A stale source: NaN rows raise nothing. */
-    float nan_row[16];
-    for (int j = 0; j < 16; j++) {
-        nan_row[j] = NAN;
-    }
     int before = r.n_open;
-    for (int i = 0; i < 100; i++) {
-        vigil_watch_push(wt, ts, &w.t, nan_row);
-        ts += SEC;
+    ts = feed_stale(wt, &w, ts, 100);
+    assert_int_equal(r.n_open, before);
+    /* The source comes back: the counters' first increase spans the gap and the window still
+     * holds repeated values, which must not raise anything either (issue 6). */
+    ts = feed(wt, &w, ts, 40, 0.2, 4e9);
+    assert_int_equal(r.n_open, before);
+    /* A short outage, bridged by the gap filling: repeated values, then one counter increase
+     * worth four steps, which a sequence model would see in every window for T steps. */
+    for (int k = 0; k < 3; k++) {
+        ts = feed_stale(wt, &w, ts, 3);
+        ts = feed(wt, &w, ts, 30, 0.2, 4e9);
     }
     assert_int_equal(r.n_open, before);
     /* Shutdown during an anomaly closes it. */
-    for (int i = 0; i < 40; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2));
-        ts += SEC;
-    }
-    for (int i = 0; i < 10; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.99));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 10, 0.99, 4e9);
     int open_now = r.n_open - r.n_close;
     vigil_watch_close_all(wt, ts);
     assert_true(open_now >= 1);
@@ -261,10 +294,8 @@ static void test_watch_pca_quiet_on_normal_6(void **state)
 {
     (void)state;
     struct vigil_watch_conf conf;
-    assert_int_equal(vigil_watch_conf_default(&conf), 0);
-    conf.warmup = 300 * SEC;
-    vigil_free(conf.model);
-    conf.model = vigil_strdup("pca");
+    conf_init(&conf, "pca");
+    conf.retrain = 3 * 3600 * SEC;
     struct rec r = {0};
     struct vigil_watch_sink sink = {sink_fn, &r};
     struct vigil_watch *wt;
@@ -272,10 +303,7 @@ static void test_watch_pca_quiet_on_normal_6(void **state)
     struct world w = {0};
     world_init(&w);
     int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC);
-    for (int i = 0; i < 600; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2 + 0.1 * sin((double)i / 20.0)));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 600, NORMAL, 4e9);
     assert_int_equal(r.n_open, 0);
     vigil_watch_free(wt);
     vigil_watch_conf_fini(&conf);
@@ -351,12 +379,8 @@ static void test_watch_supervised_names_faults(void **state)
     snprintf(path, sizeof path, "%s/faults.vmdl", tu_tmpdir());
     train_fault_model(path, "rf");
     struct vigil_watch_conf conf;
-    assert_int_equal(vigil_watch_conf_default(&conf), 0);
-    conf.warmup = 300 * SEC;
-    conf.retrain = 0;
+    conf_init(&conf, "kmeans");
     conf.resend = 5 * SEC;
-    vigil_free(conf.model);
-    conf.model = vigil_strdup("kmeans");
     conf.supervised = vigil_strdup(path);
     conf.classes = vigil_strdup("normal, cpu_hog,mem_leak");
     struct rec r = {0};
@@ -367,27 +391,15 @@ static void test_watch_supervised_names_faults(void **state)
     struct world w = {0};
     world_init(&w);
     int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC);
-    for (int i = 0; i < 120; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2 + 0.1 * sin((double)i / 20.0)));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 120, NORMAL, 4e9);
     assert_int_equal(r.n_open, 0);
-    for (int i = 0; i < 30; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.98));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 30, 0.98, 4e9);
     assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
     assert_true(strncmp(r.fault[VIGIL_GROUP_CPU], "cpu_hog (p=", 11) == 0);
     assert_true(r.n_refresh >= 3); /* open ~27 s, resent every 5 s */
-    for (int i = 0; i < 90; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick(&w, 0.2));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 90, 0.2, 4e9);
     assert_int_equal(r.n_open, r.n_close);
-    for (int i = 0; i < 30; i++) {
-        vigil_watch_push(wt, ts, &w.t, world_tick_mem(&w, 0.2, 1.5e9));
-        ts += SEC;
-    }
+    ts = feed(wt, &w, ts, 30, 0.2, 1.5e9);
     assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
     assert_true(strncmp(r.fault[VIGIL_GROUP_MEMORY], "mem_leak (p=", 12) == 0);
     vigil_watch_close_all(wt, ts);
@@ -407,9 +419,7 @@ static void test_watch_supervised_bad_files(void **state)
     fputs("VIGILMDL not really a model file", f);
     fclose(f);
     struct vigil_watch_conf conf;
-    assert_int_equal(vigil_watch_conf_default(&conf), 0);
-    vigil_free(conf.model);
-    conf.model = vigil_strdup("kmeans");
+    conf_init(&conf, "kmeans");
     conf.supervised = vigil_strdup(path);
     struct vigil_watch *wt = NULL;
     struct vigil_diag d;
@@ -429,15 +439,51 @@ static void test_watch_supervised_bad_files(void **state)
     vigil_watch_conf_fini(&conf);
 }
 
+/*
+ * A source that goes quiet for a few steps and comes back: the gap filling
+ * repeats values, and the counters' first increase spans the whole gap (four
+ * to eight steps' worth: a cpu score in the hundreds). With consecutive = 1 a
+ * normal point above the 99th percentile may open an event now and then (its
+ * intensity stays near 1), but no cpu event may reach the intensity of that
+ * increase, nor of a step without any increase at the first step of a new
+ * model (regression for issue 6: the model swap fed the current row twice).
+ */
+static void test_watch_outage_raises_nothing_6(void **state)
+{
+    (void)state;
+    struct vigil_watch_conf conf;
+    conf_init(&conf, "kmeans");
+    conf.consecutive = 1;
+    conf.clear = 1;
+    struct rec r = {0};
+    struct vigil_watch_sink sink = {sink_fn, &r};
+    struct vigil_watch *wt;
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, &sink, NULL), 0);
+    struct world w = {0};
+    world_init(&w);
+    int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC);
+    for (int k = 0; k < 5; k++) {
+        ts = feed(wt, &w, ts, 30, 0.2, 4e9);
+        ts = feed_stale(wt, &w, ts, 3 + k);
+    }
+    ts = feed(wt, &w, ts, 30, 0.2, 4e9);
+    assert_true(r.max_cpu < 20.0);
+    /* The policy still works once the window is fresh: a burst opens a strong event. */
+    ts = feed(wt, &w, ts, 10, 0.98, 4e9);
+    assert_true(r.max_cpu > 20.0);
+    vigil_watch_close_all(wt, ts);
+    vigil_watch_free(wt);
+    vigil_watch_conf_fini(&conf);
+    vigil_series_table_fini(&w.t);
+}
+
 static void test_watch_rejects_bad_models(void **state)
 {
     (void)state;
     struct vigil_watch_conf conf;
     struct vigil_watch *wt;
     struct vigil_diag d;
-    assert_int_equal(vigil_watch_conf_default(&conf), 0);
-    vigil_free(conf.model);
-    conf.model = vigil_strdup("nope");
+    conf_init(&conf, "nope");
     assert_int_equal(vigil_watch_new(&wt, &conf, NULL, NULL, &d), VIGIL_ECONFIG);
     assert_non_null(strstr(d.msg, "nope"));
     vigil_watch_conf_fini(&conf);
@@ -449,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_watch_kmeans_detects_cpu_burst),
         cmocka_unit_test(test_watch_lstm_ae_detects_cpu_burst),
         cmocka_unit_test(test_watch_pca_quiet_on_normal_6),
+        cmocka_unit_test(test_watch_outage_raises_nothing_6),
         cmocka_unit_test(test_watch_rejects_bad_models),
         cmocka_unit_test(test_watch_supervised_names_faults),
         cmocka_unit_test(test_watch_supervised_bad_files),
