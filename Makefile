@@ -7,6 +7,7 @@
 #   make fuzz        libFuzzer targets, 60 s each (FUZZ_SECONDS=N)
 #   make deps        apt-get installs every Debian package we need (root)
 #   make fmt         clang-format over the tree
+#   make results     regenerate docs/results.md sections from kept datasets (data/)
 #
 # Optional dependencies (libvirt, libnetfilter_queue, libnats) are detected
 # with pkg-config; when one is missing its *_stub.c is built instead and the
@@ -78,7 +79,7 @@ else
 Q := @
 endif
 
-.PHONY: all test unit cli bench fuzz deps fmt clean headers
+.PHONY: all test unit cli bench fuzz deps fmt clean headers results
 all: $(LIB) $(BIN) $(if $(filter 0,$(SAN)),vigil)
 
 vigil: $(BIN)
@@ -155,6 +156,10 @@ fuzz: $(FUZZ_BIN)
 	  echo "== $$n ($(FUZZ_SECONDS) s)"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FB)/corpus/$$n $$seeds 2>&1 | tail -n 3; \
 	done
+
+# ---- results: docs/results.md sections regenerated from kept datasets ----
+results: all
+	$(Q)tools/campaign_results.sh data/campaign-full docs/results.md
 
 # ---- housekeeping ----
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format \

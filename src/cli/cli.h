@@ -42,6 +42,9 @@ int cmd_train(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_radiography(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_campaign(int argc, char **argv);
 
 #endif

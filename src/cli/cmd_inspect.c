@@ -31,7 +31,7 @@ static const struct option fixed_opts[] = {
 
 static void usage(FILE *out)
 {
-    /* No usage line: `vigil help inspect` prints it before calling this. */
+    fprintf(out, "usage: vigil %s\n", cli_find("inspect")->usage);
     fprintf(out, "\nReads each FILE (Prometheus/OpenMetrics text, a directory of scrapes, or\n"
                  "delimited text; gzip is read transparently) and prints its format, series by\n"
                  "kind and by group, entities, time span, step, gaps and NaN share.\n"

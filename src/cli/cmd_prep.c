@@ -31,7 +31,7 @@ static void usage(FILE *out)
 {
     struct vigil_buf b;
     vigil_buf_init(&b);
-    /* No usage line: `vigil help prep` prints it before calling this. */
+    fprintf(out, "usage: vigil %s\n", cli_find("prep")->usage);
     fprintf(out, "\nRuns the preprocessing chain on FILE (counters to increases, resampling, gap\n"
                  "filling, dropping flat series, min-max scaling, optional temporal features),\n"
                  "fitted on FILE itself, and writes the features as CSV with a header.\n"

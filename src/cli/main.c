@@ -31,10 +31,16 @@ const struct cli_cmd cli_cmds[] = {
      "score MODEL_FILE DATA [-o OUT.csv]"},
     {"eval", cmd_eval, "compare scores with labels: ROC/PR AUC, F1, confusion matrix, curves",
      "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
+    {"explain", cmd_explain, "anomalous segments of a reconstruction model, with the features behind them",
+     "explain MODEL_FILE DATA [--from T] [--to T] [--json] [--errors FILE]"},
+    {"radiography", cmd_radiography, "heat maps of group error against a service metric (PNG)",
+     "radiography MODEL_FILE DATA --service FILE:COLUMN -o OUT.png [--from T] [--to T]"},
     {"flows", cmd_flows, "packets to flows to features; detect threats on them",
      "flows extract|detect|worker|nslkdd ..."},
     {"watch", cmd_watch, "monitor this host live: learn normal, report anomalies, serve a page",
      "watch [-c CONFIG] [--warmup DURATION] [--listen ADDR:PORT] [--state DIR] [options]"},
+    {"campaign", cmd_campaign, "fault-injection campaigns on a SIP testbed (labelled datasets)",
+     "campaign run --plan PLAN.yaml --out DIR [--dry-run] | campaign clean"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -106,8 +112,10 @@ int cmd_help(int argc, char **argv)
     const char *what = argv[1];
     const struct cli_cmd *c = cli_find(what);
     if (c) {
-        printf("vigil %s: %s\nusage: vigil %s\n", c->name, c->summary, c->usage);
-        if (strcmp(c->name, "help") != 0 && strcmp(c->name, "version") != 0) {
+        printf("vigil %s: %s\n", c->name, c->summary);
+        if (strcmp(c->name, "help") == 0 || strcmp(c->name, "version") == 0) {
+            printf("usage: vigil %s\n", c->usage);
+        } else {
             /* Commands print their full option list with --help. */
             char *av[] = {(char *)c->name, (char *)"--help", NULL};
             return c->fn(2, av);

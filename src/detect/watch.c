@@ -424,9 +424,8 @@ struct live {
     size_t *fgroup; /* (F) group index of each feature */
     size_t n_groups;
     struct live_group grp[VIGIL_GROUP_COUNT + 1];
-    uint32_t *cols; /* (n_cols) raw columns of the entity's modelled series */
-    size_t n_cols;
-    size_t hold;    /* steps left before the policy runs again after the entity was stale */
+    uint64_t pushed;      /* raw rows fed */
+    uint64_t stale_until; /* rows up to this one read as stale (ratio NaN) */
     uint8_t *rate;  /* (R) ring: 1 when any group was anomalous at that step */
     size_t rpos, rlen, rsum;
     int64_t *rts;   /* (R) recent times */
@@ -732,7 +731,6 @@ static void live_fini(struct live *l)
     vigil_free(l->rate);
     vigil_free(l->rts);
     vigil_free(l->rratio);
-    vigil_free(l->cols);
     memset(l, 0, sizeof *l);
 }
 
@@ -760,20 +758,10 @@ static int live_init(struct vigil_watch *w, struct live *l, const struct gen_ent
     l->rate = vigil_calloc(r, 1);
     l->rts = vigil_calloc(r, sizeof(int64_t));
     l->rratio = vigil_mallocarray(r, l->n_groups * sizeof(float));
-    size_t k = vigil_prep_n_series(em->prep);
-    l->cols = vigil_mallocarray(k ? k : 1, sizeof *l->cols);
     if (!l->win || !l->se || !l->acc || !l->order || !l->fgroup || !l->rate || !l->rts ||
-        !l->rratio || !l->cols) {
+        !l->rratio) {
         live_fini(l);
         return -ENOMEM;
-    }
-    for (size_t i = 0; i < k; i++) {
-        double lo, hi;
-        const char *key = vigil_prep_series(em->prep, i, &lo, &hi);
-        uint32_t id;
-        if (vigil_series_find(series, key, strlen(key), &id) == 0) {
-            l->cols[l->n_cols++] = id; /* the stream's init checked they all exist */
-        }
     }
     for (size_t j = 0; j < l->f; j++) {
         l->fgroup[j] = vigil_recon_feature_group(m, j);
@@ -917,7 +905,7 @@ static void reset_acc(struct live *l, size_t g)
 
 /*
  * Scores the newest feature row of a live entity and runs the policy. While
- * the entity is held (it was stale) the ratio is NaN: the window still holds
+ * the entity is stale (live_push) the ratio is NaN: the window still holds
  * repeated last values or a counter increase spanning the gap, which say
  * nothing about the entity.
  */
@@ -940,8 +928,9 @@ static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int po
                 cnt++;
             }
         }
-        double ratio = finite && cnt && lg->thresh > 0 && !l->hold ? sum / (double)cnt / lg->thresh
-                                                                   : (double)NAN;
+        double ratio = finite && cnt && lg->thresh > 0 && l->pushed > l->stale_until
+                           ? sum / (double)cnt / lg->thresh
+                           : (double)NAN;
         lg->ratio = ratio;
         if (!policy) {
             continue;
@@ -992,21 +981,23 @@ static void score_step(struct vigil_watch *w, struct live *l, int64_t ts, int po
     }
 }
 
-/*
- * Feeds one raw row to a live entity; policy 0 only warms its windows. A row
- * without any of the entity's series (its source is stale) holds the policy
- * until a full window of fresh rows, plus the counter increase that spans the
- * gap, has come in: a target that goes down and comes back raises nothing.
- */
+/* Feeds one raw row to a live entity; policy 0 only warms its windows. */
 static void live_push(struct vigil_watch *w, struct live *l, int64_t ts, const float *row,
                       int policy)
 {
-    int present = 0;
-    for (size_t i = 0; i < l->n_cols && !present; i++) {
-        present = isfinite(row[l->cols[i]]);
+    /*
+     * A source that stops answering (a stale scrape target, a vanished cgroup) must
+     * not look anomalous: gap filling repeats its last values for a few steps, which
+     * a sequence model may find odd. While more than half of the entity's series are
+     * missing, and for a window after they come back, its ratios read as missing.
+     */
+    size_t missing = 0;
+    for (size_t i = 0; i < l->st.k; i++) {
+        missing += isnan(row[l->st.map[i]]);
     }
-    if (!present) {
-        l->hold = l->t + 1;
+    l->pushed++;
+    if (missing * 2 > l->st.k) {
+        l->stale_until = l->pushed + l->t + (uint64_t)w->conf.clear;
     }
     if (vigil_prep_stream_push(&l->st, ts, row) != 0) {
         return;
@@ -1023,9 +1014,6 @@ static void live_push(struct vigil_watch *w, struct live *l, int64_t ts, const f
         if (l->wlen == l->t) {
             score_step(w, l, t, policy);
         }
-    }
-    if (present && l->hold) {
-        l->hold--;
     }
 }
 

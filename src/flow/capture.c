@@ -155,7 +155,7 @@ int vigil_capture_open_live(struct vigil_capture **out, const char *iface,
     int rc = pcap_activate(c->pc);
     if (rc < 0) {
         vigil_diag_set(diag, 0, 0, "%s: %s", iface, pcap_geterr(c->pc));
-        rc = rc == PCAP_ERROR_PERM_DENIED    ? -EPERM
+        rc = rc == PCAP_ERROR_PERM_DENIED      ? -EPERM
              : rc == PCAP_ERROR_NO_SUCH_DEVICE ? -ENODEV
                                                : -EIO;
         vigil_capture_close(c);
@@ -237,8 +237,8 @@ int vigil_capture_feed(struct vigil_capture *c, struct vigil_flowtab *ft, vigil_
             return rc;
         }
         pkt.ts_ns = fr.ts_ns;
-        enum vigil_pkt_status st = vigil_pkt_decode(&pkt, fr.data, fr.caplen, fr.wirelen,
-                                                    c->linktype);
+        enum vigil_pkt_status st =
+            vigil_pkt_decode(&pkt, fr.data, fr.caplen, fr.wirelen, c->linktype);
         vigil_pkt_stats_count(ps, st);
         if (st != VIGIL_PKT_OK) {
             continue;

@@ -18,7 +18,7 @@
 #include "vigil/bus.h"
 #include "vigil/mem.h"
 
-#define ASYNC_MAX_PENDING 4096
+#define ASYNC_MAX_PENDING 256
 
 struct vigil_bus {
     natsConnection *nc;
@@ -255,8 +255,9 @@ int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
 {
     *out = NULL;
     if (!c->stream || !c->durable || !c->subject || strchr(c->durable, '.')) {
-        vigil_diag_set(diag, 0, 0, "nats: a consumer needs a stream, a subject and a durable "
-                                   "name without '.'");
+        vigil_diag_set(diag, 0, 0,
+                       "nats: a consumer needs a stream, a subject and a durable "
+                       "name without '.'");
         return -EINVAL;
     }
     struct vigil_bus_sub *sub = vigil_calloc(1, sizeof *sub);
