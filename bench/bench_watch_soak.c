@@ -85,25 +85,32 @@ static void add(struct syn *s, const struct vigil_groups *g, const char *key, in
 /* Host series named as node-exporter names them, up to about target, and 4 containers. */
 static void syn_init(struct syn *s, const struct vigil_groups *g, size_t target)
 {
-    static const char *const modes[] = {"user", "nice", "system", "idle",
-                                        "iowait", "irq", "softirq", "steal"};
+    static const char *const modes[] = {"user",   "nice", "system",  "idle",
+                                        "iowait", "irq",  "softirq", "steal"};
     static const char *const dirs[] = {"receive", "transmit"};
-    static const char *const nets[] = {"bytes", "packets", "errs", "drop",
-                                       "fifo", "frame", "compressed", "multicast"};
-    static const char *const disks[] = {"reads_completed", "reads_merged", "read_bytes",
-                                        "read_time_seconds", "writes_completed", "writes_merged",
-                                        "written_bytes", "write_time_seconds", "io_time_seconds",
-                                        "io_time_weighted_seconds"};
+    static const char *const nets[] = {"bytes", "packets", "errs",       "drop",
+                                       "fifo",  "frame",   "compressed", "multicast"};
+    static const char *const disks[] = {"reads_completed",  "reads_merged",
+                                        "read_bytes",       "read_time_seconds",
+                                        "writes_completed", "writes_merged",
+                                        "written_bytes",    "write_time_seconds",
+                                        "io_time_seconds",  "io_time_weighted_seconds"};
     static const char *const fs[] = {"avail_bytes", "free_bytes", "size_bytes", "files",
                                      "files_free"};
-    static const char *const ctr[] = {"cpu_usage_seconds_total", "cpu_user_seconds_total",
-                                      "cpu_system_seconds_total", "memory_usage_bytes",
-                                      "memory_working_set_bytes", "memory_cache", "memory_rss",
+    static const char *const ctr[] = {"cpu_usage_seconds_total",
+                                      "cpu_user_seconds_total",
+                                      "cpu_system_seconds_total",
+                                      "memory_usage_bytes",
+                                      "memory_working_set_bytes",
+                                      "memory_cache",
+                                      "memory_rss",
                                       "network_receive_bytes_total",
                                       "network_transmit_bytes_total",
                                       "network_receive_packets_total",
-                                      "network_transmit_packets_total", "fs_reads_bytes_total",
-                                      "fs_writes_bytes_total", "blkio_device_usage_total",
+                                      "network_transmit_packets_total",
+                                      "fs_reads_bytes_total",
+                                      "fs_writes_bytes_total",
+                                      "blkio_device_usage_total",
                                       "memory_failures_total"};
     char k[256];
     memset(s, 0, sizeof *s);
@@ -149,8 +156,7 @@ static void syn_init(struct syn *s, const struct vigil_groups *g, size_t target)
         snprintf(name, sizeof name, "app%d", c);
         for (int y = 0; y < 15; y++) {
             snprintf(k, sizeof k, "container_%s{name=\"%s\"}", ctr[y], name);
-            add(s, g, k, strstr(ctr[y], "total") != NULL, strstr(ctr[y], "bytes") ? 1e8 : 1,
-                name);
+            add(s, g, k, strstr(ctr[y], "total") != NULL, strstr(ctr[y], "bytes") ? 1e8 : 1, name);
         }
     }
 }
@@ -218,10 +224,15 @@ struct sink {
 static void on_event(void *user, enum vigil_watch_change what, struct vigil_watch_event *ev)
 {
     struct sink *k = user;
-    struct vigil_event row = {.id = ev->id, .entity = ev->entity, .group = ev->group,
-                              .model = ev->model, .start_ns = ev->start_ns,
-                              .end_ns = ev->end_ns, .intensity = ev->intensity,
-                              .features = ev->features, .fault = ev->fault};
+    struct vigil_event row = {.id = ev->id,
+                              .entity = ev->entity,
+                              .group = ev->group,
+                              .model = ev->model,
+                              .start_ns = ev->start_ns,
+                              .end_ns = ev->end_ns,
+                              .intensity = ev->intensity,
+                              .features = ev->features,
+                              .fault = ev->fault};
     if (vigil_store_event_put(k->st, &row) == 0) {
         ev->id = row.id;
     }
@@ -373,8 +384,8 @@ static int soak(double hours, const char *model, size_t target, const char *dir)
     struct history h = {.st = k.st, .flushed = ts0, .last_flush = ts0, .last_prune = ts0};
     long ticks = (long)(hours * 3600);
     long rss_start = rss_kb();
-    printf("%-34s RSS %7ld kB  heap %7ld kB  (anon %ld, file %ld)\n", "start", rss_start,
-           heap_kb(), status_kb("RssAnon"), status_kb("RssFile"));
+    printf("%-34s RSS %7ld kB  heap %7ld kB  (anon %ld, file %ld)\n", "start", rss_start, heap_kb(),
+           status_kb("RssAnon"), status_kb("RssFile"));
     size_t trainings = 0;
     double train_wall = 0;
     int burst_checked = 0;
@@ -423,8 +434,8 @@ static int soak(double hours, const char *model, size_t target, const char *dir)
     }
     vigil_watch_close_all(w, ts0 + ticks * SEC);
     long rss_end = rss_kb();
-    printf("%-34s RSS %7ld kB  heap %7ld kB  (%d events, %zu trainings, %.0f s training)\n",
-           "end", rss_end, heap_kb(), k.events, trainings, train_wall);
+    printf("%-34s RSS %7ld kB  heap %7ld kB  (%d events, %zu trainings, %.0f s training)\n", "end",
+           rss_end, heap_kb(), k.events, trainings, train_wall);
     printf("%-34s %+ld kB (end minus after the first training)\n", "growth while scoring",
            rss_end - rss_scoring);
     print_phases("warm-up", &ph);

@@ -33,29 +33,29 @@
 #include "vigil/series.h"
 
 struct vigil_watch_conf {
-    int64_t step;        /* expected spacing of pushed rows (ns) */
-    int64_t warmup;      /* history needed before the first training (ns) */
-    int64_t retrain;     /* retraining cadence (ns); 0 = never */
-    int64_t history;     /* span of history used for training (ns) */
-    int history_rows;    /* cap on the rows kept (memory: rows x series x 4 bytes) */
-    char *model;         /* model name: "lstm-ae", "pca", "kmeans" */
-    int train_windows;   /* cap on training windows (sets the model's stride) */
-    int min_series;      /* entities with fewer usable series are not modelled */
-    int max_entities;    /* at most this many entities get a model (host first) */
-    double threshold;    /* policy: ratio above which a point is anomalous */
-    int consecutive;     /* policy: anomalous points in a row to open an event */
-    int clear;           /* policy: normal points in a row to close it */
-    int64_t suppress;    /* policy: reopen instead of a new event within this time */
-    int rate_window;     /* steps over which the per-entity anomaly rate is taken */
-    int threads;         /* training threads */
-    double explain;      /* share of the error the reported features explain (0.9) */
-    char *exclude;       /* POSIX ERE of series names kept out of the models */
-    double min_error;    /* floor of every group threshold (MSE, scaled units) */
-    double calibrate;    /* share of the newest history held out to set thresholds */
-    double quantile;     /* threshold quantile of the held-out errors */
-    int64_t resend;      /* an open event is reported again (UPDATED) at least this often */
-    char *supervised;    /* model file of a supervised model naming the fault type, or NULL */
-    char *classes;       /* comma-separated names of class ids 0, 1, ... (NULL = the ids) */
+    int64_t step;      /* expected spacing of pushed rows (ns) */
+    int64_t warmup;    /* history needed before the first training (ns) */
+    int64_t retrain;   /* retraining cadence (ns); 0 = never */
+    int64_t history;   /* span of history used for training (ns) */
+    int history_rows;  /* cap on the rows kept (memory: rows x series x 4 bytes) */
+    char *model;       /* model name: "lstm-ae", "pca", "kmeans" */
+    int train_windows; /* cap on training windows (sets the model's stride) */
+    int min_series;    /* entities with fewer usable series are not modelled */
+    int max_entities;  /* at most this many entities get a model (host first) */
+    double threshold;  /* policy: ratio above which a point is anomalous */
+    int consecutive;   /* policy: anomalous points in a row to open an event */
+    int clear;         /* policy: normal points in a row to close it */
+    int64_t suppress;  /* policy: reopen instead of a new event within this time */
+    int rate_window;   /* steps over which the per-entity anomaly rate is taken */
+    int threads;       /* training threads */
+    double explain;    /* share of the error the reported features explain (0.9) */
+    char *exclude;     /* POSIX ERE of series names kept out of the models */
+    double min_error;  /* floor of every group threshold (MSE, scaled units) */
+    double calibrate;  /* share of the newest history held out to set thresholds */
+    double quantile;   /* threshold quantile of the held-out errors */
+    int64_t resend;    /* an open event is reported again (UPDATED) at least this often */
+    char *supervised;  /* model file of a supervised model naming the fault type, or NULL */
+    char *classes;     /* comma-separated names of class ids 0, 1, ... (NULL = the ids) */
 };
 
 /* Option table for the conf (flags of `vigil watch`, keys of a "watch:" section). */
@@ -74,7 +74,7 @@ enum vigil_watch_phase {
 
 /* An event as the engine reports it; strings borrowed for the callback. */
 struct vigil_watch_event {
-    int64_t id;           /* the sink sets it on OPEN (e.g. the store's row id) */
+    int64_t id; /* the sink sets it on OPEN (e.g. the store's row id) */
     const char *entity;
     const char *group;
     const char *model;
@@ -159,8 +159,8 @@ size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const
  * recent history (the last rate-window steps), oldest first per entity and
  * group: for writing score history in batches. Ratios may be NaN.
  */
-typedef void (*vigil_watch_score_fn)(void *user, const char *entity, const char *group,
-                                     int64_t ts, double ratio);
+typedef void (*vigil_watch_score_fn)(void *user, const char *entity, const char *group, int64_t ts,
+                                     double ratio);
 void vigil_watch_scores_since(const struct vigil_watch *w, int64_t since_ns,
                               vigil_watch_score_fn fn, void *user);
 

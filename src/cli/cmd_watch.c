@@ -48,7 +48,7 @@
 #define SEC 1000000000LL
 #define SCRAPE_MAX 32
 #define DEFAULT_LISTEN "127.0.0.1:9750"
-#define SERVICE_BUF 64        /* service values buffered between two flushes of the history */
+#define SERVICE_BUF 64         /* service values buffered between two flushes of the history */
 #define FLUSH_EVERY (10 * SEC) /* score history goes to the store in one transaction this often */
 
 extern const char vigil_watch_page[]; /* build/gen/watch_page.c, from src/cli/watch_page.html */
@@ -66,9 +66,9 @@ struct app {
     const char *root;
     const char *collectors;
     const char *nats, *subject, *stream, *durable; /* bus input (borrowed until setup) */
-    const char *service;      /* borrowed (argv or config) until setup copies it below */
-    char service_key[256];    /* the service series, owned: a reload frees config strings */
-    char service_json[520];   /* the same as JSON string content (escaped), for the API */
+    const char *service;    /* borrowed (argv or config) until setup copies it below */
+    char service_key[256];  /* the service series, owned: a reload frees config strings */
+    char service_json[520]; /* the same as JSON string content (escaped), for the API */
     const char *scrape[SCRAPE_MAX];
     size_t n_scrape;
     int no_host;
@@ -146,9 +146,9 @@ static void print_event(const char *what, const struct vigil_watch_event *ev)
     put_json_str(ev->entity);
     printf(",\"group\":\"%s\",\"model\":\"%s\",\"start\":\"%s\",\"end\":%s%s%s,"
            "\"intensity\":%.3f,\"features\":%s,\"fault\":",
-           ev->group, ev->model, vigil_rfc3339(ev->start_ns, t0, sizeof t0),
-           ev->end_ns ? "\"" : "", ev->end_ns ? vigil_rfc3339(ev->end_ns, t1, sizeof t1) : "null",
-           ev->end_ns ? "\"" : "", ev->intensity, ev->features ? ev->features : "[]");
+           ev->group, ev->model, vigil_rfc3339(ev->start_ns, t0, sizeof t0), ev->end_ns ? "\"" : "",
+           ev->end_ns ? vigil_rfc3339(ev->end_ns, t1, sizeof t1) : "null", ev->end_ns ? "\"" : "",
+           ev->intensity, ev->features ? ev->features : "[]");
     put_json_str(ev->fault);
     fputs("}\n", stdout);
     fflush(stdout);
@@ -282,8 +282,8 @@ static int h_scores(void *user, const struct vigil_http_req *req, struct vigil_h
                          : vigil_buf_appendf(&resp->body, "%snull", i ? "," : "");
             }
         }
-        rc = rc ? rc
-                : vigil_buf_appendf(&resp->body, "],\"service_name\":\"%s\"}", a->service_json);
+        rc =
+            rc ? rc : vigil_buf_appendf(&resp->body, "],\"service_name\":\"%s\"}", a->service_json);
         vigil_store_close(st);
     }
     vigil_free(ts);
@@ -374,8 +374,7 @@ static int widen_row(struct app *a)
     return rc;
 }
 
-static void put_score(void *user, const char *entity, const char *group, int64_t ts,
-                      double ratio)
+static void put_score(void *user, const char *entity, const char *group, int64_t ts, double ratio)
 {
     struct app *a = user;
     vigil_store_score_put(a->st, ts, entity, group, ratio);
@@ -449,14 +448,14 @@ static int render(struct app *a, int64_t ts)
     static const char *const phases[] = {"warmup", "training", "scoring"};
     char t0[40];
     rc = rc ? rc
-            : vigil_buf_appendf(b,
-                                "{\"phase\":\"%s\",\"progress\":%.4f,\"models\":%zu,\"model\":\"%s\","
-                                "\"series\":%zu,\"ticks\":%llu,\"step\":%.3f,\"time\":\"%s\","
-                                "\"service\":\"%s\"}",
-                                phases[vigil_watch_phase(a->w)], vigil_watch_progress(a->w),
-                                vigil_watch_n_models(a->w), a->ops->name, a->tab.n,
-                                (unsigned long long)a->ticks, (double)a->conf.step / 1e9,
-                                vigil_rfc3339(ts, t0, sizeof t0), a->service_json);
+            : vigil_buf_appendf(
+                  b,
+                  "{\"phase\":\"%s\",\"progress\":%.4f,\"models\":%zu,\"model\":\"%s\","
+                  "\"series\":%zu,\"ticks\":%llu,\"step\":%.3f,\"time\":\"%s\","
+                  "\"service\":\"%s\"}",
+                  phases[vigil_watch_phase(a->w)], vigil_watch_progress(a->w),
+                  vigil_watch_n_models(a->w), a->ops->name, a->tab.n, (unsigned long long)a->ticks,
+                  (double)a->conf.step / 1e9, vigil_rfc3339(ts, t0, sizeof t0), a->service_json);
     vigil_snapshot_commit(&a->snap_status);
     return rc;
 }
@@ -478,8 +477,7 @@ static void show_progress(struct app *a)
         fprintf(stderr, "\rvigil: warming up: %3d%%, %.0f s left, %zu series  ", pct, left,
                 a->tab.n);
     } else if (pct / 10 != a->last_pct / 10) {
-        fprintf(stderr, "vigil: warming up: %d%%, %.0f s left, %zu series\n", pct, left,
-                a->tab.n);
+        fprintf(stderr, "vigil: warming up: %d%%, %.0f s left, %zu series\n", pct, left, a->tab.n);
     }
     a->last_pct = pct;
 }
@@ -550,27 +548,26 @@ static int tick(struct app *a)
 
 static void usage_full(FILE *f)
 {
-    fprintf(f,
-            "usage: vigil watch [options]\n"
-            "Monitors this host, its cgroups and libvirt domains (and Prometheus targets or a\n"
-            "NATS subject), learns normal behaviour during a warm-up, then reports anomalies\n"
-            "(docs/watch.md).\n"
-            "  -c, --config FILE      YAML config (sections watch:, groups:, and one named\n"
-            "                         after the model, e.g. lstm-ae:)\n"
-            "  -l, --listen ADDR:PORT page, /metrics and /api (default " DEFAULT_LISTEN ")\n"
-            "  -s, --state DIR        SQLite state directory (default /var/lib/vigil as root,\n"
-            "                         else ~/.local/state/vigil)\n"
-            "      --alertmanager URL send alerts to Alertmanager's v2 API at URL\n"
-            "      --scrape URL       also scrape a Prometheus target (repeatable)\n"
-            "      --nats URL         also read the scrapes vigil collect --nats publishes\n"
-            "      --subject SUBJ     NATS subjects to read (default vigil.metrics.>)\n"
-            "      --service SERIES   service metric for radiographies (default node_load1)\n"
-            "      --root DIR         read /proc and /sys under DIR (default /)\n"
-            "      --collectors LIST  comma list of collectors (default: the default set)\n"
-            "      --no-host          do not collect this host (scrape targets, NATS only)\n"
-            "      --duration D       stop after D (tests, demos)\n"
-            "  -q, --quiet            log errors only, no progress line\n"
-            "engine options (also keys of the watch: section):\n");
+    fprintf(f, "usage: vigil watch [options]\n"
+               "Monitors this host, its cgroups and libvirt domains (and Prometheus targets or a\n"
+               "NATS subject), learns normal behaviour during a warm-up, then reports anomalies\n"
+               "(docs/watch.md).\n"
+               "  -c, --config FILE      YAML config (sections watch:, groups:, and one named\n"
+               "                         after the model, e.g. lstm-ae:)\n"
+               "  -l, --listen ADDR:PORT page, /metrics and /api (default " DEFAULT_LISTEN ")\n"
+               "  -s, --state DIR        SQLite state directory (default /var/lib/vigil as root,\n"
+               "                         else ~/.local/state/vigil)\n"
+               "      --alertmanager URL send alerts to Alertmanager's v2 API at URL\n"
+               "      --scrape URL       also scrape a Prometheus target (repeatable)\n"
+               "      --nats URL         also read the scrapes vigil collect --nats publishes\n"
+               "      --subject SUBJ     NATS subjects to read (default vigil.metrics.>)\n"
+               "      --service SERIES   service metric for radiographies (default node_load1)\n"
+               "      --root DIR         read /proc and /sys under DIR (default /)\n"
+               "      --collectors LIST  comma list of collectors (default: the default set)\n"
+               "      --no-host          do not collect this host (scrape targets, NATS only)\n"
+               "      --duration D       stop after D (tests, demos)\n"
+               "  -q, --quiet            log errors only, no progress line\n"
+               "engine options (also keys of the watch: section):\n");
     struct vigil_buf b;
     vigil_buf_init(&b);
     vigil_opt_help(vigil_watch_opts, &b);
@@ -626,9 +623,9 @@ static int apply_config(struct app *a, struct vigil_watch_conf *conf, int with_m
     int rc = vigil_config_apply(&a->cfg, "watch", vigil_watch_opts, conf, &d);
     if (rc == VIGIL_ECONFIG) {
         /* watch: also holds keys of this command (listen, state, ...): not engine options. */
-        const char *const own[] = {"listen", "state", "alertmanager", "scrape", "service",
-                                   "nats", "subject", "stream", "durable",
-                                   "root", "collectors", NULL};
+        const char *const own[] = {"listen",  "state", "alertmanager", "scrape",
+                                   "service", "nats",  "subject",      "stream",
+                                   "durable", "root",  "collectors",   NULL};
         for (size_t i = 0; i < a->cfg.n; i++) {
             const char *k = a->cfg.v[i].key;
             if (strncmp(k, "watch.", 6) != 0) {
@@ -722,8 +719,8 @@ static int setup(struct app *a)
     /* History of entities an earlier run watched is pruned here, once (a full scan). */
     a->last_flush = a->last_prune = vigil_clock_wall_ns();
     a->flushed_ts = a->last_flush;
-    vigil_store_prune(a->st, a->last_prune - (a->conf.history > SEC ? a->conf.history
-                                                                      : 24 * 3600 * SEC));
+    vigil_store_prune(a->st,
+                      a->last_prune - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC));
     if (a->alert_url && (rc = vigil_alert_client_new(&a->am, a->alert_url, 1000)) != 0) {
         return cli_fail("watch: --alertmanager %s: expected an http:// or https:// URL",
                         a->alert_url);
@@ -761,8 +758,7 @@ static int setup(struct app *a)
     if (!a->col && !a->scr && !a->bus) {
         return cli_fail("watch: nothing to watch: --no-host and no scrape target or NATS subject");
     }
-    rc = vigil_watch_new(&a->w, &a->conf, a->mparams,
-                         &(struct vigil_watch_sink){on_event, a}, &d);
+    rc = vigil_watch_new(&a->w, &a->conf, a->mparams, &(struct vigil_watch_sink){on_event, a}, &d);
     if (rc) {
         return cli_fail("watch: %s", d.msg[0] ? d.msg : vigil_strerror(rc));
     }
@@ -776,10 +772,10 @@ static int setup(struct app *a)
     a->snap_status.content_type = "application/json";
     static struct vigil_http_route routes[6];
     routes[0] = (struct vigil_http_route){"/metrics", vigil_http_serve_snapshot, &a->snap_metrics};
-    routes[1] = (struct vigil_http_route){"/api/entities", vigil_http_serve_snapshot,
-                                          &a->snap_entities};
-    routes[2] = (struct vigil_http_route){"/api/status", vigil_http_serve_snapshot,
-                                          &a->snap_status};
+    routes[1] =
+        (struct vigil_http_route){"/api/entities", vigil_http_serve_snapshot, &a->snap_entities};
+    routes[2] =
+        (struct vigil_http_route){"/api/status", vigil_http_serve_snapshot, &a->snap_status};
     routes[3] = (struct vigil_http_route){"/api/events", h_events, a};
     routes[4] = (struct vigil_http_route){"/api/scores", h_scores, a};
     routes[5] = (struct vigil_http_route){"/", h_page, a};
@@ -804,8 +800,7 @@ static int setup(struct app *a)
                 "/metrics on http://%s:%u/; state in %s\n",
                 a->col ? "this host" : "", a->col ? ", " : "", a->n_scrape,
                 a->n_scrape == 1 ? "" : "s", a->bus ? ", NATS " : "", a->bus ? a->nats : "",
-                a->ops->name,
-                vigil_duration_format(a->conf.warmup, w, sizeof w), addr,
+                a->ops->name, vigil_duration_format(a->conf.warmup, w, sizeof w), addr,
                 vigil_http_port(a->http), a->state_dir);
     }
     return CLI_OK;
@@ -910,13 +905,20 @@ int cmd_watch(int argc, char **argv)
         O_SUBJECT
     };
     static const struct option fixed[] = {
-        {"config", required_argument, 0, 'c'},     {"listen", required_argument, 0, 'l'},
-        {"state", required_argument, 0, 's'},      {"alertmanager", required_argument, 0, O_ALERT},
-        {"scrape", required_argument, 0, O_SCRAPE}, {"service", required_argument, 0, O_SERVICE},
-        {"root", required_argument, 0, O_ROOT},    {"collectors", required_argument, 0, O_COLLECTORS},
-        {"no-host", no_argument, 0, O_NOHOST},     {"duration", required_argument, 0, O_DURATION},
-        {"nats", required_argument, 0, O_NATS},    {"subject", required_argument, 0, O_SUBJECT},
-        {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {"config", required_argument, 0, 'c'},
+        {"listen", required_argument, 0, 'l'},
+        {"state", required_argument, 0, 's'},
+        {"alertmanager", required_argument, 0, O_ALERT},
+        {"scrape", required_argument, 0, O_SCRAPE},
+        {"service", required_argument, 0, O_SERVICE},
+        {"root", required_argument, 0, O_ROOT},
+        {"collectors", required_argument, 0, O_COLLECTORS},
+        {"no-host", no_argument, 0, O_NOHOST},
+        {"duration", required_argument, 0, O_DURATION},
+        {"nats", required_argument, 0, O_NATS},
+        {"subject", required_argument, 0, O_SUBJECT},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     struct cli_optflags f;
@@ -1014,8 +1016,9 @@ int cmd_watch(int argc, char **argv)
     ret = CLI_FAIL;
     a->ops = vigil_model_find(a->conf.model ? a->conf.model : "");
     if (!a->ops || a->ops->supervised) {
-        ret = cli_usage("watch", "--model: '%s' is not an unsupervised model (see 'vigil help "
-                                 "models')",
+        ret = cli_usage("watch",
+                        "--model: '%s' is not an unsupervised model (see 'vigil help "
+                        "models')",
                         a->conf.model ? a->conf.model : "");
         goto out;
     }

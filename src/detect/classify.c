@@ -32,14 +32,14 @@ struct vigil__clf {
     char **names; /* (n_names) class names; owned */
     size_t n_names;
     struct vigil_prep_stream st;
-    int ready;       /* the stream is initialized */
-    size_t tried_n;  /* series count at the last failed start (retry when it grows) */
-    int warned;      /* the missing-series message was logged */
-    char *entity;    /* single-model bundles: the one entity of its series, or NULL = all */
-    float *feat;     /* (F) the newest feature row */
-    int have;        /* feat holds a row */
-    float *x;        /* (max part columns) gathered features */
-    float *out;      /* (max part outputs) class probabilities */
+    int ready;      /* the stream is initialized */
+    size_t tried_n; /* series count at the last failed start (retry when it grows) */
+    int warned;     /* the missing-series message was logged */
+    char *entity;   /* single-model bundles: the one entity of its series, or NULL = all */
+    float *feat;    /* (F) the newest feature row */
+    int have;       /* feat holds a row */
+    float *x;       /* (max part columns) gathered features */
+    float *out;     /* (max part outputs) class probabilities */
 };
 
 void vigil__clf_free(struct vigil__clf *c)
@@ -111,8 +111,9 @@ int vigil__clf_load(struct vigil__clf **out, const char *path, const char *class
         return rc;
     }
     if (!c->b.ops->supervised) {
-        vigil_diag_set(diag, 0, 0, "a '%s' model, not a supervised one (train one with "
-                                   "vigil train -m rf --labels ...)",
+        vigil_diag_set(diag, 0, 0,
+                       "a '%s' model, not a supervised one (train one with "
+                       "vigil train -m rf --labels ...)",
                        c->b.ops->name);
         vigil__clf_free(c);
         return VIGIL_ECONFIG;

@@ -50,8 +50,8 @@ const struct vigil_opt vigil_watch_opts[] = {
      "collection and scoring step", NULL},
     {"warmup", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, warmup), "10m", 1, 7 * 86400,
      "history collected before the first training", NULL},
-    {"retrain", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, retrain), "3h", 0,
-     30 * 86400, "retraining cadence (0 = never)", NULL},
+    {"retrain", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, retrain), "3h", 0, 30 * 86400,
+     "retraining cadence (0 = never)", NULL},
     {"history", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, history), "24h", 1,
      30 * 86400, "span of history each training uses", NULL},
     {"history-rows", VIGIL_OPT_INT, offsetof(struct vigil_watch_conf, history_rows), "20000", 10,
@@ -85,18 +85,18 @@ const struct vigil_opt vigil_watch_opts[] = {
     {"exclude", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, exclude),
      "^vigil_|^node_load(1|5|15)$", 0, 0,
      "series names (POSIX regex) kept out of the models: vigil's own health, and load "
-     "averages, which lag a burst by minutes", NULL},
+     "averages, which lag a burst by minutes",
+     NULL},
     {"explain", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, explain), "0.9", 0.01, 1,
      "share of the error the reported features explain", NULL},
     {"resend", VIGIL_OPT_DURATION, offsetof(struct vigil_watch_conf, resend), "60s", 1, 86400,
      "an open event is reported again this often (Alertmanager resolves alerts that are not "
-     "resent within its resolve_timeout, 5m by default)", NULL},
+     "resent within its resolve_timeout, 5m by default)",
+     NULL},
     {"supervised", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, supervised), NULL, 0, 0,
-     "model file of a supervised model (vigil train -m rf) naming the fault type of events",
-     NULL},
+     "model file of a supervised model (vigil train -m rf) naming the fault type of events", NULL},
     {"classes", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, classes), NULL, 0, 0,
-     "names of the supervised model's class ids 0,1,... as a comma list (default: the ids)",
-     NULL},
+     "names of the supervised model's class ids 0,1,... as a comma list (default: the ids)", NULL},
     {0},
 };
 
@@ -233,8 +233,7 @@ static int cmp_double(const void *a, const void *b)
  * for its whole life. With no held-out rows the model's own training
  * thresholds stay in force.
  */
-static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, size_t n_fit,
-                     double q)
+static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, size_t n_fit, double q)
 {
     struct vigil_model *m = &out->model;
     size_t lag = vigil_recon_lag(m), f = feat->f, ng = vigil_recon_n_groups(m);
@@ -305,18 +304,21 @@ static int train_entity(struct job *j, size_t k, struct gen_entity *out)
     const char **names = NULL;
     int rc = vigil_prep_fit(&out->prep, &j->frames[k], &pp, &diag);
     if (rc) {
-        vigil_info("watch: %s: no model: %s", j->entities[k], diag.msg[0] ? diag.msg : vigil_strerror(rc));
+        vigil_info("watch: %s: no model: %s", j->entities[k],
+                   diag.msg[0] ? diag.msg : vigil_strerror(rc));
         goto fail;
     }
     size_t f = vigil_prep_n_features(out->prep);
     if (f < (size_t)j->min_series) {
-        vigil_info("watch: %s: no model: %zu usable series, fewer than min-series", j->entities[k], f);
+        vigil_info("watch: %s: no model: %zu usable series, fewer than min-series", j->entities[k],
+                   f);
         rc = VIGIL_EEMPTY;
         goto fail;
     }
     rc = vigil_prep_apply(out->prep, &j->frames[k], &feat, &diag);
     if (rc) {
-        vigil_warn("watch: %s: prep: %s", j->entities[k], diag.msg[0] ? diag.msg : vigil_strerror(rc));
+        vigil_warn("watch: %s: prep: %s", j->entities[k],
+                   diag.msg[0] ? diag.msg : vigil_strerror(rc));
         goto fail;
     }
     groups = vigil_malloc(f);
@@ -342,8 +344,8 @@ static int train_entity(struct job *j, size_t k, struct gen_entity *out)
     }
     /* Hold out the newest rows: errors on rows the model never saw set the thresholds. */
     size_t n_fit = feat.n - (size_t)((double)feat.n * j->calibrate);
-    struct vigil_batch b = {.x = feat.x, .n = n_fit, .f = f, .group = groups,
-                            .names = names, .threads = j->threads};
+    struct vigil_batch b = {
+        .x = feat.x, .n = n_fit, .f = f, .group = groups, .names = names, .threads = j->threads};
     rc = out->model.ops->fit(&out->model, &b);
     if (rc && n_fit < feat.n) {
         b.n = n_fit = feat.n; /* too little data to hold any out */
@@ -408,15 +410,15 @@ struct live_group {
     double thresh;    /* T^g */
     size_t g;         /* group index in the model */
     const char *name;
-    char fault[96];   /* the open event's fault type, "" = none */
+    char fault[96]; /* the open event's fault type, "" = none */
 };
 
 struct live {
     const struct gen_entity *em; /* borrowed from the current generation */
     struct vigil_prep_stream st;
-    size_t f;       /* F */
-    size_t t;       /* T = lag + 1 */
-    float *win;     /* (2T,F): every row written twice so the last T rows are contiguous */
+    size_t f;   /* F */
+    size_t t;   /* T = lag + 1 */
+    float *win; /* (2T,F): every row written twice so the last T rows are contiguous */
     size_t wpos, wlen;
     float *se;      /* (T,F) squared errors of the window */
     double *acc;    /* (F) squared errors accumulated over open events */
@@ -426,10 +428,10 @@ struct live {
     struct live_group grp[VIGIL_GROUP_COUNT + 1];
     uint64_t pushed;      /* raw rows fed */
     uint64_t stale_until; /* rows up to this one read as stale (ratio NaN) */
-    uint8_t *rate;  /* (R) ring: 1 when any group was anomalous at that step */
+    uint8_t *rate;        /* (R) ring: 1 when any group was anomalous at that step */
     size_t rpos, rlen, rsum;
-    int64_t *rts;   /* (R) recent times */
-    float *rratio;  /* (R,G) recent ratios */
+    int64_t *rts;  /* (R) recent times */
+    float *rratio; /* (R,G) recent ratios */
 };
 
 struct vigil_watch {
@@ -440,25 +442,25 @@ struct vigil_watch {
     struct vigil_watch_sink sink;
 
     /* history ring of raw rows */
-    float *hx;   /* (cap, s_cap) */
+    float *hx; /* (cap, s_cap) */
     int64_t *hts;
     size_t cap, s_cap, head, len;
     int64_t first_ts;
 
     enum vigil_watch_phase phase;
-    int64_t last_train_ts;     /* when the last training started */
-    int64_t retry_ts;          /* after a failed training: when to try again (0 = none) */
+    int64_t last_train_ts; /* when the last training started */
+    int64_t retry_ts;      /* after a failed training: when to try again (0 = none) */
     pthread_t trainer;
-    struct job *running;       /* the job of the trainer thread (not yet joined), or NULL */
-    struct gen *gen;           /* current models */
-    struct live *live;         /* (gen->n) */
+    struct job *running; /* the job of the trainer thread (not yet joined), or NULL */
+    struct gen *gen;     /* current models */
+    struct live *live;   /* (gen->n) */
     uint64_t trainings, failures, events;
     double train_seconds;
 
     struct vigil_buf feat_json; /* scratch for explanations */
     regex_t exclude;
     int has_exclude;
-    struct vigil__clf *clf;     /* supervised fault classifier, or NULL */
+    struct vigil__clf *clf; /* supervised fault classifier, or NULL */
 };
 
 /* ---- history ---- */
@@ -1165,8 +1167,10 @@ int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *con
         return VIGIL_ECONFIG;
     }
     if (ops->supervised) {
-        vigil_diag_set(diag, 0, 0, "model '%s' is supervised; watch learns normal behaviour "
-                                   "with an unsupervised one", ops->name);
+        vigil_diag_set(diag, 0, 0,
+                       "model '%s' is supervised; watch learns normal behaviour "
+                       "with an unsupervised one",
+                       ops->name);
         return VIGIL_ECONFIG;
     }
     struct vigil_watch *w = vigil_calloc(1, sizeof *w);
@@ -1360,8 +1364,8 @@ int vigil_watch_render_metrics(const struct vigil_watch *w, struct vigil_buf *ou
     };
     int rc = 0;
     for (int f = 0; f < 2 && !rc; f++) {
-        rc = vigil_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2],
-                               fam[f][0], fam[f][1]);
+        rc = vigil_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][2], fam[f][0],
+                               fam[f][1]);
         for (size_t k = 0; !rc && w->gen && k < w->gen->n; k++) {
             const struct live *l = &w->live[k];
             for (size_t g = 0; !rc && g < l->n_groups; g++) {
@@ -1427,15 +1431,16 @@ int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *o
         const struct live *l = &w->live[k];
         rc = vigil_buf_puts(out, k ? ",{\"entity\":" : "{\"entity\":");
         rc = rc ? rc : json_str(out, l->em->entity);
-        rc = rc ? rc : vigil_buf_appendf(out, ",\"rate\":%.4f,\"groups\":{",
-                                         l->rlen ? (double)l->rsum / (double)l->rlen : 0.0);
+        rc = rc ? rc
+                : vigil_buf_appendf(out, ",\"rate\":%.4f,\"groups\":{",
+                                    l->rlen ? (double)l->rsum / (double)l->rlen : 0.0);
         for (size_t g = 0; !rc && g < l->n_groups; g++) {
             rc = g ? vigil_buf_puts(out, ",") : 0;
             rc = rc ? rc : json_str(out, l->grp[g].name);
             rc = rc ? rc : vigil_buf_puts(out, ":{\"score\":");
-            rc = rc ? rc
-                    : isfinite(l->grp[g].ratio) ? vigil_buf_appendf(out, "%.4f", l->grp[g].ratio)
-                                                : vigil_buf_puts(out, "null");
+            rc = rc                          ? rc
+                 : isfinite(l->grp[g].ratio) ? vigil_buf_appendf(out, "%.4f", l->grp[g].ratio)
+                                             : vigil_buf_puts(out, "null");
             rc = rc ? rc
                     : vigil_buf_appendf(out, ",\"anomaly\":%d}",
                                         l->grp[g].pol.state == VIGIL_POLICY_ANOMALY);

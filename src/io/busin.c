@@ -28,8 +28,7 @@
 #define MS 1000000LL
 
 enum { OUT_USED, OUT_SUPERSEDED, OUT_OLD, OUT_MALFORMED, OUT_OVERFLOW, OUT_N };
-static const char *const out_names[OUT_N] = {"used", "superseded", "old", "malformed",
-                                             "overflow"};
+static const char *const out_names[OUT_N] = {"used", "superseded", "old", "malformed", "overflow"};
 
 struct publisher {
     char *host;      /* last token of its subject: the instance label; owned */
@@ -93,8 +92,8 @@ int vigil_busin_new(struct vigil_busin **out, const struct vigil_busin_conf *c,
     b->max_age_ns = c->max_age_ns;
     b->max_pub = c->max_publishers ? c->max_publishers : 1024;
     /* The same stream vigil collect --nats makes, so either may start first. */
-    struct vigil_bus_stream st = {.name = c->stream, .subjects = "vigil.metrics.>",
-                                  .max_age_ns = 24LL * 3600 * 1000 * MS};
+    struct vigil_bus_stream st = {
+        .name = c->stream, .subjects = "vigil.metrics.>", .max_age_ns = 24LL * 3600 * 1000 * MS};
     struct vigil_bus_consumer cc = {.stream = c->stream,
                                     .durable = c->durable,
                                     .subject = c->subject,
@@ -269,8 +268,8 @@ int vigil_busin_render(const struct vigil_busin *b, struct vigil_buf *out)
             : vigil_buf_puts(out, "# HELP vigil_bus_messages_total Scrapes read from the bus, by "
                                   "outcome.\n# TYPE vigil_bus_messages_total counter\n");
     for (int o = 0; o < OUT_N && !rc; o++) {
-        rc = vigil_buf_appendf(out, "vigil_bus_messages_total{outcome=\"%s\"} %llu\n",
-                               out_names[o], (unsigned long long)b->out[o]);
+        rc = vigil_buf_appendf(out, "vigil_bus_messages_total{outcome=\"%s\"} %llu\n", out_names[o],
+                               (unsigned long long)b->out[o]);
     }
     return rc;
 }

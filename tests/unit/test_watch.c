@@ -93,8 +93,8 @@ static void world_init(struct world *w)
                   VIGIL_GROUP_CPU, NULL);
     w->idle = add(&w->t, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}", VIGIL_KIND_COUNTER,
                   VIGIL_GROUP_CPU, NULL);
-    w->avail = add(&w->t, "node_memory_MemAvailable_bytes", VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY,
-                   NULL);
+    w->avail =
+        add(&w->t, "node_memory_MemAvailable_bytes", VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, NULL);
     w->cached = add(&w->t, "node_memory_Cached_bytes", VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, NULL);
     w->web_cpu = add(&w->t, "container_cpu_usage_seconds_total{name=\"web\"}", VIGIL_KIND_COUNTER,
                      VIGIL_GROUP_CPU, "web");
@@ -198,8 +198,8 @@ static void check_burst(const char *model, const char *const *opts)
     void *params = vigil_calloc(1, ops->params_size);
     assert_int_equal(vigil_opt_defaults(ops->opts, params), 0);
     for (int i = 0; opts && opts[i]; i += 2) {
-        assert_int_equal(vigil_opt_set(ops->opts, params, opts[i], opts[i + 1],
-                                       strlen(opts[i + 1]), NULL), 0);
+        assert_int_equal(
+            vigil_opt_set(ops->opts, params, opts[i], opts[i + 1], strlen(opts[i + 1]), NULL), 0);
     }
     vigil_free(conf.model);
     conf.model = vigil_strdup(model);
@@ -283,8 +283,8 @@ static void test_watch_kmeans_detects_cpu_burst(void **state)
 static void test_watch_lstm_ae_detects_cpu_burst(void **state)
 {
     (void)state;
-    static const char *const opts[] = {"window", "8", "hidden", "8", "latent", "4",
-                                       "epochs", "15", "batch", "32", NULL};
+    static const char *const opts[] = {"window", "8",  "hidden", "8",  "latent", "4",
+                                       "epochs", "15", "batch",  "32", NULL};
     check_burst("lstm-ae", opts);
 }
 
