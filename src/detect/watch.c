@@ -466,13 +466,14 @@ struct vigil_watch {
 /* ---- history ---- */
 
 /*
- * Widens the ring to hold at least s series, with a quarter of room to spare
- * (rounded to 64): every row is copied, so growth must be rare, but doubling
- * would waste up to half of the largest block vigil keeps.
+ * Widens the ring to hold at least s series, with an eighth of room to spare
+ * (rounded up to 64: a new container's few dozen series fit). Every row is
+ * copied, so growth must be rare, but doubling would waste up to half of the
+ * largest block vigil keeps.
  */
 static int hist_grow_cols(struct vigil_watch *w, size_t s)
 {
-    size_t s_cap = (s + s / 4 + 63) & ~(size_t)63;
+    size_t s_cap = (s + s / 8 + 63) & ~(size_t)63;
     float *x = vigil_mallocarray(w->cap, s_cap * sizeof(float));
     if (!x) {
         return -ENOMEM;
