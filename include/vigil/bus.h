@@ -115,6 +115,8 @@ struct vigil_bus_consumer {
     int64_t ack_wait_ns; /* redelivery after this long without an ack; 0 = 30 s */
     int max_deliver;     /* deliveries per message before giving up; 0 = unlimited */
     int max_ack_pending; /* unacknowledged messages across the group; 0 = 1024 */
+    int deliver_new;     /* 1: a consumer created by this call starts with messages published
+                            from now on (default: with the oldest message of the stream) */
 };
 
 /*
@@ -133,6 +135,8 @@ struct vigil_bus_msg {
     const char *subject;
     uint64_t stream_seq; /* position in the stream */
     uint64_t delivered;  /* 1 on first delivery, more when redelivered */
+    int64_t ts_ns;       /* when the stream stored it (server clock, ns since the epoch; 0 =
+                            unknown) */
     void *impl;          /* the client's message */
 };
 

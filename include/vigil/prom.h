@@ -159,6 +159,9 @@ int vigil_prom_write_family(struct vigil_buf *out, const char *name, const char 
                             enum vigil_prom_type type, const struct vigil_prom_sample *samples,
                             size_t n);
 
+/* Appends n bytes of s as a label value, escaped (\\, \" and \n), without quotes. 0 or -ENOMEM. */
+int vigil_prom_escape_label(struct vigil_buf *out, const char *s, size_t n);
+
 /*
  * Appends row i of a frame in text format 0.0.4, one family per metric name
  * (columns of one name grouped together, in order of first appearance), with

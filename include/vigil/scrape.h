@@ -46,4 +46,19 @@ int vigil_scraper_run(struct vigil_scraper *s, struct vigil_series_table *t,
 /* Appends vigil_scrape_up{target} and vigil_scrape_failures_total{target}. */
 int vigil_scraper_render(const struct vigil_scraper *s, struct vigil_buf *out);
 
+/*
+ * Interns and emits the samples of one exposition text (p, n; format 0.0.4,
+ * sample timestamps ignored) as a scrape of `instance` does: an `instance`
+ * label with that value is added to samples without one; a new series gets
+ * its kind from # TYPE, and group and entity from the rules of g (NULL: group
+ * other, entity = instance). Samples with duplicate label names are skipped.
+ * scratch holds unescaped label values (grown as needed; the caller owns it).
+ * The scraper and the bus input (busin.h) both go through here. Returns 0,
+ * -ENOMEM, or VIGIL_EPARSE with diag naming line and column (the samples
+ * before that line were emitted).
+ */
+int vigil_expo_ingest(const char *p, size_t n, const char *instance, struct vigil_series_table *t,
+                      const struct vigil_groups *g, vigil_scrape_emit_fn emit, void *user,
+                      struct vigil_buf *scratch, struct vigil_diag *diag);
+
 #endif /* VIGIL_SCRAPE_H */

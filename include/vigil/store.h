@@ -90,6 +90,14 @@ int64_t vigil_store_scores(struct vigil_store *st, const char *entity, const cha
 /* Deletes scores and service values older than before_ns. Returns 0 or -EIO. */
 int vigil_store_prune(struct vigil_store *st, int64_t before_ns);
 
+/*
+ * Deletes the scores of one entity and group older than before_ns, and the
+ * service values older than that: a range of the primary key, so it costs
+ * what it deletes (vigil_store_prune scans every score). Returns 0 or -EIO.
+ */
+int vigil_store_prune_scores(struct vigil_store *st, const char *entity, const char *group,
+                             int64_t before_ns);
+
 /* Formats ns since the epoch as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 char *vigil_rfc3339(int64_t ns, char *out, size_t n);
 

@@ -15,6 +15,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +32,7 @@
 #include "optflags.h"
 #include "vigil/alert.h"
 #include "vigil/buf.h"
+#include "vigil/busin.h"
 #include "vigil/clock.h"
 #include "vigil/collect.h"
 #include "vigil/config.h"
@@ -44,6 +48,8 @@
 #define SEC 1000000000LL
 #define SCRAPE_MAX 32
 #define DEFAULT_LISTEN "127.0.0.1:9750"
+#define SERVICE_BUF 64         /* service values buffered between two flushes of the history */
+#define FLUSH_EVERY (10 * SEC) /* score history goes to the store in one transaction this often */
 
 extern const char vigil_watch_page[]; /* build/gen/watch_page.c, from src/cli/watch_page.html */
 
@@ -59,7 +65,10 @@ struct app {
     const char *alert_url;
     const char *root;
     const char *collectors;
-    const char *service;
+    const char *nats, *subject, *stream, *durable; /* bus input (borrowed until setup) */
+    const char *service;    /* borrowed (argv or config) until setup copies it below */
+    char service_key[256];  /* the service series, owned: a reload frees config strings */
+    char service_json[520]; /* the same as JSON string content (escaped), for the API */
     const char *scrape[SCRAPE_MAX];
     size_t n_scrape;
     int no_host;
@@ -70,6 +79,7 @@ struct app {
     struct vigil_groups *groups;
     struct vigil_collect *col;
     struct vigil_scraper *scr;
+    struct vigil_busin *bus;
     struct vigil_series_table tab; /* the engine's series: collector's then scraped */
     uint32_t *colmap;              /* collector series id -> tab id */
     size_t n_colmap, cap_colmap;
@@ -84,27 +94,64 @@ struct app {
     struct vigil_buf scratch;
     uint64_t ticks, late_ticks;
     double tick_seconds;
-    int64_t tick_ts, last_prune;
+    int64_t svc_ts[SERVICE_BUF]; /* service values not yet in the store */
+    float svc_v[SERVICE_BUF];
+    size_t n_svc;
+    int64_t flushed_ts; /* score history is in the store up to this time */
+    int64_t last_flush, last_prune, prune_before;
+    int scored; /* the first scores were flushed */
     int last_pct;
 };
 
 /* ---- events: JSON lines, store, Alertmanager ---- */
 
-static void print_event(const char *what, const struct vigil_watch_event *ev)
+/* Writes s escaped as JSON string content (no quotes) into out, truncating to fit. */
+static void json_escape(char *out, size_t n, const char *s)
 {
-    char t0[40], t1[40];
-    printf("{\"event\":\"%s\",\"id\":%lld,\"entity\":\"", what, (long long)ev->id);
-    for (const char *s = ev->entity; *s; s++) {
+    size_t o = 0;
+    for (; *s && o + 7 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, n - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Prints s as a JSON string; NULL prints null. Control characters become spaces. */
+static void put_json_str(const char *s)
+{
+    if (!s) {
+        fputs("null", stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
         if (*s == '"' || *s == '\\') {
             putchar('\\');
         }
         putchar((unsigned char)*s < 0x20 ? ' ' : *s);
     }
-    printf("\",\"group\":\"%s\",\"model\":\"%s\",\"start\":\"%s\",\"end\":%s%s%s,"
-           "\"intensity\":%.3f,\"features\":%s}\n",
-           ev->group, ev->model, vigil_rfc3339(ev->start_ns, t0, sizeof t0),
-           ev->end_ns ? "\"" : "", ev->end_ns ? vigil_rfc3339(ev->end_ns, t1, sizeof t1) : "null",
-           ev->end_ns ? "\"" : "", ev->intensity, ev->features ? ev->features : "[]");
+    putchar('"');
+}
+
+static void print_event(const char *what, const struct vigil_watch_event *ev)
+{
+    char t0[40], t1[40];
+    printf("{\"event\":\"%s\",\"id\":%lld,\"entity\":", what, (long long)ev->id);
+    put_json_str(ev->entity);
+    printf(",\"group\":\"%s\",\"model\":\"%s\",\"start\":\"%s\",\"end\":%s%s%s,"
+           "\"intensity\":%.3f,\"features\":%s,\"fault\":",
+           ev->group, ev->model, vigil_rfc3339(ev->start_ns, t0, sizeof t0), ev->end_ns ? "\"" : "",
+           ev->end_ns ? vigil_rfc3339(ev->end_ns, t1, sizeof t1) : "null", ev->end_ns ? "\"" : "",
+           ev->intensity, ev->features ? ev->features : "[]");
+    put_json_str(ev->fault);
+    fputs("}\n", stdout);
     fflush(stdout);
 }
 
@@ -118,26 +165,32 @@ static void on_event(void *user, enum vigil_watch_change what, struct vigil_watc
                               .start_ns = ev->start_ns,
                               .end_ns = ev->end_ns,
                               .intensity = ev->intensity,
-                              .features = ev->features};
+                              .features = ev->features,
+                              .fault = ev->fault};
     if (vigil_store_event_put(a->st, &row) == 0) {
         ev->id = row.id;
     }
-    if (what != VIGIL_WATCH_UPDATED || ev->reopened) {
+    /* A new peak only updates the store; a refresh re-posts the alert so Alertmanager keeps
+     * it firing (it resolves alerts not resent within its resolve_timeout). */
+    int change = what != VIGIL_WATCH_UPDATED || ev->reopened;
+    if (change) {
         print_event(what == VIGIL_WATCH_OPENED   ? "open"
                     : what == VIGIL_WATCH_CLOSED ? "close"
                                                  : "reopen",
                     ev);
     }
-    if (a->am) {
+    if (a->am && (change || ev->refresh)) {
         char summary[256];
-        snprintf(summary, sizeof summary, "%s anomaly on %s (%.1fx its threshold)", ev->group,
-                 ev->entity, ev->intensity);
+        snprintf(summary, sizeof summary, "%s anomaly on %s (%.1fx its threshold)%s%s", ev->group,
+                 ev->entity, ev->intensity, ev->fault ? "; fault: " : "",
+                 ev->fault ? ev->fault : "");
         struct vigil_alert al = {.name = "VigilAnomaly",
                                  .entity = ev->entity,
                                  .group = ev->group,
                                  .severity = ev->intensity >= 3 ? "critical" : "warning",
                                  .summary = summary,
                                  .features = ev->features,
+                                 .fault = ev->fault,
                                  .intensity = ev->intensity,
                                  .starts_ns = ev->start_ns,
                                  .ends_ns = ev->end_ns};
@@ -180,12 +233,14 @@ static int h_events(void *user, const struct vigil_http_req *req, struct vigil_h
                                    .from_ns = arg_time(req, "from"),
                                    .to_ns = arg_time(req, "to")};
     const char *lim = vigil_http_arg(req, "limit");
-    if (f.from_ns < 0 || f.to_ns < 0 || (lim && (atoi(lim) <= 0 || atoi(lim) > 10000))) {
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : 100;
+    if (f.from_ns < 0 || f.to_ns < 0 || (lim && (!*lim || *end || limit <= 0 || limit > 10000))) {
         resp->status = 400;
         return vigil_buf_puts(&resp->body,
                               "{\"error\":\"from/to are seconds since the epoch, limit 1-10000\"}");
     }
-    f.limit = lim ? atoi(lim) : 100;
+    f.limit = (int)limit;
     struct vigil_store *st;
     if (open_ro(a, &st, resp)) {
         return 0;
@@ -228,7 +283,8 @@ static int h_scores(void *user, const struct vigil_http_req *req, struct vigil_h
                          : vigil_buf_appendf(&resp->body, "%snull", i ? "," : "");
             }
         }
-        rc = rc ? rc : vigil_buf_appendf(&resp->body, "],\"service_name\":\"%s\"}", a->service);
+        rc =
+            rc ? rc : vigil_buf_appendf(&resp->body, "],\"service_name\":\"%s\"}", a->service_json);
         vigil_store_close(st);
     }
     vigil_free(ts);
@@ -301,11 +357,62 @@ static int ensure_row(struct app *a, size_t n)
     return 0;
 }
 
-static void put_score(void *user, const char *entity, const char *group, double ratio, int anomaly)
+/*
+ * After an input interned series beyond the row's spare room (values of ids
+ * past it were not stored): widens the row, the new part missing this tick.
+ * Returns 0 or -ENOMEM.
+ */
+static int widen_row(struct app *a)
+{
+    size_t old = a->cap_row;
+    if (a->tab.n <= old) {
+        return 0;
+    }
+    int rc = ensure_row(a, a->tab.n + 4096);
+    for (size_t j = old; !rc && j < a->cap_row; j++) {
+        a->row[j] = NAN;
+    }
+    return rc;
+}
+
+static void put_score(void *user, const char *entity, const char *group, int64_t ts, double ratio)
 {
     struct app *a = user;
+    vigil_store_score_put(a->st, ts, entity, group, ratio);
+}
+
+static void prune_key(void *user, const char *entity, const char *group, double ratio, int anomaly)
+{
+    struct app *a = user;
+    (void)ratio;
     (void)anomaly;
-    vigil_store_score_put(a->st, a->tick_ts, entity, group, ratio);
+    vigil_store_prune_scores(a->st, entity, group, a->prune_before);
+}
+
+/*
+ * Writes the score history and service values since the last flush in one
+ * transaction. One commit per tick would cost more than the rows: each
+ * commit writes the pages of every entity and group again. Events do not
+ * wait for this (the sink writes them at once). Once a minute it also drops
+ * what is older than the history span, entity by entity (a key range each).
+ */
+static void flush_history(struct app *a, int64_t ts)
+{
+    if (vigil_store_begin(a->st) == 0) {
+        vigil_watch_scores_since(a->w, a->flushed_ts, put_score, a);
+        for (size_t i = 0; i < a->n_svc; i++) {
+            vigil_store_service_put(a->st, a->svc_ts[i], a->svc_v[i]);
+        }
+        if (ts - a->last_prune >= 60 * SEC) {
+            a->prune_before = ts - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC);
+            vigil_watch_visit(a->w, prune_key, a);
+            a->last_prune = ts;
+        }
+        vigil_store_commit(a->st);
+    }
+    a->flushed_ts = ts;
+    a->last_flush = ts;
+    a->n_svc = 0;
 }
 
 static int render(struct app *a, int64_t ts)
@@ -316,6 +423,7 @@ static int render(struct app *a, int64_t ts)
     }
     int rc = a->col ? vigil_collect_render(a->col, b, 0) : 0;
     rc = rc ? rc : a->scr ? vigil_scraper_render(a->scr, b) : 0;
+    rc = rc ? rc : a->bus ? vigil_busin_render(a->bus, b) : 0;
     rc = rc ? rc : vigil_watch_render_metrics(a->w, b);
     rc = rc ? rc
             : vigil_buf_appendf(b,
@@ -341,14 +449,14 @@ static int render(struct app *a, int64_t ts)
     static const char *const phases[] = {"warmup", "training", "scoring"};
     char t0[40];
     rc = rc ? rc
-            : vigil_buf_appendf(b,
-                                "{\"phase\":\"%s\",\"progress\":%.4f,\"models\":%zu,\"model\":\"%s\","
-                                "\"series\":%zu,\"ticks\":%llu,\"step\":%.3f,\"time\":\"%s\","
-                                "\"service\":\"%s\"}",
-                                phases[vigil_watch_phase(a->w)], vigil_watch_progress(a->w),
-                                vigil_watch_n_models(a->w), a->ops->name, a->tab.n,
-                                (unsigned long long)a->ticks, (double)a->conf.step / 1e9,
-                                vigil_rfc3339(ts, t0, sizeof t0), a->service);
+            : vigil_buf_appendf(
+                  b,
+                  "{\"phase\":\"%s\",\"progress\":%.4f,\"models\":%zu,\"model\":\"%s\","
+                  "\"series\":%zu,\"ticks\":%llu,\"step\":%.3f,\"time\":\"%s\","
+                  "\"service\":\"%s\"}",
+                  phases[vigil_watch_phase(a->w)], vigil_watch_progress(a->w),
+                  vigil_watch_n_models(a->w), a->ops->name, a->tab.n, (unsigned long long)a->ticks,
+                  (double)a->conf.step / 1e9, vigil_rfc3339(ts, t0, sizeof t0), a->service_json);
     vigil_snapshot_commit(&a->snap_status);
     return rc;
 }
@@ -370,8 +478,7 @@ static void show_progress(struct app *a)
         fprintf(stderr, "\rvigil: warming up: %3d%%, %.0f s left, %zu series  ", pct, left,
                 a->tab.n);
     } else if (pct / 10 != a->last_pct / 10) {
-        fprintf(stderr, "vigil: warming up: %d%%, %.0f s left, %zu series\n", pct, left,
-                a->tab.n);
+        fprintf(stderr, "vigil: warming up: %d%%, %.0f s left, %zu series\n", pct, left, a->tab.n);
     }
     a->last_pct = pct;
 }
@@ -397,38 +504,37 @@ static int tick(struct app *a)
         a->row[a->colmap[batch->v[i].series]] = (float)batch->v[i].value;
     }
     if (a->scr) {
-        size_t before = a->tab.n;
         rc = vigil_scraper_run(a->scr, &a->tab, a->groups, emit_scraped, a);
-        if (rc < 0) {
+        rc = rc < 0 ? rc : widen_row(a);
+        if (rc) {
             return rc;
         }
-        if (a->tab.n > before && a->tab.n > a->cap_row) {
-            /* More new series than the spare room: their values come next tick. */
-            if ((rc = ensure_row(a, a->tab.n + 4096)) != 0) {
-                return rc;
-            }
-            for (size_t j = before; j < a->cap_row; j++) {
-                a->row[j] = NAN;
-            }
+    }
+    if (a->bus) {
+        rc = vigil_busin_run(a->bus, ts, &a->tab, a->groups, emit_scraped, a);
+        rc = rc < 0 ? rc : widen_row(a);
+        if (rc) {
+            return rc;
         }
     }
     rc = vigil_watch_push(a->w, ts, &a->tab, a->row);
     if (rc) {
         return rc;
     }
-    /* Score history (one transaction per tick) and the service metric. */
-    if (vigil_store_begin(a->st) == 0) {
-        a->tick_ts = ts; /* put_score reads the tick time from here */
-        vigil_watch_visit(a->w, put_score, a);
-        uint32_t sid;
-        if (vigil_series_find(&a->tab, a->service, strlen(a->service), &sid) == 0) {
-            vigil_store_service_put(a->st, ts, a->row[sid]);
-        }
-        vigil_store_commit(a->st);
+    /* Score history and the service metric, written in batches (flush_history). */
+    uint32_t sid;
+    if (vigil_series_find(&a->tab, a->service_key, strlen(a->service_key), &sid) == 0) {
+        a->svc_ts[a->n_svc] = ts;
+        a->svc_v[a->n_svc++] = a->row[sid];
     }
-    if (ts - a->last_prune > 3600 * SEC) {
-        vigil_store_prune(a->st, ts - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC));
-        a->last_prune = ts;
+    /* The engine keeps rate-window steps of scores: flush well within them. */
+    int64_t every = (int64_t)a->conf.rate_window * a->conf.step / 2;
+    every = every < FLUSH_EVERY ? every : FLUSH_EVERY;
+    /* The first scores go out at once, so the page has a history as soon as models are live. */
+    int first = !a->scored && vigil_watch_phase(a->w) == VIGIL_WATCH_SCORING;
+    if (first || a->n_svc == SERVICE_BUF || ts - a->last_flush >= every) {
+        flush_history(a, ts);
+        a->scored |= first;
     }
     a->ticks++;
     a->tick_seconds = (double)(vigil_clock_mono_ns() - t0) / 1e9;
@@ -443,24 +549,26 @@ static int tick(struct app *a)
 
 static void usage_full(FILE *f)
 {
-    fprintf(f,
-            "usage: vigil watch [options]\n"
-            "Monitors this host, its cgroups and libvirt domains (and Prometheus targets from\n"
-            "the config), learns normal behaviour during a warm-up, then reports anomalies.\n"
-            "  -c, --config FILE      YAML config (sections watch:, collect:, groups:, and\n"
-            "                         one named after the model, e.g. lstm-ae:)\n"
-            "  -l, --listen ADDR:PORT page, /metrics and /api (default " DEFAULT_LISTEN ")\n"
-            "  -s, --state DIR        SQLite state directory (default /var/lib/vigil as root,\n"
-            "                         else ~/.local/state/vigil)\n"
-            "      --alertmanager URL send alerts to Alertmanager's v2 API at URL\n"
-            "      --scrape URL       also scrape a Prometheus target (repeatable)\n"
-            "      --service SERIES   service metric for radiographies (default node_load1)\n"
-            "      --root DIR         read /proc and /sys under DIR (default /)\n"
-            "      --collectors LIST  comma list of collectors (default: the default set)\n"
-            "      --no-host          do not collect this host (scrape targets only)\n"
-            "      --duration D       stop after D (tests, demos)\n"
-            "  -q, --quiet            log errors only, no progress line\n"
-            "engine options (also keys of the watch: section):\n");
+    fprintf(f, "usage: vigil watch [options]\n"
+               "Monitors this host, its cgroups and libvirt domains (and Prometheus targets or a\n"
+               "NATS subject), learns normal behaviour during a warm-up, then reports anomalies\n"
+               "(docs/watch.md).\n"
+               "  -c, --config FILE      YAML config (sections watch:, groups:, and one named\n"
+               "                         after the model, e.g. lstm-ae:)\n"
+               "  -l, --listen ADDR:PORT page, /metrics and /api (default " DEFAULT_LISTEN ")\n"
+               "  -s, --state DIR        SQLite state directory (default /var/lib/vigil as root,\n"
+               "                         else ~/.local/state/vigil)\n"
+               "      --alertmanager URL send alerts to Alertmanager's v2 API at URL\n"
+               "      --scrape URL       also scrape a Prometheus target (repeatable)\n"
+               "      --nats URL         also read the scrapes vigil collect --nats publishes\n"
+               "      --subject SUBJ     NATS subjects to read (default vigil.metrics.>)\n"
+               "      --service SERIES   service metric for radiographies (default node_load1)\n"
+               "      --root DIR         read /proc and /sys under DIR (default /)\n"
+               "      --collectors LIST  comma list of collectors (default: the default set)\n"
+               "      --no-host          do not collect this host (scrape targets, NATS only)\n"
+               "      --duration D       stop after D (tests, demos)\n"
+               "  -q, --quiet            log errors only, no progress line\n"
+               "engine options (also keys of the watch: section):\n");
     struct vigil_buf b;
     vigil_buf_init(&b);
     vigil_opt_help(vigil_watch_opts, &b);
@@ -516,8 +624,9 @@ static int apply_config(struct app *a, struct vigil_watch_conf *conf, int with_m
     int rc = vigil_config_apply(&a->cfg, "watch", vigil_watch_opts, conf, &d);
     if (rc == VIGIL_ECONFIG) {
         /* watch: also holds keys of this command (listen, state, ...): not engine options. */
-        const char *const own[] = {"listen", "state", "alertmanager", "scrape", "service",
-                                   "root", "collectors", NULL};
+        const char *const own[] = {"listen",  "state", "alertmanager", "scrape",
+                                   "service", "nats",  "subject",      "stream",
+                                   "durable", "root",  "collectors",   NULL};
         for (size_t i = 0; i < a->cfg.n; i++) {
             const char *k = a->cfg.v[i].key;
             if (strncmp(k, "watch.", 6) != 0) {
@@ -583,8 +692,14 @@ static int setup(struct app *a)
     a->alert_url = a->alert_url ? a->alert_url : cfg_str(a, "watch.alertmanager");
     a->service = a->service ? a->service : cfg_str(a, "watch.service");
     a->service = a->service ? a->service : "node_load1";
+    snprintf(a->service_key, sizeof a->service_key, "%s", a->service);
+    json_escape(a->service_json, sizeof a->service_json, a->service_key);
     a->root = a->root ? a->root : cfg_str(a, "watch.root");
     a->collectors = a->collectors ? a->collectors : cfg_str(a, "watch.collectors");
+    a->nats = a->nats ? a->nats : cfg_str(a, "watch.nats");
+    a->subject = a->subject ? a->subject : cfg_str(a, "watch.subject");
+    a->stream = cfg_str(a, "watch.stream");
+    a->durable = cfg_str(a, "watch.durable");
     for (size_t i = 0; a->n_scrape < SCRAPE_MAX; i++) {
         char key[64];
         snprintf(key, sizeof key, "watch.scrape.%zu", i);
@@ -602,6 +717,11 @@ static int setup(struct app *a)
     if (vigil_store_open(&a->st, a->db_path, 0) != 0) {
         return cli_fail("watch: cannot open the state database %s", a->db_path);
     }
+    /* History of entities an earlier run watched is pruned here, once (a full scan). */
+    a->last_flush = a->last_prune = vigil_clock_wall_ns();
+    a->flushed_ts = a->last_flush;
+    vigil_store_prune(a->st,
+                      a->last_prune - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC));
     if (a->alert_url && (rc = vigil_alert_client_new(&a->am, a->alert_url, 1000)) != 0) {
         return cli_fail("watch: --alertmanager %s: expected an http:// or https:// URL",
                         a->alert_url);
@@ -622,11 +742,24 @@ static int setup(struct app *a)
             return cli_fail("watch: scrape targets must be http:// or https:// URLs");
         }
     }
-    if (!a->col && !a->scr) {
-        return cli_fail("watch: nothing to watch: --no-host and no scrape target");
+    if (a->nats) {
+        struct vigil_busin_conf bc;
+        vigil_busin_conf_default(&bc);
+        bc.url = a->nats;
+        bc.subject = a->subject ? a->subject : bc.subject;
+        bc.stream = a->stream ? a->stream : bc.stream;
+        bc.durable = a->durable ? a->durable : bc.durable;
+        /* A publisher silent for 5 steps (at least 5 s) is stale. */
+        bc.stale_ns = 5 * a->conf.step > bc.stale_ns ? 5 * a->conf.step : bc.stale_ns;
+        bc.max_age_ns = 2 * bc.stale_ns;
+        if ((rc = vigil_busin_new(&a->bus, &bc, &d)) != 0) {
+            return cli_fail("watch: --nats %s: %s", a->nats, d.msg[0] ? d.msg : vigil_strerror(rc));
+        }
     }
-    rc = vigil_watch_new(&a->w, &a->conf, a->mparams,
-                         &(struct vigil_watch_sink){on_event, a}, &d);
+    if (!a->col && !a->scr && !a->bus) {
+        return cli_fail("watch: nothing to watch: --no-host and no scrape target or NATS subject");
+    }
+    rc = vigil_watch_new(&a->w, &a->conf, a->mparams, &(struct vigil_watch_sink){on_event, a}, &d);
     if (rc) {
         return cli_fail("watch: %s", d.msg[0] ? d.msg : vigil_strerror(rc));
     }
@@ -640,10 +773,10 @@ static int setup(struct app *a)
     a->snap_status.content_type = "application/json";
     static struct vigil_http_route routes[6];
     routes[0] = (struct vigil_http_route){"/metrics", vigil_http_serve_snapshot, &a->snap_metrics};
-    routes[1] = (struct vigil_http_route){"/api/entities", vigil_http_serve_snapshot,
-                                          &a->snap_entities};
-    routes[2] = (struct vigil_http_route){"/api/status", vigil_http_serve_snapshot,
-                                          &a->snap_status};
+    routes[1] =
+        (struct vigil_http_route){"/api/entities", vigil_http_serve_snapshot, &a->snap_entities};
+    routes[2] =
+        (struct vigil_http_route){"/api/status", vigil_http_serve_snapshot, &a->snap_status};
     routes[3] = (struct vigil_http_route){"/api/events", h_events, a};
     routes[4] = (struct vigil_http_route){"/api/scores", h_scores, a};
     routes[5] = (struct vigil_http_route){"/", h_page, a};
@@ -664,11 +797,11 @@ static int setup(struct app *a)
     if (!a->quiet) {
         char w[32];
         fprintf(stderr,
-                "vigil: watching %s%s%zu scrape target%s; model %s, warm-up %s; page and "
+                "vigil: watching %s%s%zu scrape target%s%s%s; model %s, warm-up %s; page and "
                 "/metrics on http://%s:%u/; state in %s\n",
                 a->col ? "this host" : "", a->col ? ", " : "", a->n_scrape,
-                a->n_scrape == 1 ? "" : "s", a->ops->name,
-                vigil_duration_format(a->conf.warmup, w, sizeof w), addr,
+                a->n_scrape == 1 ? "" : "s", a->bus ? ", NATS " : "", a->bus ? a->nats : "",
+                a->ops->name, vigil_duration_format(a->conf.warmup, w, sizeof w), addr,
                 vigil_http_port(a->http), a->state_dir);
     }
     return CLI_OK;
@@ -684,6 +817,7 @@ static void teardown(struct app *a)
     }
     vigil_watch_free(a->w);
     vigil_scraper_free(a->scr);
+    vigil_busin_free(a->bus);
     vigil_collect_free(a->col);
     vigil_alert_client_free(a->am);
     vigil_store_close(a->st);
@@ -747,6 +881,12 @@ int cmd_watch(int argc, char **argv)
 {
     static struct app app; /* the loop's state; one watch per process */
     struct app *a = &app;
+#ifdef __GLIBC__
+    /* Blocks of 1 MB and more (history copies, training buffers) come from mmap and go back to
+     * the system when freed. By default glibc raises this threshold as big blocks are freed,
+     * and each retraining then left tens of MB resident (bench/bench_watch_soak.c). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     memset(a, 0, sizeof *a);
     a->last_pct = -1;
     vigil_config_init(&a->cfg);
@@ -755,14 +895,32 @@ int cmd_watch(int argc, char **argv)
     if (vigil_watch_conf_default(&a->conf) != 0) {
         return cli_fail("watch: out of memory");
     }
-    enum { O_ALERT = 300, O_SCRAPE, O_SERVICE, O_ROOT, O_COLLECTORS, O_NOHOST, O_DURATION };
+    enum {
+        O_ALERT = 300,
+        O_SCRAPE,
+        O_SERVICE,
+        O_ROOT,
+        O_COLLECTORS,
+        O_NOHOST,
+        O_DURATION,
+        O_NATS,
+        O_SUBJECT
+    };
     static const struct option fixed[] = {
-        {"config", required_argument, 0, 'c'},     {"listen", required_argument, 0, 'l'},
-        {"state", required_argument, 0, 's'},      {"alertmanager", required_argument, 0, O_ALERT},
-        {"scrape", required_argument, 0, O_SCRAPE}, {"service", required_argument, 0, O_SERVICE},
-        {"root", required_argument, 0, O_ROOT},    {"collectors", required_argument, 0, O_COLLECTORS},
-        {"no-host", no_argument, 0, O_NOHOST},     {"duration", required_argument, 0, O_DURATION},
-        {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+        {"config", required_argument, 0, 'c'},
+        {"listen", required_argument, 0, 'l'},
+        {"state", required_argument, 0, 's'},
+        {"alertmanager", required_argument, 0, O_ALERT},
+        {"scrape", required_argument, 0, O_SCRAPE},
+        {"service", required_argument, 0, O_SERVICE},
+        {"root", required_argument, 0, O_ROOT},
+        {"collectors", required_argument, 0, O_COLLECTORS},
+        {"no-host", no_argument, 0, O_NOHOST},
+        {"duration", required_argument, 0, O_DURATION},
+        {"nats", required_argument, 0, O_NATS},
+        {"subject", required_argument, 0, O_SUBJECT},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     struct cli_optflags f;
@@ -799,6 +957,12 @@ int cmd_watch(int argc, char **argv)
             break;
         case O_SERVICE:
             a->service = optarg;
+            break;
+        case O_NATS:
+            a->nats = optarg;
+            break;
+        case O_SUBJECT:
+            a->subject = optarg;
             break;
         case O_ROOT:
             a->root = optarg;
@@ -853,8 +1017,9 @@ int cmd_watch(int argc, char **argv)
     ret = CLI_FAIL;
     a->ops = vigil_model_find(a->conf.model ? a->conf.model : "");
     if (!a->ops || a->ops->supervised) {
-        ret = cli_usage("watch", "--model: '%s' is not an unsupervised model (see 'vigil help "
-                                 "models')",
+        ret = cli_usage("watch",
+                        "--model: '%s' is not an unsupervised model (see 'vigil help "
+                        "models')",
                         a->conf.model ? a->conf.model : "");
         goto out;
     }
@@ -920,6 +1085,7 @@ int cmd_watch(int argc, char **argv)
 close:
     /* Nothing is lost: open events are closed and stored (and resolved in Alertmanager). */
     vigil_watch_close_all(a->w, vigil_clock_wall_ns());
+    flush_history(a, vigil_clock_wall_ns());
     if (!a->quiet) {
         fprintf(stderr, "vigil: watch stopped after %llu ticks\n", (unsigned long long)a->ticks);
     }

@@ -61,9 +61,9 @@ int vigil_frame_add_col(struct vigil_frame *fr, const char *name, size_t n, uint
     return 0;
 }
 
-static int grow_rows(struct vigil_frame *fr)
+/* Makes room for cap rows (cap > fr->cap). */
+static int grow_rows(struct vigil_frame *fr, size_t cap)
 {
-    size_t cap = fr->cap ? fr->cap * 2 : 256;
     size_t f = fr->f ? fr->f : 1;
     if (cap > SIZE_MAX / sizeof(float) / f) {
         return -ENOMEM;
@@ -92,7 +92,7 @@ static int grow_rows(struct vigil_frame *fr)
 int vigil_frame_add_row(struct vigil_frame *fr, int64_t ts, float **row)
 {
     if (fr->n == fr->cap) {
-        int rc = grow_rows(fr);
+        int rc = grow_rows(fr, fr->cap ? fr->cap * 2 : 256);
         if (rc) {
             return rc;
         }
@@ -110,6 +110,11 @@ int vigil_frame_add_row(struct vigil_frame *fr, int64_t ts, float **row)
         *row = r;
     }
     return 0;
+}
+
+int vigil_frame_reserve(struct vigil_frame *fr, size_t rows)
+{
+    return rows > fr->cap ? grow_rows(fr, rows) : 0;
 }
 
 int vigil_frame_alloc_labels(struct vigil_frame *fr)

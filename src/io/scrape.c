@@ -27,8 +27,7 @@ struct vigil_scraper {
     struct target *t;
     size_t n;
     size_t max_bytes;
-    char *scratch; /* unescaped label values of one sample */
-    size_t scratch_cap;
+    struct vigil_buf scratch; /* unescaped label values of one sample */
 };
 
 struct sink {
@@ -62,7 +61,7 @@ void vigil_scraper_free(struct vigil_scraper *s)
         vigil_buf_fini(&s->t[i].body);
     }
     vigil_free(s->t);
-    vigil_free(s->scratch);
+    vigil_buf_fini(&s->scratch);
     vigil_free(s);
 }
 
@@ -80,9 +79,8 @@ int vigil_scraper_new(struct vigil_scraper **out, const char *const *urls, size_
     }
     s->t = vigil_calloc(n ? n : 1, sizeof *s->t);
     s->max_bytes = max_bytes ? max_bytes : (size_t)16 << 20;
-    s->scratch_cap = 4096;
-    s->scratch = vigil_malloc(s->scratch_cap);
-    if (!s->t || !s->scratch) {
+    vigil_buf_init(&s->scratch);
+    if (!s->t) {
         vigil_scraper_free(s);
         return -ENOMEM;
     }
@@ -129,36 +127,31 @@ static void mark(struct target *t, int up, const char *why)
     }
 }
 
-/* Interns and emits the samples of one body. Returns 0, -ENOMEM or VIGIL_EPARSE. */
-static int parse_body(struct vigil_scraper *s, struct target *t, struct vigil_series_table *tab,
-                      const struct vigil_groups *g, vigil_scrape_emit_fn emit, void *user)
+int vigil_expo_ingest(const char *text, size_t len, const char *instance,
+                      struct vigil_series_table *tab, const struct vigil_groups *g,
+                      vigil_scrape_emit_fn emit, void *user, struct vigil_buf *scratch,
+                      struct vigil_diag *diag)
 {
     struct vigil_lines l;
     struct vigil_prom_parser ps;
     struct vigil_prom_line pl;
-    struct vigil_diag diag;
     const char *p;
     size_t n;
-    int rc = vigil_lines_open_mem(&l, t->body.p ? t->body.p : "", t->body.len, 0);
+    int rc = vigil_lines_open_mem(&l, text ? text : "", len, 0);
     if (rc) {
         return rc;
     }
     vigil_prom_parser_init(&ps, VIGIL_PROM_TEXT);
-    while (!rc && (rc = vigil_lines_next(&l, &p, &n, &diag)) == 0) {
-        rc = vigil_prom_parser_feed(&ps, p, n, &pl, &diag);
+    while (!rc && (rc = vigil_lines_next(&l, &p, &n, diag)) == 0) {
+        rc = vigil_prom_parser_feed(&ps, p, n, &pl, diag);
         if (rc || pl.type != VIGIL_PROM_LINE_SAMPLE) {
             continue;
         }
-        if (n + 64 > s->scratch_cap) {
-            char *ns = vigil_realloc(s->scratch, n + 64);
-            if (!ns) {
-                rc = -ENOMEM;
-                break;
-            }
-            s->scratch = ns;
-            s->scratch_cap = n + 64;
+        /* Unescape label values into scratch (never longer than the line); add instance. */
+        vigil_buf_reset(scratch);
+        if ((rc = vigil_buf_reserve(scratch, n + 1)) != 0) {
+            break;
         }
-        /* Unescape label values into scratch; add instance unless present. */
         struct vigil_label_ref refs[VIGIL_PROM_LABELS_MAX + 1];
         size_t nr = 0, used = 0;
         int has_instance = 0;
@@ -166,8 +159,8 @@ static int parse_body(struct vigil_scraper *s, struct target *t, struct vigil_se
             refs[nr] = pl.labels[i];
             if (pl.escaped) {
                 size_t vl = vigil_prom_unescape(pl.labels[i].value, pl.labels[i].value_len,
-                                                s->scratch + used);
-                refs[nr].value = s->scratch + used;
+                                                scratch->p + used);
+                refs[nr].value = scratch->p + used;
                 refs[nr].value_len = vl;
                 used += vl;
             }
@@ -175,7 +168,7 @@ static int parse_body(struct vigil_scraper *s, struct target *t, struct vigil_se
             nr++;
         }
         if (!has_instance) {
-            refs[nr++] = (struct vigil_label_ref){"instance", 8, t->instance, strlen(t->instance)};
+            refs[nr++] = (struct vigil_label_ref){"instance", 8, instance, strlen(instance)};
         }
         size_t before = tab->n;
         uint32_t id;
@@ -195,7 +188,7 @@ static int parse_body(struct vigil_scraper *s, struct target *t, struct vigil_se
                 rc = vigil_series_set_entity(sr, vigil_groups_entity(g, sr));
             } else {
                 sr->group = VIGIL_GROUP_OTHER;
-                rc = vigil_series_set_entity(sr, t->instance);
+                rc = vigil_series_set_entity(sr, instance);
             }
         }
         if (!rc) {
@@ -205,12 +198,23 @@ static int parse_body(struct vigil_scraper *s, struct target *t, struct vigil_se
     if (rc == VIGIL_EOF) {
         rc = 0;
     }
+    vigil_prom_parser_fini(&ps);
+    vigil_lines_close(&l);
+    return rc;
+}
+
+/* Interns and emits the samples of one body. Returns 0, -ENOMEM or VIGIL_EPARSE (logged). */
+static int parse_body(struct vigil_scraper *s, struct target *t, struct vigil_series_table *tab,
+                      const struct vigil_groups *g, vigil_scrape_emit_fn emit, void *user)
+{
+    struct vigil_diag diag;
+    vigil_diag_clear(&diag);
+    int rc = vigil_expo_ingest(t->body.p, t->body.len, t->instance, tab, g, emit, user,
+                               &s->scratch, &diag);
     if (rc == VIGIL_EPARSE) {
         char msg[300];
         vigil_warn("scrape: %s", vigil_diag_format(&diag, t->url, msg, sizeof msg));
     }
-    vigil_prom_parser_fini(&ps);
-    vigil_lines_close(&l);
     return rc;
 }
 

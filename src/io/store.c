@@ -377,6 +377,28 @@ int64_t vigil_store_scores(struct vigil_store *st, const char *entity, const cha
     return rc;
 }
 
+int vigil_store_prune_scores(struct vigil_store *st, const char *entity, const char *group,
+                             int64_t before_ns)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM scores WHERE entity=?1 AND grp=?2 AND ts<?3", -1,
+                           &s, NULL) != SQLITE_OK) {
+        return db_fail(st, "prune");
+    }
+    sqlite3_bind_text(s, 1, entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, before_ns);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "prune");
+    sqlite3_finalize(s);
+    if (!rc && sqlite3_prepare_v2(st->db, "DELETE FROM service WHERE ts<?1", -1, &s, NULL) ==
+                   SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, before_ns);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "prune");
+        sqlite3_finalize(s);
+    }
+    return rc;
+}
+
 int vigil_store_prune(struct vigil_store *st, int64_t before_ns)
 {
     char sql[160];

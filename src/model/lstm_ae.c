@@ -753,7 +753,10 @@ static int ae_se(void *sub, const float *x, size_t n, size_t f, float *se)
     nt = nt ? nt : 1;
     size_t cap = (nv + nt - 1) / nt;
     cap = cap > SCORE_B ? SCORE_B : (cap ? cap : 1);
-    if (ae->n_sc < nt || ae->sc[0].cap < cap) {
+    /* Grow when the chunk needs more; shrink when it needs far less: a model scored one window
+     * per step for hours (vigil watch) must not keep the activations of its training-time
+     * threshold pass (tens of MB per group). */
+    if (ae->n_sc < nt || ae->sc[0].cap < cap || ae->sc[0].cap > 4 * cap) {
         for (size_t i = 0; i < ae->n_sc; i++) {
             shard_free(&ae->sc[i]);
         }

@@ -392,6 +392,12 @@ int vigil__recon_fit(struct vigil_model *m, const struct vigil_batch *train)
         gr->thr = q > 1e-12 ? q : 1e-12;
     }
     vigil_free(mse);
+    /* The scratch was sized for every training row; scoring grows its own. A model kept live
+     * for hours (vigil watch) must not hold two copies of its training set. */
+    vigil_free(r->xg);
+    vigil_free(r->seg);
+    r->xg = r->seg = NULL;
+    r->rows_cap = 0;
     if (rc) {
         groups_free(r);
         return rc;

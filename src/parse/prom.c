@@ -668,6 +668,11 @@ static int append_escaped(struct vigil_buf *b, const char *p, size_t n, int quot
     return rc ? rc : vigil_buf_append(b, p + run, n - run);
 }
 
+int vigil_prom_escape_label(struct vigil_buf *out, const char *s, size_t n)
+{
+    return append_escaped(out, s, n, 1);
+}
+
 static int write_header(struct vigil_buf *out, const char *name, const char *help,
                         enum vigil_prom_type type)
 {

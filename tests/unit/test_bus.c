@@ -21,29 +21,7 @@ static char url[64];
 static int start_server(void **state)
 {
     (void)state;
-    if (!tu_have_program("nats-server") || !vigil_bus_available()) {
-        return 0;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", tu_free_port());
-    char dir[64];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", dir, NULL};
-    server_pid = tu_spawn(argv, NULL);
-    snprintf(url, sizeof url, "nats://127.0.0.1:%s", port);
-    /* Wait until it accepts connections (at most 10 s). */
-    for (int i = 0; i < 200 && server_pid > 0; i++) {
-        struct vigil_bus *b;
-        struct vigil_diag d;
-        if (vigil_bus_connect(&b, url, "probe", &d) == 0) {
-            vigil_bus_close(b);
-            return 0;
-        }
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
-    }
-    tu_stop(server_pid);
-    server_pid = 0;
+    server_pid = tu_nats_start(url, sizeof url);
     return 0;
 }
 
@@ -54,13 +32,7 @@ static int stop_server(void **state)
     return 0;
 }
 
-#define REQUIRE_SERVER()                                                                           \
-    do {                                                                                           \
-        if (server_pid <= 0) {                                                                     \
-            print_message("skip: nats-server or libnats not available\n");                         \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
+#define REQUIRE_SERVER() TU_REQUIRE_NATS(server_pid)
 
 static void test_subject_names(void **state)
 {
