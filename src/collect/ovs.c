@@ -168,11 +168,29 @@ static int start_read(struct ovs *x, int64_t now)
         return -errno;
     }
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
     int rc = posix_spawn_file_actions_init(&fa);
+    if (rc) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return -rc;
+    }
+    rc = posix_spawnattr_init(&at);
     rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
     rc = rc ? rc : posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    /* vigil collect blocks SIGINT and SIGTERM in every thread; the child starts clean. */
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGPIPE);
+    rc = rc ? rc : posix_spawnattr_setsigmask(&at, &none);
+    rc = rc ? rc : posix_spawnattr_setsigdefault(&at, &dfl);
+    rc = rc ? rc : posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
-    rc = rc ? rc : posix_spawn(&pid, x->path, &fa, NULL, argv, environ);
+    rc = rc ? rc : posix_spawn(&pid, x->path, &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(pfd[1]);
     if (rc) {
