@@ -86,6 +86,30 @@ static float *synthetic(size_t n, size_t f)
     return x;
 }
 
+/* Per-epoch lines from the model's debug log: "epoch N loss L val V S s". */
+struct epochs {
+    double sec[1000], loss[1000];
+    int n;
+};
+
+static void on_log(enum vigil_log_level level, const char *msg, void *user)
+{
+    struct epochs *e = user;
+    const char *p = strstr(msg, "] epoch ");
+    (void)level;
+    if (!p) {
+        p = strstr(msg, ": epoch ");
+    }
+    if (p && e->n < 1000) {
+        int ep;
+        double loss, val, sec;
+        if (sscanf(p + 8, "%d loss %lf val %lf %lf s", &ep, &loss, &val, &sec) == 4) {
+            e->loss[e->n] = loss;
+            e->sec[e->n++] = sec;
+        }
+    }
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -158,19 +182,33 @@ int main(int argc, char **argv)
     if (vigil_model_init(&m, ops, params) != 0) {
         return 1;
     }
+    static struct epochs ep;
+    vigil_log_set_sink(on_log, &ep);
     vigil_log_set_level(VIGIL_LOG_DEBUG); /* per-epoch loss and time lines */
     struct vigil_batch b = {.x = x, .n = n, .f = f, .threads = threads, .progress = 0};
     int64_t t0 = vigil_clock_mono_ns();
     int rc = m.ops->fit(&m, &b);
     double train_s = (double)(vigil_clock_mono_ns() - t0) * 1e-9;
     vigil_log_set_level(VIGIL_LOG_WARN);
+    vigil_log_set_sink(NULL, NULL);
     if (rc) {
         fprintf(stderr, "fit: %s\n", vigil_strerror(rc));
         return 1;
     }
     size_t nw = n - (size_t)window + 1;
-    printf("train: %.3f s total, %.3f s/epoch, %.1f us/window\n", train_s,
-           train_s / epochs, train_s / epochs / (double)nw * 1e6);
+    for (int i = 0; i < ep.n; i++) {
+        printf("epoch %d loss %.6f time %.3f s\n", i + 1, ep.loss[i], ep.sec[i]);
+    }
+    double med = 0.0;
+    if (ep.n > 0) {
+        double tmp[1000];
+        memcpy(tmp, ep.sec, (size_t)ep.n * sizeof(double));
+        qsort(tmp, (size_t)ep.n, sizeof(double), cmp_d);
+        med = tmp[ep.n / 2];
+    }
+    printf("train: %.3f s total (fit + threshold pass), median %.3f s/epoch, %.1f us/window, "
+           "final loss %.6f\n",
+           train_s, med, med / (double)nw * 1e6, ep.n ? ep.loss[ep.n - 1] : (double)NAN);
 
     /* Batch scoring of every window, then a check against single-window scoring. */
     size_t no = m.ops->n_out(&m);

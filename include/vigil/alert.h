@@ -20,6 +20,7 @@ struct vigil_alert {
     const char *severity;    /* label: "warning" or "critical"; borrowed */
     const char *summary;     /* annotation; borrowed, may be NULL */
     const char *features;    /* annotation (text); borrowed, may be NULL */
+    const char *fault;       /* annotation: fault type named by a supervised model; may be NULL */
     double intensity;        /* annotation */
     int64_t starts_ns;       /* startsAt */
     int64_t ends_ns;         /* endsAt; 0 = still firing */

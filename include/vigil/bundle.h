@@ -68,6 +68,7 @@ struct vigil_bundle_train_opts {
     const struct vigil_prep_params *prep;   /* NULL = defaults */
     int per_entity;                         /* 1: one model per entity of the features */
     int threads;                            /* batch->threads */
+    int progress;                           /* batch->progress (a terminal wants a progress line) */
     const char *options_text;               /* stored in "options" (may be NULL) */
 };
 

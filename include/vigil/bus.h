@@ -90,7 +90,7 @@ int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, s
 
 /*
  * Queues a publish without waiting (p is copied). Acknowledgements are
- * collected in the background; at most 4096 are outstanding (the call stalls
+ * collected in the background; at most 256 are outstanding (the call stalls
  * beyond that). Returns 0 or an error above for a publish that could not even
  * be queued.
  */
@@ -109,12 +109,14 @@ uint64_t vigil_bus_failed(const struct vigil_bus *b);
 
 /* A durable pull consumer, shared by every worker that names it. */
 struct vigil_bus_consumer {
-    const char *stream;   /* stream to read */
-    const char *durable;  /* consumer name shared by the worker group */
-    const char *subject;  /* subjects to read: the stream's pattern, or a narrower filter */
-    int64_t ack_wait_ns;  /* redelivery after this long without an ack; 0 = 30 s */
-    int max_deliver;      /* deliveries per message before giving up; 0 = unlimited */
-    int max_ack_pending;  /* unacknowledged messages across the group; 0 = 1024 */
+    const char *stream;  /* stream to read */
+    const char *durable; /* consumer name shared by the worker group */
+    const char *subject; /* subjects to read: the stream's pattern, or a narrower filter */
+    int64_t ack_wait_ns; /* redelivery after this long without an ack; 0 = 30 s */
+    int max_deliver;     /* deliveries per message before giving up; 0 = unlimited */
+    int max_ack_pending; /* unacknowledged messages across the group; 0 = 1024 */
+    int deliver_new;     /* 1: a consumer created by this call starts with messages published
+                            from now on (default: with the oldest message of the stream) */
 };
 
 /*
@@ -133,6 +135,8 @@ struct vigil_bus_msg {
     const char *subject;
     uint64_t stream_seq; /* position in the stream */
     uint64_t delivered;  /* 1 on first delivery, more when redelivered */
+    int64_t ts_ns;       /* when the stream stored it (server clock, ns since the epoch; 0 =
+                            unknown) */
     void *impl;          /* the client's message */
 };
 

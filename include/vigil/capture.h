@@ -23,9 +23,9 @@
 #include "vigil/flow.h"
 
 struct vigil_capture_params {
-    int snaplen;        /* bytes kept per frame (live), frames cut to this (files); default 262144 */
-    int promisc;        /* live only: 1 = promiscuous mode (default 0) */
-    int timeout_ms;     /* live only: read timeout, so idle windows still close (default 200) */
+    int snaplen;    /* bytes kept per frame (live), frames cut to this (files); default 262144 */
+    int promisc;    /* live only: 1 = promiscuous mode (default 0) */
+    int timeout_ms; /* live only: read timeout, so idle windows still close (default 200) */
     const char *filter; /* BPF expression (tcpdump syntax) or NULL; borrowed during open */
 };
 

@@ -66,19 +66,19 @@ enum vigil_tcp_flag {
 
 /* One decoded packet. Addresses are 16 bytes; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
 struct vigil_pkt {
-    int64_t ts_ns;    /* capture time, ns since the epoch */
-    uint8_t src[16];  /* network byte order */
+    int64_t ts_ns;   /* capture time, ns since the epoch */
+    uint8_t src[16]; /* network byte order */
     uint8_t dst[16];
-    uint32_t ip_len;  /* IP total length from the header (IPv6: 40 + payload length) */
-    uint16_t sport;   /* TCP/UDP ports, 0 otherwise or for non-first fragments */
+    uint32_t ip_len; /* IP total length from the header (IPv6: 40 + payload length) */
+    uint16_t sport;  /* TCP/UDP ports, 0 otherwise or for non-first fragments */
     uint16_t dport;
-    uint8_t family;   /* 4 or 6 */
-    uint8_t proto;    /* upper-layer protocol after IPv6 extension headers (6 TCP, 17 UDP, ...) */
+    uint8_t family;    /* 4 or 6 */
+    uint8_t proto;     /* upper-layer protocol after IPv6 extension headers (6 TCP, 17 UDP, ...) */
     uint8_t tcp_flags; /* enum vigil_tcp_flag bits, TCP only */
-    uint8_t ttl;      /* IPv4 TTL or IPv6 hop limit */
+    uint8_t ttl;       /* IPv4 TTL or IPv6 hop limit */
     uint8_t icmp_type; /* ICMP / ICMPv6 type, first fragment only */
-    uint8_t frag;     /* 1 when the packet is an IP fragment (any offset, or MF set) */
-    uint8_t l4;       /* 1 when the transport header was decoded (first fragment, known proto) */
+    uint8_t frag;      /* 1 when the packet is an IP fragment (any offset, or MF set) */
+    uint8_t l4;        /* 1 when the transport header was decoded (first fragment, known proto) */
 };
 
 /*
@@ -192,8 +192,8 @@ void vigil_flowtab_free(struct vigil_flowtab *ft);
  * current one: all its flows are emitted (in batches) before the packet is
  * counted. Returns 0 or the first non-zero code of emit.
  */
-int vigil_flowtab_add(struct vigil_flowtab *ft, const struct vigil_pkt *pkt, vigil_flow_emit_fn emit,
-                      void *user);
+int vigil_flowtab_add(struct vigil_flowtab *ft, const struct vigil_pkt *pkt,
+                      vigil_flow_emit_fn emit, void *user);
 
 /*
  * Closes the current window if now_ns is past its end (live capture with idle

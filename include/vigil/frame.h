@@ -40,6 +40,13 @@ int vigil_frame_add_col(struct vigil_frame *fr, const char *name, size_t n, uint
  */
 int vigil_frame_add_row(struct vigil_frame *fr, int64_t ts, float **row);
 
+/*
+ * Makes room for rows rows in all, so that appending up to that many does not
+ * reallocate (nor over-allocate, as doubling does). Add the columns first.
+ * Returns 0 or -ENOMEM.
+ */
+int vigil_frame_reserve(struct vigil_frame *fr, size_t rows);
+
 /* Pointer to row i, (F) floats. */
 static inline float *vigil_frame_row(const struct vigil_frame *fr, size_t i)
 {

@@ -38,15 +38,15 @@ enum vigil_policy_event {
 
 struct vigil_policy {
     enum vigil_policy_state state;
-    int run_hi;          /* anomalous points in a row */
-    int run_lo;          /* normal points in a row */
-    int64_t run_start;   /* time of the first point of the current anomalous run */
-    int64_t start_ns;    /* open event: its first anomalous point */
-    int64_t last_hi_ns;  /* last anomalous point */
-    int64_t end_ns;      /* last closed event's end, 0 = none */
-    double peak;         /* open event: largest ratio */
-    double ratio;        /* last finite ratio seen, NaN before any */
-    int reopened;        /* the last UPDATE reopened a closed event */
+    int run_hi;         /* anomalous points in a row */
+    int run_lo;         /* normal points in a row */
+    int64_t run_start;  /* time of the first point of the current anomalous run */
+    int64_t start_ns;   /* open event: its first anomalous point */
+    int64_t last_hi_ns; /* last anomalous point */
+    int64_t end_ns;     /* last closed event's end, 0 = none */
+    double peak;        /* open event: largest ratio */
+    double ratio;       /* last finite ratio seen, NaN before any */
+    int reopened;       /* the last UPDATE reopened a closed event */
 };
 
 /* Sets a policy to NORMAL with no history. */

@@ -166,7 +166,7 @@ struct vigil_prep_stream {
     uint32_t *run;               /* (k) missing steps in the current gap */
     float *closed;               /* (k) the finished bucket waiting to be emitted */
     float *last;                 /* (k) last present value, NaN = none */
-    float *win;                  /* (W,k) ring of recent output values */
+    float *win;                  /* (k,W) ring of recent output values per series */
     float *out;                  /* (F) the row handed out by next */
     size_t win_head, win_len;
     size_t n_in;    /* raw row width: 1 + largest mapped column */

@@ -78,15 +78,15 @@ struct vigil_prom_line {
     size_t name_len;
     const char *text; /* HELP text (still escaped) or UNIT */
     size_t text_len;
-    enum vigil_prom_type mtype; /* TYPE lines: the declared type */
+    enum vigil_prom_type mtype;                           /* TYPE lines: the declared type */
     struct vigil_label_ref labels[VIGIL_PROM_LABELS_MAX]; /* values still escaped */
     size_t n_labels;
-    int escaped;     /* 1 when some label value holds a backslash escape */
+    int escaped; /* 1 when some label value holds a backslash escape */
     double value;
     int has_ts;
-    int64_t ts_ns;   /* sample timestamp in ns since the epoch, when has_ts */
+    int64_t ts_ns; /* sample timestamp in ns since the epoch, when has_ts */
     /* Filled by the stream parser only (the line parser leaves them 0): */
-    uint8_t kind;    /* enum vigil_kind of this sample */
+    uint8_t kind; /* enum vigil_kind of this sample */
     enum vigil_prom_type family_type;
     size_t family_len; /* the family name is name[0, family_len) */
 };
@@ -113,13 +113,13 @@ const char *vigil_prom_type_name(enum vigil_prom_type t);
 
 struct vigil_prom_parser {
     enum vigil_prom_dialect dialect;
-    size_t line;            /* number of the line last fed, 1-based */
+    size_t line;             /* number of the line last fed, 1-based */
     struct vigil_buf family; /* current family name; owned */
     enum vigil_prom_type family_type;
-    int typed;              /* the current family came from a # TYPE line */
-    int eof;                /* the last non-blank line was # EOF */
-    size_t samples;         /* samples seen */
-    size_t types;           /* # TYPE lines seen */
+    int typed;      /* the current family came from a # TYPE line */
+    int eof;        /* the last non-blank line was # EOF */
+    size_t samples; /* samples seen */
+    size_t types;   /* # TYPE lines seen */
 };
 
 void vigil_prom_parser_init(struct vigil_prom_parser *ps, enum vigil_prom_dialect dialect);
@@ -158,6 +158,9 @@ struct vigil_prom_sample {
 int vigil_prom_write_family(struct vigil_buf *out, const char *name, const char *help,
                             enum vigil_prom_type type, const struct vigil_prom_sample *samples,
                             size_t n);
+
+/* Appends n bytes of s as a label value, escaped (\\, \" and \n), without quotes. 0 or -ENOMEM. */
+int vigil_prom_escape_label(struct vigil_buf *out, const char *s, size_t n);
 
 /*
  * Appends row i of a frame in text format 0.0.4, one family per metric name

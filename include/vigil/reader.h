@@ -36,7 +36,8 @@ struct vigil_read_opts {
     enum vigil_format format; /* VIGIL_FMT_AUTO to detect */
     char delim;               /* 0 = detect; ',', ';', '\t' or ' ' (runs of blanks) */
     int header;               /* -1 = detect, 0 = none, 1 = first line is a header */
-    const char *time_col;     /* name of the timestamp column; NULL = detect "timestamp"/"time"/"ts" */
+    const char *time_col;     /* name of the timestamp column; NULL = detect "timestamp", "time",
+                                 "ts", "date", "datetime" (any case) */
     int64_t default_step_ns;  /* row spacing when there is no time column (default 1 s) */
     size_t max_rows;          /* stop after this many rows (0 = no limit) */
     const char *label_col;    /* delimited: column of integer row labels (into fr->y);
@@ -46,16 +47,16 @@ struct vigil_read_opts {
 
 struct vigil_read_info {
     enum vigil_format format;
-    char delim;         /* delimited only */
-    int header;         /* delimited only: 1 if a header line was read */
-    int time_col;       /* delimited only: index of the time column, -1 if none */
-    size_t lines;       /* lines read */
-    size_t samples;     /* values stored */
-    size_t files;       /* files read (directories hold several) */
-    size_t families;    /* exposition only: # TYPE families seen (distinct names) */
-    size_t rows;        /* rows added to the frame */
+    char delim;          /* delimited only */
+    int header;          /* delimited only: 1 if a header line was read */
+    int time_col;        /* delimited only: index of the time column, -1 if none */
+    size_t lines;        /* lines read */
+    size_t samples;      /* values stored */
+    size_t files;        /* files read (directories hold several) */
+    size_t families;     /* exposition only: # TYPE families seen (distinct names) */
+    size_t rows;         /* rows added to the frame */
     size_t cols_skipped; /* delimited only: columns with an empty header name (a row index) */
-    int label_col;      /* delimited only: index of the row-label column, -1 if none */
+    int label_col;       /* delimited only: index of the row-label column, -1 if none */
 };
 
 /* Sets opts to the defaults (auto everything). */
@@ -64,10 +65,21 @@ void vigil_read_opts_default(struct vigil_read_opts *o);
 /*
  * Reads path (a file, "-" for stdin, or a directory of scrape files read in
  * name order) into fr, which must be initialized and may already hold
- * columns. Series kinds come from # TYPE lines where present. opts may be NULL;
- * info may be NULL. Returns 0; -errno when the file cannot be opened;
- * VIGIL_EPARSE with diag naming line and column; VIGIL_EEMPTY when the input
- * holds no data rows.
+ * columns (matched by series key) and rows (new rows are appended). Series
+ * kinds come from # TYPE lines where present. opts may be NULL; info may be
+ * NULL.
+ *
+ * Exposition rows: a scrape ends when a series repeats, at # EOF or at the end
+ * of a file; each distinct sample timestamp is a row; untimed samples join
+ * their scrape's row (its first timestamp, else the file's mtime inside a
+ * directory, else row index x default_step_ns with has_time 0). The rows this
+ * call adds are sorted by time. Delimited rows keep the file's order.
+ * docs/formats.md has the detection rules.
+ *
+ * Returns 0; -errno when the file cannot be opened; -ENOMEM; VIGIL_EPARSE
+ * with diag naming line and column (inside a directory the message starts
+ * with the file's name); VIGIL_EEMPTY when the input holds no data rows. On
+ * error fr may hold part of the input: the caller finalizes it.
  */
 int vigil_frame_read(struct vigil_frame *fr, const char *path, const struct vigil_read_opts *opts,
                      struct vigil_read_info *info, struct vigil_diag *diag);

@@ -10,11 +10,15 @@
  *     MSE^g(t)  mean of SE(i,t) over the features of group g
  *     T^g       the `quantile` (default 0.99) of MSE^g over the training rows
  *
- * Score columns (the model's n_out / out_name): "score" = max over groups of
- * MSE^g(t) / T^g, a RATIO: a row is anomalous when score > 1 (this is the
- * one model family whose score is not in [0,1]); then per group g
- * "score_<g>" = MSE^g(t) and "threshold_<g>" = T^g. A sequence model cannot
- * score the first window - 1 rows: they get NaN.
+ * Score columns (the model's n_out / out_name), the `vigil score` header:
+ *
+ *     score,threshold,anomaly,score_<g1>,threshold_<g1>,score_<g2>,...
+ *
+ * "score" = max over groups of MSE^g(t) / T^g, a RATIO (this model family's
+ * score is not in [0,1]); "threshold" = 1, the ratio threshold; "anomaly" =
+ * 1 when score > 1, else 0; then per group g "score_<g>" = MSE^g(t) (raw, in
+ * squared scaled units) and "threshold_<g>" = T^g. A sequence model cannot
+ * score the first window - 1 rows: every column is NaN there.
  *
  * This header adds what explanations and radiographies need beyond the
  * generic model interface: the per-feature squared errors, the groups and

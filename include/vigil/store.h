@@ -66,6 +66,38 @@ int vigil_store_events_json(struct vigil_store *st, const struct vigil_event_fil
 /* Counts events matching f (limit ignored). Returns the count or a negative code. */
 int64_t vigil_store_events_count(struct vigil_store *st, const struct vigil_event_filter *f);
 
+/*
+ * Score history for the page and radiographies: one row per step, entity and
+ * group (ratio to threshold), and the service metric. Writes between
+ * vigil_store_begin and vigil_store_commit go in one transaction (one per
+ * tick). Returns 0 or -EIO.
+ */
+int vigil_store_begin(struct vigil_store *st);
+int vigil_store_commit(struct vigil_store *st);
+int vigil_store_score_put(struct vigil_store *st, int64_t ts, const char *entity,
+                          const char *group, double ratio);
+int vigil_store_service_put(struct vigil_store *st, int64_t ts, double value);
+
+/*
+ * Reads the scores of one entity and group in [from, to] (0 = unbounded),
+ * oldest first, with the service value of the same step (NaN when none), at
+ * most max rows. Returns the count or a negative code.
+ */
+int64_t vigil_store_scores(struct vigil_store *st, const char *entity, const char *group,
+                           int64_t from, int64_t to, int64_t *ts, double *ratio, double *service,
+                           size_t max);
+
+/* Deletes scores and service values older than before_ns. Returns 0 or -EIO. */
+int vigil_store_prune(struct vigil_store *st, int64_t before_ns);
+
+/*
+ * Deletes the scores of one entity and group older than before_ns, and the
+ * service values older than that: a range of the primary key, so it costs
+ * what it deletes (vigil_store_prune scans every score). Returns 0 or -EIO.
+ */
+int vigil_store_prune_scores(struct vigil_store *st, const char *entity, const char *group,
+                             int64_t before_ns);
+
 /* Formats ns since the epoch as RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 char *vigil_rfc3339(int64_t ns, char *out, size_t n);
 

@@ -6,8 +6,9 @@
  * group), retrains on a cadence on a worker thread and swaps models without a
  * gap, scores every step, and turns scores into events through the detection
  * policy (include/vigil/policy.h). Events carry entity, group, start and end,
- * intensity (score / threshold) and the features that explain 90% of the
- * reconstruction error.
+ * intensity (score / threshold), the features that explain 90% of the
+ * reconstruction error and, when a supervised model file is configured, the
+ * fault type it predicts for the entity.
  *
  * Everything is fed from one thread (the loop); training is the only other
  * thread and shares nothing mutable with it except one atomic pointer. No
@@ -32,23 +33,29 @@
 #include "vigil/series.h"
 
 struct vigil_watch_conf {
-    int64_t step;        /* expected spacing of pushed rows (ns) */
-    int64_t warmup;      /* history needed before the first training (ns) */
-    int64_t retrain;     /* retraining cadence (ns); 0 = never */
-    int64_t history;     /* span of history used for training (ns) */
-    int history_rows;    /* cap on the rows kept (memory: rows x series x 4 bytes) */
-    char *model;         /* model name: "lstm-ae", "pca", "kmeans" */
-    int train_windows;   /* cap on training windows (sets the model's stride) */
-    int min_series;      /* entities with fewer usable series are not modelled */
-    int max_entities;    /* at most this many entities get a model (host first) */
-    double threshold;    /* policy: ratio above which a point is anomalous */
-    int consecutive;     /* policy: anomalous points in a row to open an event */
-    int clear;           /* policy: normal points in a row to close it */
-    int64_t suppress;    /* policy: reopen instead of a new event within this time */
-    int rate_window;     /* steps over which the per-entity anomaly rate is taken */
-    int threads;         /* training threads */
-    double explain;      /* share of the error the reported features explain (0.9) */
-    double min_error;    /* floor of every group threshold (MSE, scaled units) */
+    int64_t step;      /* expected spacing of pushed rows (ns) */
+    int64_t warmup;    /* history needed before the first training (ns) */
+    int64_t retrain;   /* retraining cadence (ns); 0 = never */
+    int64_t history;   /* span of history used for training (ns) */
+    int history_rows;  /* cap on the rows kept (memory: rows x series x 4 bytes) */
+    char *model;       /* model name: "lstm-ae", "pca", "kmeans" */
+    int train_windows; /* cap on training windows (sets the model's stride) */
+    int min_series;    /* entities with fewer usable series are not modelled */
+    int max_entities;  /* at most this many entities get a model (host first) */
+    double threshold;  /* policy: ratio above which a point is anomalous */
+    int consecutive;   /* policy: anomalous points in a row to open an event */
+    int clear;         /* policy: normal points in a row to close it */
+    int64_t suppress;  /* policy: reopen instead of a new event within this time */
+    int rate_window;   /* steps over which the per-entity anomaly rate is taken */
+    int threads;       /* training threads */
+    double explain;    /* share of the error the reported features explain (0.9) */
+    char *exclude;     /* POSIX ERE of series names kept out of the models */
+    double min_error;  /* floor of every group threshold (MSE, scaled units) */
+    double calibrate;  /* share of the newest history held out to set thresholds */
+    double quantile;   /* threshold quantile of the held-out errors */
+    int64_t resend;    /* an open event is reported again (UPDATED) at least this often */
+    char *supervised;  /* model file of a supervised model naming the fault type, or NULL */
+    char *classes;     /* comma-separated names of class ids 0, 1, ... (NULL = the ids) */
 };
 
 /* Option table for the conf (flags of `vigil watch`, keys of a "watch:" section). */
@@ -67,7 +74,7 @@ enum vigil_watch_phase {
 
 /* An event as the engine reports it; strings borrowed for the callback. */
 struct vigil_watch_event {
-    int64_t id;           /* the sink sets it on OPEN (e.g. the store's row id) */
+    int64_t id; /* the sink sets it on OPEN (e.g. the store's row id) */
     const char *entity;
     const char *group;
     const char *model;
@@ -75,7 +82,9 @@ struct vigil_watch_event {
     int64_t end_ns;       /* 0 while open */
     double intensity;     /* peak score / threshold */
     const char *features; /* JSON array [{"name":..,"share":..}], largest share first */
+    const char *fault;    /* "class (p=0.93)" from the supervised model, or NULL */
     int reopened;         /* an UPDATE that reopened an event within the suppression window */
+    int refresh;          /* an UPDATE sent because the event stayed open `resend` long */
 };
 
 enum vigil_watch_change {
@@ -94,10 +103,12 @@ struct vigil_watch;
 
 /*
  * Creates an engine. model_params is the chosen model's params struct (filled
- * from its option table and config), copied bytewise: strings it points to
- * stay the caller's and must outlive the engine. NULL = the model's defaults.
- * Returns 0, -ENOMEM, VIGIL_ECONFIG (unknown model or bad value, diag says
- * which).
+ * from its option table and config), copied deeply (strings included). NULL =
+ * the model's defaults. conf is copied; its strings are read during the call
+ * only. When conf->supervised names a model file it is loaded here. Returns
+ * 0, -ENOMEM, VIGIL_ECONFIG (unknown model or bad value, diag says which),
+ * or the model file's error (-errno, VIGIL_EFORMAT, VIGIL_ENOTSUP; diag names
+ * the file).
  */
 int vigil_watch_new(struct vigil_watch **out, const struct vigil_watch_conf *conf,
                     const void *model_params, const struct vigil_watch_sink *sink,
@@ -121,16 +132,19 @@ void vigil_watch_close_all(struct vigil_watch *w, int64_t ts);
 enum vigil_watch_phase vigil_watch_phase(const struct vigil_watch *w);
 double vigil_watch_progress(const struct vigil_watch *w);
 size_t vigil_watch_n_models(const struct vigil_watch *w);
+/* 1 while a training runs on the worker thread (its result is installed at the next push). */
+int vigil_watch_training(const struct vigil_watch *w);
 
 /*
  * Appends the engine's metrics in Prometheus text: vigil_anomaly_score{entity,
  * group} (ratio to threshold), vigil_anomaly{entity,group} (0/1),
- * vigil_anomaly_rate{entity}, and health (phase, trainings, training
+ * vigil_anomaly_rate_ratio{entity}, and health (phase, trainings, training
  * duration, history rows, events). Returns 0 or -ENOMEM.
  */
 int vigil_watch_render_metrics(const struct vigil_watch *w, struct vigil_buf *out);
 
-/* Appends /api/entities JSON: [{"entity","modelled","rate","groups":{g:{"score","anomaly"}}}]. */
+/* Appends /api/entities JSON: [{"entity","rate","groups":{g:{"score","anomaly"}}}] (score null
+ * while missing). Returns 0 or -ENOMEM. */
 int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *out);
 
 /*
@@ -139,6 +153,21 @@ int vigil_watch_render_entities(const struct vigil_watch *w, struct vigil_buf *o
  */
 size_t vigil_watch_recent(const struct vigil_watch *w, const char *entity, const char *group,
                           int64_t *ts, float *ratio, size_t max);
+
+/*
+ * Calls fn for every scored step after since_ns still held in the entities'
+ * recent history (the last rate-window steps), oldest first per entity and
+ * group: for writing score history in batches. Ratios may be NaN.
+ */
+typedef void (*vigil_watch_score_fn)(void *user, const char *entity, const char *group, int64_t ts,
+                                     double ratio);
+void vigil_watch_scores_since(const struct vigil_watch *w, int64_t since_ns,
+                              vigil_watch_score_fn fn, void *user);
+
+/* Calls fn for every modelled entity and group with its last ratio and state. */
+typedef void (*vigil_watch_visit_fn)(void *user, const char *entity, const char *group,
+                                     double ratio, int anomaly);
+void vigil_watch_visit(const struct vigil_watch *w, vigil_watch_visit_fn fn, void *user);
 
 /* Stops the trainer (joins it) and frees everything. NULL is a no-op. */
 void vigil_watch_free(struct vigil_watch *w);

@@ -31,9 +31,8 @@ static const struct option fixed_opts[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: vigil inspect [-c CONFIG] [group options] FILE...\n"
-                 "\n"
-                 "Reads each FILE (Prometheus/OpenMetrics text, a directory of scrapes, or\n"
+    fprintf(out, "usage: vigil %s\n", cli_find("inspect")->usage);
+    fprintf(out, "\nReads each FILE (Prometheus/OpenMetrics text, a directory of scrapes, or\n"
                  "delimited text; gzip is read transparently) and prints its format, series by\n"
                  "kind and by group, entities, time span, step, gaps and NaN share.\n"
                  "\n"

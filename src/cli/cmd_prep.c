@@ -31,9 +31,8 @@ static void usage(FILE *out)
 {
     struct vigil_buf b;
     vigil_buf_init(&b);
-    fprintf(out, "usage: vigil prep [-c CONFIG] [options] FILE -o OUT.csv\n"
-                 "\n"
-                 "Runs the preprocessing chain on FILE (counters to increases, resampling, gap\n"
+    fprintf(out, "usage: vigil %s\n", cli_find("prep")->usage);
+    fprintf(out, "\nRuns the preprocessing chain on FILE (counters to increases, resampling, gap\n"
                  "filling, dropping flat series, min-max scaling, optional temporal features),\n"
                  "fitted on FILE itself, and writes the features as CSV with a header.\n"
                  "Dropped series are listed on stderr.\n"

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "optflags.h"
 #include "vigil/bundle.h"
 #include "vigil/clock.h"
 #include "vigil/config.h"
@@ -27,15 +29,15 @@
 #include "vigil/reader.h"
 #include "vigil/rf.h"
 
+/* Below CLI_OPTFLAGS_BASE, where the table flags start. */
 enum {
-    OPT_SEED = 1000,
+    OPT_SEED = 500,
     OPT_THREADS,
     OPT_PER_ENTITY,
     OPT_TRAIN,
     OPT_LABELS,
     OPT_CV,
     OPT_CV_SHUFFLE,
-    OPT_DYN = 2000, /* + index into the generated table */
 };
 
 static const struct option fixed_opts[] = {
@@ -51,24 +53,8 @@ static const struct option fixed_opts[] = {
     {"cv-shuffle", no_argument, NULL, OPT_CV_SHUFFLE},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
-#define N_FIXED (sizeof fixed_opts / sizeof fixed_opts[0])
-
-/* A generated flag: which table and params it sets. */
-struct dyn {
-    const struct vigil_opt *opt;
-    void *params;
-};
-
-static int is_fixed(const char *name)
-{
-    for (size_t i = 0; i < N_FIXED; i++) {
-        if (strcmp(fixed_opts[i].name, name) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* Finds "-X VALUE", "-XVALUE", "--long VALUE" or "--long=VALUE" before getopt runs. */
 static const char *prescan(int argc, char **argv, char shrt, const char *lng)
@@ -163,8 +149,6 @@ int cmd_train(int argc, char **argv)
         return cli_usage("train", "unknown model '%s' (vigil help models)", model);
     }
     int rc = CLI_FAIL;
-    struct option *lo = NULL;
-    struct dyn *dyn = NULL;
     void *params = NULL;
     struct vigil_prep_params pp;
     struct vigil_groups_params gp;
@@ -174,6 +158,7 @@ int cmd_train(int argc, char **argv)
     struct vigil_groups *groups = NULL;
     struct vigil_diag d;
     struct vigil_buf opts_text;
+    struct cli_optflags fl;
     int32_t *y = NULL;
     memset(&gp, 0, sizeof gp);
     memset(&b, 0, sizeof b);
@@ -194,61 +179,28 @@ int cmd_train(int argc, char **argv)
             goto done;
         }
     }
-
-    /* The flag table: fixed flags, then the model's, the chain's and the grouping options. */
-    const struct vigil_opt *tables[3] = {ops ? ops->opts : NULL, vigil_prep_opts,
-                                         vigil_groups_opts};
-    void *targets[3] = {params, &pp, &gp};
-    size_t n_dyn = 0;
-    for (int t = 0; t < 3; t++) {
-        for (const struct vigil_opt *o = tables[t]; o && o->name; o++) {
-            n_dyn++;
-        }
-    }
-    lo = vigil_calloc(N_FIXED + n_dyn + 1, sizeof *lo);
-    dyn = vigil_calloc(n_dyn + 1, sizeof *dyn);
-    if (!lo || !dyn) {
-        rc = cli_fail("out of memory");
+    /*
+     * Flags: the fixed ones, then the model's, the chain's and the grouping
+     * options. getopt_long takes the first exact match, so a model's own
+     * "seed" or "threads" entry is reached through the fixed --seed/--threads.
+     */
+    cli_optflags_init(&fl, fixed_opts);
+    if ((ops && cli_optflags_add(&fl, ops->opts, params) != 0) ||
+        cli_optflags_add(&fl, vigil_prep_opts, &pp) != 0 ||
+        cli_optflags_add(&fl, vigil_groups_opts, &gp) != 0) {
+        rc = cli_fail("too many options");
         goto done;
-    }
-    memcpy(lo, fixed_opts, sizeof fixed_opts);
-    size_t nl = N_FIXED, k = 0;
-    for (int t = 0; t < 3; t++) {
-        for (const struct vigil_opt *o = tables[t]; o && o->name; o++) {
-            int dup = is_fixed(o->name);
-            for (size_t q = N_FIXED; q < nl && !dup; q++) {
-                dup = strcmp(lo[q].name, o->name) == 0;
-            }
-            if (dup) {
-                continue; /* --seed and --threads are handled as fixed flags */
-            }
-            dyn[k] = (struct dyn){o, targets[t]};
-            lo[nl++] = (struct option){o->name, required_argument, NULL, OPT_DYN + (int)k};
-            k++;
-        }
-    }
-
-    /* Config file first, so that flags override it. */
-    if (cfg_path) {
-        int e = vigil_config_load(&cfg, cfg_path, &d);
-        if (e) {
-            rc = cli_fail_diag(cfg_path, &d, e);
-            goto done;
-        }
-        if ((ops && (e = vigil_config_apply(&cfg, ops->name, ops->opts, params, &d)) != 0) ||
-            (e = vigil_config_apply(&cfg, "prep", vigil_prep_opts, &pp, &d)) != 0 ||
-            (e = vigil_groups_params_config(&gp, &cfg, &d)) != 0) {
-            rc = cli_fail_diag(cfg_path, &d, e);
-            goto done;
-        }
     }
 
     const char *train = NULL, *labels = NULL, *out = NULL, *seed = NULL;
     int threads = 1, per_entity = 0, cv = 0, cv_shuffle = 0, quiet = 0, help = 0;
-    optind = 1;
+    optind = 0; /* full reset: glibc reinitializes getopt */
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":m:c:o:qh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":m:c:o:qh", fl.lo, NULL)) != -1) {
+        if (cli_optflags_take(&fl, ch, optarg)) {
+            continue;
+        }
         switch (ch) {
         case 'm':
         case 'c':
@@ -305,17 +257,6 @@ int cmd_train(int argc, char **argv)
                            ops ? "" : " (model options need -m MODEL first)");
             goto done;
         default:
-            if (ch >= OPT_DYN && (size_t)(ch - OPT_DYN) < k) {
-                /* The table handed to vigil_opt_set starts at the flag's own row. */
-                const struct dyn *dy = &dyn[ch - OPT_DYN];
-                int e = vigil_opt_set(dy->opt, dy->params, dy->opt->name, optarg,
-                                      strlen(optarg), &d);
-                if (e) {
-                    rc = e == -ENOMEM ? cli_fail("out of memory")
-                                      : cli_usage("train", "--%s", d.msg);
-                    goto done;
-                }
-            }
             break;
         }
     }
@@ -324,6 +265,22 @@ int cmd_train(int argc, char **argv)
         rc = CLI_OK;
         goto done;
     }
+    /* Defaults, then the config file's sections, then the flags, then the group rules. */
+    if (cfg_path) {
+        int e = vigil_config_load(&cfg, cfg_path, &d);
+        e = e ? e : (ops ? vigil_config_apply(&cfg, ops->name, ops->opts, params, &d) : 0);
+        e = e ? e : vigil_config_apply(&cfg, "prep", vigil_prep_opts, &pp, &d);
+        e = e ? e : vigil_groups_params_config(&gp, &cfg, &d);
+        if (e) {
+            rc = cli_fail_diag(cfg_path, &d, e);
+            goto done;
+        }
+    }
+    rc = cli_settings_load(&fl, "train", NULL, &cfg, NULL, NULL, NULL, &gp, &groups);
+    if (rc != CLI_OK) {
+        goto done;
+    }
+    rc = CLI_FAIL;
     if (optind < argc) {
         rc = cli_usage("train", "unexpected argument '%s'", argv[optind]);
         goto done;
@@ -394,10 +351,8 @@ int cmd_train(int argc, char **argv)
             fr.y[i] = y[i];
         }
     }
-    e = vigil_groups_from_config(&groups, cfg_path ? &cfg : NULL, &gp, &d);
-    e = e ? e : vigil_groups_apply(groups, &fr.cols);
-    if (e) {
-        rc = cli_fail_diag(cfg_path ? cfg_path : "groups", &d, e);
+    if (vigil_groups_apply(groups, &fr.cols) != 0) {
+        rc = cli_fail("out of memory");
         goto done;
     }
 
@@ -417,6 +372,7 @@ int cmd_train(int argc, char **argv)
                                          .prep = &pp,
                                          .per_entity = per_entity,
                                          .threads = threads,
+                                         .progress = !quiet && isatty(STDERR_FILENO),
                                          .options_text = opts_text.p};
     int64_t t1 = vigil_clock_mono_ns();
     e = vigil_bundle_train(&b, &to, &fr, &feat, &d);
@@ -473,8 +429,6 @@ done:
     }
     vigil_free(params);
     vigil_opt_free(vigil_groups_opts, &gp);
-    vigil_free(lo);
-    vigil_free(dyn);
     vigil_free(y);
     vigil_groups_free(groups);
     vigil_bundle_fini(&b);

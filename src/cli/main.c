@@ -19,7 +19,8 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
-    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] FILE..."},
+    CLI_CMD_COLLECT,
+    {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] [group options] FILE..."},
     {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
     {"train", cmd_train, "train a model (any registered model) on a data file",
      "train -m MODEL [-c CONFIG] [--seed S] [--threads N] [--temporal K] [--per-entity] [--cv K] "
@@ -28,61 +29,18 @@ const struct cli_cmd cli_cmds[] = {
      "score MODEL_FILE DATA [-o OUT.csv]"},
     {"eval", cmd_eval, "compare scores with labels: ROC/PR AUC, F1, confusion matrix, curves",
      "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
+    {"explain", cmd_explain, "anomalous segments of a reconstruction model, with the features behind them",
+     "explain MODEL_FILE DATA [--from T] [--to T] [--json] [--errors FILE]"},
+    {"radiography", cmd_radiography, "heat maps of group error against a service metric (PNG)",
+     "radiography MODEL_FILE DATA --service FILE:COLUMN -o OUT.png [--from T] [--to T]"},
     {"flows", cmd_flows, "packets to flows to features; detect threats on them",
      "flows extract|detect|worker|nslkdd ..."},
+    {"watch", cmd_watch, "monitor this host live: learn normal, report anomalies, serve a page",
+     "watch [-c CONFIG] [--warmup DURATION] [--listen ADDR:PORT] [--state DIR] [options]"},
     {"campaign", cmd_campaign, "fault-injection campaigns on a SIP testbed (labelled datasets)",
      "campaign run --plan PLAN.yaml --out DIR [--dry-run] | campaign clean"},
     {NULL, NULL, NULL, NULL},
 };
-
-const struct cli_cmd *cli_find(const char *name)
-{
-    for (const struct cli_cmd *c = cli_cmds; c->name; c++) {
-        if (strcmp(c->name, name) == 0) {
-            return c;
-        }
-    }
-    return NULL;
-}
-
-int cli_fail(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("vigil: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return CLI_FAIL;
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "vigil %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    const struct cli_cmd *c = cli_find(cmd);
-    if (c) {
-        fprintf(stderr, "usage: vigil %s\n", c->usage);
-    }
-    fprintf(stderr, "(see 'vigil help %s')\n", cmd);
-    return CLI_USAGE;
-}
-
-int cli_fail_diag(const char *file, const struct vigil_diag *diag, int rc)
-{
-    char line[1024];
-    if (diag && diag->msg[0]) {
-        vigil_diag_format(diag, file, line, sizeof line);
-        fprintf(stderr, "vigil: %s\n", line);
-    } else {
-        fprintf(stderr, "vigil: %s: %s\n", file ? file : "<input>", vigil_strerror(rc));
-    }
-    return CLI_FAIL;
-}
 
 static void list_commands(FILE *out)
 {
@@ -103,8 +61,10 @@ int cmd_help(int argc, char **argv)
     const char *what = argv[1];
     const struct cli_cmd *c = cli_find(what);
     if (c) {
-        printf("vigil %s: %s\nusage: vigil %s\n", c->name, c->summary, c->usage);
-        if (strcmp(c->name, "help") != 0 && strcmp(c->name, "version") != 0) {
+        printf("vigil %s: %s\n", c->name, c->summary);
+        if (strcmp(c->name, "help") == 0 || strcmp(c->name, "version") == 0) {
+            printf("usage: vigil %s\n", c->usage);
+        } else {
             /* Commands print their full option list with --help. */
             char *av[] = {(char *)c->name, (char *)"--help", NULL};
             return c->fn(2, av);
@@ -165,6 +125,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0) {
         return cmd_version(0, NULL);
+    }
+    if (strcmp(argv[1], "collect") == 0) {
+        cli_collect_exec_lean(argv); /* returns when vigil-collect cannot run it */
     }
     const struct cli_cmd *c = cli_find(argv[1]);
     if (!c) {

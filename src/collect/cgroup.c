@@ -425,6 +425,9 @@ static int cg_new(struct cgroup *x, struct vigil_collect *set, const char *path,
             continue;
         }
         g->f[i].open = 1;
+        if (d->parse == P_BLKIO || d->parse == P_IOSTAT) {
+            vigil__rowmap_own(&g->f[i].rm, set, /* stride = */ 1); /* rows hold series ids */
+        }
         /* Intern the slots this file feeds now; io devices come with their rows. */
         if (d->parse == P_ONE) {
             rc = cg_intern(g, set, d->slot);
@@ -507,14 +510,19 @@ static int discover(struct cgroup *x, struct vigil_collect_cx *cx)
     if (full) {
         vigil_collect_fail(cx, "more cgroups than cgroup.max; the rest are not followed", -E2BIG);
     }
-    /* Forget cgroups the walk no longer sees. */
+    /* Forget cgroups the walk no longer sees, and give their series back. */
     size_t k = 0;
     for (size_t i = 0; i < x->n; i++) {
-        if (x->cg[i]->gen == x->gen) {
-            x->cg[k++] = x->cg[i];
-        } else {
-            cg_free(x->cg[i]);
+        struct cg *g = x->cg[i];
+        if (g->gen == x->gen) {
+            x->cg[k++] = g;
+            continue;
         }
+        vigil__release_ids(cx->set, g->ids, S_N);
+        for (size_t j = 0; j < N_FILES; j++) {
+            vigil__rowmap_release(&g->f[j].rm, 0);
+        }
+        cg_free(g);
     }
     x->n = k;
     return rc;
@@ -533,7 +541,7 @@ static int parse_kv(struct cgroup *x, struct cg *g, struct cgfile *f, const stru
         size_t kl, n;
         const char *q = vigil__token(p, le, &key, &kl);
         uint64_t v;
-        if (!q || !vigil__parse_u64(q, le, &v)) {
+        if (!q || !vigil__pf_u64(q, le, &v)) {
             bad |= le > p;
             p = le + 1;
             continue;
@@ -568,15 +576,15 @@ static void device_name(struct cgroup *x, const char *mm, size_t ml, char *out, 
     /* "8:0" -> "/dev/sda" via proc/diskstats; the numbers when unknown. */
     const char *colon = memchr(mm, ':', ml);
     uint64_t maj, min;
-    if (colon && vigil__parse_u64(mm, colon, &maj) && vigil__parse_u64(colon + 1, mm + ml, &min) &&
+    if (colon && vigil__pf_u64(mm, colon, &maj) && vigil__pf_u64(colon + 1, mm + ml, &min) &&
         x->disks.path && vigil__pfile_read(&x->disks) == 0) {
         const char *p = x->disks.buf, *end = p + x->disks.len;
         while (p < end) {
             const char *le = vigil__line_end(p, end), *name;
             uint64_t a, b;
             size_t nl;
-            const char *q = vigil__parse_u64(p, le, &a);
-            q = q ? vigil__parse_u64(q, le, &b) : NULL;
+            const char *q = vigil__pf_u64(p, le, &a);
+            q = q ? vigil__pf_u64(q, le, &b) : NULL;
             q = q ? vigil__token(q, le, &name, &nl) : NULL;
             if (q && a == maj && b == min && nl + 6 < cap) {
                 memcpy(out, "/dev/", 5);
@@ -615,7 +623,7 @@ static int parse_blkio(struct cgroup *x, struct cg *g, struct cgfile *f, int ops
         const char *q = vigil__token(p, le, &dev, &dl);
         q = q ? vigil__token(q, le, &op, &ol) : NULL;
         uint64_t v;
-        if (!q || !vigil__parse_u64(q, le, &v)) {
+        if (!q || !vigil__pf_u64(q, le, &v)) {
             /* "Total 123" has two tokens; anything else is malformed. */
             bad |= !(dl == 5 && memcmp(dev, "Total", 5) == 0) && le > p;
             p = le + 1;
@@ -625,6 +633,7 @@ static int parse_blkio(struct cgroup *x, struct cg *g, struct cgfile *f, int ops
         const uint32_t *ids = vigil__rowmap_get(&f->rm, row, dev, kl, &n);
         if (!ids) {
             uint32_t id = VIGIL__NO_ID;
+            vigil__rowmap_truncate(&f->rm, row); /* release first: see vigil__rowmap_own */
             int w = ol == 4 && memcmp(op, "Read", 4) == 0    ? 0
                     : ol == 5 && memcmp(op, "Write", 5) == 0 ? 1
                                                              : -1;
@@ -664,6 +673,7 @@ static int parse_iostat(struct cgroup *x, struct cg *g, struct cgfile *f,
         const uint32_t *ids = vigil__rowmap_get(&f->rm, row, dev, dl, &n);
         if (!ids) {
             uint32_t tmp[4];
+            vigil__rowmap_truncate(&f->rm, row); /* release first: see vigil__rowmap_own */
             for (int w = 0; w < 4; w++) {
                 if (io_intern(x, g, cx->set, dev, dl, w, &tmp[w])) {
                     return -ENOMEM;
@@ -678,7 +688,7 @@ static int parse_iostat(struct cgroup *x, struct cg *g, struct cgfile *f,
                 size_t kl = strlen(keys[w]);
                 uint64_t v;
                 if (tl > kl && memcmp(tok, keys[w], kl) == 0) {
-                    if (vigil__parse_u64(tok + kl, tok + tl, &v)) {
+                    if (vigil__pf_u64(tok + kl, tok + tl, &v)) {
                         vigil__emit(cx, ids[w], (double)v);
                     } else {
                         bad = 1;
@@ -704,7 +714,7 @@ static int parse_psi(struct cg *g, struct cgfile *f, int slot)
                                                                : -1;
         const char *t = which < 0 ? NULL : memmem(p, (size_t)(le - p), "total=", 6);
         uint64_t v;
-        if (!t || !vigil__parse_u64(t + 6, le, &v)) {
+        if (!t || !vigil__pf_u64(t + 6, le, &v)) {
             return VIGIL_EPARSE;
         }
         g->v[slot + which] = (double)v / 1e6;
@@ -724,7 +734,7 @@ static int parse_one(struct cg *g, struct cgfile *f, int slot, double div)
     if (end - p >= 3 && memcmp(p, "max", 3) == 0) {
         return 0;
     }
-    if (!vigil__parse_u64(p, end, &v)) {
+    if (!vigil__pf_u64(p, end, &v)) {
         return VIGIL_EPARSE;
     }
     g->v[slot] = (double)v / div;

@@ -159,7 +159,7 @@ static int stat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
             int is_cpu = n == 10;
             for (size_t j = 0; j < n; j++) {
                 uint64_t v;
-                q = vigil__parse_u64(q, le, &v);
+                q = vigil__pf_u64(q, le, &v);
                 if (!q) {
                     /* Older kernels have fewer cpu columns; anything else is truncation. */
                     bad |= !(is_cpu && j >= 7);
@@ -244,7 +244,7 @@ static int meminfo_collect(struct vigil_collector *c, struct vigil_collect_cx *c
             continue;
         }
         uint64_t v;
-        const char *q = vigil__parse_u64(colon + 1, le, &v);
+        const char *q = vigil__pf_u64(colon + 1, le, &v);
         if (!q) {
             bad = 1;
             p = le + 1;
@@ -318,7 +318,7 @@ static int vmstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         size_t kl, n;
         const char *q = vigil__token(p, le, &key, &kl);
         int64_t v;
-        if (!q || !(q = vigil__scan_i64(q, le, &v))) {
+        if (!q || !(q = vigil__pf_i64(q, le, &v))) {
             bad |= le > p;
             p = le + 1;
             continue;
@@ -442,7 +442,7 @@ static int loadavg_collect(struct vigil_collector *c, struct vigil_collect_cx *c
     const char *p = x->f[0].buf, *end = p + x->f[0].len;
     for (int i = 0; i < 3; i++) {
         double v;
-        if (!(p = vigil__parse_dec(p, end, &v))) {
+        if (!(p = vigil__pf_dec(p, end, &v))) {
             vigil_collect_fail(cx, "proc/loadavg: truncated", VIGIL_EPARSE);
             return 0;
         }
@@ -494,7 +494,7 @@ static int filefd_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
     const char *p = x->f[0].buf, *end = p + x->f[0].len;
     uint64_t v[3];
     for (int i = 0; i < 3; i++) {
-        if (!(p = vigil__parse_u64(p, end, &v[i]))) {
+        if (!(p = vigil__pf_u64(p, end, &v[i]))) {
             vigil_collect_fail(cx, "proc/sys/fs/file-nr: truncated", VIGIL_EPARSE);
             return 0;
         }
@@ -572,7 +572,7 @@ static int psi_parse(const char *p, const char *end, struct vigil_collect_cx *cx
                                                                : -1;
         const char *t = which < 0 ? NULL : memmem(p, (size_t)(le - p), "total=", 6);
         uint64_t v;
-        if (!t || !vigil__parse_u64(t + 6, le, &v)) {
+        if (!t || !vigil__pf_u64(t + 6, le, &v)) {
             return VIGIL_EPARSE;
         }
         vigil__emit(cx, ids[which], (double)v / 1e6);

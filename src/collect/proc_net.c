@@ -46,7 +46,6 @@ static const char *const netdev_fields[16] = {
 static int netdev_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                        const void *params)
 {
-    (void)set;
     const struct netdev_params *pp = params;
     struct netdev *x = vigil_calloc(1, sizeof *x);
     if (!x) {
@@ -55,6 +54,7 @@ static int netdev_init(struct vigil_collector *c, struct vigil_collect *set, con
     c->ctx = x;
     vigil__pfile_init(&x->f);
     vigil__rowmap_init(&x->rows);
+    vigil__rowmap_own(&x->rows, set, /* stride = */ 1); /* a vanished device gives its ids back */
     if (vigil__filter_init(&x->exclude, pp->exclude)) {
         return VIGIL_ECONFIG;
     }
@@ -79,6 +79,7 @@ static const uint32_t *netdev_learn(struct netdev *x, struct vigil_collect *set,
 {
     uint32_t ids[16];
     size_t n = 0;
+    vigil__rowmap_truncate(&x->rows, row); /* release first: see vigil__rowmap_own */
     if (!vigil__filter_match(&x->exclude, dev, dl)) {
         for (int j = 0; j < 16; j++) {
             char name[64];
@@ -122,7 +123,7 @@ static int netdev_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         const char *q = colon + 1;
         uint64_t v[16];
         int j = 0;
-        for (; j < 16 && (q = vigil__parse_u64(q, le, &v[j])); j++) {
+        for (; j < 16 && (q = vigil__pf_u64(q, le, &v[j])); j++) {
         }
         if (j < 16) {
             bad = 1; /* truncated row: emit nothing for it */
@@ -308,7 +309,7 @@ static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
         const char *q = v + (colon - p) + 1;
         for (size_t j = 0; j < n; j++) {
             int64_t val;
-            if (!(q = vigil__scan_i64(q, vl, &val))) {
+            if (!(q = vigil__pf_i64(q, vl, &val))) {
                 bad = 1;
                 break;
             }
@@ -334,7 +335,7 @@ static int snmp6_collect(struct netstat *x, struct vigil_collect_cx *cx)
         size_t kl, n;
         const char *q = vigil__token(p, le, &key, &kl);
         int64_t val;
-        if (!q || !(q = vigil__scan_i64(q, le, &val))) {
+        if (!q || !(q = vigil__pf_i64(q, le, &val))) {
             bad |= le > p;
             p = le + 1;
             continue;

@@ -116,6 +116,16 @@ int vigil__pfile_read(struct vigil__pfile *f)
             break;
         }
         n += (size_t)r;
+        /*
+         * A short read well under a page is the whole file: seq_file returns
+         * short only when its page-sized buffer overflows with the next
+         * record, single-record files (cgroup, sysctl, /proc/stat) come whole,
+         * and a regular file reads short only at its end. Skipping the
+         * zero-length confirmation read halves the syscalls per tick.
+         */
+        if (n < f->cap && n < VIGIL__PFILE_SHORT) {
+            break;
+        }
     }
     f->len = n;
     f->buf[n] = '\0';
@@ -134,7 +144,7 @@ void vigil__pfile_close(struct vigil__pfile *f)
 
 /* ---- parsing ---- */
 
-const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v)
+const char *vigil__pf_u64(const char *p, const char *end, uint64_t *v)
 {
     p = vigil__skip_blanks(p, end);
     if (p >= end || *p < '0' || *p > '9') {
@@ -153,12 +163,12 @@ const char *vigil__parse_u64(const char *p, const char *end, uint64_t *v)
     return p;
 }
 
-const char *vigil__scan_i64(const char *p, const char *end, int64_t *v)
+const char *vigil__pf_i64(const char *p, const char *end, int64_t *v)
 {
     p = vigil__skip_blanks(p, end);
     int neg = p < end && *p == '-';
     uint64_t x;
-    const char *q = vigil__parse_u64(p + neg, end, &x);
+    const char *q = vigil__pf_u64(p + neg, end, &x);
     if (!q || x > (uint64_t)INT64_MAX) {
         return NULL;
     }
@@ -166,10 +176,10 @@ const char *vigil__scan_i64(const char *p, const char *end, int64_t *v)
     return q;
 }
 
-const char *vigil__parse_dec(const char *p, const char *end, double *v)
+const char *vigil__pf_dec(const char *p, const char *end, double *v)
 {
     uint64_t ip;
-    p = vigil__parse_u64(p, end, &ip);
+    p = vigil__pf_u64(p, end, &ip);
     if (!p) {
         return NULL;
     }
@@ -220,6 +230,30 @@ void vigil__rowmap_fini(struct vigil__rowmap *m)
     vigil_free(m->keys);
     vigil_free(m->ids);
     vigil__rowmap_init(m);
+}
+
+void vigil__rowmap_release(struct vigil__rowmap *m, size_t from)
+{
+    if (!m->owner) {
+        return;
+    }
+    for (size_t r = from; r < m->n_rows; r++) {
+        const uint32_t *ids = m->ids + m->rows[r].ids_off;
+        for (size_t k = 0; k < m->rows[r].n_ids; k += m->stride) {
+            if (ids[k] != VIGIL__NO_ID) {
+                vigil_collect_release(m->owner, ids[k]);
+            }
+        }
+    }
+}
+
+void vigil__release_ids(struct vigil_collect *set, const uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] != VIGIL__NO_ID) {
+            vigil_collect_release(set, ids[i]);
+        }
+    }
 }
 
 static int reserve(void **p, size_t *cap, size_t need, size_t elem)

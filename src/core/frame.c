@@ -40,7 +40,11 @@ int vigil_frame_add_col(struct vigil_frame *fr, const char *name, size_t n, uint
     }
     size_t f = fr->f + 1;
     if (fr->cap) {
-        float *x = vigil_mallocarray(fr->cap, f * sizeof(float));
+        /* Re-lay out only the rows in use (add_row grows the block again): columns
+         * often arrive one by one while a scrape fills its first row, and allocating
+         * the whole capacity for each made reading one scrape quadratic. */
+        size_t rows = fr->n ? fr->n : 1;
+        float *x = vigil_mallocarray(rows, f * sizeof(float));
         if (!x) {
             /* Undo the intern so the table and the block stay consistent. */
             return -ENOMEM;
@@ -51,14 +55,15 @@ int vigil_frame_add_col(struct vigil_frame *fr, const char *name, size_t n, uint
         }
         vigil_free(fr->x);
         fr->x = x;
+        fr->cap = rows;
     }
     fr->f = f;
     return 0;
 }
 
-static int grow_rows(struct vigil_frame *fr)
+/* Makes room for cap rows (cap > fr->cap). */
+static int grow_rows(struct vigil_frame *fr, size_t cap)
 {
-    size_t cap = fr->cap ? fr->cap * 2 : 256;
     size_t f = fr->f ? fr->f : 1;
     if (cap > SIZE_MAX / sizeof(float) / f) {
         return -ENOMEM;
@@ -87,7 +92,7 @@ static int grow_rows(struct vigil_frame *fr)
 int vigil_frame_add_row(struct vigil_frame *fr, int64_t ts, float **row)
 {
     if (fr->n == fr->cap) {
-        int rc = grow_rows(fr);
+        int rc = grow_rows(fr, fr->cap ? fr->cap * 2 : 256);
         if (rc) {
             return rc;
         }
@@ -105,6 +110,11 @@ int vigil_frame_add_row(struct vigil_frame *fr, int64_t ts, float **row)
         *row = r;
     }
     return 0;
+}
+
+int vigil_frame_reserve(struct vigil_frame *fr, size_t rows)
+{
+    return rows > fr->cap ? grow_rows(fr, rows) : 0;
 }
 
 int vigil_frame_alloc_labels(struct vigil_frame *fr)

@@ -25,9 +25,9 @@ static int lines_alloc(struct vigil_lines *l, size_t max_line)
     return l->buf ? 0 : -ENOMEM;
 }
 
-int vigil_lines_open(struct vigil_lines *l, const char *path, size_t max_line)
+/* Opens path ("-" = stdin) for gzip-transparent reading. Returns 0 or -errno. */
+static int open_gz(const char *path, gzFile *out)
 {
-    memset(l, 0, sizeof *l);
     int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return -errno;
@@ -43,7 +43,19 @@ int vigil_lines_open(struct vigil_lines *l, const char *path, size_t max_line)
         return -ENOMEM;
     }
     gzbuffer(gz, 128 << 10);
-    int rc = lines_alloc(l, max_line);
+    *out = gz;
+    return 0;
+}
+
+int vigil_lines_open(struct vigil_lines *l, const char *path, size_t max_line)
+{
+    memset(l, 0, sizeof *l);
+    gzFile gz;
+    int rc = open_gz(path, &gz);
+    if (rc) {
+        return rc;
+    }
+    rc = lines_alloc(l, max_line);
     if (rc) {
         gzclose(gz);
         return rc;
@@ -148,19 +160,10 @@ void vigil_lines_close(struct vigil_lines *l)
 
 int vigil_read_file(const char *path, size_t max, char **out, size_t *n)
 {
-    int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
-        return -EISDIR;
-    }
-    gzFile gz = gzdopen(fd, "rb");
-    if (!gz) {
-        close(fd);
-        return -ENOMEM;
+    gzFile gz;
+    int grc = open_gz(path, &gz);
+    if (grc) {
+        return grc;
     }
     size_t cap = 4096, len = 0;
     char *buf = vigil_malloc(cap);

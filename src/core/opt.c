@@ -144,11 +144,12 @@ bad:
         }
         vigil_diag_set(diag, 0, 0, "%s: expected one of %s, got '%s'", o->name, list, s);
     } else if (o->min != o->max && o->type != VIGIL_OPT_BOOL) {
-        vigil_diag_set(diag, 0, 0, "%s: expected a %s in [%g, %g]%s, got '%s'", o->name,
-                       type_name(o->type), o->min, o->max,
+        vigil_diag_set(diag, 0, 0, "%s: expected %s %s in [%g, %g]%s, got '%s'", o->name,
+                       o->type == VIGIL_OPT_INT ? "an" : "a", type_name(o->type), o->min, o->max,
                        o->type == VIGIL_OPT_DURATION ? " seconds" : "", s);
     } else {
-        vigil_diag_set(diag, 0, 0, "%s: expected a %s, got '%s'", o->name, type_name(o->type), s);
+        vigil_diag_set(diag, 0, 0, "%s: expected %s %s, got '%s'", o->name,
+                       o->type == VIGIL_OPT_INT ? "an" : "a", type_name(o->type), s);
     }
     return VIGIL_ECONFIG;
 }

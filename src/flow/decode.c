@@ -265,10 +265,10 @@ enum vigil_pkt_status vigil_pkt_decode(struct vigil_pkt *out, const uint8_t *p, 
             return VIGIL_PKT_TRUNCATED;
         }
         /* The family is in the capturing host's byte order: accept both. */
-        uint32_t le = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                      (uint32_t)p[3] << 24;
-        uint32_t be = (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 |
-                      (uint32_t)p[0] << 24;
+        uint32_t le =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        uint32_t be =
+            (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[0] << 24;
         uint32_t fam = le < 256 ? le : be;
         if (fam == 2) {
             return decode_ip4(out, p + 4, caplen - 4, wirelen - 4);

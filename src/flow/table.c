@@ -56,19 +56,19 @@ struct vigil_flowtab {
     size_t n;          /* flows held */
     uint32_t *idx;     /* (mask + 1) slab position + 1, 0 = empty */
     size_t mask;
-    size_t cursor;     /* eviction scan position */
-    int64_t win;       /* start of the current window */
-    int started;       /* 0 until the first packet of a window */
+    size_t cursor;              /* eviction scan position */
+    int64_t win;                /* start of the current window */
+    int started;                /* 0 until the first packet of a window */
     struct vigil_flow_rec *out; /* (batch) pending records */
     size_t n_out;
     struct vigil_flowtab_stats st;
 };
 
 static const char *const feature_names[VIGIL_FLOW_F] = {
-    "pkts",      "bytes",     "duration", "pkt_rate",  "byte_rate", "tcp_rate",
-    "udp_rate",  "icmp_rate", "size_mean", "size_var", "src_ports", "dst_ports",
-    "syn",       "ack",       "fin",      "rst",       "psh",       "urg",
-    "ece",       "cwr",       "syn_only", "tcp_noflags", "frags",   "ttl_mean",
+    "pkts",     "bytes",     "duration",  "pkt_rate",    "byte_rate", "tcp_rate",
+    "udp_rate", "icmp_rate", "size_mean", "size_var",    "src_ports", "dst_ports",
+    "syn",      "ack",       "fin",       "rst",         "psh",       "urg",
+    "ece",      "cwr",       "syn_only",  "tcp_noflags", "frags",     "ttl_mean",
 };
 
 const char *vigil_flow_feature_name(size_t j)
@@ -300,8 +300,8 @@ static void port_set(uint64_t *bits, uint16_t port)
     bits[h >> 6] |= 1ULL << (h & 63);
 }
 
-int vigil_flowtab_add(struct vigil_flowtab *ft, const struct vigil_pkt *pkt, vigil_flow_emit_fn emit,
-                      void *user)
+int vigil_flowtab_add(struct vigil_flowtab *ft, const struct vigil_pkt *pkt,
+                      vigil_flow_emit_fn emit, void *user)
 {
     int rc = 0;
     int64_t w = floor_div(pkt->ts_ns, ft->p.window_ns) * ft->p.window_ns;

@@ -92,6 +92,9 @@ static cJSON *alert_json(const struct vigil_alert *a)
     if (a->features) {
         cJSON_AddStringToObject(ann, "features", a->features);
     }
+    if (a->fault) {
+        cJSON_AddStringToObject(ann, "fault", a->fault);
+    }
     char inten[32];
     snprintf(inten, sizeof inten, "%.3f", a->intensity);
     cJSON_AddStringToObject(ann, "intensity", inten);

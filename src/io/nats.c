@@ -18,7 +18,7 @@
 #include "vigil/bus.h"
 #include "vigil/mem.h"
 
-#define ASYNC_MAX_PENDING 4096
+#define ASYNC_MAX_PENDING 256
 
 struct vigil_bus {
     natsConnection *nc;
@@ -255,8 +255,9 @@ int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
 {
     *out = NULL;
     if (!c->stream || !c->durable || !c->subject || strchr(c->durable, '.')) {
-        vigil_diag_set(diag, 0, 0, "nats: a consumer needs a stream, a subject and a durable "
-                                   "name without '.'");
+        vigil_diag_set(diag, 0, 0,
+                       "nats: a consumer needs a stream, a subject and a durable "
+                       "name without '.'");
         return -EINVAL;
     }
     struct vigil_bus_sub *sub = vigil_calloc(1, sizeof *sub);
@@ -272,6 +273,9 @@ int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
     so.Config.AckWait = c->ack_wait_ns > 0 ? c->ack_wait_ns : 30000000000LL;
     so.Config.MaxDeliver = c->max_deliver > 0 ? c->max_deliver : -1;
     so.Config.MaxAckPending = c->max_ack_pending > 0 ? c->max_ack_pending : 1024;
+    if (c->deliver_new) {
+        so.Config.DeliverPolicy = js_DeliverNew;
+    }
     jsErrCode jerr = 0;
     natsStatus s = js_PullSubscribe(&sub->sub, b->js, c->subject, c->durable, NULL, &so, &jerr);
     if (s != NATS_OK) {
@@ -322,10 +326,12 @@ int vigil_bus_fetch(struct vigil_bus_sub *s, struct vigil_bus_msg *msgs, size_t 
         o->impl = m;
         o->stream_seq = 0;
         o->delivered = 1;
+        o->ts_ns = 0;
         jsMsgMetaData *meta = NULL;
         if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
             o->stream_seq = meta->Sequence.Stream;
             o->delivered = meta->NumDelivered;
+            o->ts_ns = meta->Timestamp;
             jsMsgMetaData_Destroy(meta);
         }
         (*n)++;

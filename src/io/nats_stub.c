@@ -7,8 +7,9 @@
 
 static int nosup(struct vigil_diag *diag)
 {
-    vigil_diag_set(diag, 0, 0, "nats: this vigil was built without libnats (install "
-                               "libnats-dev and rebuild)");
+    vigil_diag_set(diag, 0, 0,
+                   "nats: this vigil was built without libnats (install "
+                   "libnats-dev and rebuild)");
     return VIGIL_ENOTSUP;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,8 @@ struct vigil_store {
     sqlite3 *db;
     sqlite3_stmt *ins;
     sqlite3_stmt *upd;
+    sqlite3_stmt *score;
+    sqlite3_stmt *service;
 };
 
 static const char schema[] =
@@ -35,7 +38,11 @@ static const char schema[] =
     " features TEXT,"
     " fault TEXT);"
     "CREATE INDEX IF NOT EXISTS events_start ON events(start_ns);"
-    "CREATE INDEX IF NOT EXISTS events_entity ON events(entity, grp, start_ns);";
+    "CREATE INDEX IF NOT EXISTS events_entity ON events(entity, grp, start_ns);"
+    "CREATE TABLE IF NOT EXISTS scores ("
+    " ts INTEGER NOT NULL, entity TEXT NOT NULL, grp TEXT NOT NULL, ratio REAL,"
+    " PRIMARY KEY (entity, grp, ts)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS service (ts INTEGER PRIMARY KEY, value REAL);";
 
 static int db_fail(struct vigil_store *st, const char *what)
 {
@@ -50,6 +57,8 @@ void vigil_store_close(struct vigil_store *st)
     }
     sqlite3_finalize(st->ins);
     sqlite3_finalize(st->upd);
+    sqlite3_finalize(st->score);
+    sqlite3_finalize(st->service);
     sqlite3_close(st->db);
     vigil_free(st);
 }
@@ -100,7 +109,12 @@ int vigil_store_open(struct vigil_store **out, const char *path, int flags)
             sqlite3_prepare_v2(st->db,
                                "UPDATE events SET end_ns=?, intensity=?, features=?, fault=? "
                                "WHERE id=?",
-                               -1, &st->upd, NULL) != SQLITE_OK) {
+                               -1, &st->upd, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(st->db,
+                               "INSERT OR REPLACE INTO scores(ts,entity,grp,ratio) VALUES(?,?,?,?)",
+                               -1, &st->score, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO service(ts,value) VALUES(?,?)", -1,
+                               &st->service, NULL) != SQLITE_OK) {
             int rc = db_fail(st, "prepare");
             vigil_store_close(st);
             return rc;
@@ -271,4 +285,124 @@ int vigil_store_events_json(struct vigil_store *st, const struct vigil_event_fil
     }
     cJSON_Delete(arr);
     return rc;
+}
+
+int vigil_store_begin(struct vigil_store *st)
+{
+    return sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(st, "begin");
+}
+
+int vigil_store_commit(struct vigil_store *st)
+{
+    return sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                                         : db_fail(st, "commit");
+}
+
+int vigil_store_score_put(struct vigil_store *st, int64_t ts, const char *entity,
+                          const char *group, double ratio)
+{
+    if (!st->score) {
+        return -EROFS;
+    }
+    sqlite3_stmt *s = st->score;
+    sqlite3_bind_int64(s, 1, ts);
+    sqlite3_bind_text(s, 2, entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, group, -1, SQLITE_STATIC);
+    if (isfinite(ratio)) {
+        sqlite3_bind_double(s, 4, ratio);
+    } else {
+        sqlite3_bind_null(s, 4);
+    }
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "score");
+    sqlite3_reset(s);
+    return rc;
+}
+
+int vigil_store_service_put(struct vigil_store *st, int64_t ts, double value)
+{
+    if (!st->service) {
+        return -EROFS;
+    }
+    sqlite3_stmt *s = st->service;
+    sqlite3_bind_int64(s, 1, ts);
+    if (isfinite(value)) {
+        sqlite3_bind_double(s, 2, value);
+    } else {
+        sqlite3_bind_null(s, 2);
+    }
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "service");
+    sqlite3_reset(s);
+    return rc;
+}
+
+int64_t vigil_store_scores(struct vigil_store *st, const char *entity, const char *group,
+                           int64_t from, int64_t to, int64_t *ts, double *ratio, double *service,
+                           size_t max)
+{
+    sqlite3_stmt *s;
+    const char *sql = "SELECT s.ts, s.ratio, v.value FROM scores s LEFT JOIN service v ON v.ts = s.ts"
+                      " WHERE s.entity = ?1 AND s.grp = ?2 AND (?3 = 0 OR s.ts >= ?3)"
+                      " AND (?4 = 0 OR s.ts <= ?4) ORDER BY s.ts DESC LIMIT ?5";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        return db_fail(st, "scores");
+    }
+    sqlite3_bind_text(s, 1, entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int64(s, 4, to);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)max);
+    size_t n = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW && n < max) {
+        ts[n] = sqlite3_column_int64(s, 0);
+        ratio[n] = sqlite3_column_type(s, 1) == SQLITE_NULL ? (double)NAN : sqlite3_column_double(s, 1);
+        service[n] = sqlite3_column_type(s, 2) == SQLITE_NULL ? (double)NAN : sqlite3_column_double(s, 2);
+        n++;
+    }
+    int64_t rc = step == SQLITE_ROW || step == SQLITE_DONE ? (int64_t)n : db_fail(st, "scores");
+    sqlite3_finalize(s);
+    /* Newest first from the query (so the limit keeps the latest); oldest first out. */
+    for (size_t i = 0; rc > 0 && i < n / 2; i++) {
+        size_t j = n - 1 - i;
+        int64_t t = ts[i];
+        ts[i] = ts[j];
+        ts[j] = t;
+        double a = ratio[i];
+        ratio[i] = ratio[j];
+        ratio[j] = a;
+        a = service[i];
+        service[i] = service[j];
+        service[j] = a;
+    }
+    return rc;
+}
+
+int vigil_store_prune_scores(struct vigil_store *st, const char *entity, const char *group,
+                             int64_t before_ns)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "DELETE FROM scores WHERE entity=?1 AND grp=?2 AND ts<?3", -1,
+                           &s, NULL) != SQLITE_OK) {
+        return db_fail(st, "prune");
+    }
+    sqlite3_bind_text(s, 1, entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, group, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, before_ns);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "prune");
+    sqlite3_finalize(s);
+    if (!rc && sqlite3_prepare_v2(st->db, "DELETE FROM service WHERE ts<?1", -1, &s, NULL) ==
+                   SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, before_ns);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "prune");
+        sqlite3_finalize(s);
+    }
+    return rc;
+}
+
+int vigil_store_prune(struct vigil_store *st, int64_t before_ns)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "DELETE FROM scores WHERE ts < %lld; DELETE FROM service WHERE ts < %lld;",
+             (long long)before_ns, (long long)before_ns);
+    return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(st, "prune");
 }

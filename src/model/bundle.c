@@ -263,7 +263,8 @@ int vigil_bundle_train(struct vigil_bundle *b, const struct vigil_bundle_train_o
                                  .n_classes = n_classes,
                                  .group = grp,
                                  .names = names,
-                                 .threads = o->threads > 0 ? o->threads : 1};
+                                 .threads = o->threads > 0 ? o->threads : 1,
+                                 .progress = o->progress};
         rc = vigil_model_init(&p->m, o->ops, o->params);
         if (rc) {
             vigil_diag_set(diag, 0, 0, "model '%s': bad parameters", o->ops->name);

@@ -11,5 +11,6 @@ extern const struct vigil_model_ops vigil_rf_ops;
 extern const struct vigil_model_ops vigil_lstm_ae_ops;
 extern const struct vigil_model_ops vigil_pca_ops;
 extern const struct vigil_model_ops vigil_kmeans_ops;
+extern const struct vigil_model_ops vigil_mlp_ops;
 
 #endif /* VIGIL_MODEL_INTERNAL_H */

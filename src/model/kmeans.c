@@ -28,7 +28,7 @@ struct km_params {
 };
 
 static const struct vigil_opt km_opts[] = {
-    VIGIL__RECON_OPT_QUANTILE,
+    VIGIL__RECON_OPTS,
     {"k", VIGIL_OPT_INT, offsetof(struct km_params, k), "8", 1, 4096, "number of centroids",
      NULL},
     {"iters", VIGIL_OPT_INT, offsetof(struct km_params, iters), "100", 1, 100000,
@@ -37,15 +37,6 @@ static const struct vigil_opt km_opts[] = {
      "random seed of the k-means++ seeding", NULL},
     {0},
 };
-
-static const char *km_check(const void *params)
-{
-    const struct km_params *p = params;
-    if (p->common.quantile <= 0.0 || p->common.quantile > 1.0) {
-        return "quantile must be in (0, 1]";
-    }
-    return NULL;
-}
 
 struct km {
     size_t f, k;
@@ -309,7 +300,7 @@ const struct vigil_model_ops vigil_kmeans_ops = {
     .opts = km_opts,
     .params_size = sizeof(struct km_params),
     .supervised = 0,
-    .check = km_check,
+    .check = vigil__recon_check,
     .init = vigil__recon_init,
     .fit = vigil__recon_fit,
     .n_out = vigil__recon_n_out,

@@ -62,7 +62,7 @@ struct ae_params {
 };
 
 static const struct vigil_opt ae_opts[] = {
-    VIGIL__RECON_OPT_QUANTILE,
+    VIGIL__RECON_OPTS,
     {"window", VIGIL_OPT_INT, offsetof(struct ae_params, window), "30", 2, 10000,
      "window length T in rows", NULL},
     {"hidden", VIGIL_OPT_INT, offsetof(struct ae_params, hidden), "64", 1, 4096,
@@ -95,8 +95,9 @@ static const struct vigil_opt ae_opts[] = {
 static const char *ae_check(const void *params)
 {
     const struct ae_params *p = params;
-    if (p->common.quantile <= 0.0 || p->common.quantile > 1.0) {
-        return "quantile must be in (0, 1]";
+    const char *why = vigil__recon_check(params);
+    if (why) {
+        return why;
     }
     if (p->window < 2) {
         return "window must be at least 2 rows";
@@ -403,6 +404,19 @@ static void ae_backward(const struct ae *ae, struct ae_w *dw, struct ae_acts *a,
 
 /* ---- shards and threads ---- */
 
+/*
+ * Our shards run single-threaded BLAS: the products are small and the batch
+ * is already split over threads. The setting is process-wide, so it is only
+ * changed when it differs (once), never while another thread may be in a
+ * product because of a change made here.
+ */
+static void blas_single(void)
+{
+    if (openblas_get_num_threads() != 1) {
+        openblas_set_num_threads(1);
+    }
+}
+
 static void shard_train_step(struct shard *s)
 {
     const struct ae_dims *d = &s->ae->d;
@@ -557,7 +571,9 @@ static void progress(const struct vigil__recon_env *env, int epoch, int epochs, 
                      double val, double sec, int last)
 {
     char eta[32];
-    vigil_duration_format((int64_t)(sec * (double)(epochs - epoch) * 1e9), eta, sizeof eta);
+    /* Whole seconds: the ETA is a rough guide, not a measurement. */
+    vigil_duration_format((int64_t)ceil(sec * (double)(epochs - epoch)) * 1000000000, eta,
+                          sizeof eta);
     fprintf(stderr, "\rlstm-ae[%s] epoch %d/%d loss %.6f", env->group, epoch, epochs, loss);
     if (val >= 0.0) {
         fprintf(stderr, " val %.6f", val);
@@ -616,7 +632,7 @@ static int ae_fit(void **sub, const void *params, const float *x, size_t n, size
             goto fail;
         }
     }
-    openblas_set_num_threads(1); /* we run our own threads; the products are small */
+    blas_single();
 
     struct vigil_rng rng;
     vigil_rng_seed(&rng, (uint64_t)p->seed);
@@ -737,7 +753,10 @@ static int ae_se(void *sub, const float *x, size_t n, size_t f, float *se)
     nt = nt ? nt : 1;
     size_t cap = (nv + nt - 1) / nt;
     cap = cap > SCORE_B ? SCORE_B : (cap ? cap : 1);
-    if (ae->n_sc < nt || ae->sc[0].cap < cap) {
+    /* Grow when the chunk needs more; shrink when it needs far less: a model scored one window
+     * per step for hours (vigil watch) must not keep the activations of its training-time
+     * threshold pass (tens of MB per group). */
+    if (ae->n_sc < nt || ae->sc[0].cap < cap || ae->sc[0].cap > 4 * cap) {
         for (size_t i = 0; i < ae->n_sc; i++) {
             shard_free(&ae->sc[i]);
         }
@@ -749,9 +768,7 @@ static int ae_se(void *sub, const float *x, size_t n, size_t f, float *se)
             ae->n_sc = i + 1;
         }
     }
-    if (nt > 1) {
-        openblas_set_num_threads(1);
-    }
+    blas_single();
     cap = ae->sc[0].cap;
     for (size_t k = 0; k < nv; k += cap * nt) {
         size_t b = nv - k < cap * nt ? nv - k : cap * nt;

@@ -181,28 +181,34 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 /* ---- LSTM layer ---- */
 
 /*
- * The cell at one step for one row: a (4H) pre-activations in, activated
- * gates written back over a; c, tc, h (H) out; cp (H) the previous cell state
- * or NULL at t = 0.
+ * The cell at one step for b rows: a (B,4H) pre-activations in, activated
+ * gates written back over a; c, tc, h (B,H) out; cp (B,H) the previous cell
+ * state or NULL at t = 0. One call per step keeps the dispatch out of the
+ * row loop.
  */
 NN_CLONES static void lstm_cell(float *restrict a, float *restrict c, float *restrict tc,
-                                float *restrict h, const float *restrict cp, size_t hd)
+                                float *restrict h, const float *restrict cp, size_t b,
+                                size_t hd)
 {
-    float *ai = a, *af = a + hd, *ag = a + 2 * hd, *ao = a + 3 * hd;
-    for (size_t j = 0; j < hd; j++) {
-        float i = sigmoid_fast(ai[j]);
-        float f = sigmoid_fast(af[j]);
-        float g = tanh_fast(ag[j]);
-        float o = sigmoid_fast(ao[j]);
-        float cc = i * g + (cp ? f * cp[j] : 0.0f);
-        float t = tanh_fast(cc);
-        ai[j] = i;
-        af[j] = f;
-        ag[j] = g;
-        ao[j] = o;
-        c[j] = cc;
-        tc[j] = t;
-        h[j] = o * t;
+    for (size_t r = 0; r < b; r++) {
+        float *ai = a + r * 4 * hd, *af = ai + hd, *ag = ai + 2 * hd, *ao = ai + 3 * hd;
+        float *cr = c + r * hd, *tr = tc + r * hd, *hr = h + r * hd;
+        const float *pr = cp ? cp + r * hd : NULL;
+        for (size_t j = 0; j < hd; j++) {
+            float i = sigmoid_fast(ai[j]);
+            float f = sigmoid_fast(af[j]);
+            float g = tanh_fast(ag[j]);
+            float o = sigmoid_fast(ao[j]);
+            float cc = i * g + (pr ? f * pr[j] : 0.0f);
+            float t = tanh_fast(cc);
+            ai[j] = i;
+            af[j] = f;
+            ag[j] = g;
+            ao[j] = o;
+            cr[j] = cc;
+            tr[j] = t;
+            hr[j] = o * t;
+        }
     }
 }
 
@@ -222,41 +228,46 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
     }
     for (size_t s = 0; s < t; s++) {
         float *a = gates + s * step;
-        if (s > 0) {
+        if (s > 0 && bsz == 1) {
+            /* One window (live scoring): a matrix-vector product, no packing. */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)g4, (int)hd, 1.0f, wh, (int)hd,
+                        h + (s - 1) * hd, 1, 1.0f, a, 1);
+        } else if (s > 0) {
             /* a (B,4H) += h_{s-1} (B,H) @ wh^T (H,4H) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)bsz, (int)g4, (int)hd, 1.0f,
                         h + (s - 1) * bsz * hd, (int)hd, wh, (int)hd, 1.0f, a, (int)g4);
         }
-        for (size_t r = 0; r < bsz; r++) {
-            size_t o = (s * bsz + r) * hd;
-            const float *cp = s > 0 ? c + o - bsz * hd : NULL;
-            lstm_cell(a + r * g4, c + o, tc + o, h + o, cp, hd);
-        }
+        size_t o = s * bsz * hd;
+        lstm_cell(a, c + o, tc + o, h + o, s > 0 ? c + o - bsz * hd : NULL, bsz, hd);
     }
 }
 
 /*
- * Backward of the cell at one step for one row. dht (H) is dL/dh_t (the
- * output gradient plus the recurrent one), dcn (H) holds dL/dc_t from step
+ * Backward of the cell at one step for b rows. dht (B,H) is dL/dh_t (the
+ * output gradient plus the recurrent one), dcn (B,H) holds dL/dc_t from step
  * t+1 on entry and dL/dc_{t-1} on exit. Writes the pre-activation gradients
- * da (4H). See docs/nn.md for the derivation.
+ * da (B,4H). See docs/nn.md for the derivation.
  */
 NN_CLONES static void lstm_cell_backward(float *restrict da, float *restrict dcn,
                                          const float *restrict dht, const float *restrict gate,
                                          const float *restrict tcv, const float *restrict cp,
-                                         size_t hd)
+                                         size_t b, size_t hd)
 {
-    const float *gi = gate, *gf = gate + hd, *gg = gate + 2 * hd, *go = gate + 3 * hd;
-    for (size_t j = 0; j < hd; j++) {
-        float i = gi[j], f = gf[j], g = gg[j], o = go[j], th = tcv[j];
-        float dh = dht[j];
-        float dc = dcn[j] + dh * o * (1.0f - th * th);
-        float cprev = cp ? cp[j] : 0.0f;
-        da[j] = dc * g * i * (1.0f - i);
-        da[hd + j] = dc * cprev * f * (1.0f - f);
-        da[2 * hd + j] = dc * i * (1.0f - g * g);
-        da[3 * hd + j] = dh * th * o * (1.0f - o);
-        dcn[j] = dc * f;
+    for (size_t r = 0; r < b; r++) {
+        const float *gi = gate + r * 4 * hd, *gf = gi + hd, *gg = gi + 2 * hd, *go = gi + 3 * hd;
+        const float *dhr = dht + r * hd, *tr = tcv + r * hd, *pr = cp ? cp + r * hd : NULL;
+        float *dar = da + r * 4 * hd, *dcr = dcn + r * hd;
+        for (size_t j = 0; j < hd; j++) {
+            float i = gi[j], f = gf[j], g = gg[j], o = go[j], th = tr[j];
+            float dh = dhr[j];
+            float dc = dcr[j] + dh * o * (1.0f - th * th);
+            float cprev = pr ? pr[j] : 0.0f;
+            dar[j] = dc * g * i * (1.0f - i);
+            dar[hd + j] = dc * cprev * f * (1.0f - f);
+            dar[2 * hd + j] = dc * i * (1.0f - g * g);
+            dar[3 * hd + j] = dh * th * o * (1.0f - o);
+            dcr[j] = dc * f;
+        }
     }
 }
 
@@ -278,12 +289,9 @@ void vigil_lstm_backward(float *dx, float *dwx, float *dwh, float *db, float *da
         for (size_t k = 0; k < hstep; k++) {
             dhn[k] += dhs[k];
         }
-        for (size_t r = 0; r < bsz; r++) {
-            size_t o = s * hstep + r * hd;
-            const float *cp = s > 0 ? c + o - hstep : NULL;
-            lstm_cell_backward(das + r * g4, dcn + r * hd, dhn + r * hd, gates + s * step + r * g4,
-                               tc + o, cp, hd);
-        }
+        size_t o = s * hstep;
+        lstm_cell_backward(das, dcn, dhn, gates + s * step, tc + o, s > 0 ? c + o - hstep : NULL,
+                           bsz, hd);
         if (s > 0) {
             /* dhn (B,H) = da_s (B,4H) @ wh (4H,H) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)bsz, (int)hd, (int)g4, 1.0f,

@@ -33,22 +33,13 @@ struct pca_params {
 };
 
 static const struct vigil_opt pca_opts[] = {
-    VIGIL__RECON_OPT_QUANTILE,
+    VIGIL__RECON_OPTS,
     {"variance", VIGIL_OPT_DOUBLE, offsetof(struct pca_params, variance), "0.95", 0.01, 1.0,
      "keep the fewest components whose share of the variance exceeds this", NULL},
     {"components", VIGIL_OPT_INT, offsetof(struct pca_params, components), "0", 0, 100000,
      "a fixed number of components (0 = chosen by variance)", NULL},
     {0},
 };
-
-static const char *pca_check(const void *params)
-{
-    const struct pca_params *p = params;
-    if (p->common.quantile <= 0.0 || p->common.quantile > 1.0) {
-        return "quantile must be in (0, 1]";
-    }
-    return NULL;
-}
 
 struct pca {
     size_t f, k;
@@ -297,7 +288,7 @@ const struct vigil_model_ops vigil_pca_ops = {
     .opts = pca_opts,
     .params_size = sizeof(struct pca_params),
     .supervised = 0,
-    .check = pca_check,
+    .check = vigil__recon_check,
     .init = vigil__recon_init,
     .fit = vigil__recon_fit,
     .n_out = vigil__recon_n_out,

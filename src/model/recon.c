@@ -8,8 +8,9 @@
  *
  * Saved bytes (inside the model file's model section, little-endian):
  *
- *   u32 version=1 | str params | u32 F | u32 G | G x ( str name | u32 Fg |
- *   Fg x u32 column | f64 threshold | u64 len | len bytes of the submodel )
+ *   u32 version=2 | str params | u32 F | u32 G | G x ( str name | u32 Fg |
+ *   Fg x u32 column | f64 threshold | Fg x f32 error scale | u64 len |
+ *   len bytes of the submodel )
  *
  * params is the option dump ("window = 30\n...") of the training options, so a
  * loaded model scores with the window and quantile it was trained with,
@@ -27,15 +28,17 @@
 #include "vigil/mem.h"
 #include "vigil/recon.h"
 
-#define RECON_VERSION 1
+#define RECON_VERSION 2
 #define RECON_MAX_F 1000000
+#define RECON_FIXED 3 /* score, threshold, anomaly; then score_<g>, threshold_<g> */
 
 struct rgroup {
     char name[16];
     size_t fg;
     uint32_t *cols; /* (Fg) feature indices; owned */
     double thr;
-    void *sub; /* owned by the kind */
+    float *scale; /* (Fg) factor on each feature's error: 1, or 1 / mean training error; owned */
+    void *sub;    /* owned by the kind */
 };
 
 struct recon {
@@ -45,9 +48,11 @@ struct recon {
     size_t n_groups;
     struct rgroup g[VIGIL_GROUP_COUNT];
     uint16_t *feat_group;  /* (F) group index of each feature; owned */
-    char *out_names[1 + 2 * VIGIL_GROUP_COUNT]; /* owned */
+    char *out_names[RECON_FIXED + 2 * VIGIL_GROUP_COUNT]; /* owned */
     float *xg, *seg;       /* scratch (rows_cap, max Fg); owned */
     size_t rows_cap;
+    float *ring;           /* (smooth, max Fg) scratch of the moving average; owned */
+    double *acc;           /* (2, max Fg) running sums and NaN counts; owned */
 };
 
 const struct vigil__recon_kind *vigil__recon_kind_of(const struct vigil_model_ops *ops)
@@ -91,23 +96,44 @@ double vigil__quantile(double *v, size_t n, double q)
     return v[lo] + frac * (v[lo + 1] - v[lo]);
 }
 
+const char *vigil__recon_check(const void *params)
+{
+    const struct vigil__recon_params *p = params;
+    if (!(p->quantile > 0.0 && p->quantile <= 1.0)) {
+        return "quantile must be in (0, 1]";
+    }
+    if (p->smooth < 1) {
+        return "smooth must be at least 1";
+    }
+    return NULL;
+}
+
 /* ---- lifecycle ---- */
 
 static void groups_free(struct recon *r)
 {
     for (size_t g = 0; g < r->n_groups; g++) {
         vigil_free(r->g[g].cols);
+        vigil_free(r->g[g].scale);
         r->kind->free(r->g[g].sub);
     }
     memset(r->g, 0, sizeof r->g);
     r->n_groups = 0;
-    for (size_t j = 0; j < 1 + 2 * VIGIL_GROUP_COUNT; j++) {
+    for (size_t j = 0; j < RECON_FIXED + 2 * VIGIL_GROUP_COUNT; j++) {
         vigil_free(r->out_names[j]);
         r->out_names[j] = NULL;
     }
     vigil_free(r->feat_group);
     r->feat_group = NULL;
     r->f = 0;
+    /* The scratch is sized for the groups' widths: new groups need new scratch. */
+    vigil_free(r->xg);
+    vigil_free(r->seg);
+    vigil_free(r->ring);
+    vigil_free(r->acc);
+    r->xg = r->seg = r->ring = NULL;
+    r->acc = NULL;
+    r->rows_cap = 0;
 }
 
 int vigil__recon_init(struct vigil_model *m, const void *params)
@@ -136,8 +162,6 @@ void vigil__recon_fini(struct vigil_model *m)
         return;
     }
     groups_free(r);
-    vigil_free(r->xg);
-    vigil_free(r->seg);
     vigil_free(r->params);
     vigil_free(r);
     m->ctx = NULL;
@@ -153,17 +177,28 @@ static int reserve_rows(struct recon *r, size_t rows)
     for (size_t g = 0; g < r->n_groups; g++) {
         fmax = r->g[g].fg > fmax ? r->g[g].fg : fmax;
     }
+    const struct vigil__recon_params *cp = r->params;
     float *xg = vigil_mallocarray(rows * fmax, sizeof(float));
     float *seg = vigil_mallocarray(rows * fmax, sizeof(float));
-    if (!xg || !seg) {
+    float *ring = r->ring ? r->ring : vigil_mallocarray((size_t)cp->smooth * fmax, sizeof(float));
+    double *acc = r->acc ? r->acc : vigil_mallocarray(2 * fmax, sizeof(double));
+    if (!xg || !seg || !ring || !acc) {
         vigil_free(xg);
         vigil_free(seg);
+        if (ring != r->ring) {
+            vigil_free(ring);
+        }
+        if (acc != r->acc) {
+            vigil_free(acc);
+        }
         return -ENOMEM;
     }
     vigil_free(r->xg);
     vigil_free(r->seg);
     r->xg = xg;
     r->seg = seg;
+    r->ring = ring;
+    r->acc = acc;
     r->rows_cap = rows;
     return 0;
 }
@@ -179,21 +214,64 @@ static void gather(float *xg, const float *x, size_t n, size_t f, const struct r
     }
 }
 
+/*
+ * The common post-processing of a group's errors se (N,Fg), in place: each
+ * feature's error times its scale, then a causal moving average over
+ * `smooth` rows (NaN until the window is full or while it holds a NaN).
+ */
+static void post(struct recon *r, const struct rgroup *g, float *se, size_t n)
+{
+    const struct vigil__recon_params *cp = r->params;
+    size_t fg = g->fg, k = (size_t)cp->smooth;
+    for (size_t t = 0; t < n; t++) {
+        for (size_t j = 0; j < fg; j++) {
+            se[t * fg + j] *= g->scale[j];
+        }
+    }
+    if (k <= 1) {
+        return;
+    }
+    double *sum = r->acc, *nan = r->acc + fg;
+    memset(r->acc, 0, 2 * fg * sizeof *r->acc);
+    for (size_t t = 0; t < n; t++) {
+        float *row = se + t * fg, *slot = r->ring + (t % k) * fg;
+        for (size_t j = 0; j < fg; j++) {
+            if (t >= k) { /* drop the value leaving the window (kept in the ring) */
+                if (isnan(slot[j])) {
+                    nan[j] -= 1.0;
+                } else {
+                    sum[j] -= (double)slot[j];
+                }
+            }
+            slot[j] = row[j];
+            if (isnan(row[j])) {
+                nan[j] += 1.0;
+            } else {
+                sum[j] += (double)row[j];
+            }
+            row[j] = t + 1 >= k && nan[j] == 0.0 ? (float)(sum[j] / (double)k) : NAN;
+        }
+    }
+}
+
 /* Names, feature map and scratch once the groups are known (fit and load). */
 static int finish_groups(struct recon *r)
 {
     r->feat_group = vigil_calloc(r->f, sizeof *r->feat_group);
     r->out_names[0] = vigil_strdup("score");
-    if (!r->feat_group || !r->out_names[0]) {
+    r->out_names[1] = vigil_strdup("threshold");
+    r->out_names[2] = vigil_strdup("anomaly");
+    if (!r->feat_group || !r->out_names[0] || !r->out_names[1] || !r->out_names[2]) {
         return -ENOMEM;
     }
     for (size_t g = 0; g < r->n_groups; g++) {
         char name[64];
+        size_t c = RECON_FIXED + 2 * g;
         snprintf(name, sizeof name, "score_%s", r->g[g].name);
-        r->out_names[1 + 2 * g] = vigil_strdup(name);
+        r->out_names[c] = vigil_strdup(name);
         snprintf(name, sizeof name, "threshold_%s", r->g[g].name);
-        r->out_names[2 + 2 * g] = vigil_strdup(name);
-        if (!r->out_names[1 + 2 * g] || !r->out_names[2 + 2 * g]) {
+        r->out_names[c + 1] = vigil_strdup(name);
+        if (!r->out_names[c] || !r->out_names[c + 1]) {
             return -ENOMEM;
         }
         for (size_t j = 0; j < r->g[g].fg; j++) {
@@ -236,6 +314,25 @@ static int split_groups(struct recon *r, const struct vigil_batch *b)
     return 0;
 }
 
+/* scale (Fg): 1, or with normalize 1 / the mean finite training error of each feature. */
+static void set_scale(struct rgroup *g, const float *se, size_t n, int normalize)
+{
+    for (size_t j = 0; j < g->fg; j++) {
+        double s = 0.0;
+        size_t k = 0;
+        for (size_t t = 0; t < n && normalize; t++) {
+            float v = se[t * g->fg + j];
+            if (isfinite(v)) {
+                s += (double)v;
+                k++;
+            }
+        }
+        double mean = k ? s / (double)k : 0.0;
+        /* A feature reconstructed perfectly in training keeps its raw error. */
+        g->scale[j] = normalize && mean > 1e-12 ? (float)(1.0 / mean) : 1.0f;
+    }
+}
+
 /* Per-row MSE of a group: mse (N) = mean over Fg of se (N,Fg) (NaN stays NaN). */
 static void row_mse(double *mse, const float *se, size_t n, size_t fg)
 {
@@ -275,11 +372,17 @@ int vigil__recon_fit(struct vigil_model *m, const struct vigil_batch *train)
         gather(r->xg, train->x, train->n, train->f, gr);
         rc = r->kind->fit(&gr->sub, r->params, r->xg, train->n, gr->fg, &env);
         rc = rc ? rc : r->kind->se(gr->sub, r->xg, train->n, gr->fg, r->seg);
+        if (!rc) {
+            gr->scale = vigil_mallocarray(gr->fg, sizeof *gr->scale);
+            rc = gr->scale ? 0 : -ENOMEM;
+        }
         if (rc) {
             break;
         }
-        row_mse(mse, r->seg, train->n, gr->fg);
         const struct vigil__recon_params *cp = r->params;
+        set_scale(gr, r->seg, train->n, cp->normalize);
+        post(r, gr, r->seg, train->n);
+        row_mse(mse, r->seg, train->n, gr->fg);
         double q = vigil__quantile(mse, train->n, cp->quantile);
         if (!isfinite(q)) {
             rc = VIGIL_EEMPTY; /* no scorable training row */
@@ -289,6 +392,12 @@ int vigil__recon_fit(struct vigil_model *m, const struct vigil_batch *train)
         gr->thr = q > 1e-12 ? q : 1e-12;
     }
     vigil_free(mse);
+    /* The scratch was sized for every training row; scoring grows its own. A model kept live
+     * for hours (vigil watch) must not hold two copies of its training set. */
+    vigil_free(r->xg);
+    vigil_free(r->seg);
+    r->xg = r->seg = NULL;
+    r->rows_cap = 0;
     if (rc) {
         groups_free(r);
         return rc;
@@ -302,13 +411,13 @@ int vigil__recon_fit(struct vigil_model *m, const struct vigil_batch *train)
 size_t vigil__recon_n_out(const struct vigil_model *m)
 {
     const struct recon *r = m->ctx;
-    return 1 + 2 * r->n_groups;
+    return RECON_FIXED + 2 * r->n_groups;
 }
 
 const char *vigil__recon_out_name(const struct vigil_model *m, size_t j)
 {
     const struct recon *r = m->ctx;
-    return j < 1 + 2 * r->n_groups ? r->out_names[j] : NULL;
+    return j < RECON_FIXED + 2 * r->n_groups ? r->out_names[j] : NULL;
 }
 
 /* Runs every group's submodel on x; calls back per group with its errors in r->seg. */
@@ -321,6 +430,7 @@ static int run_groups(struct recon *r, const float *x, size_t n,
         gather(r->xg, x, n, r->f, gr);
         rc = r->kind->se(gr->sub, r->xg, n, gr->fg, r->seg);
         if (!rc) {
+            post(r, gr, r->seg, n);
             each(r, g, n, u);
         }
     }
@@ -330,7 +440,7 @@ static int run_groups(struct recon *r, const float *x, size_t n,
 static void put_scores(struct recon *r, size_t g, size_t n, void *u)
 {
     float *out = u;
-    size_t w = 1 + 2 * r->n_groups;
+    size_t w = RECON_FIXED + 2 * r->n_groups;
     const struct rgroup *gr = &r->g[g];
     for (size_t t = 0; t < n; t++) {
         double s = 0.0;
@@ -341,11 +451,15 @@ static void put_scores(struct recon *r, size_t g, size_t n, void *u)
         float mse = (float)(s / (double)gr->fg);
         float ratio = (float)((double)mse / gr->thr);
         float *o = out + t * w;
-        o[1 + 2 * g] = mse;
-        o[2 + 2 * g] = (float)gr->thr;
+        o[RECON_FIXED + 2 * g] = mse;
+        o[RECON_FIXED + 2 * g + 1] = (float)gr->thr;
         /* NaN never wins the max; a row with any NaN group stays NaN. */
         if (g == 0 || isnan(ratio) || ratio > o[0]) {
             o[0] = ratio;
+        }
+        if (g + 1 == r->n_groups) {
+            o[1] = 1.0f;
+            o[2] = isnan(o[0]) ? NAN : (o[0] > 1.0f ? 1.0f : 0.0f);
         }
     }
 }
@@ -413,7 +527,11 @@ size_t vigil_recon_feature_group(const struct vigil_model *m, size_t j)
 size_t vigil_recon_lag(const struct vigil_model *m)
 {
     const struct recon *r = fitted(m);
-    return r ? r->kind->lag(r->params) : 0;
+    if (!r) {
+        return 0;
+    }
+    const struct vigil__recon_params *cp = r->params;
+    return r->kind->lag(r->params) + (size_t)cp->smooth - 1;
 }
 
 int vigil_recon_errors(struct vigil_model *m, const float *x, size_t n, float *se)
@@ -451,6 +569,9 @@ int vigil__recon_save(const struct vigil_model *m, struct vigil_buf *out)
             rc = vigil_buf_put_u32(out, gr->cols[j]);
         }
         rc = rc ? rc : vigil_buf_put_f64(out, gr->thr);
+        for (size_t j = 0; j < gr->fg && !rc; j++) {
+            rc = vigil_buf_put_f32(out, gr->scale[j]);
+        }
         vigil_buf_reset(&sub);
         rc = rc ? rc : r->kind->save(gr->sub, &sub);
         rc = rc ? rc : vigil_buf_put_u64(out, sub.len);
@@ -486,8 +607,19 @@ static int load_group(struct recon *r, struct rgroup *gr, struct vigil_rd *rd, u
         seen[col] = 1;
         gr->cols[j] = col;
     }
-    if (vigil_rd_f64(rd, &gr->thr) || !(gr->thr > 0.0) || !isfinite(gr->thr) ||
-        vigil_rd_u64(rd, &len) || len > rd->n) {
+    if (vigil_rd_f64(rd, &gr->thr) || !(gr->thr > 0.0) || !isfinite(gr->thr)) {
+        return VIGIL_EFORMAT;
+    }
+    gr->scale = vigil_mallocarray(fg, sizeof *gr->scale);
+    if (!gr->scale) {
+        return -ENOMEM;
+    }
+    for (uint32_t j = 0; j < fg; j++) {
+        if (vigil_rd_f32(rd, &gr->scale[j]) || !(gr->scale[j] > 0.0f) || !isfinite(gr->scale[j])) {
+            return VIGIL_EFORMAT;
+        }
+    }
+    if (vigil_rd_u64(rd, &len) || len > rd->n) {
         return VIGIL_EFORMAT;
     }
     rc = r->kind->load(&gr->sub, r->params, rd->p, (size_t)len, gr->fg);

@@ -20,12 +20,21 @@
 /* Options every reconstruction model has; the first member of its params. */
 struct vigil__recon_params {
     double quantile; /* threshold quantile of the training MSE, default 0.99 */
+    int smooth;      /* errors averaged over this many rows (1 = none) */
+    int normalize;   /* 1: each feature's error divided by its mean training error */
 };
 
-/* The option-table row for quantile, for a params struct starting with the common part. */
-#define VIGIL__RECON_OPT_QUANTILE                                                                  \
-    {"quantile", VIGIL_OPT_DOUBLE, 0, "0.99", 0.5, 1.0,                                            \
-     "threshold = this quantile of the training reconstruction MSE, per group", NULL}
+/* The option-table rows of the common part, for a params struct that starts with it. */
+#define VIGIL__RECON_OPTS                                                                          \
+    {"quantile", VIGIL_OPT_DOUBLE, offsetof(struct vigil__recon_params, quantile), "0.99", 0.5,   \
+     1.0, "threshold = this quantile of the training reconstruction MSE, per group", NULL},       \
+        {"smooth", VIGIL_OPT_INT, offsetof(struct vigil__recon_params, smooth), "1", 1, 100000,    \
+         "average each feature's error over this many rows (a moving average; 1 = off)", NULL},   \
+        {"normalize", VIGIL_OPT_BOOL, offsetof(struct vigil__recon_params, normalize), "false",   \
+         0, 0, "divide each feature's error by its mean error on the training rows", NULL}
+
+/* Checks the common part: NULL or a static message. */
+const char *vigil__recon_check(const void *params);
 
 /* What fit gets besides the data. */
 struct vigil__recon_env {

@@ -12,6 +12,7 @@ static const struct vigil_model_ops *const models[] = {
     &vigil_lstm_ae_ops,
     &vigil_pca_ops,
     &vigil_kmeans_ops,
+    &vigil_mlp_ops,
     NULL,
 };
 

@@ -565,7 +565,7 @@ struct frame_entry {
 struct grow {
     const struct train *tr;
     uint32_t *idx;        /* (N) rows of the current tree, partitioned by node */
-    struct sample *smp;   /* (N) */
+    struct sample *smp;   /* (N) weight and class of row idx[k], kept aligned with idx */
     uint32_t *cnt;        /* (N) bootstrap counts */
     uint64_t *keys, *tmp; /* (N) exact-split sort buffers */
     double *hw;           /* (B,C) histogram of weights */
@@ -722,7 +722,7 @@ static int split_hist(struct grow *g, uint32_t start, uint32_t end, const double
         uint32_t s = idx[k];
         uint32_t b = code[s];
         hn[b]++;
-        hw[b * c + (size_t)smp[s].y] += (double)smp[s].w;
+        hw[b * c + (size_t)smp[k].y] += (double)smp[k].w;
     }
     size_t lo = 0, hi = nb - 1;
     while (hn[lo] == 0) {
@@ -779,9 +779,9 @@ static int split_exact(struct grow *g, uint32_t start, uint32_t end, const doubl
     uint32_t msl = (uint32_t)tr->p->min_samples_leaf, n = end - start;
     const float *col = tr->xc + (size_t)f * tr->n;
     uint64_t *keys = g->keys;
+    /* Low bits: the position k, so the sample's weight and class are smp[k]. */
     for (uint32_t k = start; k < end; k++) {
-        uint32_t s = g->idx[k];
-        keys[k - start] = ((uint64_t)fkey(col[s]) << 32) | s;
+        keys[k - start] = ((uint64_t)fkey(col[g->idx[k]]) << 32) | k;
     }
     sort_keys(keys, g->tmp, n);
     if ((keys[0] >> 32) == (keys[n - 1] >> 32)) {
@@ -893,9 +893,9 @@ static int grow_tree(void *shared, void *scratch, size_t t)
     memset(tot, 0, c * sizeof *tot);
     for (size_t i = 0; i < n; i++) {
         if (g->cnt[i]) {
-            g->idx[m++] = (uint32_t)i;
             float w = (float)((double)g->cnt[i] * tr->cw[tr->y[i]]);
-            g->smp[i] = (struct sample){w, tr->y[i]};
+            g->smp[m] = (struct sample){w, tr->y[i]};
+            g->idx[m++] = (uint32_t)i;
             tot[tr->y[i]] += (double)w;
         }
     }
@@ -964,14 +964,17 @@ static int grow_tree(void *shared, void *scratch, size_t t)
         memset(rt, 0, c * sizeof *rt);
         while (i < j) {
             uint32_t s = g->idx[i];
+            struct sample sm = g->smp[i];
             if (col[s] <= best.thr) {
-                lt[g->smp[s].y] += (double)g->smp[s].w;
+                lt[sm.y] += (double)sm.w;
                 i++;
             } else {
-                rt[g->smp[s].y] += (double)g->smp[s].w;
+                rt[sm.y] += (double)sm.w;
                 j--;
                 g->idx[i] = g->idx[j];
+                g->smp[i] = g->smp[j];
                 g->idx[j] = s;
+                g->smp[j] = sm;
             }
         }
         double wl = 0, wr = 0;
@@ -1168,16 +1171,6 @@ static const char *rf_out_name(const struct vigil_model *m, size_t j)
     return c && c->names && j < c->c ? c->names + j * 16 : NULL;
 }
 
-/* Walks one tree to its leaf; at most depth steps (validated at load). */
-static inline uint32_t tree_leaf(const struct rf_node *nd, uint32_t depth, const float *x)
-{
-    uint32_t i = 0;
-    for (uint32_t d = 0; d < depth && nd[i].feat >= 0; d++) {
-        i = nd[i].a + (uint32_t)!(x[nd[i].feat] <= nd[i].thr);
-    }
-    return nd[i].a;
-}
-
 static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
 {
     const struct rf_ctx *c = m->ctx;
@@ -1187,7 +1180,7 @@ static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
     size_t nc = c->c, f = c->f;
     float inv = 1.0f / (float)c->k;
     /* Blocks of rows, trees outside: a tree's nodes stay in cache for the block. */
-    enum { BLOCK = 64 };
+    enum { BLOCK = 256, LANES = 8 };
     for (size_t r0 = 0; r0 < n; r0 += BLOCK) {
         size_t r1 = r0 + BLOCK < n ? r0 + BLOCK : n;
         memset(out + r0 * nc, 0, (r1 - r0) * nc * sizeof *out);
@@ -1195,11 +1188,71 @@ static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
             const struct rf_tree *tr = &c->trees[t];
             const struct rf_node *nd = c->nodes + tr->node_off;
             const float *lv = c->leaf + tr->leaf_off * nc;
-            for (size_t r = r0; r < r1; r++) {
-                const float *v = lv + (size_t)tree_leaf(nd, tr->depth, x + r * f) * nc;
-                float *o = out + r * nc;
-                for (size_t j = 0; j < nc; j++) {
-                    o[j] += v[j];
+            if (r1 - r0 < 4) {
+                /* A few rows (live scoring): plain walks, no lane bookkeeping. */
+                for (size_t r = r0; r < r1; r++) {
+                    const float *xw = x + r * f;
+                    const struct rf_node *q = nd;
+                    while (q->feat >= 0) {
+                        q = nd + q->a + (uint32_t)!(xw[q->feat] <= q->thr);
+                    }
+                    const float *v = lv + (size_t)q->a * nc;
+                    float *o = out + r * nc;
+                    for (size_t j = 0; j < nc; j++) {
+                        o[j] += v[j];
+                    }
+                }
+                continue;
+            }
+            /*
+             * Eight rows walk the tree at once: their node reads are
+             * independent, so the CPU overlaps them instead of waiting on one
+             * chain of loads. A row that reaches its leaf hands its slot to
+             * the next row, so shallow rows do not wait for deep ones. Each
+             * step goes one level down (children come after their parent and
+             * the depth was checked at load), so a row takes at most depth
+             * steps.
+             */
+            static const struct rf_node idle = {0.0f, -1, 0}; /* parks a lane without rows */
+            const struct rf_node *cur[LANES];
+            const float *xr[LANES];
+            size_t row[LANES];
+            size_t next = r0, active = 0;
+            for (size_t l = 0; l < LANES; l++) {
+                if (next < r1) {
+                    row[l] = next++;
+                    cur[l] = nd;
+                    xr[l] = x + row[l] * f;
+                    active++;
+                } else {
+                    cur[l] = &idle;
+                    xr[l] = NULL;
+                }
+            }
+            while (active) {
+                for (size_t l = 0; l < LANES; l++) {
+                    const struct rf_node *q = cur[l];
+                    if (q->feat >= 0) {
+                        cur[l] = nd + q->a + (uint32_t)!(xr[l][q->feat] <= q->thr);
+                        continue;
+                    }
+                    if (!xr[l]) {
+                        continue;
+                    }
+                    const float *v = lv + (size_t)q->a * nc;
+                    float *o = out + row[l] * nc;
+                    for (size_t j = 0; j < nc; j++) {
+                        o[j] += v[j];
+                    }
+                    if (next < r1) {
+                        row[l] = next++;
+                        cur[l] = nd;
+                        xr[l] = x + row[l] * f;
+                    } else {
+                        cur[l] = &idle;
+                        xr[l] = NULL;
+                        active--;
+                    }
                 }
             }
         }

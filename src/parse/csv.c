@@ -39,15 +39,15 @@ struct vigil__csv {
     struct vigil_frame *fr;
     const struct vigil_read_opts *o;
     struct vigil__csv_layout lay;
-    int started;           /* the header (or first row) has set the columns up */
+    int started; /* the header (or first row) has set the columns up */
     size_t n_fields;
-    int time_col;          /* field index, -1 = none */
-    int label_col;         /* field index, -1 = none */
-    uint32_t *colmap;      /* (n_fields) frame column of each field, or SKIP_COL */
-    char **names;          /* (n_fields) header names for messages; owned */
+    int time_col;     /* field index, -1 = none */
+    int label_col;    /* field index, -1 = none */
+    uint32_t *colmap; /* (n_fields) frame column of each field, or SKIP_COL */
+    char **names;     /* (n_fields) header names for messages; owned */
     size_t skipped;
-    int64_t time_unit;     /* ns per unit for numeric times; 0 = undecided; -1 = date-time */
-    struct field *fields;  /* (n_fields + 1) */
+    int64_t time_unit;        /* ns per unit for numeric times; 0 = undecided; -1 = date-time */
+    struct field *fields;     /* (n_fields + 1) */
     struct vigil_buf scratch; /* unquoted field text */
     size_t row0;
     size_t lines;
@@ -102,6 +102,9 @@ static int split(const char *p, size_t n, char delim, struct field *f, size_t ma
             q++;
             size_t s0 = scratch ? scratch->len : 0;
             for (;;) {
+                if (q >= n && !f) {
+                    break; /* counting for the sniffer: the field ends with the line */
+                }
                 if (q >= n) {
                     vigil_diag_set(diag, 0, n + 1,
                                    "expected '\"' to close the quoted field opened at column %zu",
@@ -126,7 +129,9 @@ static int split(const char *p, size_t n, char delim, struct field *f, size_t ma
             /* Without scratch (sniffing) the raw inner text stands in for the value. */
             fp = scratch ? scratch->p + s0 : p + open + 1;
             fn = scratch ? scratch->len - s0 : q - open - 1;
-            q++; /* the closing quote */
+            if (q < n) {
+                q++; /* the closing quote (absent only when counting a broken line) */
+            }
             if (delim != ' ') {
                 while (q < n && (p[q] == ' ' || (p[q] == '\t' && delim != '\t'))) {
                     q++;
@@ -224,8 +229,8 @@ static int looks_numeric(const char *p, size_t n)
 {
     double v;
     int64_t t;
-    return is_missing(p, n) || vigil__parse_double(p, n, &v) == 0 ||
-           vigil__parse_datetime(p, n, &t) == 0;
+    return is_missing(p, n) || vigil__num_double(p, n, &v) == 0 ||
+           vigil__num_datetime(p, n, &t) == 0;
 }
 
 void vigil__csv_sniff(const char *const *lines, const size_t *lens, size_t n_lines,
@@ -283,8 +288,8 @@ void vigil__csv_sniff(const char *const *lines, const size_t *lens, size_t n_lin
     }
 }
 
-int vigil__csv_new(struct vigil__csv **out, struct vigil_frame *fr,
-                   const struct vigil_read_opts *o, const struct vigil__csv_layout *lay)
+int vigil__csv_new(struct vigil__csv **out, struct vigil_frame *fr, const struct vigil_read_opts *o,
+                   const struct vigil__csv_layout *lay)
 {
     struct vigil__csv *c = vigil_calloc(1, sizeof *c);
     if (!c) {
@@ -333,8 +338,8 @@ static int name_is(const char *p, size_t n, const char *w)
 }
 
 /* Sets the columns up from the header, or from the first row when there is none. */
-static int setup(struct vigil__csv *c, const struct field *f, size_t k, int header,
-                 size_t lineno, struct vigil_diag *diag)
+static int setup(struct vigil__csv *c, const struct field *f, size_t k, int header, size_t lineno,
+                 struct vigil_diag *diag)
 {
     static const char *const time_names[] = {"timestamp", "time", "ts", "date", "datetime"};
     const struct vigil_read_opts *o = c->o;
@@ -380,13 +385,12 @@ static int setup(struct vigil__csv *c, const struct field *f, size_t k, int head
             }
         }
         if (o->label_col && *o->label_col && c->label_col < 0) {
-            vigil_diag_set(diag, lineno, 0, "no column named '%.64s' for the labels",
-                           o->label_col);
+            vigil_diag_set(diag, lineno, 0, "no column named '%.64s' for the labels", o->label_col);
             return VIGIL_EPARSE;
         }
     } else {
         int64_t ns;
-        if (k > 1 && vigil__parse_datetime(f[0].p, f[0].n, &ns) == 0) {
+        if (k > 1 && vigil__num_datetime(f[0].p, f[0].n, &ns) == 0) {
             c->time_col = 0;
         }
     }
@@ -410,8 +414,8 @@ static int setup(struct vigil__csv *c, const struct field *f, size_t k, int head
             for (size_t i = 0; i < j; i++) {
                 if (c->colmap[i] == id) {
                     vigil_diag_set(diag, lineno, f[j].col,
-                                   "duplicate column name '%.64s' (also column %zu)",
-                                   c->names[j], i + 1);
+                                   "duplicate column name '%.64s' (also column %zu)", c->names[j],
+                                   i + 1);
                     return VIGIL_EPARSE;
                 }
             }
@@ -432,7 +436,7 @@ static int setup(struct vigil__csv *c, const struct field *f, size_t k, int head
 static int64_t unit_for(const char *p, size_t n)
 {
     double v = 0;
-    if (vigil__parse_double(p, n, &v) != 0 || isnan(v)) {
+    if (vigil__num_double(p, n, &v) != 0 || isnan(v)) {
         v = 0; /* not a number: parse_time reports it */
     }
     v = fabs(v);
@@ -444,13 +448,12 @@ static int parse_time(struct vigil__csv *c, const struct field *f, int64_t *ts, 
 {
     if (c->time_unit == 0) {
         int64_t ns;
-        c->time_unit = vigil__parse_datetime(f->p, f->n, &ns) == 0 ? -1 : unit_for(f->p, f->n);
+        c->time_unit = vigil__num_datetime(f->p, f->n, &ns) == 0 ? -1 : unit_for(f->p, f->n);
     }
-    int rc = c->time_unit < 0 ? vigil__parse_datetime(f->p, f->n, ts)
-                              : vigil__parse_scaled_ns(f->p, f->n, c->time_unit, ts);
+    int rc = c->time_unit < 0 ? vigil__num_datetime(f->p, f->n, ts)
+                              : vigil__num_scaled_ns(f->p, f->n, c->time_unit, ts);
     if (rc) {
-        vigil_diag_set(diag, lineno, f->col,
-                       "expected a time (%s) in column '%.64s', found '%.*s'",
+        vigil_diag_set(diag, lineno, f->col, "expected a time (%s) in column '%.64s', found '%.*s'",
                        c->time_unit < 0 ? "ISO 8601 like the first row"
                                         : "an epoch number like the first row",
                        c->names[c->time_col], (int)(f->n > 40 ? 40 : f->n), f->p);
@@ -511,8 +514,8 @@ int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno
     if (c->o->max_rows && c->fr->n - c->row0 >= c->o->max_rows) {
         return VIGIL_EOF;
     }
-    int64_t ts = (int64_t)c->fr->n * (c->o->default_step_ns > 0 ? c->o->default_step_ns
-                                                                : 1000000000);
+    int64_t ts =
+        (int64_t)c->fr->n * (c->o->default_step_ns > 0 ? c->o->default_step_ns : 1000000000);
     if (c->time_col >= 0) {
         rc = parse_time(c, &c->fields[c->time_col], &ts, lineno, diag);
         if (rc) {
@@ -523,7 +526,7 @@ int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno
     if (c->label_col >= 0) {
         const struct field *f = &c->fields[c->label_col];
         int64_t v;
-        if (vigil__parse_i64(f->p, f->n, &v) || v < INT32_MIN || v > INT32_MAX) {
+        if (vigil__num_i64(f->p, f->n, &v) || v < INT32_MIN || v > INT32_MAX) {
             vigil_diag_set(diag, lineno, f->col,
                            "expected an integer label in column '%.64s', found '%.*s'",
                            c->names[c->label_col], (int)(f->n > 40 ? 40 : f->n), f->p);
@@ -545,13 +548,13 @@ int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno
         }
         const struct field *f = &c->fields[j];
         double v;
-        int prc = vigil__parse_double(f->p, f->n, &v);
+        int prc = vigil__num_double(f->p, f->n, &v);
         if (prc) {
             if (!is_missing(f->p, f->n)) {
                 c->fr->n--; /* drop the half-filled row */
                 vigil_diag_set(diag, lineno, f->col, "%s in column '%.64s', found '%.*s'",
-                               prc == -2 ? "number out of range" : "expected a number",
-                               c->names[j], (int)(f->n > 40 ? 40 : f->n), f->p);
+                               prc == -2 ? "number out of range" : "expected a number", c->names[j],
+                               (int)(f->n > 40 ? 40 : f->n), f->p);
                 return VIGIL_EPARSE;
             }
             v = NAN;
@@ -569,8 +572,8 @@ int vigil__csv_finish(struct vigil__csv *c, struct vigil_read_info *info, struct
     info->label_col = c->label_col;
     info->cols_skipped = c->skipped;
     info->rows = c->fr->n - c->row0;
-    info->samples = info->rows * (c->n_fields - (c->time_col >= 0) - (c->label_col >= 0) -
-                                  c->skipped);
+    info->samples =
+        info->rows * (c->n_fields - (c->time_col >= 0) - (c->label_col >= 0) - c->skipped);
     if (c->time_col >= 0) {
         c->fr->has_time = 1;
     }
@@ -609,7 +612,7 @@ static int append_csv_value(struct vigil_buf *b, float v)
     if (isinf(v)) {
         return vigil_buf_puts(b, v > 0 ? "inf" : "-inf");
     }
-    return vigil__format_value(b, (double)v, 1);
+    return vigil__num_format_value(b, (double)v, 1);
 }
 
 int vigil_frame_write_csv(const struct vigil_frame *fr, const char *path)
@@ -639,7 +642,7 @@ int vigil_frame_write_csv(const struct vigil_frame *fr, const char *path)
     for (size_t i = 0; i < fr->n && !rc; i++) {
         first = 1;
         if (fr->has_time) {
-            rc = vigil__format_datetime(&b, fr->ts[i]);
+            rc = vigil__num_format_datetime(&b, fr->ts[i]);
             first = 0;
         }
         const float *x = vigil_frame_row(fr, i);

@@ -20,10 +20,10 @@
  * NaN / Inf / Infinity in any case with an optional sign. Returns 0, or -1
  * when the token is not a number, or -2 when it overflows a double.
  */
-int vigil__parse_double(const char *p, size_t n, double *out);
+int vigil__num_double(const char *p, size_t n, double *out);
 
 /* Parses a whole token as a decimal int64 with an optional sign. 0 or -1. */
-int vigil__parse_i64(const char *p, size_t n, int64_t *out);
+int vigil__num_i64(const char *p, size_t n, int64_t *out);
 
 /*
  * Parses a decimal number of units ([-]digits[.digits], or a float with an
@@ -31,7 +31,7 @@ int vigil__parse_i64(const char *p, size_t n, int64_t *out);
  * for milliseconds. Exact for plain decimals. Returns 0, or -1 (not a number)
  * or -2 (out of the int64 ns range, about years 1678-2262).
  */
-int vigil__parse_scaled_ns(const char *p, size_t n, int64_t unit_ns, int64_t *ns);
+int vigil__num_scaled_ns(const char *p, size_t n, int64_t unit_ns, int64_t *ns);
 
 /*
  * Parses an ISO 8601 date-time in UTC unless an offset is given:
@@ -39,22 +39,22 @@ int vigil__parse_scaled_ns(const char *p, size_t n, int64_t unit_ns, int64_t *ns
  * optionally 'Z' or +HH:MM / +HHMM / +HH. Returns 0 with ns since the epoch,
  * or -1.
  */
-int vigil__parse_datetime(const char *p, size_t n, int64_t *ns);
+int vigil__num_datetime(const char *p, size_t n, int64_t *ns);
 
 /* Appends ns since the epoch as ISO 8601 UTC ("2014-03-17T14:26:03Z", with a
  * fraction only when it is not zero). Returns 0 or -ENOMEM. */
-int vigil__format_datetime(struct vigil_buf *b, int64_t ns);
+int vigil__num_format_datetime(struct vigil_buf *b, int64_t ns);
 
 /* Appends a float value as the shortest text that reads back to the same
  * float, with NaN, +Inf and -Inf spelled as the exposition format does. */
-int vigil__format_value(struct vigil_buf *b, double v, int is_float);
+int vigil__num_format_value(struct vigil_buf *b, double v, int is_float);
 
 /* ---- delimited text (csv.c) ---- */
 
 /* What sniffing the first lines of a delimited file decided. */
 struct vigil__csv_layout {
-    char delim;  /* ',', ';', '\t' or ' ' (runs of blanks) */
-    int header;  /* 1 when the first data line is a header */
+    char delim; /* ',', ';', '\t' or ' ' (runs of blanks) */
+    int header; /* 1 when the first data line is a header */
     size_t n_fields;
 };
 
@@ -65,8 +65,8 @@ void vigil__csv_sniff(const char *const *lines, const size_t *lens, size_t n_lin
 /* A delimited-text reader feeding a frame, one line at a time. */
 struct vigil__csv;
 
-int vigil__csv_new(struct vigil__csv **out, struct vigil_frame *fr,
-                   const struct vigil_read_opts *o, const struct vigil__csv_layout *lay);
+int vigil__csv_new(struct vigil__csv **out, struct vigil_frame *fr, const struct vigil_read_opts *o,
+                   const struct vigil__csv_layout *lay);
 /* Feeds one line (numbered lineno). Returns 0, VIGIL_EOF when max_rows is
  * reached, VIGIL_EPARSE with diag, or -ENOMEM. */
 int vigil__csv_line(struct vigil__csv *c, const char *p, size_t n, size_t lineno,

@@ -45,7 +45,7 @@ int vigil_labels_read(const char *path, int32_t **y, size_t *n, struct vigil_dia
         }
         size_t s = trim_line(p, &len);
         int64_t x;
-        if (vigil__parse_i64(p + s, len - s, &x) != 0 || x < INT32_MIN || x > INT32_MAX) {
+        if (vigil__num_i64(p + s, len - s, &x) != 0 || x < INT32_MIN || x > INT32_MAX) {
             vigil_diag_set(diag, l.line, s + 1, "expected an integer label, found '%.*s'",
                            (int)(len - s > 40 ? 40 : len - s), p + s);
             rc = VIGIL_EPARSE;

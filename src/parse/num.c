@@ -45,7 +45,7 @@ static int word_eq(const char *p, size_t n, const char *w)
 
 #define NUM_TOKEN_MAX 512
 
-int vigil__parse_double(const char *p, size_t n, double *out)
+int vigil__num_double(const char *p, size_t n, double *out)
 {
     size_t i = 0;
     int neg = 0;
@@ -142,7 +142,7 @@ int vigil__parse_double(const char *p, size_t n, double *out)
     return 0;
 }
 
-int vigil__parse_i64(const char *p, size_t n, int64_t *out)
+int vigil__num_i64(const char *p, size_t n, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
@@ -169,7 +169,7 @@ int vigil__parse_i64(const char *p, size_t n, int64_t *out)
     return 0;
 }
 
-int vigil__parse_scaled_ns(const char *p, size_t n, int64_t unit_ns, int64_t *ns)
+int vigil__num_scaled_ns(const char *p, size_t n, int64_t unit_ns, int64_t *ns)
 {
     size_t i = 0;
     int neg = 0;
@@ -214,7 +214,7 @@ int vigil__parse_scaled_ns(const char *p, size_t n, int64_t unit_ns, int64_t *ns
     }
     /* Exponent forms (1.5e9) or huge values go through a double. */
     double d;
-    int rc = vigil__parse_double(p, n, &d);
+    int rc = vigil__num_double(p, n, &d);
     if (rc) {
         return rc;
     }
@@ -278,7 +278,7 @@ static int days_in_month(int y, int m)
     return m == 2 && leap ? 29 : dm[m - 1];
 }
 
-int vigil__parse_datetime(const char *p, size_t n, int64_t *ns)
+int vigil__num_datetime(const char *p, size_t n, int64_t *ns)
 {
     size_t i = 0;
     int y = fixed_digits(p, n, &i, 4);
@@ -349,8 +349,8 @@ int vigil__parse_datetime(const char *p, size_t n, int64_t *ns)
     if (i != n) {
         return -1;
     }
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + hh * 3600 + mm * 60 +
-                   ss - off;
+    int64_t secs =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + hh * 3600 + mm * 60 + ss - off;
     if (secs > INT64_MAX / 1000000000 - 1 || secs < INT64_MIN / 1000000000 + 1) {
         return -1;
     }
@@ -358,7 +358,7 @@ int vigil__parse_datetime(const char *p, size_t n, int64_t *ns)
     return 0;
 }
 
-int vigil__format_datetime(struct vigil_buf *b, int64_t ns)
+int vigil__num_format_datetime(struct vigil_buf *b, int64_t ns)
 {
     int64_t secs = ns / 1000000000, frac = ns % 1000000000;
     if (frac < 0) {
@@ -387,7 +387,7 @@ int vigil__format_datetime(struct vigil_buf *b, int64_t ns)
     return rc ? rc : vigil_buf_append(b, "Z", 1);
 }
 
-int vigil__format_value(struct vigil_buf *b, double v, int is_float)
+int vigil__num_format_value(struct vigil_buf *b, double v, int is_float)
 {
     if (isnan(v)) {
         return vigil_buf_append(b, "NaN", 3);

@@ -96,8 +96,8 @@ static int tok_len(size_t n)
 
 /* ---- types ---- */
 
-static const char *const type_names[] = {"untyped",   "counter",        "gauge", "histogram",
-                                         "summary",   "gaugehistogram", "info",  "stateset"};
+static const char *const type_names[] = {"untyped", "counter",        "gauge", "histogram",
+                                         "summary", "gaugehistogram", "info",  "stateset"};
 
 const char *vigil_prom_type_name(enum vigil_prom_type t)
 {
@@ -183,8 +183,7 @@ static int parse_labels(const char *p, size_t n, size_t *pi, struct vigil_label_
         size_t ve = i++;
         for (size_t j = 0; j < k; j++) {
             if (refs[j].name_len == ne - ns && memcmp(refs[j].name, p + ns, ne - ns) == 0) {
-                vigil_diag_set(diag, 0, ns + 1, "duplicate label '%.*s'", tok_len(ne - ns),
-                               p + ns);
+                vigil_diag_set(diag, 0, ns + 1, "duplicate label '%.*s'", tok_len(ne - ns), p + ns);
                 return VIGIL_EPARSE;
             }
         }
@@ -212,7 +211,7 @@ static int parse_labels(const char *p, size_t n, size_t *pi, struct vigil_label_
 static int parse_value(const char *p, size_t n, size_t *pi, double *v, struct vigil_diag *diag)
 {
     size_t i = *pi, e = token_end(p, n, i);
-    int rc = vigil__parse_double(p + i, e - i, v);
+    int rc = vigil__num_double(p + i, e - i, v);
     if (rc == -2) {
         vigil_diag_set(diag, 0, i + 1, "number out of range: '%.*s'", tok_len(e - i), p + i);
         return VIGIL_EPARSE;
@@ -231,7 +230,7 @@ static int parse_timestamp(const char *p, size_t n, size_t *pi, enum vigil_prom_
 {
     size_t i = *pi, e = token_end(p, n, i);
     if (dialect == VIGIL_PROM_OPENMETRICS) {
-        int rc = vigil__parse_scaled_ns(p + i, e - i, 1000000000, ns);
+        int rc = vigil__num_scaled_ns(p + i, e - i, 1000000000, ns);
         if (rc) {
             vigil_diag_set(diag, 0, i + 1, "%s: '%.*s'",
                            rc == -2 ? "timestamp out of range"
@@ -241,7 +240,7 @@ static int parse_timestamp(const char *p, size_t n, size_t *pi, enum vigil_prom_
         }
     } else {
         int64_t ms;
-        if (vigil__parse_i64(p + i, e - i, &ms)) {
+        if (vigil__num_i64(p + i, e - i, &ms)) {
             vigil_diag_set(diag, 0, i + 1,
                            "expected a timestamp in integer milliseconds or the end of the line, "
                            "found '%.*s'",
@@ -249,8 +248,7 @@ static int parse_timestamp(const char *p, size_t n, size_t *pi, enum vigil_prom_
             return VIGIL_EPARSE;
         }
         if (ms > INT64_MAX / 1000000 || ms < INT64_MIN / 1000000) {
-            vigil_diag_set(diag, 0, i + 1, "timestamp out of range: '%.*s'", tok_len(e - i),
-                           p + i);
+            vigil_diag_set(diag, 0, i + 1, "timestamp out of range: '%.*s'", tok_len(e - i), p + i);
             return VIGIL_EPARSE;
         }
         *ns = ms * 1000000;
@@ -532,8 +530,7 @@ static int member_kind(enum vigil_prom_type t, const char *suf, size_t sn)
         if (sn == 0) {
             return VIGIL_KIND_GAUGE; /* quantiles */
         }
-        return suffix_is(suf, sn, "_count") || suffix_is(suf, sn, "_sum") ? VIGIL_KIND_COUNTER
-                                                                          : -1;
+        return suffix_is(suf, sn, "_count") || suffix_is(suf, sn, "_sum") ? VIGIL_KIND_COUNTER : -1;
     case VIGIL_PROM_GAUGEHISTOGRAM:
         return suffix_is(suf, sn, "_bucket") || suffix_is(suf, sn, "_gcount") ||
                        suffix_is(suf, sn, "_gsum")
@@ -658,10 +655,10 @@ static int append_escaped(struct vigil_buf *b, const char *p, size_t n, int quot
     int rc = 0;
     size_t run = 0;
     for (size_t i = 0; i < n && !rc; i++) {
-        const char *esc = p[i] == '\\'              ? "\\\\"
-                          : p[i] == '\n'            ? "\\n"
+        const char *esc = p[i] == '\\'           ? "\\\\"
+                          : p[i] == '\n'         ? "\\n"
                           : quote && p[i] == '"' ? "\\\""
-                                                    : NULL;
+                                                 : NULL;
         if (esc) {
             rc = vigil_buf_append(b, p + run, i - run);
             rc = rc ? rc : vigil_buf_append(b, esc, 2);
@@ -669,6 +666,11 @@ static int append_escaped(struct vigil_buf *b, const char *p, size_t n, int quot
         }
     }
     return rc ? rc : vigil_buf_append(b, p + run, n - run);
+}
+
+int vigil_prom_escape_label(struct vigil_buf *out, const char *s, size_t n)
+{
+    return append_escaped(out, s, n, 1);
 }
 
 static int write_header(struct vigil_buf *out, const char *name, const char *help,
@@ -698,7 +700,7 @@ static int write_sample(struct vigil_buf *out, const char *name, const struct vi
         rc = vigil_buf_append(out, "}", 1);
     }
     rc = rc ? rc : vigil_buf_append(out, " ", 1);
-    rc = rc ? rc : vigil__format_value(out, value, 0);
+    rc = rc ? rc : vigil__num_format_value(out, value, 0);
     if (!rc && has_ts) {
         rc = vigil_buf_appendf(out, " %lld", (long long)ts_ms);
     }
@@ -795,8 +797,7 @@ int vigil_prom_write_row(struct vigil_buf *out, const struct vigil_frame *fr, si
             size_t nl = s->n_labels < VIGIL_PROM_LABELS_MAX ? s->n_labels : VIGIL_PROM_LABELS_MAX;
             for (size_t j = 0; j < nl; j++) {
                 refs[j] = (struct vigil_label_ref){s->labels[j].name, strlen(s->labels[j].name),
-                                                   s->labels[j].value,
-                                                   strlen(s->labels[j].value)};
+                                                   s->labels[j].value, strlen(s->labels[j].value)};
             }
             rc = write_sample(out, s->name, refs, nl, (double)x[order[k].j], with_ts, ts_ms);
         }

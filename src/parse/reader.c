@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,10 +109,32 @@ static size_t lead(const char *p, size_t n)
     return i;
 }
 
+static int is_name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+
+/* A metric name directly followed by a label set: exposition, even if the rest is broken. */
+static int name_then_brace(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || !is_name_start(p[0])) {
+        return 0;
+    }
+    while (i < n && (is_name_start(p[i]) || (p[i] >= '0' && p[i] <= '9'))) {
+        i++;
+    }
+    return i < n && p[i] == '{';
+}
+
 /*
  * Exposition text if the first meaningful line is a # HELP/TYPE/UNIT/EOF line
- * or parses as a sample; OpenMetrics if some sniffed line is only valid or
- * only usual there. Anything else is delimited text.
+ * or parses as a sample, or starts like one (name{...) while no later line
+ * starts like a row of delimited values (a digit, a sign, a quote, a
+ * delimiter: exposition lines start with a name or '#'), so that a broken
+ * sample is reported by the exposition parser at its line and column.
+ * OpenMetrics if some sniffed line is only valid or only usual there.
+ * Anything else is delimited text.
  */
 static enum vigil_format sniff_format(const struct sniff *s, struct vigil_prom_line *ln)
 {
@@ -148,7 +171,17 @@ static enum vigil_format sniff_format(const struct sniff *s, struct vigil_prom_l
         int text_ok = vigil_prom_parse_line(p, n, VIGIL_PROM_TEXT, ln, NULL) == 0;
         int om_ok = vigil_prom_parse_line(p, n, VIGIL_PROM_OPENMETRICS, ln, NULL) == 0;
         if (!decided) {
-            f = text_ok || om_ok ? VIGIL_FMT_PROM : VIGIL_FMT_DELIMITED;
+            f = text_ok || om_ok || name_then_brace(p, n) ? VIGIL_FMT_PROM : VIGIL_FMT_DELIMITED;
+            if (!text_ok && !om_ok && f == VIGIL_FMT_PROM) {
+                for (size_t j = i + 1; j < s->n; j++) {
+                    const char *q = sniff_line(s, j);
+                    size_t qn = s->len[j], qb = lead(q, qn);
+                    if (qb < qn && q[qb] != '#' && !is_name_start(q[qb])) {
+                        f = VIGIL_FMT_DELIMITED; /* a header, then rows of values */
+                        break;
+                    }
+                }
+            }
             decided = 1;
         }
         if (f != VIGIL_FMT_PROM) {
@@ -172,25 +205,25 @@ static enum vigil_format sniff_format(const struct sniff *s, struct vigil_prom_l
 struct expo {
     struct vigil_frame *fr;
     const struct vigil_read_opts *o;
-    size_t row0;                 /* first row this read added */
+    size_t row0; /* first row this read added */
     struct vigil_prom_parser ps;
     struct vigil_prom_line ln;
-    struct vigil_buf key;        /* canonical series key of the current sample */
+    struct vigil_buf key;           /* canonical series key of the current sample */
     struct vigil_series_table fams; /* distinct # TYPE family names */
-    uint64_t scrape;             /* current scrape number, from 1 */
-    uint64_t *col_scrape;        /* (F) last scrape that set each column */
-    size_t *col_row;             /* (F) last row written in each column */
+    uint64_t scrape;                /* current scrape number, from 1 */
+    uint64_t *col_scrape;           /* (F) last scrape that set each column */
+    size_t *col_row;                /* (F) last row written in each column */
     size_t cols_cap;
-    size_t def_row;              /* row of the current scrape's untimed samples */
-    size_t first_ts_row;         /* row of the current scrape's first timestamp */
-    int64_t *mts;                /* open-addressing map timestamp -> row */
+    size_t def_row;      /* row of the current scrape's untimed samples */
+    size_t first_ts_row; /* row of the current scrape's first timestamp */
+    int64_t *mts;        /* open-addressing map timestamp -> row */
     size_t *mrow;
     size_t mcap, mn;
-    int64_t file_ts;             /* mtime of the scrape file, or UNTIMED */
-    int any_ts;                  /* some sample carried a timestamp */
-    uint32_t pred;               /* next column expected (scrapes repeat their order) */
+    int64_t file_ts; /* mtime of the scrape file, or UNTIMED */
+    int any_ts;      /* some sample carried a timestamp */
+    uint32_t pred;   /* next column expected (scrapes repeat their order) */
     size_t samples;
-    int full;                    /* max_rows reached */
+    int full; /* max_rows reached */
 };
 
 static int grow_cols(struct expo *e);
@@ -385,8 +418,7 @@ static int find_col(struct expo *e, uint32_t *id)
     const struct vigil_series_table *t = &e->fr->cols;
     const char *k = e->key.p;
     size_t n = e->key.len;
-    if (e->pred < t->n && strncmp(t->v[e->pred].key, k, n) == 0 &&
-        t->v[e->pred].key[n] == '\0') {
+    if (e->pred < t->n && strncmp(t->v[e->pred].key, k, n) == 0 && t->v[e->pred].key[n] == '\0') {
         *id = e->pred;
     } else if (vigil_series_find(t, k, n, id) != 0) {
         int rc = vigil_frame_add_col(e->fr, k, n, id);
@@ -452,7 +484,8 @@ static int expo_sample(struct expo *e, size_t lineno, struct vigil_diag *diag)
         }
         row = e->def_row;
     }
-    if (e->col_row[id] == row) {
+    /* Rows this read made start as NaN: a number already there is an earlier sample. */
+    if (e->col_row[id] == row || !isnan(vigil_frame_row(e->fr, row)[id])) {
         vigil_diag_set(diag, lineno, 1, "second value for series %.160s in one scrape/timestamp",
                        e->fr->cols.v[id].key);
         return VIGIL_EPARSE;
@@ -549,7 +582,7 @@ static int expo_finish(struct expo *e)
 /* ---- one input: sniff, then stream every line ---- */
 
 struct input {
-    struct expo *ex;      /* exposition state, shared across the files of a directory */
+    struct expo *ex; /* exposition state, shared across the files of a directory */
     struct vigil__csv *csv;
     enum vigil_format fmt;
 };
@@ -579,8 +612,9 @@ static int read_lines(struct vigil_frame *fr, struct vigil_lines *l,
     }
     in.fmt = o->format != VIGIL_FMT_AUTO ? o->format : sniff_format(&s, &ex->ln);
     if (dir_file && in.fmt == VIGIL_FMT_DELIMITED) {
-        vigil_diag_set(diag, 0, 0, "expected Prometheus exposition text in a directory of "
-                                   "scrape files, found delimited text");
+        vigil_diag_set(diag, 0, 0,
+                       "expected Prometheus exposition text in a directory of "
+                       "scrape files, found delimited text");
         rc = VIGIL_EPARSE;
         goto out;
     }
@@ -600,7 +634,7 @@ static int read_lines(struct vigil_frame *fr, struct vigil_lines *l,
         in.ex = ex;
         vigil_prom_parser_fini(&ex->ps);
         vigil_prom_parser_init(&ex->ps, in.fmt == VIGIL_FMT_OPENMETRICS ? VIGIL_PROM_OPENMETRICS
-                                                                       : VIGIL_PROM_TEXT);
+                                                                        : VIGIL_PROM_TEXT);
     }
     size_t lineno = 0;
     for (size_t i = 0; i < s.n && !rc; i++) {

@@ -32,7 +32,7 @@ const struct vigil_opt vigil_prep_opts[] = {
     {"fill-max", VIGIL_OPT_INT, offsetof(struct vigil_prep_params, fill_max), "3", 0, 1000000,
      "missing steps filled with the last value; later ones stay NaN", NULL},
     {"scale", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, scale), "true", 0, 0,
-     "min-max scaling to [0,1] fitted on training data, clipped", NULL},
+     "min-max scaling: the training range maps to [0,1] (see clip)", NULL},
     {"clip", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, clip), "1", 0, 1000,
      "scaled values are clipped to [-clip, 1 + clip]", NULL},
     {"temporal", VIGIL_OPT_INT, offsetof(struct vigil_prep_params, temporal), "0", 0, TEMPORAL_MAX,
@@ -405,9 +405,15 @@ static void emit(struct vigil_prep_stream *s, const float *v)
 {
     const struct vigil_prep *pp = s->pp;
     size_t w = s->w, per = feats_per_series(pp);
-    /* The ring slot this step writes: the oldest once the ring is full. */
-    size_t slot = (s->win_head + s->win_len) % (w ? w : 1);
-    size_t prev_slot = (s->win_head + s->win_len + (w ? w : 1) - 1) % (w ? w : 1);
+    /*
+     * Ring of the last w values per series, laid out (K,W): series j owns
+     * win[j*w .. j*w + w). It fills slots 0, 1, ... from the start, so the
+     * window is always slots [0, len) and mean and std (order-free) need no
+     * index arithmetic; slot is where this step goes (the oldest when full).
+     */
+    size_t slot = w ? (s->win_head + s->win_len) % w : 0;
+    size_t prev_slot = w ? (s->win_head + s->win_len + w - 1) % w : 0;
+    size_t len = s->win_len < w ? s->win_len + 1 : w;
     int have_prev = s->win_len > 0;
     for (size_t j = 0; j < s->k; j++) {
         float x = v[j];
@@ -436,24 +442,22 @@ static void emit(struct vigil_prep_stream *s, const float *v)
             continue;
         }
         /* Rule 6: lag, delta, rolling mean and std over the last w steps. */
-        float lag = have_prev ? s->win[prev_slot * s->k + j] : NAN;
-        s->win[slot * s->k + j] = x;
-        size_t len = s->win_len < w ? s->win_len + 1 : w;
-        size_t first = s->win_len < w ? s->win_head : (s->win_head + 1) % w;
+        float *ring = s->win + j * w;
+        float lag = have_prev ? ring[prev_slot] : NAN;
+        ring[slot] = x;
         double sum = 0;
         size_t n = 0;
         for (size_t i = 0; i < len; i++) {
-            double y = s->win[((first + i) % w) * s->k + j];
-            if (!isnan(y)) {
-                sum += y;
+            if (!isnan(ring[i])) {
+                sum += (double)ring[i];
                 n++;
             }
         }
         double mean = n ? sum / (double)n : (double)NAN, ss = 0;
         for (size_t i = 0; i < len && n; i++) {
-            double y = s->win[((first + i) % w) * s->k + j];
-            if (!isnan(y)) {
-                ss += (y - mean) * (y - mean);
+            if (!isnan(ring[i])) {
+                double dv = (double)ring[i] - mean;
+                ss += dv * dv;
             }
         }
         o[1] = lag;
@@ -652,16 +656,25 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
         rc = -ENOMEM;
         goto fail;
     }
+    /* Ranges row by row (the block is row-major), kept in proto's min and max. */
     for (size_t j = 0; j < train->f; j++) {
-        double lo = INFINITY, hi = -INFINITY;
-        for (size_t i = 0; i < tmp.n; i++) {
-            double v = vigil_frame_row(&tmp, i)[j];
+        proto->kept[j].min = INFINITY;
+        proto->kept[j].max = -INFINITY;
+    }
+    for (size_t i = 0; i < tmp.n; i++) {
+        const float *row = vigil_frame_row(&tmp, i);
+        for (size_t j = 0; j < train->f; j++) {
+            double v = row[j];
+            struct kept *k = &proto->kept[j];
             if (!isnan(v)) {
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
+                k->min = v < k->min ? v : k->min;
+                k->max = v > k->max ? v : k->max;
             }
         }
+    }
+    for (size_t j = 0; j < train->f; j++) {
         struct kept *src = &proto->kept[j];
+        double lo = src->min, hi = src->max;
         if (lo < hi) {
             struct kept *k = &pp->kept[pp->n_kept++];
             *k = *src;

@@ -28,9 +28,9 @@ static int sink(void *user, const struct vigil_flow_rec *recs, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int links[8] = {VIGIL_LINK_ETHERNET, VIGIL_LINK_RAW,  VIGIL_LINK_LINUX_SLL,
-                                 VIGIL_LINK_NULL,     VIGIL_LINK_IPV4, VIGIL_LINK_IPV6,
-                                 VIGIL_LINK_ETHERNET, 12};
+    static const int links[8] = {
+        VIGIL_LINK_ETHERNET, VIGIL_LINK_RAW,  VIGIL_LINK_LINUX_SLL, VIGIL_LINK_NULL,
+        VIGIL_LINK_IPV4,     VIGIL_LINK_IPV6, VIGIL_LINK_ETHERNET,  12};
     if (size < 1) {
         return 0;
     }

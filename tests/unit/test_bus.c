@@ -6,107 +6,33 @@
  * fetch with timeout, acks, redelivery after the ack wait when a consumer
  * disappears without acking, a nak, and two workers sharing one durable.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "testutil.h"
 #include "vigil/bus.h"
 
-static pid_t server_pid;
+static int server_pid;
 static char url[64];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static const char *find_server(void)
-{
-    static const char *const paths[] = {"/usr/sbin/nats-server", "/usr/bin/nats-server",
-                                        "/usr/local/bin/nats-server", NULL};
-    for (int i = 0; paths[i]; i++) {
-        if (access(paths[i], X_OK) == 0) {
-            return paths[i];
-        }
-    }
-    return NULL;
-}
 
 static int start_server(void **state)
 {
     (void)state;
-    const char *bin = find_server();
-    if (!bin || !vigil_bus_available()) {
-        return 0;
-    }
-    int port = free_port();
-    const char *dir = tu_tmpdir();
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    server_pid = fork();
-    if (server_pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execl(bin, bin, "-js", "-a", "127.0.0.1", "-p", portstr, "-sd", dir, (char *)NULL);
-        _exit(127);
-    }
-    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
-    /* Wait until it accepts connections (at most 10 s). */
-    for (int i = 0; i < 200; i++) {
-        struct vigil_bus *b;
-        struct vigil_diag d;
-        if (vigil_bus_connect(&b, url, "probe", &d) == 0) {
-            vigil_bus_close(b);
-            return 0;
-        }
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
-    }
-    kill(server_pid, SIGKILL);
-    waitpid(server_pid, NULL, 0);
-    server_pid = 0;
+    server_pid = tu_nats_start(url, sizeof url);
     return 0;
 }
 
 static int stop_server(void **state)
 {
     (void)state;
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        waitpid(server_pid, NULL, 0);
-    }
+    tu_stop(server_pid);
     return 0;
 }
 
-#define REQUIRE_SERVER()                                                                           \
-    do {                                                                                           \
-        if (server_pid <= 0) {                                                                     \
-            print_message("skip: nats-server or libnats not available\n");                         \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
+#define REQUIRE_SERVER() TU_REQUIRE_NATS(server_pid)
 
 static void test_subject_names(void **state)
 {
@@ -126,9 +52,8 @@ static void test_connect_refused(void **state)
     struct vigil_bus *b;
     struct vigil_diag d;
     vigil_diag_clear(&d);
-    int port = free_port();
     char u[64];
-    snprintf(u, sizeof u, "nats://127.0.0.1:%d", port);
+    snprintf(u, sizeof u, "nats://127.0.0.1:%d", tu_free_port());
     int rc = vigil_bus_connect(&b, u, "t", &d);
     if (!vigil_bus_available()) {
         assert_int_equal(rc, VIGIL_ENOTSUP);

@@ -43,7 +43,7 @@ struct layout_case {
     int header;
     int time_col;
     size_t rows, cols;
-    int64_t ts1; /* timestamp of row 1 in ns (when time_col >= 0) */
+    int64_t ts1;     /* timestamp of row 1 in ns (when time_col >= 0) */
     const char *key; /* a column and its value in row 0 */
     float v0;
 };
@@ -53,8 +53,8 @@ static void test_detect_layouts(void **state)
     (void)state;
     const struct layout_case cases[] = {
         /* NAB: header, ISO-like "YYYY-MM-DD HH:MM:SS" times. */
-        {"timestamp,value\n2014-07-01 00:00:00,10844\n2014-07-01 00:30:00,8127\n", ',', 1, 0,
-         2, 1, 1404174600000000000LL, "value", 10844},
+        {"timestamp,value\n2014-07-01 00:00:00,10844\n2014-07-01 00:30:00,8127\n", ',', 1, 0, 2, 1,
+         1404174600000000000LL, "value", 10844},
         /* SMD: no header, commas. */
         {"0.1,0.2,0.3\n0.4,0.5,0.6\n", ',', 0, -1, 2, 3, 0, "col2", 0.2f},
         /* ITU: no header, runs of blanks, leading and trailing blanks ignored. */
@@ -77,6 +77,8 @@ static void test_detect_layouts(void **state)
         {"a,b,c,d\n1,,NA,null\n2,NaN,-,3\n", ',', 1, -1, 2, 4, 0, "a", 1},
         /* Comments before the header, blank lines between rows. */
         {"# exported by a tool\na b\n\n1 2\n\n3 4\n", ' ', 1, -1, 2, 2, 0, "b", 2},
+        /* Series names as headers without a time column: rows of values make it delimited. */
+        {"cpu{a=\"x\"};mem{b=\"y\"}\n1;2\n3;4\n", ';', 1, -1, 2, 2, 0, "mem{b=\"y\"}", 2},
         /* Epoch milliseconds decided by magnitude; CRLF line ends. */
         {"timestamp,v\r\n1395066363000,1\r\n1395066364000,2\r\n", ',', 1, 0, 2, 1,
          1395066364000000000LL, "v", 1},
@@ -199,10 +201,14 @@ static void test_bad_inputs(void **state)
         {"1,2\n3,4,5\n", VIGIL_EPARSE, 2, 5, "(as in the first line), found 3"},
         {"a,b\n1,2\n3,x7\n", VIGIL_EPARSE, 3, 3, "expected a number in column 'b', found 'x7'"},
         {"a,b\n1,1e999\n", VIGIL_EPARSE, 2, 3, "number out of range in column 'b'"},
-        {"a,b\n1,\"2\n", VIGIL_EPARSE, 2, 5, "expected '\"' to close the quoted field opened at "
-                                          "column 3"},
-        {"a,b\n1,\"2\"x\n", VIGIL_EPARSE, 2, 6, "expected a delimiter after the closing quote, "
-                                            "found 'x'"},
+        {"a,b\n1,\"2\n", VIGIL_EPARSE, 2, 5,
+         "expected '\"' to close the quoted field opened at "
+         "column 3"},
+        /* The broken quote does not hide the ';' from the sniffer. */
+        {"a;b\n1;\"2\n", VIGIL_EPARSE, 2, 5, "expected '\"' to close the quoted field"},
+        {"a,b\n1,\"2\"x\n", VIGIL_EPARSE, 2, 6,
+         "expected a delimiter after the closing quote, "
+         "found 'x'"},
         {"timestamp,v\n2020-01-01 00:00:00,1\n2020-13-01 00:00:00,2\n", VIGIL_EPARSE, 3, 1,
          "expected a time (ISO 8601 like the first row) in column 'timestamp'"},
         {"timestamp,v\n1700000000,1\nyesterday,2\n", VIGIL_EPARSE, 3, 1,
@@ -240,7 +246,8 @@ static void test_bad_inputs(void **state)
     vigil_frame_init(&fr);
     assert_int_equal(vigil_frame_read(&fr, "/nonexistent/x.csv", NULL, &info, &d), -ENOENT);
     vigil_frame_fini(&fr);
-    const char bin[] = "a,b\n1,2\n\x7f" "ELF\x01\x00\x00";
+    const char bin[] = "a,b\n1,2\n\x7f"
+                       "ELF\x01\x00\x00";
     const char *path = tu_write_file(tu_tmpdir(), "bin.csv", bin, sizeof bin - 1);
     vigil_frame_init(&fr);
     assert_int_equal(vigil_frame_read(&fr, path, NULL, &info, &d), VIGIL_EPARSE);

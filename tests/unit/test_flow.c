@@ -14,8 +14,10 @@
 
 #include "testutil.h"
 #include "vigil/buf.h"
+#include "vigil/bundle.h"
 #include "vigil/capture.h"
 #include "vigil/flow.h"
+#include "vigil/flowdet.h"
 #include "vigil/mem.h"
 
 /* ---- frame builders ---- */
@@ -259,8 +261,8 @@ static void test_decode_every_truncation_is_caught(void **state)
     }
     assert_int_equal(vigil_pkt_decode(&p, g, n6, n6, VIGIL_LINK_ETHERNET), VIGIL_PKT_OK);
     /* Zero bytes, NULL-safe for every link type. */
-    int links[] = {VIGIL_LINK_ETHERNET, VIGIL_LINK_RAW, VIGIL_LINK_LINUX_SLL, VIGIL_LINK_NULL,
-                   VIGIL_LINK_IPV4, VIGIL_LINK_IPV6};
+    int links[] = {VIGIL_LINK_ETHERNET, VIGIL_LINK_RAW,  VIGIL_LINK_LINUX_SLL,
+                   VIGIL_LINK_NULL,     VIGIL_LINK_IPV4, VIGIL_LINK_IPV6};
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
         enum vigil_pkt_status st = vigil_pkt_decode(&p, f, 0, 0, links[i]);
         assert_true(st == VIGIL_PKT_TRUNCATED);
@@ -306,16 +308,18 @@ static void test_decode_malformed_lengths(void **state)
 static void test_ip_format_and_parse(void **state)
 {
     (void)state;
-    const char *good[] = {"192.0.2.1", "0.0.0.0", "255.255.255.255", "::1", "::", "2001:db8::1",
-                          "1::",       "fe80::1:2:3:4", "1:2:3:4:5:6:7:8", "2001:db8:0:1::"};
+    const char *good[] = {
+        "192.0.2.1", "0.0.0.0",       "255.255.255.255", "::1",           "::", "2001:db8::1",
+        "1::",       "fe80::1:2:3:4", "1:2:3:4:5:6:7:8", "2001:db8:0:1::"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         uint8_t a[16];
         char s[64];
         assert_int_equal(vigil_ip_parse(good[i], strlen(good[i]), a), 0);
         assert_string_equal(vigil_ip_format(a, s, sizeof s), good[i]);
     }
-    const char *bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "a.b.c.d", ":::",
-                         "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::", "1:", "g::1", "1.2.3.4 "};
+    const char *bad[] = {"",        "1.2.3", "1.2.3.4.5",         "256.1.1.1", "1..2.3",
+                         "a.b.c.d", ":::",   "1:2:3:4:5:6:7:8:9", "1::2::3",   "12345::",
+                         "1:",      "g::1",  "1.2.3.4 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t a[16];
         assert_int_equal(vigil_ip_parse(bad[i], strlen(bad[i]), a), VIGIL_EPARSE);
@@ -378,8 +382,8 @@ static void test_flowtab_features_by_hand(void **state)
     assert_int_equal(vigil_flowtab_add(ft, &p, sink_emit, &s), 0);
     mkpkt(&p, t0 + 200000000, 1, 1, 6, 5000, 80, VIGIL_TCP_ACK, 40);
     vigil_flowtab_add(ft, &p, sink_emit, &s);
-    mkpkt(&p, t0 + 300000000, 1, 1, 6, 5001, 443,
-          VIGIL_TCP_ACK | VIGIL_TCP_PSH | VIGIL_TCP_FIN, 80);
+    mkpkt(&p, t0 + 300000000, 1, 1, 6, 5001, 443, VIGIL_TCP_ACK | VIGIL_TCP_PSH | VIGIL_TCP_FIN,
+          80);
     vigil_flowtab_add(ft, &p, sink_emit, &s);
     mkpkt(&p, t0 + 400000000, 1, 1, 17, 53, 53, 0, 100);
     vigil_flowtab_add(ft, &p, sink_emit, &s);
@@ -916,6 +920,109 @@ static void test_real_synflood_and_scan(void **state)
     assert_true(s.max_dst_ports > 150 && s.max_dst_ports < 260);
 }
 
+/* ---- detection over bundles ---- */
+
+/* Records of two kinds: "normal" (many bytes, ACKs) and "flood" (one 40-byte SYN). */
+static void synth_recs(struct vigil_flow_rec *r, size_t n, int32_t *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&r[i], 0, sizeof r[i]);
+        int flood = i % 3 == 0;
+        y[i] = flood;
+        r[i].family = 4;
+        r[i].src[15] = (uint8_t)i;
+        r[i].dst[15] = 1;
+        r[i].win_ns = 1000000000LL * (int64_t)(i / 50);
+        float k = (float)(i % 17);
+        r[i].f[VIGIL_FF_PKTS] = flood ? 1 : 20 + k;
+        r[i].f[VIGIL_FF_BYTES] = flood ? 40 : 9000 + 100 * k;
+        r[i].f[VIGIL_FF_SYN] = flood ? 1 : 1;
+        r[i].f[VIGIL_FF_ACK] = flood ? 0 : 19 + k;
+        r[i].f[VIGIL_FF_SYN_ONLY] = flood ? 1 : 0.0f;
+        r[i].f[VIGIL_FF_TTL_MEAN] = flood ? 241 : 64 - k;
+        r[i].f[VIGIL_FF_SIZE_MEAN] = r[i].f[VIGIL_FF_BYTES] / r[i].f[VIGIL_FF_PKTS];
+    }
+}
+
+static void test_flowdet_matches_the_prep_chain(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    static struct vigil_flow_rec recs[N];
+    int32_t y[N];
+    synth_recs(recs, N, y);
+    /* A training frame with the 24 named columns, as `vigil train` reads flows.csv. */
+    struct vigil_frame fr;
+    vigil_frame_init(&fr);
+    uint32_t col[VIGIL_FLOW_F];
+    for (size_t j = 0; j < VIGIL_FLOW_F; j++) {
+        const char *nm = vigil_flow_feature_name(j);
+        assert_int_equal(vigil_frame_add_col(&fr, nm, strlen(nm), &col[j]), 0);
+    }
+    assert_int_equal(vigil_frame_alloc_labels(&fr), 0);
+    for (size_t i = 0; i < N; i++) {
+        float *row;
+        assert_int_equal(vigil_frame_add_row(&fr, recs[i].win_ns, &row), 0);
+        for (size_t j = 0; j < VIGIL_FLOW_F; j++) {
+            row[col[j]] = recs[i].f[j];
+        }
+        fr.y[i] = y[i];
+    }
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *mp = vigil_calloc(1, ops->params_size);
+    assert_int_equal(vigil_opt_defaults(ops->opts, mp), 0);
+    struct vigil_diag d;
+    assert_int_equal(vigil_opt_set(ops->opts, mp, "epochs", "40", 2, &d), 0);
+    struct vigil_bundle b;
+    memset(&b, 0, sizeof b);
+    struct vigil_bundle_train_opts to = {.ops = ops, .params = mp, .threads = 1};
+    struct vigil_frame feat;
+    vigil_frame_init(&feat);
+    assert_int_equal(vigil_bundle_train(&b, &to, &fr, &feat, &d), 0);
+    const char *dir = tu_tmpdir();
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.vmdl", dir);
+    assert_int_equal(vigil_bundle_save(&b, path), 0);
+
+    /* Reference: the chain on a frame, then the bundle. */
+    float *ref = vigil_mallocarray((size_t)N * b.n_out, sizeof *ref);
+    assert_int_equal(vigil_bundle_score(&b, feat.x, feat.n, feat.f, ref), 0);
+
+    struct vigil_flowdet *fd;
+    const char *paths[1] = {path};
+    assert_int_equal(vigil_flowdet_new(&fd, paths, 1, 0.5f, 64, &d), 0);
+    assert_string_equal(vigil_flowdet_model_name(fd, 0), "mlp");
+    assert_null(vigil_flowdet_model_name(fd, 1));
+    uint8_t cls[N];
+    float score[N];
+    tu_alloc_fail_at(0);
+    assert_int_equal(vigil_flowdet_score(fd, recs, N, cls, score), 0);
+    assert_int_equal(tu_alloc_calls(), 0); /* scoring never allocates */
+    tu_alloc_reset();
+    size_t right = 0;
+    for (size_t i = 0; i < N; i++) {
+        float attack = 1.0f - ref[i * b.n_out];
+        int want = attack >= 0.5f ? 1 : 0;
+        assert_int_equal(cls[i], want); /* the same decision as frame + chain + bundle */
+        if (want) {
+            assert_float_equal(score[i], attack, 1e-6);
+        }
+        right += cls[i] == y[i];
+    }
+    assert_true(right >= N - 3);
+    vigil_flowdet_free(fd);
+    assert_int_equal(vigil_flowdet_new(&fd, paths, 1, 1.5f, 64, &d), -EINVAL);
+    const char *missing[1] = {"/nonexistent.vmdl"};
+    assert_true(vigil_flowdet_new(&fd, missing, 1, 0.5f, 64, &d) < 0);
+    assert_non_null(strstr(d.msg, "/nonexistent.vmdl"));
+    vigil_free(ref);
+    vigil_frame_fini(&feat);
+    vigil_bundle_fini(&b);
+    vigil_opt_free(ops->opts, mp);
+    vigil_free(mp);
+    vigil_frame_fini(&fr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -936,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_capture_files),
         cmocka_unit_test(test_capture_live_bad_interface),
         cmocka_unit_test(test_real_synflood_and_scan),
+        cmocka_unit_test(test_flowdet_matches_the_prep_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

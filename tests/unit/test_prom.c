@@ -44,8 +44,8 @@ static void test_parse_good_lines(void **state)
         /* Found by fuzz_prom: a 3-letter keyword other than EOF read 4 bytes. */
         {"#ELP", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_COMMENT, NULL, 0, 0, 0, 0},
         {"# EOFX", VIGIL_PROM_OPENMETRICS, VIGIL_PROM_LINE_COMMENT, NULL, 0, 0, 0, 0},
-        {"# HELP up Whether the target is up.", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_HELP, "up", 0,
-         0, 0, 0},
+        {"# HELP up Whether the target is up.", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_HELP, "up", 0, 0,
+         0, 0},
         {"# TYPE up gauge", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_TYPE, "up", 0, 0, 0, 0},
         {"# UNIT x_seconds seconds", VIGIL_PROM_OPENMETRICS, VIGIL_PROM_LINE_UNIT, "x_seconds", 0,
          0, 0, 0},
@@ -54,8 +54,8 @@ static void test_parse_good_lines(void **state)
         {"  up   1  ", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "up", 0, 1, 0, 0},
         {"a:b_c 2.5e3", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "a:b_c", 0, 2500, 0, 0},
         {"x{} -0.125", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 0, -0.125, 0, 0},
-        {"x{a=\"1\",b=\"two\"} 7 1395066363000", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 2,
-         7, 1, 1395066363000LL * 1000000},
+        {"x{a=\"1\",b=\"two\"} 7 1395066363000", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 2, 7,
+         1, 1395066363000LL * 1000000},
         {"x{a=\"1\",} 7", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 1, 7, 0, 0},
         {"x { a = \"1\" , b=\"\" } 7", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 2, 7, 0, 0},
         {"x{path=\"C:\\\\dir\",q=\"say \\\"hi\\\"\",nl=\"a\\nb\"} 1", VIGIL_PROM_TEXT,
@@ -68,8 +68,7 @@ static void test_parse_good_lines(void **state)
         {"x 0.1", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 0, 0.1, 0, 0},
         {"x 123456789012345678901234567890", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 0,
          123456789012345678901234567890.0, 0, 0},
-        {"x{l=\"\xc3\xa9t\xc3\xa9\"} 3", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 1, 3, 0,
-         0},
+        {"x{l=\"\xc3\xa9t\xc3\xa9\"} 3", VIGIL_PROM_TEXT, VIGIL_PROM_LINE_SAMPLE, "x", 1, 3, 0, 0},
         /* OpenMetrics: timestamps in seconds, fractions exact to the ns, exemplars skipped. */
         {"x_total 3 1520879607.789", VIGIL_PROM_OPENMETRICS, VIGIL_PROM_LINE_SAMPLE, "x_total", 0,
          3, 1, 1520879607789000000LL},
@@ -170,7 +169,8 @@ static void test_parse_bad_lines(void **state)
         {"x\x01 1", VIGIL_PROM_TEXT, 2, "found byte 0x01"},
         {"# TYPE x", VIGIL_PROM_TEXT, 9, "expected a metric type"},
         {"# TYPE x countr", VIGIL_PROM_TEXT, 10, "found 'countr'"},
-        {"# TYPE x gauge extra", VIGIL_PROM_TEXT, 16, "expected the end of the line after the type"},
+        {"# TYPE x gauge extra", VIGIL_PROM_TEXT, 16,
+         "expected the end of the line after the type"},
         {"# HELP", VIGIL_PROM_TEXT, 7, "expected a metric name after # HELP"},
         {"# TYPE 1x gauge", VIGIL_PROM_TEXT, 8, "expected a metric name after # TYPE"},
         {"# HELP x{a=\"b\"} text", VIGIL_PROM_TEXT, 9, "expected a blank after the metric name"},
@@ -203,7 +203,8 @@ static void test_parse_bad_lines(void **state)
 
 /* ---- stream parser: families, kinds, line numbers, # EOF ---- */
 
-/* Feeds text line by line; returns the first error (diag set) or 0. kinds gets each sample's kind. */
+/* Feeds text line by line; returns the first error (diag set) or 0. kinds gets each sample's kind.
+ */
 static int feed_text(struct vigil_prom_parser *ps, const char *text, uint8_t *kinds, size_t cap,
                      size_t *n_samples, struct vigil_diag *d)
 {
@@ -235,21 +236,21 @@ static void test_stream_family_kinds(void **state)
     (void)state;
     const char *text = "# HELP rq Request latency.\n"
                        "# TYPE rq histogram\n"
-                       "rq_bucket{le=\"0.1\"} 1\n"     /* counter */
-                       "rq_bucket{le=\"+Inf\"} 3\n"    /* counter */
-                       "rq_sum 0.7\n"                  /* counter */
-                       "rq_count 3\n"                  /* counter */
+                       "rq_bucket{le=\"0.1\"} 1\n"  /* counter */
+                       "rq_bucket{le=\"+Inf\"} 3\n" /* counter */
+                       "rq_sum 0.7\n"               /* counter */
+                       "rq_count 3\n"               /* counter */
                        "# TYPE gc summary\n"
-                       "gc{quantile=\"0.5\"} 0.01\n"   /* gauge: a quantile */
-                       "gc_sum 2\n"                    /* counter */
-                       "gc_count 40\n"                 /* counter */
+                       "gc{quantile=\"0.5\"} 0.01\n" /* gauge: a quantile */
+                       "gc_sum 2\n"                  /* counter */
+                       "gc_count 40\n"               /* counter */
                        "# TYPE bytes_total counter\n"
-                       "bytes_total 10\n"              /* counter (0.0.4 naming) */
+                       "bytes_total 10\n" /* counter (0.0.4 naming) */
                        "# TYPE temp gauge\n"
-                       "temp 21.5\n"                   /* gauge */
-                       "temp_max 30\n"                 /* outside the family: unknown */
+                       "temp 21.5\n"   /* gauge */
+                       "temp_max 30\n" /* outside the family: unknown */
                        "# TYPE raw untyped\n"
-                       "raw 1\n";                      /* unknown */
+                       "raw 1\n"; /* unknown */
     const uint8_t want[] = {VIGIL_KIND_COUNTER, VIGIL_KIND_COUNTER, VIGIL_KIND_COUNTER,
                             VIGIL_KIND_COUNTER, VIGIL_KIND_GAUGE,   VIGIL_KIND_COUNTER,
                             VIGIL_KIND_COUNTER, VIGIL_KIND_COUNTER, VIGIL_KIND_GAUGE,
@@ -271,11 +272,11 @@ static void test_stream_family_kinds(void **state)
                      "req_total 5 1520879607.5\n" /* counter */
                      "req_created 1520870000\n"   /* gauge: a creation time */
                      "# TYPE q gaugehistogram\n"
-                     "q_bucket{le=\"1\"} 2\n"      /* gauge */
-                     "q_gcount 2\n"               /* gauge */
-                     "q_gsum 1.5\n"               /* gauge */
+                     "q_bucket{le=\"1\"} 2\n" /* gauge */
+                     "q_gcount 2\n"           /* gauge */
+                     "q_gsum 1.5\n"           /* gauge */
                      "# TYPE build info\n"
-                     "build_info{v=\"1\"} 1\n"     /* gauge */
+                     "build_info{v=\"1\"} 1\n" /* gauge */
                      "# EOF\n";
     const uint8_t want_om[] = {VIGIL_KIND_COUNTER, VIGIL_KIND_GAUGE, VIGIL_KIND_GAUGE,
                                VIGIL_KIND_GAUGE,   VIGIL_KIND_GAUGE, VIGIL_KIND_GAUGE};
@@ -337,9 +338,9 @@ static void test_writer_roundtrip_through_parser(void **state)
     };
     struct vigil_buf b;
     vigil_buf_init(&b);
-    assert_int_equal(vigil_prom_write_family(&b, "x_total", "Bytes \\ moved\nacross.",
-                                             VIGIL_PROM_COUNTER, s, 5),
-                     0);
+    assert_int_equal(
+        vigil_prom_write_family(&b, "x_total", "Bytes \\ moved\nacross.", VIGIL_PROM_COUNTER, s, 5),
+        0);
     /* Bad names are refused and leave the buffer as it was. */
     size_t len = b.len;
     assert_int_equal(vigil_prom_write_family(&b, "9bad", NULL, VIGIL_PROM_GAUGE, s, 1), -EINVAL);
@@ -347,7 +348,8 @@ static void test_writer_roundtrip_through_parser(void **state)
     const struct vigil_prom_sample sb = {NULL, bad, 1, 1, 0, 0};
     assert_int_equal(vigil_prom_write_family(&b, "ok", NULL, VIGIL_PROM_GAUGE, &sb, 1), -EINVAL);
     assert_int_equal(b.len, len);
-    assert_non_null(strstr(b.p, "# HELP x_total Bytes \\\\ moved\\nacross.\n# TYPE x_total counter\n"));
+    assert_non_null(
+        strstr(b.p, "# HELP x_total Bytes \\\\ moved\\nacross.\n# TYPE x_total counter\n"));
 
     struct vigil_prom_parser ps;
     struct vigil_prom_line *ln = vigil_malloc(sizeof *ln);
@@ -535,10 +537,19 @@ static void test_scrapes_become_rows(void **state)
     assert_int_equal(d.line, 3);
     assert_non_null(strstr(d.msg, "second value for series x"));
     vigil_frame_fini(&fr);
+    assert_int_equal(read_text(&fr, "x 1 1000\nx 2 2000\nx 3 1000\n", &info, &d), VIGIL_EPARSE);
+    assert_int_equal(d.line, 3); /* also when the time comes back later */
+    vigil_frame_fini(&fr);
 
     /* The issue's malformed example is rejected with its line and column. */
     assert_int_equal(read_text(&fr, "# TYPE x gauge\nx{a=\"1\" 5\n", &info, &d), VIGIL_EPARSE);
     assert_int_equal(d.line, 2);
+    assert_int_equal(d.col, 9);
+    vigil_frame_fini(&fr);
+
+    /* Alone in a file, the broken line still reads as exposition and is named. */
+    assert_int_equal(read_text(&fr, "x{a=\"1\" 5\n", &info, &d), VIGIL_EPARSE);
+    assert_int_equal(d.line, 1);
     assert_int_equal(d.col, 9);
     vigil_frame_fini(&fr);
 
@@ -549,8 +560,7 @@ static void test_scrapes_become_rows(void **state)
     vigil_frame_fini(&fr);
 
     /* Only comments: no data. */
-    assert_int_equal(read_text(&fr, "# HELP x nothing\n# TYPE x gauge\n", &info, &d),
-                     VIGIL_EEMPTY);
+    assert_int_equal(read_text(&fr, "# HELP x nothing\n# TYPE x gauge\n", &info, &d), VIGIL_EEMPTY);
     vigil_frame_fini(&fr);
 
     /* max_rows stops early without error. */
@@ -649,10 +659,11 @@ static void test_node_exporter_fixture(void **state)
     assert_int_equal(kinds[VIGIL_KIND_GAUGE], 1208);
     assert_int_equal(kinds[VIGIL_KIND_UNKNOWN], 390);
     /* A value and a label with a blank, checked against the text. */
-    assert_true(cell(&fr, 0, "node_cpu_info{cachesize=\"8192 KB\",core=\"0\",cpu=\"0\",family=\"6\","
-                             "microcode=\"0xb4\",model=\"142\",model_name=\"Intel(R) Core(TM) "
-                             "i7-8650U CPU @ 1.90GHz\",package=\"0\",stepping=\"10\",vendor="
-                             "\"GenuineIntel\"}") == 1);
+    assert_true(cell(&fr, 0,
+                     "node_cpu_info{cachesize=\"8192 KB\",core=\"0\",cpu=\"0\",family=\"6\","
+                     "microcode=\"0xb4\",model=\"142\",model_name=\"Intel(R) Core(TM) "
+                     "i7-8650U CPU @ 1.90GHz\",package=\"0\",stepping=\"10\",vendor="
+                     "\"GenuineIntel\"}") == 1);
     vigil_frame_fini(&fr);
 }
 

@@ -67,17 +67,21 @@ static void test_pca_residual_by_hand(void **state)
     assert_true(fabsf(se[0] - 1.0f) < 1e-5f);
     assert_true(fabsf(se[1] - 0.25f) < 1e-5f);
     assert_true(fabsf(se[2]) < 1e-5f && fabsf(se[3]) < 1e-5f);
-    /* Score columns: score, score_all, threshold_all. */
-    assert_int_equal(m.ops->n_out(&m), 3);
-    assert_string_equal(m.ops->out_name(&m, 0), "score");
-    assert_string_equal(m.ops->out_name(&m, 1), "score_all");
-    assert_string_equal(m.ops->out_name(&m, 2), "threshold_all");
-    float out[6];
+    /* Score columns: score, threshold, anomaly, score_all, threshold_all. */
+    assert_int_equal(m.ops->n_out(&m), 5);
+    const char *names[5] = {"score", "threshold", "anomaly", "score_all", "threshold_all"};
+    for (int j = 0; j < 5; j++) {
+        assert_string_equal(m.ops->out_name(&m, (size_t)j), names[j]);
+    }
+    assert_null(m.ops->out_name(&m, 5));
+    float out[10];
     assert_int_equal(m.ops->score(&m, q, 2, out), 0);
-    assert_true(fabsf(out[1] - 0.625f) < 1e-5f); /* MSE = (1 + 0.25) / 2 */
-    assert_true(out[2] > 0.0f);
-    assert_true(fabsf(out[0] - out[1] / out[2]) < 1e-4f * out[0]);
+    assert_true(fabsf(out[3] - 0.625f) < 1e-5f); /* MSE = (1 + 0.25) / 2 */
+    assert_true(out[4] > 0.0f);
+    assert_true(fabsf(out[0] - out[3] / out[4]) < 1e-4f * out[0]);
     assert_true(out[0] > 1.0f); /* far off the line: anomalous */
+    assert_true(out[1] == 1.0f && out[2] == 1.0f);
+    assert_true(out[5 + 0] < 1.0f && out[5 + 2] == 0.0f); /* (2,4) is on the line */
     vigil_model_fini(&m);
 }
 
@@ -136,15 +140,17 @@ static void test_groups_make_columns_and_thresholds(void **state)
     assert_string_equal(vigil_recon_group_name(&m, 1), "memory");
     assert_int_equal(vigil_recon_feature_group(&m, 2), 0);
     assert_int_equal(vigil_recon_feature_group(&m, 3), 1);
-    assert_int_equal(m.ops->n_out(&m), 5);
-    assert_string_equal(m.ops->out_name(&m, 3), "score_memory");
-    assert_string_equal(m.ops->out_name(&m, 4), "threshold_memory");
+    assert_int_equal(m.ops->n_out(&m), 7);
+    assert_string_equal(m.ops->out_name(&m, 3), "score_cpu");
+    assert_string_equal(m.ops->out_name(&m, 5), "score_memory");
+    assert_string_equal(m.ops->out_name(&m, 6), "threshold_memory");
     /* Breaking the memory correlation raises only the memory score. */
     float q[F] = {0.0f, 0.5f, 0.0f, -1.0f};
-    float out[5];
+    float out[7];
     assert_int_equal(m.ops->score(&m, q, 1, out), 0);
-    assert_true(out[3] / out[4] > 1.0f);
-    assert_true(fabsf(out[0] - out[3] / out[4]) < 1e-4f * out[0]);
+    assert_true(out[5] / out[6] > 1.0f);
+    assert_true(fabsf(out[0] - out[5] / out[6]) < 1e-4f * out[0]);
+    assert_true(out[2] == 1.0f);
     vigil_model_fini(&m);
 }
 
@@ -177,15 +183,15 @@ static void test_lstm_ae_learns_and_flags_a_spike(void **state)
     struct vigil_batch b = {.x = x, .n = AE_N, .f = AE_F, .threads = 1};
     assert_int_equal(m.ops->fit(&m, &b), 0);
     assert_int_equal(vigil_recon_lag(&m), 7);
-    float out[AE_N * 3];
+    float out[AE_N * 5];
     assert_int_equal(m.ops->score(&m, x, AE_N, out), 0);
     /* Rows before the first full window are NaN, the rest finite. */
-    assert_true(isnan(out[6 * 3]));
-    assert_false(isnan(out[7 * 3]));
+    assert_true(isnan(out[6 * 5]) && isnan(out[6 * 5 + 2]));
+    assert_false(isnan(out[7 * 5]));
     /* Trained: the mean training MSE is far below the series' variance (~0.05). */
     double mean = 0.0;
     for (int t = 7; t < AE_N; t++) {
-        mean += (double)out[t * 3 + 1];
+        mean += (double)out[t * 5 + 3];
     }
     mean /= AE_N - 7;
     assert_true(mean < 0.01);
@@ -193,9 +199,10 @@ static void test_lstm_ae_learns_and_flags_a_spike(void **state)
     float y[AE_N * AE_F];
     memcpy(y, x, sizeof y);
     y[(AE_N - 1) * AE_F + 2] = 1.0f;
-    float out2[AE_N * 3], se[AE_N * AE_F];
+    float out2[AE_N * 5], se[AE_N * AE_F];
     assert_int_equal(m.ops->score(&m, y, AE_N, out2), 0);
-    assert_true(out2[(AE_N - 1) * 3] > 1.0f);
+    assert_true(out2[(AE_N - 1) * 5] > 1.0f);
+    assert_true(out2[(AE_N - 1) * 5 + 2] == 1.0f);
     assert_int_equal(vigil_recon_errors(&m, y, AE_N, se), 0);
     const float *last = se + (AE_N - 1) * AE_F;
     assert_true(last[2] > last[0] && last[2] > last[1]);
@@ -232,7 +239,7 @@ static void test_same_seed_same_bytes_and_roundtrip(void **state)
         model_new(&c, names[k], other);
         assert_int_equal(c.ops->load(&c, ba.p, ba.len), 0);
         assert_int_equal(c.f, AE_F);
-        float oa[AE_N * 3], oc[AE_N * 3];
+        float oa[AE_N * 5], oc[AE_N * 5];
         assert_int_equal(a.ops->score(&a, x, AE_N, oa), 0);
         assert_int_equal(c.ops->score(&c, x, AE_N, oc), 0);
         assert_memory_equal(oa, oc, sizeof oa);
@@ -260,14 +267,14 @@ static void test_nan_rows_and_bad_input(void **state)
     model_new(&m, "lstm-ae", ae_kv);
     struct vigil_batch b = {.x = x, .n = AE_N, .f = AE_F, .threads = 1};
     assert_int_equal(m.ops->fit(&m, &b), 0);
-    float out[AE_N * 3];
+    float out[AE_N * 5];
     assert_int_equal(m.ops->score(&m, x, AE_N, out), 0);
     /* Windows holding row 100 (ending at 100..107) cannot be scored. */
-    assert_true(isnan(out[100 * 3]) && isnan(out[107 * 3]));
-    assert_false(isnan(out[99 * 3]) || isnan(out[108 * 3]));
+    assert_true(isnan(out[100 * 5]) && isnan(out[107 * 5]));
+    assert_false(isnan(out[99 * 5]) || isnan(out[108 * 5]));
     /* Fewer rows than a window: everything NaN, no error. */
     assert_int_equal(m.ops->score(&m, x, 5, out), 0);
-    assert_true(isnan(out[4 * 3]));
+    assert_true(isnan(out[4 * 5]));
     vigil_model_fini(&m);
 
     /* Too few rows to train, empty input. */
@@ -349,6 +356,59 @@ static void test_quantile_threshold_is_numpy_linear(void **state)
     vigil_model_fini(&m);
 }
 
+static void test_normalize_and_smooth_by_hand(void **state)
+{
+    (void)state;
+    /*
+     * k-means with one centroid at the mean (1.5, 15) of
+     *   f0 = 0, 1, 2, 3      SE 2.25 0.25 0.25 2.25   mean 1.25
+     *   f1 = 0, 10, 20, 30   SE 225  25   25   225    mean 125
+     * normalize divides by those means: both features become 1.8 0.2 0.2 1.8,
+     * and the query (1.5, 25) has SE (0, 100) -> (0, 0.8).
+     */
+    float x[8] = {0, 0, 1, 10, 2, 20, 3, 30};
+    const char *kv[] = {"k", "1", "normalize", "true", NULL};
+    struct vigil_model m;
+    model_new(&m, "kmeans", kv);
+    struct vigil_batch b = {.x = x, .n = 4, .f = 2, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    float q[2] = {1.5f, 25.0f}, se[8];
+    assert_int_equal(vigil_recon_errors(&m, q, 1, se), 0);
+    assert_true(fabsf(se[0]) < 1e-6f && fabsf(se[1] - 0.8f) < 1e-5f);
+    assert_int_equal(vigil_recon_lag(&m), 0);
+    vigil_model_fini(&m);
+    /* smooth = 2 averages consecutive rows: NaN, 1.0, 0.2, 1.0 for both; lag 1. */
+    const char *kv2[] = {"k", "1", "normalize", "true", "smooth", "2", NULL};
+    model_new(&m, "kmeans", kv2);
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    assert_int_equal(vigil_recon_lag(&m), 1);
+    assert_int_equal(vigil_recon_errors(&m, x, 4, se), 0);
+    assert_true(isnan(se[0]) && isnan(se[1]));
+    const float want[3] = {1.0f, 0.2f, 1.0f};
+    for (int t = 1; t < 4; t++) {
+        assert_true(fabsf(se[2 * t] - want[t - 1]) < 1e-5f);
+        assert_true(fabsf(se[2 * t + 1] - want[t - 1]) < 1e-5f);
+    }
+    /* The threshold is the 0.99 quantile of the smoothed training MSE (1.0, 0.2, 1.0). */
+    assert_true(fabs(vigil_recon_threshold(&m, 0) - 1.0) < 1e-5);
+    /* A NaN row poisons the windows that hold it. */
+    float xn[8] = {0, 0, 1, 10, NAN, 20, 3, 30};
+    assert_int_equal(vigil_recon_errors(&m, xn, 4, se), 0);
+    assert_false(isnan(se[2]));
+    assert_true(isnan(se[4]) && isnan(se[6]));
+    /* Refitting on wider data resizes the scratch (ASan checks the moving average). */
+    float wide[6 * 5];
+    for (int i = 0; i < 30; i++) {
+        wide[i] = (float)((i * 7) % 11);
+    }
+    struct vigil_batch wb = {.x = wide, .n = 6, .f = 5, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &wb), 0);
+    float wse[6 * 5];
+    assert_int_equal(vigil_recon_errors(&m, wide, 6, wse), 0);
+    assert_true(isnan(wse[0]) && !isnan(wse[5 * 5 + 4]));
+    vigil_model_fini(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_nan_rows_and_bad_input),
         cmocka_unit_test(test_fit_oom_sweep),
         cmocka_unit_test(test_quantile_threshold_is_numpy_linear),
+        cmocka_unit_test(test_normalize_and_smooth_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +70,42 @@ static void test_events_put_query_filters(void **state)
     vigil_store_close(st);
 }
 
+static void test_scores_history_and_prune(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/s.db", tu_tmpdir());
+    struct vigil_store *st;
+    assert_int_equal(vigil_store_open(&st, path, 0), 0);
+    const int64_t S = 1000000000LL;
+    assert_int_equal(vigil_store_begin(st), 0);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(vigil_store_score_put(st, i * S, "host", "cpu", i * 0.1), 0);
+        assert_int_equal(vigil_store_score_put(st, i * S, "host", "memory", 0.5), 0);
+        if (i % 2 == 0) {
+            assert_int_equal(vigil_store_service_put(st, i * S, i), 0);
+        }
+    }
+    assert_int_equal(vigil_store_score_put(st, 100 * S, "host", "cpu", NAN), 0);
+    assert_int_equal(vigil_store_commit(st), 0);
+    int64_t ts[200];
+    double r[200], sv[200];
+    /* The latest 10 cpu points of [0, 100 s], oldest first, service joined by time. */
+    int64_t n = vigil_store_scores(st, "host", "cpu", 0, 0, ts, r, sv, 10);
+    assert_int_equal(n, 10);
+    assert_true(ts[0] == 91 * S && ts[9] == 100 * S);
+    assert_true(fabs(r[0] - 9.1) < 1e-9);
+    assert_true(isnan(sv[0]) && sv[1] == 92.0);
+    assert_true(isnan(r[9]));
+    n = vigil_store_scores(st, "host", "cpu", 10 * S, 19 * S, ts, r, sv, 200);
+    assert_int_equal(n, 10);
+    assert_int_equal(vigil_store_prune(st, 50 * S), 0);
+    n = vigil_store_scores(st, "host", "memory", 0, 0, ts, r, sv, 200);
+    assert_int_equal(n, 50);
+    assert_true(ts[0] == 50 * S);
+    vigil_store_close(st);
+}
+
 static void test_store_rejects_non_database(void **state)
 {
     (void)state;
@@ -87,6 +124,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_put_query_filters),
+        cmocka_unit_test(test_scores_history_and_prune),
         cmocka_unit_test(test_store_rejects_non_database),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "vigil/bus.h"
 #include "vigil/mem.h"
 
 static long fail_at_call;
@@ -265,4 +266,29 @@ int tu_have_program(const char *name)
         p = e + 1;
     }
     return 0;
+}
+
+int tu_nats_start(char *url, size_t n)
+{
+    if (!tu_have_program("nats-server") || !vigil_bus_available()) {
+        return -1;
+    }
+    char port[16], dir[256];
+    snprintf(port, sizeof port, "%d", tu_free_port());
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd", dir, NULL};
+    int pid = tu_spawn(argv, NULL);
+    snprintf(url, n, "nats://127.0.0.1:%s", port);
+    for (int i = 0; i < 200 && pid > 0; i++) {
+        struct vigil_bus *b;
+        struct vigil_diag d;
+        if (vigil_bus_connect(&b, url, "probe", &d) == 0) {
+            vigil_bus_close(b);
+            return pid;
+        }
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+    tu_stop(pid);
+    return -1;
 }

@@ -46,6 +46,22 @@ void tu_stop(int pid);
 int tu_wait_http(const char *url, long timeout_ms);
 /* 1 if a program is on PATH. */
 int tu_have_program(const char *name);
+/*
+ * Starts nats-server with JetStream on a free 127.0.0.1 port (store in a
+ * fresh temporary directory) and waits until it accepts a client (10 s).
+ * Writes its URL to url and returns the pid (stop it with tu_stop), or -1
+ * when nats-server or libnats is absent or the server did not come up.
+ */
+int tu_nats_start(char *url, size_t n);
+
+/* Skips the current test when tu_nats_start gave no server (pid <= 0). */
+#define TU_REQUIRE_NATS(pid)                                                                       \
+    do {                                                                                           \
+        if ((pid) <= 0) {                                                                          \
+            print_message("skip: nats-server or libnats not available\n");                         \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
 
 /* Skips the current test with a message when a dataset is absent. */
 #define TU_REQUIRE_DATA(path_buf, rel)                                                             \

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Side by side in one run: CPU time per metric sample of `vigil collect
+# --interval 100ms` (collection plus serving /metrics) against Debian's
+# prometheus-node-exporter, both on 127.0.0.1 and both scraped with curl every
+# 100 ms. CPU is the sum of /proc/PID/task/*/schedstat (ns on CPU, every
+# thread) over the measured window; series are the sample lines of one scrape.
+# Prints each run and the medians over RUNS runs, and vigil's RSS.
+#
+#   bench/collect_vs_node_exporter.sh            # RUNS=5 SECS=10
+#   RUNS=3 SECS=5 VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/...
+set -u
+cd "$(dirname "$0")/.."
+VIGIL=${VIGIL_BIN:-./vigil}
+RUNS=${RUNS:-5}
+SECS=${SECS:-10}
+VIGIL_ARGS=${VIGIL_ARGS:-}
+NE=$(command -v prometheus-node-exporter || true)
+if [ -z "$NE" ]; then echo "skip: prometheus-node-exporter not installed"; exit 0; fi
+TMP=$(mktemp -d /tmp/vigil-bench-XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+cpu_ns() { # pid: ns on CPU summed over its threads
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+series() { grep -vc '^#' "$1"; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}"
+echo "node-exporter: $("$NE" --version 2>&1 | head -1)"
+printf '%-4s %8s %8s %11s %11s %9s %9s %8s\n' run v_series n_series v_ms/scrape n_ms/scrape v_us/smp n_us/smp v_rss_kB
+for run in $(seq 1 "$RUNS"); do
+    # shellcheck disable=SC2086
+    nice -n 5 "$VIGIL" collect --interval 100ms --listen 127.0.0.1:0 -q $VIGIL_ARGS 2>"$TMP/v.log" &
+    VP=$!
+    PIDS+=("$VP")
+    NPORT=$(free_port)
+    nice -n 5 "$NE" --web.listen-address="127.0.0.1:$NPORT" >"$TMP/ne.log" 2>&1 &
+    NP=$!
+    PIDS+=("$NP")
+    VPORT=
+    for _ in $(seq 1 100); do
+        VPORT=$(sed -n 's/^vigil: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/v.log")
+        [ -n "$VPORT" ] && curl -s -o /dev/null "127.0.0.1:$NPORT/metrics" && break
+        sleep 0.1
+    done
+    if [ -z "$VPORT" ]; then echo "vigil did not start: $(cat "$TMP/v.log")"; exit 1; fi
+    VU="http://127.0.0.1:$VPORT/metrics"
+    NU="http://127.0.0.1:$NPORT/metrics"
+    # Warm-up: one second of scrapes, then one scrape of each kept for the series count.
+    for _ in $(seq 1 10); do curl -s -o /dev/null "$VU" -o /dev/null "$NU"; sleep 0.1; done
+    curl -s -o "$TMP/v.prom" "$VU" -o "$TMP/n.prom" "$NU"
+    v0=$(cpu_ns "$VP")
+    n0=$(cpu_ns "$NP")
+    t0=$(date +%s%N)
+    scrapes=0
+    end=$((t0 + SECS * 1000000000))
+    next=$t0
+    while [ "$(date +%s%N)" -lt "$end" ]; do
+        curl -s -o /dev/null "$VU" -o /dev/null "$NU"
+        scrapes=$((scrapes + 1))
+        next=$((next + 100000000))
+        now=$(date +%s%N)
+        [ "$next" -gt "$now" ] && sleep "$(awk -v d=$((next - now)) 'BEGIN {printf "%.3f", d / 1e9}')"
+    done
+    v1=$(cpu_ns "$VP")
+    n1=$(cpu_ns "$NP")
+    t1=$(date +%s%N)
+    vs=$(series "$TMP/v.prom")
+    ns=$(series "$TMP/n.prom")
+    rss=$(rss_kb "$VP")
+    # vigil collects every 100 ms whatever the scrapes; count its ticks by elapsed time.
+    ticks=$(awk -v t=$((t1 - t0)) 'BEGIN {printf "%d", t / 1e8}')
+    v_ms=$(awk -v c=$((v1 - v0)) -v n="$ticks" 'BEGIN {printf "%.3f", c / n / 1e6}')
+    n_ms=$(awk -v c=$((n1 - n0)) -v n="$scrapes" 'BEGIN {printf "%.3f", c / n / 1e6}')
+    v_us=$(awk -v c=$((v1 - v0)) -v n="$ticks" -v s="$vs" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
+    n_us=$(awk -v c=$((n1 - n0)) -v n="$scrapes" -v s="$ns" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
+    printf '%-4s %8s %8s %11s %11s %9s %9s %8s\n' "$run" "$vs" "$ns" "$v_ms" "$n_ms" "$v_us" "$n_us" "$rss"
+    echo "$vs $ns $v_ms $n_ms $v_us $n_us $rss $scrapes" >>"$TMP/runs"
+    kill -INT "$VP"; wait "$VP" 2>/dev/null
+    kill "$NP"; wait "$NP" 2>/dev/null
+    PIDS=()
+done
+med() { awk -v c="$1" '{print $c}' "$TMP/runs" | median; }
+printf '%-4s %8s %8s %11s %11s %9s %9s %8s\n' med "$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" \
+    "$(med 5)" "$(med 6)" "$(med 7)"
+echo "ratio node-exporter/vigil per sample: $(awk -v a="$(med 6)" -v b="$(med 5)" 'BEGIN {printf "%.1f", a / b}')x"
+echo "scrapes per run: $(med 8) over ${SECS}s"

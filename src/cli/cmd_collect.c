@@ -1,0 +1,464 @@
+/*
+ * vigil collect: runs the collectors every --interval and exposes the last
+ * tick over HTTP (/metrics, Prometheus text 0.0.4), appends timestamped
+ * scrapes to --out, and publishes batches to NATS with --nats. Stops cleanly
+ * (exit 0) on SIGINT/SIGTERM, after --count ticks or after --duration.
+ *
+ * `vigil collect` normally runs as build/vigil-collect (cli_collect_exec_lean):
+ * the same code linked with libmicrohttpd alone, so the collector maps a
+ * few libraries instead of the ~70 the models, plots, HTTP client, SQLite
+ * and NATS bring (docs/perf.md, "## Collection").
+ *
+ * SIGINT and SIGTERM are blocked in every thread (the HTTP server's
+ * included) and waited for with sigtimedwait between ticks, so a stop request
+ * is seen at once whatever the interval.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vigil/buf.h"
+#include "vigil/bus.h"
+#include "vigil/clock.h"
+#include "vigil/collect.h"
+#include "vigil/http.h"
+#include "vigil/log.h"
+#include "vigil/mem.h"
+#include "vigil/opt.h"
+
+#define MAX_SETS 64
+
+struct collect_args {
+    int64_t interval_ns;
+    int64_t duration_ns;
+    int64_t rescan_ns;
+    int64_t retire_ns;
+    long count;
+    const char *listen;
+    const char *out;
+    const char *nats;
+    const char *root;
+    const char *collectors;
+    const char *sets[MAX_SETS];
+    int n_sets;
+    int quiet;
+};
+
+static void usage_full(FILE *f)
+{
+    fprintf(f,
+            "usage: vigil collect [options]\n"
+            "  -i, --interval D      time between ticks (default 100ms)\n"
+            "  -l, --listen ADDR:PORT serve /metrics and /healthz (127.0.0.1 when only :PORT)\n"
+            "  -o, --out FILE        append timestamped scrapes (Prometheus text) to FILE\n"
+            "                        ('-' for stdout)\n"
+            "      --nats URL        publish each tick's scrape to JetStream subject\n"
+            "                        vigil.metrics.<host> (stream VIGIL_METRICS)\n"
+            "  -r, --root DIR        read /proc and /sys under DIR (default /)\n"
+            "  -n, --count N         stop after N ticks\n"
+            "  -d, --duration D      stop after D (\"30s\", \"1h\")\n"
+            "  -c, --collectors LIST comma list of collectors (default: every default one)\n"
+            "  -s, --set C.OPT=VAL   set a collector option (repeatable), e.g. cgroup.max=64\n"
+            "      --rescan D        discovery interval for cgroups, domains, mounts (default 1s)\n"
+            "      --retire D        forget the series of a vanished container, VM, device or\n"
+            "                        process after D (default 5m; 0 keeps them all)\n"
+            "  -q, --quiet           log errors only\n"
+            "      --list            list the collectors and their options\n"
+            "At least one of --listen, --out, --nats is needed, except with --count.\n");
+}
+
+static int list_collectors(void)
+{
+    for (const struct vigil_collector_ops *const *o = vigil_collector_list(); *o; o++) {
+        printf("%-11s %s%s\n", (*o)->name, (*o)->summary, (*o)->default_on ? "" : " (off by default)");
+        if ((*o)->opts) {
+            struct vigil_buf b;
+            vigil_buf_init(&b);
+            vigil_opt_help((*o)->opts, &b);
+            printf("    options, set with --set %s.NAME=VALUE:\n", (*o)->name);
+            for (char *p = b.p; p && *p;) {
+                char *nl = strchr(p, '\n');
+                printf("    %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+                p = nl ? nl + 1 : p + strlen(p);
+            }
+            vigil_buf_fini(&b);
+        }
+    }
+    return CLI_OK;
+}
+
+static int parse_duration_arg(const char *name, const char *s, int64_t *ns)
+{
+    if (vigil_duration_parse(s, strlen(s), ns) != 0 || *ns <= 0) {
+        return cli_usage("collect", "%s: expected a duration such as 100ms or 10s, got '%s'", name,
+                         s);
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct collect_args *a)
+{
+    static const struct option longopts[] = {
+        {"interval", required_argument, 0, 'i'}, {"listen", required_argument, 0, 'l'},
+        {"out", required_argument, 0, 'o'},      {"nats", required_argument, 0, 'N'},
+        {"root", required_argument, 0, 'r'},     {"count", required_argument, 0, 'n'},
+        {"duration", required_argument, 0, 'd'}, {"collectors", required_argument, 0, 'c'},
+        {"set", required_argument, 0, 's'},      {"rescan", required_argument, 0, 'R'},
+        {"retire", required_argument, 0, 'T'},
+        {"quiet", no_argument, 0, 'q'},          {"list", no_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->interval_ns = 100000000LL;
+    a->retire_ns = 300LL * 1000000000LL;
+    a->root = "/";
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":i:l:o:r:n:d:c:s:qh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'i':
+            if (parse_duration_arg("--interval", optarg, &a->interval_ns)) {
+                return CLI_USAGE;
+            }
+            break;
+        case 'd':
+            if (parse_duration_arg("--duration", optarg, &a->duration_ns)) {
+                return CLI_USAGE;
+            }
+            break;
+        case 'R':
+            if (parse_duration_arg("--rescan", optarg, &a->rescan_ns)) {
+                return CLI_USAGE;
+            }
+            break;
+        case 'T':
+            if (strcmp(optarg, "0") == 0) {
+                a->retire_ns = 0;
+            } else if (parse_duration_arg("--retire", optarg, &a->retire_ns)) {
+                return CLI_USAGE;
+            }
+            break;
+        case 'l':
+            a->listen = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'N':
+            a->nats = optarg;
+            break;
+        case 'r':
+            a->root = optarg;
+            break;
+        case 'c':
+            a->collectors = optarg;
+            break;
+        case 'n': {
+            char *end;
+            errno = 0;
+            a->count = strtol(optarg, &end, 10);
+            if (*end || errno || a->count <= 0) {
+                return cli_usage("collect", "--count: expected a positive integer, got '%s'",
+                                 optarg);
+            }
+            break;
+        }
+        case 's':
+            if (a->n_sets == MAX_SETS) {
+                return cli_usage("collect", "too many --set options");
+            }
+            a->sets[a->n_sets++] = optarg;
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case 'L':
+            return -1;
+        case 'h':
+            usage_full(stdout);
+            return -2;
+        case ':':
+            return cli_usage("collect", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage("collect", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return cli_usage("collect", "unexpected argument '%s'", argv[optind]);
+    }
+    if (!a->listen && !a->out && !a->nats && !a->count) {
+        return cli_usage("collect", "nothing to do: give --listen, --out, --nats or --count");
+    }
+    return 0;
+}
+
+void cli_collect_exec_lean(char **argv)
+{
+    /* NATS needs libnats and OpenSSL, which vigil-collect does not map: stay in process.
+     * getopt_long takes any prefix of --nats, and no other long option starts with --n. */
+    for (char **a = argv + 1; *a; a++) {
+        if (strncmp(*a, "--n", 3) == 0) {
+            return;
+        }
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    if (n <= 0) {
+        return;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash || strcmp(slash + 1, "vigil-collect") == 0) {
+        return;
+    }
+    strcpy(slash + 1, "vigil-collect");
+    if (access(self, X_OK) == 0) {
+        execv(self, argv);
+        vigil_debug("collect: exec %s: %s; collecting in process", self, strerror(errno));
+    }
+}
+
+/* Writes all of b to fd. Returns 0 or -errno. */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int cmd_collect(int argc, char **argv)
+{
+    struct collect_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc == -1) {
+        return list_collectors();
+    }
+    if (rc == -2) {
+        return CLI_OK;
+    }
+    if (rc) {
+        return rc;
+    }
+    if (a.quiet) {
+        vigil_log_set_level(VIGIL_LOG_ERROR);
+    }
+    char addr[64] = "";
+    uint16_t port = 0;
+    if (a.listen && vigil_http_parse_listen(a.listen, addr, sizeof addr, &port) != 0) {
+        return cli_usage("collect", "--listen: expected ADDR:PORT with an IPv4 address, got '%s'",
+                         a.listen);
+    }
+    if (a.nats && !vigil_bus_available()) {
+        return cli_fail("collect: --nats: this build has no NATS client (libnats)");
+    }
+
+    /* Block the stop signals before any thread starts so only sigtimedwait sees them. */
+    sigset_t stopset;
+    sigemptyset(&stopset);
+    sigaddset(&stopset, SIGINT);
+    sigaddset(&stopset, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+
+    struct vigil_collect *c = NULL;
+    struct vigil_http *h = NULL;
+    struct vigil_snapshot snap;
+    struct vigil_http_route routes[1]; /* borrowed by the server until it stops */
+    int have_snap = 0, out_fd = -1, ret = CLI_FAIL;
+    struct vigil_buf obuf, nbuf;
+    vigil_buf_init(&obuf);
+    vigil_buf_init(&nbuf);
+    struct vigil_bus *bus = NULL;
+    char subject[256];
+    struct vigil_diag d;
+    vigil_diag_clear(&d);
+    struct vigil_collect_conf conf;
+    vigil_collect_conf_default(&conf);
+    conf.root = a.root;
+    conf.collectors = a.collectors;
+    if (a.rescan_ns) {
+        conf.rescan_ns = a.rescan_ns;
+    }
+    conf.retire_ns = a.retire_ns;
+    rc = vigil_collect_new(&c, &conf, &d);
+    if (rc == VIGIL_ECONFIG) {
+        ret = cli_usage("collect", "%s", d.msg);
+        goto done;
+    }
+    if (rc) {
+        cli_fail("collect: %s", vigil_strerror(rc));
+        goto done;
+    }
+    for (int i = 0; i < a.n_sets; i++) {
+        char key[128];
+        const char *eq = strchr(a.sets[i], '=');
+        size_t kl = eq ? (size_t)(eq - a.sets[i]) : 0;
+        if (!eq || kl == 0 || kl >= sizeof key) {
+            ret = cli_usage("collect", "--set: expected collector.option=value, got '%s'",
+                            a.sets[i]);
+            goto done;
+        }
+        memcpy(key, a.sets[i], kl);
+        key[kl] = '\0';
+        rc = vigil_collect_set(c, key, eq + 1, &d);
+        if (rc) {
+            ret = rc == VIGIL_ECONFIG ? cli_usage("collect", "--set %s: %s", a.sets[i], d.msg)
+                                      : cli_fail("collect: %s", vigil_strerror(rc));
+            goto done;
+        }
+    }
+    rc = vigil_collect_start(c, &d);
+    if (rc) {
+        cli_fail("collect: %s", d.msg[0] ? d.msg : vigil_strerror(rc));
+        goto done;
+    }
+    if (a.out) {
+        out_fd = strcmp(a.out, "-") == 0
+                     ? STDOUT_FILENO
+                     : open(a.out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (out_fd < 0) {
+            cli_fail("collect: %s: %s", a.out, strerror(errno));
+            goto done;
+        }
+    }
+    if (a.listen) {
+        if (vigil_snapshot_init(&snap)) {
+            cli_fail("collect: out of memory");
+            goto done;
+        }
+        have_snap = 1;
+        routes[0] = (struct vigil_http_route){"/metrics", vigil_http_serve_snapshot, &snap};
+        struct vigil_http_conf hc;
+        vigil_http_conf_default(&hc);
+        hc.addr = addr;
+        hc.port = port;
+        hc.routes = routes;
+        hc.n_routes = 1;
+        rc = vigil_http_start(&h, &hc, &d);
+        if (rc) {
+            cli_fail("collect: %s", d.msg);
+            goto done;
+        }
+        vigil_info("collect: serving http://%s:%u/metrics", addr, vigil_http_port(h));
+        /* Tests and scripts read the bound port from here when they asked for port 0. */
+        fprintf(stderr, "vigil: listening on %s:%u\n", addr, vigil_http_port(h));
+    }
+
+    if (a.nats) {
+        /* One subject per host under a stream on vigil.metrics.> (docs/formats.md). */
+        char host[128] = "localhost";
+        gethostname(host, sizeof host - 1);
+        struct vigil_bus_stream st = {.name = "VIGIL_METRICS", .subjects = "vigil.metrics.>",
+                                      .max_age_ns = 24LL * 3600 * 1000000000LL};
+        if ((rc = vigil_bus_connect(&bus, a.nats, "vigil-collect", &d)) != 0 ||
+            (rc = vigil_bus_ensure_stream(bus, &st, &d)) != 0 ||
+            (rc = vigil_bus_subject(subject, sizeof subject, "vigil.metrics", host)) != 0) {
+            cli_fail("collect: --nats %s: %s", a.nats, d.msg[0] ? d.msg : vigil_strerror(rc));
+            goto done;
+        }
+        vigil_info("collect: publishing to %s on %s", subject, a.nats);
+    }
+
+    int64_t start = vigil_clock_mono_ns(), next = start;
+    for (long tick = 0;; tick++) {
+        const struct vigil_sample_batch *b;
+        rc = vigil_collect_tick(c, &b);
+        if (rc) {
+            cli_fail("collect: tick: %s", vigil_strerror(rc));
+            goto done;
+        }
+        if (have_snap) {
+            struct vigil_buf *sb = vigil_snapshot_begin(&snap);
+            if (!sb || vigil_collect_render(c, sb, 0)) {
+                cli_fail("collect: out of memory rendering /metrics");
+                goto done;
+            }
+            vigil_snapshot_commit(&snap);
+        }
+        if (out_fd >= 0) {
+            vigil_buf_reset(&obuf);
+            if (vigil_collect_render(c, &obuf,
+                                     VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_META_ONCE)) {
+                cli_fail("collect: out of memory rendering --out");
+                goto done;
+            }
+            if ((rc = write_all(out_fd, obuf.p ? obuf.p : "", obuf.len)) != 0) {
+                cli_fail("collect: %s: %s", a.out, vigil_strerror(rc));
+                goto done;
+            }
+        }
+        if (bus) {
+            /* One message per tick: the whole scrape, timestamped, self-describing. */
+            vigil_buf_reset(&nbuf);
+            if (vigil_collect_render(c, &nbuf, VIGIL_RENDER_TIMESTAMPS)) {
+                cli_fail("collect: out of memory rendering for NATS");
+                goto done;
+            }
+            rc = vigil_bus_publish_async(bus, subject, nbuf.p ? nbuf.p : "", nbuf.len, NULL, &d);
+            if (rc) {
+                cli_fail("collect: --nats: %s", d.msg[0] ? d.msg : vigil_strerror(rc));
+                goto done;
+            }
+        }
+        if (a.count && tick + 1 >= a.count) {
+            break;
+        }
+        int64_t now = vigil_clock_mono_ns();
+        if (a.duration_ns && now - start >= a.duration_ns) {
+            break;
+        }
+        next += a.interval_ns;
+        if (next < now) {
+            next = now; /* a tick overran: start the next at once, keep no backlog */
+        }
+        int64_t wait = next - now;
+        if (a.duration_ns && start + a.duration_ns - now < wait) {
+            wait = start + a.duration_ns - now;
+        }
+        struct timespec ts = {(time_t)(wait / 1000000000LL), (long)(wait % 1000000000LL)};
+        int sig = sigtimedwait(&stopset, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            vigil_info("collect: stopping on signal %d", sig);
+            break;
+        }
+        if (a.duration_ns && vigil_clock_mono_ns() - start >= a.duration_ns) {
+            break;
+        }
+    }
+    ret = CLI_OK;
+    if (bus && (rc = vigil_bus_publish_wait(bus, 5000000000LL, &d)) != 0) {
+        ret = cli_fail("collect: --nats: %s (%llu publishes failed)",
+                       d.msg[0] ? d.msg : vigil_strerror(rc),
+                       (unsigned long long)vigil_bus_failed(bus));
+    }
+done:
+    vigil_bus_close(bus);
+    vigil_http_stop(h);
+    if (have_snap) {
+        vigil_snapshot_fini(&snap);
+    }
+    if (out_fd >= 0 && out_fd != STDOUT_FILENO) {
+        close(out_fd);
+    }
+    vigil_buf_fini(&obuf);
+    vigil_buf_fini(&nbuf);
+    vigil_collect_free(c);
+    return ret;
+}

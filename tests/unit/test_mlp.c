@@ -1,0 +1,419 @@
+/*
+ * MLP classifier tests: parameter checks, overfitting a small dataset,
+ * determinism (same seed, same bytes), save/load/score identity, corrupt
+ * model bytes, no allocation when scoring, the novelty gate, an OOM sweep of
+ * fit, and the NSL-KDD reader with a short training run on the real data.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vigil/mem.h"
+#include "vigil/model.h"
+#include "vigil/nslkdd.h"
+#include "vigil/rng.h"
+
+static void *params_with(const struct vigil_model_ops *ops, const char *const *kv)
+{
+    void *p = vigil_calloc(1, ops->params_size);
+    assert_non_null(p);
+    assert_int_equal(vigil_opt_defaults(ops->opts, p), 0);
+    for (size_t i = 0; kv && kv[i]; i += 2) {
+        struct vigil_diag d;
+        assert_int_equal(vigil_opt_set(ops->opts, p, kv[i], kv[i + 1], strlen(kv[i + 1]), &d), 0);
+    }
+    return p;
+}
+
+static void params_free(const struct vigil_model_ops *ops, void *p)
+{
+    vigil_opt_free(ops->opts, p);
+    vigil_free(p);
+}
+
+/* Three Gaussian blobs in 2-D, 40 rows each: class c around (3c, 3c mod 2). */
+static void blobs(float *x, int32_t *y, size_t n, uint64_t seed)
+{
+    struct vigil_rng r;
+    vigil_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) {
+        int c = (int)(i % 3);
+        y[i] = c;
+        x[2 * i] = (float)(3 * c + 0.5 * vigil_rng_normal(&r));
+        x[2 * i + 1] = (float)(3 * (c % 2) + 0.5 * vigil_rng_normal(&r));
+    }
+}
+
+static void test_check_rejects_bad_params(void **state)
+{
+    (void)state;
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    assert_non_null(ops);
+    assert_true(ops->supervised);
+    const char *bad[] = {"0", "a", "64,", ",64", "64,,32", "1,2,3,4,5,6,7,8", "70000", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *kv[] = {"hidden", bad[i], NULL};
+        void *p = params_with(ops, kv);
+        assert_non_null(ops->check(p));
+        struct vigil_model m;
+        assert_int_equal(vigil_model_init(&m, ops, p), VIGIL_ECONFIG);
+        params_free(ops, p);
+    }
+    const char *good[] = {"hidden", "8,4,2", NULL};
+    void *p = params_with(ops, good);
+    assert_null(ops->check(p));
+    params_free(ops, p);
+}
+
+static struct vigil_model train_blobs(const char *const *kv, float *x, int32_t *y, size_t n)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *p = params_with(ops, kv);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, p), 0);
+    params_free(ops, p);
+    struct vigil_batch b = {.x = x, .n = n, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    return m;
+}
+
+static void test_overfits_blobs_and_is_deterministic(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    float x[N * 2], out[N * 3], out2[N * 3];
+    int32_t y[N];
+    blobs(x, y, N, 7);
+    const char *kv[] = {"hidden", "16", "epochs", "200", "batch", "16", "lr", "0.01", NULL};
+    struct vigil_model m = train_blobs(kv, x, y, N);
+    assert_int_equal(m.f, 2);
+    assert_int_equal(m.ops->n_out(&m), 3);
+    assert_string_equal(m.ops->out_name(&m, 2), "p_2");
+    assert_null(m.ops->out_name(&m, 3));
+    assert_int_equal(m.ops->score(&m, x, N, out), 0);
+    size_t right = 0;
+    for (size_t i = 0; i < N; i++) {
+        float s = out[3 * i] + out[3 * i + 1] + out[3 * i + 2];
+        assert_float_equal(s, 1.0f, 1e-5);
+        int best = 0;
+        for (int c = 1; c < 3; c++) {
+            best = out[3 * i + c] > out[3 * i + best] ? c : best;
+        }
+        right += best == y[i];
+    }
+    assert_true(right >= N - 2);
+
+    /* Same seed and data: the same bytes. */
+    struct vigil_model m2 = train_blobs(kv, x, y, N);
+    struct vigil_buf b1, b2;
+    vigil_buf_init(&b1);
+    vigil_buf_init(&b2);
+    assert_int_equal(m.ops->save(&m, &b1), 0);
+    assert_int_equal(m2.ops->save(&m2, &b2), 0);
+    assert_int_equal(b1.len, b2.len);
+    assert_memory_equal(b1.p, b2.p, b1.len);
+    vigil_model_fini(&m2);
+
+    /* save -> load -> score gives identical outputs. */
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *p = params_with(ops, NULL);
+    struct vigil_model m3;
+    assert_int_equal(vigil_model_init(&m3, ops, p), 0);
+    assert_int_equal(m3.ops->load(&m3, b1.p, b1.len), 0);
+    assert_int_equal(m3.f, 2);
+    assert_int_equal(m3.ops->score(&m3, x, N, out2), 0);
+    assert_memory_equal(out, out2, sizeof out);
+
+    /* Scoring a warm model allocates nothing. */
+    tu_alloc_fail_at(0);
+    assert_int_equal(m3.ops->score(&m3, x, N, out2), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+
+    /* A row with NaN gets NaN probabilities, the others are unaffected. */
+    x[0] = NAN;
+    assert_int_equal(m3.ops->score(&m3, x, 2, out2), 0);
+    assert_true(isnan(out2[0]) && isnan(out2[2]));
+    assert_float_equal(out2[3], out[3], 0);
+
+    /* Every truncation of the bytes, a bad magic and a NaN weight are rejected. */
+    for (size_t k = 0; k < b1.len; k += 7) {
+        assert_int_equal(m3.ops->load(&m3, b1.p, k), VIGIL_EFORMAT);
+    }
+    b1.p[0] ^= 1;
+    assert_int_equal(m3.ops->load(&m3, b1.p, b1.len), VIGIL_EFORMAT);
+    b1.p[0] ^= 1;
+    float nan = NAN;
+    memcpy(b1.p + 4 * 6 + 8, &nan, 4); /* first weight: after magic, F, K, L, two widths, K */
+    assert_int_equal(m3.ops->load(&m3, b1.p, b1.len), VIGIL_EFORMAT);
+    /* The model is unusable after a failed load, not half-loaded. */
+    assert_int_equal(m3.ops->score(&m3, x, 1, out2), -EINVAL);
+    vigil_model_fini(&m3);
+    params_free(ops, p);
+    vigil_buf_fini(&b1);
+    vigil_buf_fini(&b2);
+    vigil_model_fini(&m);
+}
+
+static void test_fit_rejects_bad_batches(void **state)
+{
+    (void)state;
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *p = params_with(ops, NULL);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, p), 0);
+    float x[4] = {0, 1, 2, 3};
+    int32_t y[2] = {0, 1};
+    struct vigil_batch b = {.x = x, .n = 2, .f = 2, .y = NULL, .n_classes = 2, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &b), -EINVAL); /* no labels */
+    b.y = y;
+    b.n_classes = 1;
+    assert_int_equal(m.ops->fit(&m, &b), VIGIL_EEMPTY);
+    b.n_classes = 2;
+    x[0] = NAN;
+    x[2] = INFINITY;
+    assert_int_equal(m.ops->fit(&m, &b), VIGIL_EEMPTY); /* no usable row */
+    vigil_model_fini(&m);
+    params_free(ops, p);
+}
+
+static void test_fit_oom_sweep(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    float x[N * 2];
+    int32_t y[N];
+    blobs(x, y, N, 3);
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    const char *kv[] = {"hidden", "4", "epochs", "2", "novelty-k", "2", NULL};
+    void *p = params_with(ops, kv);
+    for (long k = 1;; k++) {
+        struct vigil_model m;
+        struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+        tu_alloc_fail_at(k);
+        int rc = vigil_model_init(&m, ops, p);
+        if (rc == 0) {
+            rc = m.ops->fit(&m, &b);
+            vigil_model_fini(&m);
+        }
+        long live = tu_alloc_live();
+        tu_alloc_reset();
+        assert_int_equal(live, 0);
+        if (rc == 0) {
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_true(k < 500);
+    }
+    params_free(ops, p);
+}
+
+static void test_novelty_gate_flags_unseen_rows(void **state)
+{
+    (void)state;
+    /* Normal around (0,0), attack around (4,0); then rows far below both. */
+    enum { N = 200 };
+    float x[N * 2];
+    int32_t y[N];
+    struct vigil_rng r;
+    vigil_rng_seed(&r, 11);
+    for (size_t i = 0; i < N; i++) {
+        y[i] = i % 4 == 0; /* a quarter attacks */
+        x[2 * i] = (float)(4 * y[i] + 0.3 * vigil_rng_normal(&r));
+        x[2 * i + 1] = (float)(0.3 * vigil_rng_normal(&r));
+    }
+    float probe[6] = {0.0f, 0.0f, 0.0f, -12.0f, 4.0f, 0.0f};
+    float out[6];
+    const char *plain[] = {"hidden", "8", "epochs", "50", "lr", "0.01", NULL};
+    const char *gated[] = {"hidden",    "8", "epochs",    "50",   "lr", "0.01",
+                           "novelty-k", "4", "novelty-q", "0.99", NULL};
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 2, .threads = 1};
+    void *p = params_with(ops, plain);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, p), 0);
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    assert_int_equal(m.ops->score(&m, probe, 3, out), 0);
+    float plain_far_normal = out[2];
+    vigil_model_fini(&m);
+    params_free(ops, p);
+
+    p = params_with(ops, gated);
+    assert_int_equal(vigil_model_init(&m, ops, p), 0);
+    assert_int_equal(m.ops->fit(&m, &b), 0);
+    assert_int_equal(m.ops->score(&m, probe, 3, out), 0);
+    assert_true(out[0] > 0.5f);          /* in-distribution normal stays normal */
+    assert_true(out[5] > 0.5f);          /* the known attack stays an attack */
+    assert_float_equal(out[2], 0.0f, 0); /* the far row is no longer normal */
+    assert_float_equal(out[3], 1.0f, 1e-6);
+    /* The gate survives save and load. */
+    struct vigil_buf buf;
+    vigil_buf_init(&buf);
+    assert_int_equal(m.ops->save(&m, &buf), 0);
+    struct vigil_model m2;
+    assert_int_equal(vigil_model_init(&m2, ops, p), 0);
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    float out2[6];
+    assert_int_equal(m2.ops->score(&m2, probe, 3, out2), 0);
+    assert_memory_equal(out, out2, sizeof out);
+    /* A corrupt gate section is a format error. */
+    buf.p[buf.len - 3] ^= 0x55;
+    int rc = m2.ops->load(&m2, buf.p, buf.len - 1);
+    assert_int_equal(rc, VIGIL_EFORMAT);
+    vigil_buf_fini(&buf);
+    vigil_model_fini(&m2);
+    vigil_model_fini(&m);
+    params_free(ops, p);
+    print_message("without the gate the far row was normal with p=%.3f\n",
+                  (double)plain_far_normal);
+}
+
+/* ---- NSL-KDD ---- */
+
+static void test_nslkdd_reader_rejects_bad_rows(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char good[512];
+    snprintf(good, sizeof good,
+             "0,tcp,http,SF,215,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0.00,0.00,0.00,0.00,"
+             "1.00,0.00,0.00,0,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,normal,21\n");
+    struct vigil_nslkdd d;
+    struct vigil_diag dg;
+    const char *p = tu_write_file(dir, "a.txt", good, strlen(good));
+    assert_int_equal(vigil_nslkdd_read(&d, p, NULL, 0, &dg), 0);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.y[0], 0);
+    assert_float_equal(d.x[1], 215, 0); /* src_bytes */
+    char name[64];
+    assert_string_equal(vigil_nslkdd_feature_name(1, name, sizeof name), "src_bytes");
+    assert_string_equal(vigil_nslkdd_feature_name(37, name, sizeof name),
+                        "dst_host_srv_rerror_rate");
+    assert_string_equal(vigil_nslkdd_feature_name(39, name, sizeof name), "protocol_type_tcp");
+    assert_string_equal(vigil_nslkdd_feature_name(121, name, sizeof name), "flag_SH");
+    assert_null(vigil_nslkdd_feature_name(122, name, sizeof name));
+    /* One-hot: tcp, http, SF. */
+    assert_float_equal(d.x[38 + 1], 1, 0);
+    assert_float_equal(d.x[38 + 3 + 24], 1, 0);
+    assert_float_equal(d.x[38 + 3 + 70 + 9], 1, 0);
+    vigil_nslkdd_fini(&d);
+    assert_int_equal(vigil_nslkdd_read(&d, p, NULL, 1, &dg), 0);
+    assert_float_equal(d.x[1], (float)log1p(215.0), 1e-4);
+    vigil_nslkdd_fini(&d);
+
+    struct {
+        const char *text;
+        size_t line, col;
+    } bad[] = {
+        {"0,tcp,http,SF,215\n", 1, 18},
+        {"0,tcp,http,SF,2x5,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,"
+         "0,"
+         "0,0,normal,21\n",
+         1, 15},
+        {"0,tcp,http,SF,215,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,"
+         "0,"
+         "0,0,nosuchattack,21\n",
+         1, 0},
+        {"0,tcp,http,SF,215,-1,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,"
+         "0,normal,21\n",
+         1, 19},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = tu_write_file(dir, "b.txt", bad[i].text, strlen(bad[i].text));
+        vigil_diag_clear(&dg);
+        assert_int_equal(vigil_nslkdd_read(&d, p, NULL, 0, &dg), VIGIL_EPARSE);
+        assert_int_equal(dg.line, bad[i].line);
+        if (bad[i].col) {
+            assert_int_equal(dg.col, bad[i].col);
+        }
+        assert_null(d.x);
+    }
+    p = tu_write_file(dir, "e.txt", "\n\n", 2);
+    assert_int_equal(vigil_nslkdd_read(&d, p, NULL, 0, &dg), VIGIL_EEMPTY);
+    assert_int_equal(vigil_nslkdd_read(&d, "/nonexistent", NULL, 0, &dg), -ENOENT);
+    assert_int_equal(vigil_threat_class_parse("probe"), VIGIL_THREAT_PROBE);
+    assert_int_equal(vigil_threat_class_parse("x"), -1);
+    assert_string_equal(vigil_threat_class_name(4), "u2r");
+    assert_string_equal(vigil_threat_class_name(9), "other");
+}
+
+static void test_nslkdd_real_data_and_short_training(void **state)
+{
+    (void)state;
+    char tr[1024], te[1024];
+    TU_REQUIRE_DATA(tr, "nsl-kdd/KDDTrain+_20Percent.txt");
+    TU_REQUIRE_DATA(te, "nsl-kdd/KDDTest+.txt");
+    struct vigil_nslkdd a, b;
+    struct vigil_diag d;
+    assert_int_equal(vigil_nslkdd_read(&a, tr, NULL, 1, &d), 0);
+    assert_int_equal(a.n, 25192);
+    /* Class counts of the 20 % training file (README). */
+    assert_int_equal(a.per_class[0], 13449);
+    assert_int_equal(a.per_class[1], 9234);
+    assert_int_equal(a.per_class[2], 2289);
+    assert_int_equal(a.per_class[3], 209);
+    assert_int_equal(a.per_class[4], 11);
+    assert_int_equal(a.unknown_symbols, 0);
+    assert_int_equal(vigil_nslkdd_read(&b, te, NULL, 1, &d), 0);
+    assert_int_equal(b.n, 22544);
+    assert_int_equal(b.per_class[0], 9711);
+    assert_int_equal(b.per_class[1], 7458);
+    assert_int_equal(b.per_class[2], 2421);
+    /* Min-max scale on the training rows (as the prep chain does), 3 epochs, then test. */
+    size_t F = VIGIL_NSLKDD_F;
+    for (size_t j = 0; j < F; j++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < a.n; i++) {
+            lo = fminf(lo, a.x[i * F + j]);
+            hi = fmaxf(hi, a.x[i * F + j]);
+        }
+        float r = hi > lo ? hi - lo : 1.0f;
+        for (size_t i = 0; i < a.n; i++) {
+            a.x[i * F + j] = (a.x[i * F + j] - lo) / r;
+        }
+        for (size_t i = 0; i < b.n; i++) {
+            b.x[i * F + j] = fminf(fmaxf((b.x[i * F + j] - lo) / r, 0.0f), 1.0f);
+        }
+    }
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    const char *kv[] = {"epochs", "3", NULL};
+    void *p = params_with(ops, kv);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, p), 0);
+    struct vigil_batch bt = {.x = a.x, .n = a.n, .f = F, .y = a.y, .n_classes = 5, .threads = 1};
+    assert_int_equal(m.ops->fit(&m, &bt), 0);
+    float *out = vigil_mallocarray(b.n * 5, sizeof *out);
+    assert_int_equal(m.ops->score(&m, b.x, b.n, out), 0);
+    size_t right = 0;
+    for (size_t i = 0; i < b.n; i++) {
+        int best = 0;
+        for (int c = 1; c < 5; c++) {
+            best = out[i * 5 + c] > out[i * 5 + best] ? c : best;
+        }
+        right += best == b.y[i];
+    }
+    double acc = (double)right / (double)b.n;
+    print_message("KDDTest+ accuracy after 3 epochs: %.4f\n", acc);
+    assert_true(acc > 0.70); /* the full 30-epoch figure is in docs/results.md */
+    vigil_free(out);
+    vigil_model_fini(&m);
+    params_free(ops, p);
+    vigil_nslkdd_fini(&a);
+    vigil_nslkdd_fini(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_rejects_bad_params),
+        cmocka_unit_test(test_overfits_blobs_and_is_deterministic),
+        cmocka_unit_test(test_fit_rejects_bad_batches),
+        cmocka_unit_test(test_fit_oom_sweep),
+        cmocka_unit_test(test_novelty_gate_flags_unseen_rows),
+        cmocka_unit_test(test_nslkdd_reader_rejects_bad_rows),
+        cmocka_unit_test(test_nslkdd_real_data_and_short_training),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
