@@ -65,6 +65,7 @@ struct vigil_collect_cx {
     const char *root; /* without a trailing slash; "" for "/" */
     uint64_t tick;
     int rescan; /* 1 when discovery should run (first tick, then every `rescan` interval) */
+    int64_t now; /* the set's monotonic clock at the start of the tick, ns (conf.clock) */
 };
 
 struct vigil_collector_ops {
@@ -114,11 +115,23 @@ const struct vigil_collector_ops *vigil_collector_find(const char *name);
 
 /* ---- the collect set ---- */
 
+/* A monotonic clock in ns (tests and the soak benchmark pass a simulated one). */
+typedef int64_t (*vigil_collect_clock_fn)(void *user);
+
 struct vigil_collect_conf {
     const char *root;       /* read sources under this directory; "/" by default (copied) */
     const char *collectors; /* comma list of collectors to run; NULL = the default set (copied) */
     int64_t rescan_ns;      /* discovery interval for cgroups, domains, mounts (default 1 s) */
     size_t max_series;      /* refuse new series beyond this (default 100000) */
+    /*
+     * Grace period before the series of a vanished entity (cgroup, domain,
+     * interface, mount, process) are retired: removed from the table, their
+     * ids reused by new series. 0 (the default) keeps every series for the
+     * life of the set, so ids are never reused; see vigil_collect_reused.
+     */
+    int64_t retire_ns;
+    vigil_collect_clock_fn clock; /* rescans and retirement; NULL = vigil_clock_mono_ns */
+    void *clock_user;             /* passed to clock */
 };
 
 /* Fills conf with the defaults. */
@@ -155,8 +168,23 @@ int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag);
  */
 int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch **out);
 
-/* The series table (borrowed; grows at discovery, ids stay stable). */
+/*
+ * The series table (borrowed; grows at discovery). The id of a live series
+ * never changes. With retire_ns > 0, a retired series leaves a hole (key
+ * NULL) whose id a later new series may take.
+ */
 const struct vigil_series_table *vigil_collect_series(const struct vigil_collect *c);
+
+/*
+ * Ids that the last tick gave to a new series after retiring an older one
+ * (always none when retire_ns is 0). A consumer that keeps state per id
+ * (a column map, a model input) resets it for these. Borrowed until the next
+ * tick; *n is set.
+ */
+const uint32_t *vigil_collect_reused(const struct vigil_collect *c, size_t *n);
+
+/* Series in the table now, holes left by retired series not counted. */
+size_t vigil_collect_n_live(const struct vigil_collect *c);
 
 /* Number of started collectors, and the i-th one (borrowed). */
 size_t vigil_collect_n_collectors(const struct vigil_collect *c);
@@ -196,6 +224,15 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
                          const struct vigil_label_ref *labels, size_t n_labels,
                          enum vigil_kind kind, enum vigil_group group, const char *entity,
                          const char *help, uint32_t *id);
+
+/*
+ * Says the caller no longer holds id (its entity vanished). With retire_ns
+ * > 0 the series is retired once retire_ns has passed, unless it is interned
+ * or emitted again first (a container that restarts keeps its ids). Without
+ * retirement it does nothing. May allocate (at discovery, like intern); an
+ * allocation failure only means the series is kept.
+ */
+void vigil_collect_release(struct vigil_collect *c, uint32_t id);
 
 /* Appends one sample to the current tick. Never allocates. */
 void vigil_collect_emit(struct vigil_collect_cx *cx, uint32_t id, double value);

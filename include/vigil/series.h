@@ -61,13 +61,21 @@ struct vigil_series {
     char *entity;   /* entity name; NULL = the host itself; owned */
 };
 
-/* Interned series with a hash index; ids are dense, 0..n-1, in insertion order. */
+/*
+ * Interned series with a hash index; ids are dense, 0..n-1, in insertion
+ * order. A table that never calls vigil_series_remove has no holes. After a
+ * remove, v[id].key is NULL (a hole) until a later intern reuses that id;
+ * n still counts holes, so n - n_holes series are live.
+ */
 struct vigil_series_table {
     struct vigil_series *v; /* owned */
     size_t n;
     size_t cap;
     uint32_t *slots; /* open addressing, id + 1, 0 = empty; owned */
     size_t n_slots;
+    uint32_t *holes; /* removed ids, reused last-in first-out; owned */
+    size_t n_holes;
+    size_t cap_holes;
 };
 
 void vigil_series_table_init(struct vigil_series_table *t);
@@ -87,10 +95,18 @@ int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t n
  */
 int vigil_series_intern_text(struct vigil_series_table *t, const char *p, size_t n, uint32_t *id);
 
+/*
+ * Removes series id: frees its text, drops it from the index and leaves a
+ * hole that the next intern of a new series fills, so the ids of every other
+ * series stay as they are. Returns 0, -ENOENT when id is not a live series,
+ * or -ENOMEM (the hole list could not grow; the table is unchanged).
+ */
+int vigil_series_remove(struct vigil_series_table *t, uint32_t id);
+
 /* Looks up the canonical key; returns 0 and *id, or -ENOENT. */
 int vigil_series_find(const struct vigil_series_table *t, const char *key, size_t n, uint32_t *id);
 
-/* Returns series id (borrowed until the table changes), or NULL if out of range. */
+/* Returns series id (borrowed until the table changes), or NULL if out of range or a hole. */
 const struct vigil_series *vigil_series_get(const struct vigil_series_table *t, uint32_t id);
 
 /* Returns a label's value or NULL. */

@@ -21,8 +21,21 @@ struct cli_cmd {
     const char *usage; /* one or more lines after "usage: vigil " */
 };
 
-/* The subcommand table (main.c). */
+/* The subcommand table (main.c; src/cli/lean/collect_main.c has one of its own). */
 extern const struct cli_cmd cli_cmds[];
+
+/* The collect entry, shared by both tables. */
+#define CLI_CMD_COLLECT                                                                            \
+    {"collect", cmd_collect, "collect host, container, VM and network counters live",             \
+     "collect [--interval 100ms] [--listen ADDR:PORT] [--out FILE] [--nats URL] [--root DIR] "    \
+     "[--count N] [--duration D] [--retire D]"}
+
+/*
+ * Replaces the process with the lean vigil-collect executable found next to
+ * this one, with the same argv ("vigil collect ..."), unless the arguments
+ * need what it leaves out (--nats). Returns only when it could not exec.
+ */
+void cli_collect_exec_lean(char **argv);
 
 /* Prints "vigil: <msg>" to stderr; returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,6 +4,11 @@
  * scrapes to --out, and publishes batches to NATS with --nats. Stops cleanly
  * (exit 0) on SIGINT/SIGTERM, after --count ticks or after --duration.
  *
+ * `vigil collect` normally runs as build/vigil-collect (cli_collect_exec_lean):
+ * the same code linked with libmicrohttpd alone, so the collector maps a
+ * few libraries instead of the ~70 the models, plots, HTTP client, SQLite
+ * and NATS bring (docs/perf.md, "## Collection").
+ *
  * SIGINT and SIGTERM are blocked in every thread (the HTTP server's
  * included) and waited for with sigtimedwait between ticks, so a stop request
  * is seen at once whatever the interval.
@@ -35,6 +40,7 @@ struct collect_args {
     int64_t interval_ns;
     int64_t duration_ns;
     int64_t rescan_ns;
+    int64_t retire_ns;
     long count;
     const char *listen;
     const char *out;
@@ -62,6 +68,8 @@ static void usage_full(FILE *f)
             "  -c, --collectors LIST comma list of collectors (default: every default one)\n"
             "  -s, --set C.OPT=VAL   set a collector option (repeatable), e.g. cgroup.max=64\n"
             "      --rescan D        discovery interval for cgroups, domains, mounts (default 1s)\n"
+            "      --retire D        forget the series of a vanished container, VM, device or\n"
+            "                        process after D (default 5m; 0 keeps them all)\n"
             "  -q, --quiet           log errors only\n"
             "      --list            list the collectors and their options\n"
             "At least one of --listen, --out, --nats is needed, except with --count.\n");
@@ -104,11 +112,13 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
         {"root", required_argument, 0, 'r'},     {"count", required_argument, 0, 'n'},
         {"duration", required_argument, 0, 'd'}, {"collectors", required_argument, 0, 'c'},
         {"set", required_argument, 0, 's'},      {"rescan", required_argument, 0, 'R'},
+        {"retire", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},          {"list", no_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
     a->interval_ns = 100000000LL;
+    a->retire_ns = 300LL * 1000000000LL;
     a->root = "/";
     optind = 1;
     opterr = 0;
@@ -127,6 +137,13 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
             break;
         case 'R':
             if (parse_duration_arg("--rescan", optarg, &a->rescan_ns)) {
+                return CLI_USAGE;
+            }
+            break;
+        case 'T':
+            if (strcmp(optarg, "0") == 0) {
+                a->retire_ns = 0;
+            } else if (parse_duration_arg("--retire", optarg, &a->retire_ns)) {
                 return CLI_USAGE;
             }
             break;
@@ -182,6 +199,32 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
         return cli_usage("collect", "nothing to do: give --listen, --out, --nats or --count");
     }
     return 0;
+}
+
+void cli_collect_exec_lean(char **argv)
+{
+    /* NATS needs libnats and OpenSSL, which vigil-collect does not map: stay in process.
+     * getopt_long takes any prefix of --nats, and no other long option starts with --n. */
+    for (char **a = argv + 1; *a; a++) {
+        if (strncmp(*a, "--n", 3) == 0) {
+            return;
+        }
+    }
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+    if (n <= 0) {
+        return;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash || strcmp(slash + 1, "vigil-collect") == 0) {
+        return;
+    }
+    strcpy(slash + 1, "vigil-collect");
+    if (access(self, X_OK) == 0) {
+        execv(self, argv);
+        vigil_debug("collect: exec %s: %s; collecting in process", self, strerror(errno));
+    }
 }
 
 /* Writes all of b to fd. Returns 0 or -errno. */
@@ -253,6 +296,7 @@ int cmd_collect(int argc, char **argv)
     if (a.rescan_ns) {
         conf.rescan_ns = a.rescan_ns;
     }
+    conf.retire_ns = a.retire_ns;
     rc = vigil_collect_new(&c, &conf, &d);
     if (rc == VIGIL_ECONFIG) {
         ret = cli_usage("collect", "%s", d.msg);

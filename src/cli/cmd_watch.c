@@ -86,6 +86,7 @@ struct app {
     int64_t duration;
     int quiet;
 
+    struct vigil_groups_params gp;
     struct vigil_groups *groups;
     struct vigil_collect *col;
     struct vigil_scraper *scr;
@@ -872,6 +873,7 @@ static void teardown(struct app *a)
     vigil_buf_fini(&a->alerts.text);
     vigil_store_close(a->st);
     vigil_groups_free(a->groups);
+    vigil_opt_free(vigil_groups_opts, &a->gp);
     vigil_series_table_fini(&a->tab);
     vigil_free(a->colmap);
     vigil_free(a->row);
@@ -1047,9 +1049,8 @@ int cmd_watch(int argc, char **argv)
         vigil_log_set_level(VIGIL_LOG_WARN);
     }
     /* Settings: defaults, then the config file, then flags (which win). */
-    struct vigil_groups_params gp;
-    memset(&gp, 0, sizeof gp);
-    vigil_opt_defaults(vigil_groups_opts, &gp);
+    struct vigil_groups_params *gp = &a->gp;
+    vigil_opt_defaults(vigil_groups_opts, gp);
     if (a->config_path) {
         struct vigil_diag d;
         if (vigil_config_load(&a->cfg, a->config_path, &d) != 0) {
@@ -1083,7 +1084,7 @@ int cmd_watch(int argc, char **argv)
     {
         struct vigil_diag d;
         vigil_diag_clear(&d);
-        if (vigil_groups_from_config(&a->groups, a->config_path ? &a->cfg : NULL, &gp, &d) != 0) {
+        if (vigil_groups_from_config(&a->groups, a->config_path ? &a->cfg : NULL, gp, &d) != 0) {
             ret = cli_fail_diag(a->config_path ? a->config_path : "groups", &d, VIGIL_ECONFIG);
             goto out;
         }

@@ -19,9 +19,7 @@
 const struct cli_cmd cli_cmds[] = {
     {"help", cmd_help, "show commands, or help for one command, model or topic", "help [THING]"},
     {"version", cmd_version, "print the version and the optional features built in", "version"},
-    {"collect", cmd_collect, "collect host, container, VM and network counters live",
-     "collect [--interval 100ms] [--listen ADDR:PORT] [--out FILE] [--nats URL] [--root DIR] "
-     "[--count N] [--duration D]"},
+    CLI_CMD_COLLECT,
     {"inspect", cmd_inspect, "summarize metric files: format, series, groups, time, gaps", "inspect [-c CONFIG] [group options] FILE..."},
     {"prep", cmd_prep, "run the preprocessing chain on a file and write the features as CSV", "prep [-c CONFIG] [options] FILE -o OUT.csv"},
     {"train", cmd_train, "train a model (any registered model) on a data file",
@@ -43,55 +41,6 @@ const struct cli_cmd cli_cmds[] = {
      "campaign run --plan PLAN.yaml --out DIR [--dry-run] | campaign clean"},
     {NULL, NULL, NULL, NULL},
 };
-
-const struct cli_cmd *cli_find(const char *name)
-{
-    for (const struct cli_cmd *c = cli_cmds; c->name; c++) {
-        if (strcmp(c->name, name) == 0) {
-            return c;
-        }
-    }
-    return NULL;
-}
-
-int cli_fail(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("vigil: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return CLI_FAIL;
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "vigil %s: ", cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    const struct cli_cmd *c = cli_find(cmd);
-    if (c) {
-        fprintf(stderr, "usage: vigil %s\n", c->usage);
-    }
-    fprintf(stderr, "(see 'vigil help %s')\n", cmd);
-    return CLI_USAGE;
-}
-
-int cli_fail_diag(const char *file, const struct vigil_diag *diag, int rc)
-{
-    char line[1024];
-    if (diag && diag->msg[0]) {
-        vigil_diag_format(diag, file, line, sizeof line);
-        fprintf(stderr, "vigil: %s\n", line);
-    } else {
-        fprintf(stderr, "vigil: %s: %s\n", file ? file : "<input>", vigil_strerror(rc));
-    }
-    return CLI_FAIL;
-}
 
 static void list_commands(FILE *out)
 {
@@ -176,6 +125,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0) {
         return cmd_version(0, NULL);
+    }
+    if (strcmp(argv[1], "collect") == 0) {
+        cli_collect_exec_lean(argv); /* returns when vigil-collect cannot run it */
     }
     const struct cli_cmd *c = cli_find(argv[1]);
     if (!c) {

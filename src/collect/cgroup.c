@@ -425,6 +425,9 @@ static int cg_new(struct cgroup *x, struct vigil_collect *set, const char *path,
             continue;
         }
         g->f[i].open = 1;
+        if (d->parse == P_BLKIO || d->parse == P_IOSTAT) {
+            vigil__rowmap_own(&g->f[i].rm, set, /* stride = */ 1); /* rows hold series ids */
+        }
         /* Intern the slots this file feeds now; io devices come with their rows. */
         if (d->parse == P_ONE) {
             rc = cg_intern(g, set, d->slot);
@@ -507,14 +510,19 @@ static int discover(struct cgroup *x, struct vigil_collect_cx *cx)
     if (full) {
         vigil_collect_fail(cx, "more cgroups than cgroup.max; the rest are not followed", -E2BIG);
     }
-    /* Forget cgroups the walk no longer sees. */
+    /* Forget cgroups the walk no longer sees, and give their series back. */
     size_t k = 0;
     for (size_t i = 0; i < x->n; i++) {
-        if (x->cg[i]->gen == x->gen) {
-            x->cg[k++] = x->cg[i];
-        } else {
-            cg_free(x->cg[i]);
+        struct cg *g = x->cg[i];
+        if (g->gen == x->gen) {
+            x->cg[k++] = g;
+            continue;
         }
+        vigil__release_ids(cx->set, g->ids, S_N);
+        for (size_t j = 0; j < N_FILES; j++) {
+            vigil__rowmap_release(&g->f[j].rm, 0);
+        }
+        cg_free(g);
     }
     x->n = k;
     return rc;
@@ -625,6 +633,7 @@ static int parse_blkio(struct cgroup *x, struct cg *g, struct cgfile *f, int ops
         const uint32_t *ids = vigil__rowmap_get(&f->rm, row, dev, kl, &n);
         if (!ids) {
             uint32_t id = VIGIL__NO_ID;
+            vigil__rowmap_truncate(&f->rm, row); /* release first: see vigil__rowmap_own */
             int w = ol == 4 && memcmp(op, "Read", 4) == 0    ? 0
                     : ol == 5 && memcmp(op, "Write", 5) == 0 ? 1
                                                              : -1;
@@ -664,6 +673,7 @@ static int parse_iostat(struct cgroup *x, struct cg *g, struct cgfile *f,
         const uint32_t *ids = vigil__rowmap_get(&f->rm, row, dev, dl, &n);
         if (!ids) {
             uint32_t tmp[4];
+            vigil__rowmap_truncate(&f->rm, row); /* release first: see vigil__rowmap_own */
             for (int w = 0; w < 4; w++) {
                 if (io_intern(x, g, cx->set, dev, dl, w, &tmp[w])) {
                     return -ENOMEM;

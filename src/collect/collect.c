@@ -8,6 +8,13 @@
  * it belongs to, its last value, and the tick it was last emitted (+1, so 0
  * means never). The batch capacity follows the number of series, so emitting
  * never allocates.
+ *
+ * Retirement (conf.retire_ns > 0) keeps memory flat under entity churn:
+ * collectors release the ids of entities that vanished, the set lists them
+ * as pending with the release time, and at the end of each tick retires
+ * those whose grace period has passed and that were neither interned nor
+ * emitted again meanwhile. A retired series leaves its family and the table,
+ * and its id goes to the next new series (reported by vigil_collect_reused).
  */
 #include <errno.h>
 #include <math.h>
@@ -29,12 +36,22 @@ struct family {
     size_t cap;
 };
 
+/* A released series waiting for its grace period. */
+struct pending {
+    uint32_t id;
+    uint64_t rel; /* the value of rel[id] when released; a different value means revived */
+    int64_t ns;   /* release time on the set's clock */
+};
+
 struct vigil_collect {
     char *root; /* without trailing slash; "" for "/" */
     char *list; /* comma list or NULL */
     int64_t rescan_ns;
     int64_t last_rescan;
     size_t max_series;
+    int64_t retire_ns;
+    vigil_collect_clock_fn clock;
+    void *clock_user;
 
     struct vigil_series_table series;
     struct vigil_series_table fam_names; /* family names, same ids as fam[] */
@@ -43,7 +60,13 @@ struct vigil_collect {
     uint32_t *ser_fam; /* (S) family of each series */
     double *val;       /* (S) last value */
     uint64_t *stamp;   /* (S) tick + 1 of the last emission */
+    uint64_t *rel;     /* (S) tick + 2 of the release; 0 = held (see vigil_collect_release) */
     size_t ser_cap;
+
+    struct pending *pend; /* released series, oldest first */
+    size_t n_pend, cap_pend;
+    uint32_t *reused; /* ids given to new series during the last tick */
+    size_t n_reused, cap_reused;
 
     struct vigil_sample_batch batch;
     struct vigil_collector *col; /* one per registered collector */
@@ -59,6 +82,15 @@ void vigil_collect_conf_default(struct vigil_collect_conf *conf)
     conf->collectors = NULL;
     conf->rescan_ns = 1000000000LL;
     conf->max_series = 100000;
+    conf->retire_ns = 0;
+    conf->clock = NULL;
+    conf->clock_user = NULL;
+}
+
+static int64_t default_clock(void *user)
+{
+    (void)user;
+    return vigil_clock_mono_ns();
 }
 
 const struct vigil_collector_ops *vigil_collector_find(const char *name)
@@ -137,6 +169,9 @@ int vigil_collect_new(struct vigil_collect **out, const struct vigil_collect_con
     c->list = conf->collectors ? vigil_strdup(conf->collectors) : NULL;
     c->rescan_ns = conf->rescan_ns > 0 ? conf->rescan_ns : 1000000000LL;
     c->max_series = conf->max_series ? conf->max_series : 100000;
+    c->retire_ns = conf->retire_ns > 0 ? conf->retire_ns : 0;
+    c->clock = conf->clock ? conf->clock : default_clock;
+    c->clock_user = conf->clock_user;
     size_t n = 0;
     for (const struct vigil_collector_ops *const *o = vigil_collector_list(); *o; o++) {
         n++;
@@ -228,6 +263,11 @@ static int grow_series(struct vigil_collect *c, size_t need)
         return -ENOMEM;
     }
     c->stamp = st;
+    uint64_t *rel = vigil_realloc(c->rel, cap * sizeof *rel);
+    if (!rel) {
+        return -ENOMEM;
+    }
+    c->rel = rel;
     struct vigil_sample *b = vigil_realloc(c->batch.v, cap * sizeof *b);
     if (!b) {
         return -ENOMEM;
@@ -271,14 +311,30 @@ static int family_for(struct vigil_collect *c, const char *name, enum vigil_kind
     return 0;
 }
 
+size_t vigil_collect_n_live(const struct vigil_collect *c)
+{
+    return c->series.n - c->series.n_holes;
+}
+
 int vigil_collect_intern(struct vigil_collect *c, const char *name,
                          const struct vigil_label_ref *labels, size_t n_labels,
                          enum vigil_kind kind, enum vigil_group group, const char *entity,
                          const char *help, uint32_t *id)
 {
-    size_t before = c->series.n;
+    size_t before = vigil_collect_n_live(c);
     if (before >= c->max_series) {
         return -E2BIG; /* the cap holds memory flat; see docs/metrics.md */
+    }
+    int reuse = c->series.n_holes > 0;
+    if (reuse && c->n_reused == c->cap_reused) {
+        /* Room to report the reused id, made before anything changes. */
+        size_t cap = c->cap_reused ? c->cap_reused * 2 : 64;
+        uint32_t *r = vigil_realloc(c->reused, cap * sizeof *r);
+        if (!r) {
+            return -ENOMEM;
+        }
+        c->reused = r;
+        c->cap_reused = cap;
     }
     uint32_t fid;
     int rc = family_for(c, name, kind, help, &fid);
@@ -295,15 +351,16 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
         f->ids = ids;
         f->cap = cap;
     }
-    if (grow_series(c, before + 1)) {
+    if (grow_series(c, c->series.n + 1)) {
         return -ENOMEM;
     }
     rc = vigil_series_intern(&c->series, name, strlen(name), labels, n_labels, id);
     if (rc) {
         return rc;
     }
-    if (c->series.n == before) {
-        return 0; /* already known */
+    if (vigil_collect_n_live(c) == before) {
+        c->rel[*id] = 0; /* already known: held again if it was released */
+        return 0;
     }
     struct vigil_series *s = &c->series.v[*id];
     s->kind = (uint8_t)kind;
@@ -314,8 +371,77 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
     c->ser_fam[*id] = fid;
     c->val[*id] = NAN;
     c->stamp[*id] = 0;
+    c->rel[*id] = 0;
     f->ids[f->n++] = *id;
+    if (reuse) {
+        c->reused[c->n_reused++] = *id;
+    }
     return 0;
+}
+
+void vigil_collect_release(struct vigil_collect *c, uint32_t id)
+{
+    if (!c->retire_ns || id >= c->series.n || c->ser_fam[id] == UINT32_MAX || c->rel[id]) {
+        return; /* no retirement, unknown, retired, or already pending */
+    }
+    if (c->n_pend == c->cap_pend) {
+        size_t cap = c->cap_pend ? c->cap_pend * 2 : 64;
+        struct pending *p = vigil_realloc(c->pend, cap * sizeof *p);
+        if (!p) {
+            return; /* the series is kept; it may be released again later */
+        }
+        c->pend = p;
+        c->cap_pend = cap;
+    }
+    c->rel[id] = c->cur + 1;
+    c->pend[c->n_pend++] = (struct pending){id, c->rel[id], c->clock(c->clock_user)};
+}
+
+/* Takes series id out of its family and the table. Returns 0 or -ENOMEM (kept). */
+static int retire(struct vigil_collect *c, uint32_t id)
+{
+    int rc = vigil_series_remove(&c->series, id);
+    if (rc) {
+        return rc;
+    }
+    struct family *f = &c->fam[c->ser_fam[id]];
+    for (size_t k = 0; k < f->n; k++) {
+        if (f->ids[k] == id) {
+            memmove(f->ids + k, f->ids + k + 1, (f->n - k - 1) * sizeof *f->ids);
+            f->n--;
+            break;
+        }
+    }
+    c->ser_fam[id] = UINT32_MAX;
+    c->val[id] = NAN;
+    c->stamp[id] = 0;
+    c->rel[id] = 0;
+    return 0;
+}
+
+/*
+ * End of tick: retires the pending series whose grace period has passed.
+ * A pending series interned again (rel reset) or emitted after its release
+ * (someone still holds it) is dropped from the list and kept.
+ */
+static void retire_due(struct vigil_collect *c)
+{
+    int64_t now = c->clock(c->clock_user);
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_pend; i++) {
+        struct pending p = c->pend[i];
+        if (c->rel[p.id] != p.rel) {
+            continue; /* revived (and maybe released again: a newer entry exists) */
+        }
+        if (c->stamp[p.id] >= p.rel) {
+            c->rel[p.id] = 0; /* emitted after release: still held */
+            continue;
+        }
+        if (now - p.ns < c->retire_ns || retire(c, p.id) != 0) {
+            c->pend[k++] = p; /* not yet due, or no memory to retire now */
+        }
+    }
+    c->n_pend = k;
 }
 
 void vigil_collect_emit(struct vigil_collect_cx *cx, uint32_t id, double value)
@@ -393,17 +519,19 @@ int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag)
 
 int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch **out)
 {
-    int64_t now = vigil_clock_mono_ns();
+    int64_t now = c->clock(c->clock_user);
     struct vigil_collect_cx cx = {
         .set = c,
         .root = c->root,
         .tick = c->cur,
         .rescan = c->cur == 0 || now - c->last_rescan >= c->rescan_ns,
+        .now = now,
     };
     if (cx.rescan) {
         c->last_rescan = now;
     }
     c->cur++;
+    c->n_reused = 0;
     c->batch.n = 0;
     c->batch.tick = cx.tick;
     c->batch.ts_ns = vigil_clock_wall_ns();
@@ -428,9 +556,18 @@ int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch 
         vigil_collect_emit(&cx, col->id_duration, (double)(vigil_clock_mono_ns() - t0) / 1e9);
         vigil_collect_emit(&cx, col->id_errors, (double)col->errors);
     }
-    vigil_collect_emit(&cx, c->id_series, (double)c->series.n);
+    if (c->n_pend) {
+        retire_due(c);
+    }
+    vigil_collect_emit(&cx, c->id_series, (double)vigil_collect_n_live(c));
     *out = &c->batch;
     return rc;
+}
+
+const uint32_t *vigil_collect_reused(const struct vigil_collect *c, size_t *n)
+{
+    *n = c->n_reused;
+    return c->reused;
 }
 
 const struct vigil_series_table *vigil_collect_series(const struct vigil_collect *c)
@@ -483,6 +620,9 @@ void vigil_collect_free(struct vigil_collect *c)
     vigil_free(c->ser_fam);
     vigil_free(c->val);
     vigil_free(c->stamp);
+    vigil_free(c->rel);
+    vigil_free(c->pend);
+    vigil_free(c->reused);
     vigil_free(c->batch.v);
     vigil_free(c->root);
     vigil_free(c->list);

@@ -102,10 +102,29 @@ struct vigil__rowmap {
     uint32_t *ids; /* owned; UINT32_MAX marks a field that is not exported */
     size_t n_ids;
     size_t cap_ids;
+    struct vigil_collect *owner; /* NULL, or the set the ids of forgotten rows go back to */
+    size_t stride;               /* with owner: every stride-th id of a row is a series id */
 };
 
 void vigil__rowmap_init(struct vigil__rowmap *m);
+/* Frees the map; its ids are not released (the entity or the set is going away). */
 void vigil__rowmap_fini(struct vigil__rowmap *m);
+/*
+ * Makes m hold series ids of set: rows it forgets (learned over, truncated)
+ * release their ids with vigil_collect_release, one id in `stride` counted
+ * from each row's first (1 when every id is a series; 2 for {series, other}).
+ * The caller of an owned map truncates it at row i BEFORE interning the ids
+ * it learns for row i: a device that moved up a row is then released first
+ * and held again by its intern, instead of released after it.
+ */
+static inline void vigil__rowmap_own(struct vigil__rowmap *m, struct vigil_collect *set,
+                                     size_t stride)
+{
+    m->owner = set;
+    m->stride = stride ? stride : 1;
+}
+/* Releases the series ids of rows from..n_rows (owned maps only). */
+void vigil__rowmap_release(struct vigil__rowmap *m, size_t from);
 
 /*
  * Returns the ids of row i when it was learned with the same key, else NULL
@@ -135,10 +154,11 @@ static inline const uint32_t *vigil__rowmap_get(const struct vigil__rowmap *m, s
 uint32_t *vigil__rowmap_learn(struct vigil__rowmap *m, size_t i, const char *key, size_t key_len,
                               const uint32_t *ids, size_t n_ids);
 
-/* Drops rows from i on (the file got shorter). */
+/* Drops rows from i on (the file got shorter), releasing their ids when owned. */
 static inline void vigil__rowmap_truncate(struct vigil__rowmap *m, size_t i)
 {
     if (i < m->n_rows) {
+        vigil__rowmap_release(m, i);
         m->n_rows = i;
         m->keys_len = i ? m->rows[i - 1].key_off + m->rows[i - 1].key_len : 0;
         m->n_ids = i ? m->rows[i - 1].ids_off + m->rows[i - 1].n_ids : 0;
@@ -169,6 +189,9 @@ int vigil__filter_init(struct vigil__filter *f, const char *pat);
 void vigil__filter_fini(struct vigil__filter *f);
 /* 1 when (s, n) matches; 0 when not or when the filter is off. */
 int vigil__filter_match(const struct vigil__filter *f, const char *s, size_t n);
+
+/* Releases n ids (VIGIL__NO_ID skipped) to set: see vigil_collect_release. */
+void vigil__release_ids(struct vigil_collect *set, const uint32_t *ids, size_t n);
 
 /* Emits v for id unless id is VIGIL__NO_ID. */
 static inline void vigil__emit(struct vigil_collect_cx *cx, uint32_t id, double v)

@@ -15,12 +15,22 @@
  * libvirt allocates the records it returns on every call; vigil itself does
  * not allocate per tick after warm-up. A domain missing from a tick's records
  * (destroyed, shut off) is not emitted and is forgotten at the next rescan.
- * Built only with libvirt (VIGIL_HAVE_LIBVIRT); libvirt_stub.c otherwise.
+ * Built only with libvirt's headers (VIGIL_HAVE_LIBVIRT); libvirt_stub.c
+ * otherwise. The library itself is not linked into vigil: init loads it with
+ * dlopen, and only when the collector is on and its URI can be reached (for a
+ * "driver:///system" URI, a daemon socket exists under /run/libvirt), because
+ * libvirt and the ~60 libraries it pulls in (glib, gnutls, libxml2, ICU...)
+ * cost about 6 MB of resident memory in every process that maps them. The
+ * entry points live in a per-collector table (no globals); the library stays
+ * mapped until exit (RTLD_NODELETE) because libvirt keeps thread-local state
+ * that an unload would leave dangling.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -152,6 +162,100 @@ static int match(const char *pat, const char *f, size_t fl, const char **idx, si
     return i == fl;
 }
 
+/* ---- libvirt's entry points, loaded at init ---- */
+
+#define VIRT_FUNCS(X)                                                                              \
+    X(virSetErrorFunc)                                                                             \
+    X(virGetLastError)                                                                             \
+    X(virGetLastErrorMessage)                                                                      \
+    X(virConnectOpenReadOnly)                                                                      \
+    X(virConnectClose)                                                                             \
+    X(virConnectGetAllDomainStats)                                                                 \
+    X(virConnectListAllDomains)                                                                    \
+    X(virDomainStatsRecordListFree)                                                                \
+    X(virDomainGetUUIDString)                                                                      \
+    X(virDomainGetName)                                                                            \
+    X(virDomainGetXMLDesc)                                                                         \
+    X(virDomainRef)                                                                                \
+    X(virDomainFree)                                                                               \
+    X(virDomainGetInfo)                                                                            \
+    X(virDomainGetVcpus)                                                                           \
+    X(virDomainMemoryStats)                                                                        \
+    X(virDomainBlockStats)                                                                         \
+    X(virDomainInterfaceStats)
+
+/* One typed pointer per function, named like it, checked against libvirt's own prototypes. */
+struct virt {
+    void *dl;
+#define VIRT_PTR(f) __typeof__(f) *f;
+    VIRT_FUNCS(VIRT_PTR)
+#undef VIRT_PTR
+};
+
+/* dlsym that remembers the first missing name. */
+static void *virt_sym(void *dl, const char *name, const char **missing)
+{
+    void *p = dlsym(dl, name);
+    if (!p && !*missing) {
+        *missing = name;
+    }
+    return p;
+}
+
+/*
+ * Loads libvirt.so.0 and resolves every entry point. Returns 0, or
+ * VIGIL_ENOTSUP (logged) when the library or a symbol is missing.
+ */
+static int virt_load(struct virt *v)
+{
+    v->dl = dlopen("libvirt.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!v->dl) {
+        vigil_info("libvirt: cannot load libvirt.so.0: %s", dlerror());
+        return VIGIL_ENOTSUP;
+    }
+    const char *missing = NULL;
+#define VIRT_LOAD(f) v->f = (__typeof__(v->f))virt_sym(v->dl, #f, &missing);
+    VIRT_FUNCS(VIRT_LOAD)
+#undef VIRT_LOAD
+    if (missing) {
+        vigil_info("libvirt: libvirt.so.0 has no %s", missing);
+        return VIGIL_ENOTSUP;
+    }
+    return 0;
+}
+
+static void virt_unload(struct virt *v)
+{
+    if (v->dl) {
+        dlclose(v->dl); /* RTLD_NODELETE: drops the reference, keeps the mapping */
+    }
+    v->dl = NULL;
+}
+
+/*
+ * 0 when uri names the local system daemon ("qemu:///system") and no libvirt
+ * daemon socket exists, so loading libvirt could only fail; 1 otherwise.
+ */
+static int uri_reachable(const char *uri)
+{
+    const char *sep = strstr(uri, ":///system");
+    if (!sep || sep[10] != '\0' || strchr(uri, '+')) {
+        return 1; /* remote, session or test URIs: let libvirt decide */
+    }
+    char path[128];
+    static const char *const socks[] = {"libvirt-sock-ro", "virtproxyd-sock-ro"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "/run/libvirt/%s", socks[i]);
+        if (access(path, F_OK) == 0) {
+            return 1;
+        }
+    }
+    /* The modular daemon of the driver: virtqemud-sock-ro for qemu:///system. */
+    snprintf(path, sizeof path, "/run/libvirt/virt%.*sd-sock-ro", (int)(sep - uri < 32 ? sep - uri : 32),
+             uri);
+    return access(path, F_OK) == 0;
+}
+
 /* ---- state ---- */
 
 struct field {
@@ -190,6 +294,8 @@ static const struct vigil_opt libvirt_opts[] = {
 };
 
 struct lv {
+    struct vigil_collect *set; /* borrowed: the set this collector interns into */
+    struct virt v;
     virConnectPtr conn;
     int legacy; /* the driver lacks bulk cpu stats: use the per-domain calls */
     struct dom **dom;
@@ -209,13 +315,13 @@ static void silent(void *user, virErrorPtr err)
     (void)err; /* libvirt prints every error to stderr unless told otherwise */
 }
 
-static void dom_free(struct dom *d)
+static void dom_free(struct lv *x, struct dom *d)
 {
     if (!d) {
         return;
     }
     if (d->d) {
-        virDomainFree(d->d);
+        x->v.virDomainFree(d->d);
     }
     for (size_t i = 0; i < d->n_disks; i++) {
         vigil_free(d->disks[i]);
@@ -236,15 +342,16 @@ static void libvirt_fini(struct vigil_collector *c)
     struct lv *x = c->ctx;
     if (x) {
         for (size_t i = 0; i < x->n; i++) {
-            dom_free(x->dom[i]);
+            dom_free(x, x->dom[i]);
         }
         vigil_free(x->dom);
         vigil_free(x->f);
         vigil_free(x->s);
         vigil_free(x->names);
         if (x->conn) {
-            virConnectClose(x->conn);
+            x->v.virConnectClose(x->conn);
         }
+        virt_unload(&x->v);
         vigil_free(x);
     }
     c->ctx = NULL;
@@ -257,7 +364,6 @@ static void libvirt_fini(struct vigil_collector *c)
 static int libvirt_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                         const void *params)
 {
-    (void)set;
     (void)root;
     const struct libvirt_params *pp = params;
     struct lv *x = vigil_calloc(1, sizeof *x);
@@ -265,6 +371,7 @@ static int libvirt_init(struct vigil_collector *c, struct vigil_collect *set, co
         return -ENOMEM;
     }
     c->ctx = x;
+    x->set = set;
     x->max = (size_t)pp->max;
     x->dom = vigil_calloc(x->max, sizeof *x->dom);
     x->f = vigil_calloc(FIELDS_MAX, sizeof *x->f);
@@ -273,11 +380,19 @@ static int libvirt_init(struct vigil_collector *c, struct vigil_collect *set, co
     if (!x->dom || !x->f || !x->s || !x->names) {
         return -ENOMEM;
     }
-    virSetErrorFunc(NULL, silent);
-    x->conn = virConnectOpenReadOnly(pp->uri);
+    if (!uri_reachable(pp->uri)) {
+        vigil_info("libvirt: no daemon socket under /run/libvirt for %s", pp->uri);
+        return VIGIL_ENOTSUP;
+    }
+    int rc = virt_load(&x->v);
+    if (rc) {
+        return rc;
+    }
+    x->v.virSetErrorFunc(NULL, silent);
+    x->conn = x->v.virConnectOpenReadOnly(pp->uri);
     if (!x->conn) {
-        vigil_info("libvirt: cannot connect to %s: %s", pp->uri,
-                   virGetLastErrorMessage() ? virGetLastErrorMessage() : "unknown error");
+        const char *msg = x->v.virGetLastErrorMessage();
+        vigil_info("libvirt: cannot connect to %s: %s", pp->uri, msg ? msg : "unknown error");
         return VIGIL_ENOTSUP;
     }
     return 0;
@@ -333,7 +448,7 @@ static int dom_get(struct lv *x, virDomainPtr d, struct dom **out)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
     *out = NULL;
-    if (virDomainGetUUIDString(d, uuid) < 0) {
+    if (x->v.virDomainGetUUIDString(d, uuid) < 0) {
         return VIGIL_EPARSE;
     }
     struct dom *g = dom_find(x, uuid);
@@ -345,29 +460,30 @@ static int dom_get(struct lv *x, virDomainPtr d, struct dom **out)
     if (x->n >= x->max) {
         return 0;
     }
-    const char *name = virDomainGetName(d);
+    const char *name = x->v.virDomainGetName(d);
     g = vigil_calloc(1, sizeof *g);
     if (!g) {
         return -ENOMEM;
     }
     vigil__rowmap_init(&g->rm);
+    vigil__rowmap_own(&g->rm, x->set, /* stride = */ 2); /* rows are {series id, map row} */
     memcpy(g->uuid, uuid, sizeof uuid);
     g->name = vigil_strdup(name ? name : uuid);
     size_t nl = g->name ? strlen(g->name) : 0;
     g->entity = vigil_malloc(nl + 4);
     if (!g->name || !g->entity) {
-        dom_free(g);
+        dom_free(x, g);
         return -ENOMEM;
     }
     memcpy(g->entity, "vm:", 3);
     memcpy(g->entity + 3, g->name, nl + 1);
     if (x->legacy) {
-        char *xml = virDomainGetXMLDesc(d, 0);
+        char *xml = x->v.virDomainGetXMLDesc(d, 0);
         int rc = xml ? xml_devices(xml, "disk", &g->disks, &g->n_disks) : 0;
         rc = rc ? rc : xml ? xml_devices(xml, "interface", &g->ifaces, &g->n_ifaces) : 0;
         free(xml); /* libvirt allocates with malloc */
-        if (rc || virDomainRef(d) < 0) {
-            dom_free(g);
+        if (rc || x->v.virDomainRef(d) < 0) {
+            dom_free(x, g);
             return rc ? rc : VIGIL_EPARSE;
         }
         g->d = d;
@@ -378,6 +494,7 @@ static int dom_get(struct lv *x, virDomainPtr d, struct dom **out)
     return 0;
 }
 
+/* Forgets the domains not seen since the last rescan and gives their series back. */
 static void prune(struct lv *x)
 {
     size_t k = 0;
@@ -385,7 +502,8 @@ static void prune(struct lv *x)
         if (x->dom[i]->gen == x->gen) {
             x->dom[k++] = x->dom[i];
         } else {
-            dom_free(x->dom[i]);
+            vigil__rowmap_release(&x->dom[i]->rm, 0);
+            dom_free(x, x->dom[i]);
         }
     }
     x->n = k;
@@ -421,8 +539,8 @@ static int legacy_read(struct lv *x, struct dom *g)
     char n[64];
     x->nf = x->ns = x->names_len = 0;
     virDomainInfo info;
-    if (virDomainGetInfo(g->d, &info) < 0) {
-        virErrorPtr e = virGetLastError();
+    if (x->v.virDomainGetInfo(g->d, &info) < 0) {
+        virErrorPtr e = x->v.virGetLastError();
         return e && e->code == VIR_ERR_NO_DOMAIN ? 1 : -EIO;
     }
     add(x, "state.state", info.state);
@@ -434,7 +552,7 @@ static int legacy_read(struct lv *x, struct dom *g)
     add(x, "balloon.maximum", (double)info.maxMem);
     add(x, "vcpu.current", info.nrVirtCpu);
     virVcpuInfo vi[64];
-    int nv = virDomainGetVcpus(g->d, vi, 64, NULL, 0);
+    int nv = x->v.virDomainGetVcpus(g->d, vi, 64, NULL, 0);
     for (int i = 0; i < nv; i++) {
         snprintf(n, sizeof n, "vcpu.%u.state", vi[i].number);
         add(x, n, vi[i].state);
@@ -453,7 +571,7 @@ static int legacy_read(struct lv *x, struct dom *g)
         [VIR_DOMAIN_MEMORY_STAT_DISK_CACHES] = "balloon.disk_caches",
     };
     virDomainMemoryStatStruct ms[VIR_DOMAIN_MEMORY_STAT_NR];
-    int nm = virDomainMemoryStats(g->d, ms, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+    int nm = x->v.virDomainMemoryStats(g->d, ms, VIR_DOMAIN_MEMORY_STAT_NR, 0);
     for (int i = 0; i < nm; i++) {
         if (ms[i].tag >= 0 && ms[i].tag < VIR_DOMAIN_MEMORY_STAT_NR && tags[ms[i].tag]) {
             add(x, tags[ms[i].tag], (double)ms[i].val);
@@ -461,7 +579,7 @@ static int legacy_read(struct lv *x, struct dom *g)
     }
     for (size_t i = 0; i < g->n_disks; i++) {
         virDomainBlockStatsStruct bs;
-        if (virDomainBlockStats(g->d, g->disks[i], &bs, sizeof bs) < 0) {
+        if (x->v.virDomainBlockStats(g->d, g->disks[i], &bs, sizeof bs) < 0) {
             continue;
         }
         snprintf(n, sizeof n, "block.%zu.name", i);
@@ -477,7 +595,7 @@ static int legacy_read(struct lv *x, struct dom *g)
     }
     for (size_t i = 0; i < g->n_ifaces; i++) {
         virDomainInterfaceStatsStruct is;
-        if (virDomainInterfaceStats(g->d, g->ifaces[i], &is, sizeof is) < 0) {
+        if (x->v.virDomainInterfaceStats(g->d, g->ifaces[i], &is, sizeof is) < 0) {
             continue;
         }
         snprintf(n, sizeof n, "net.%zu.name", i);
@@ -580,6 +698,7 @@ static int emit_fields(struct lv *x, struct dom *g, struct vigil_collect_cx *cx)
         const uint32_t *ids = vigil__rowmap_get(&g->rm, i, f->name, f->len, &n);
         if (!ids) {
             uint32_t v[2];
+            vigil__rowmap_truncate(&g->rm, i); /* release first: see vigil__rowmap_own */
             int rc = map_field(x, g, cx->set, f, &v[0], &v[1]);
             if (rc) {
                 return rc;
@@ -605,7 +724,7 @@ static int libvirt_collect(struct vigil_collector *c, struct vigil_collect_cx *c
     int rc = 0;
     if (!x->legacy) {
         virDomainStatsRecordPtr *recs = NULL;
-        int n = virConnectGetAllDomainStats(x->conn, STATS, &recs, 0);
+        int n = x->v.virConnectGetAllDomainStats(x->conn, STATS, &recs, 0);
         if (n < 0) {
             vigil_collect_fail(cx, "virConnectGetAllDomainStats", -EIO);
             return 0;
@@ -622,7 +741,7 @@ static int libvirt_collect(struct vigil_collector *c, struct vigil_collect_cx *c
             }
         }
         if (running && !cpu) {
-            virDomainStatsRecordListFree(recs);
+            x->v.virDomainStatsRecordListFree(recs);
             vigil_info("libvirt: the driver returns no bulk cpu stats; using per-domain calls");
             x->legacy = 1;
             cx->rescan = 1;
@@ -643,12 +762,12 @@ static int libvirt_collect(struct vigil_collector *c, struct vigil_collect_cx *c
         if (cx->rescan) {
             prune(x);
         }
-        virDomainStatsRecordListFree(recs);
+        x->v.virDomainStatsRecordListFree(recs);
         return rc == -ENOMEM ? rc : 0;
     }
     if (cx->rescan) {
         virDomainPtr *doms = NULL;
-        int n = virConnectListAllDomains(x->conn, &doms, 0);
+        int n = x->v.virConnectListAllDomains(x->conn, &doms, 0);
         if (n < 0) {
             vigil_collect_fail(cx, "virConnectListAllDomains", -EIO);
             return 0;
@@ -659,7 +778,7 @@ static int libvirt_collect(struct vigil_collector *c, struct vigil_collect_cx *c
             if (!rc) {
                 rc = dom_get(x, doms[i], &g);
             }
-            virDomainFree(doms[i]);
+            x->v.virDomainFree(doms[i]);
         }
         free(doms);
         prune(x);

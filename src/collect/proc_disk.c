@@ -68,7 +68,6 @@ static const struct {
 static int diskstats_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                           const void *params)
 {
-    (void)set;
     const struct diskstats_params *pp = params;
     struct diskstats *x = vigil_calloc(1, sizeof *x);
     if (!x) {
@@ -77,6 +76,7 @@ static int diskstats_init(struct vigil_collector *c, struct vigil_collect *set, 
     c->ctx = x;
     vigil__pfile_init(&x->f);
     vigil__rowmap_init(&x->rows);
+    vigil__rowmap_own(&x->rows, set, /* stride = */ 1); /* a vanished disk gives its ids back */
     if (vigil__filter_init(&x->exclude, pp->exclude)) {
         return VIGIL_ECONFIG;
     }
@@ -101,6 +101,7 @@ static const uint32_t *disk_learn(struct diskstats *x, struct vigil_collect *set
 {
     uint32_t ids[17];
     size_t n = 0;
+    vigil__rowmap_truncate(&x->rows, row); /* release first: see vigil__rowmap_own */
     if (!vigil__filter_match(&x->exclude, dev, dl)) {
         for (int j = 0; j < 17; j++) {
             struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
@@ -303,6 +304,10 @@ static size_t unescape_mount(const char *p, size_t n, char *out, size_t cap)
 
 static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
 {
+    /* Give every mount's series back; the mounts still there take theirs again below. */
+    for (size_t i = 0; i < x->n; i++) {
+        vigil__release_ids(set, x->m[i].ids, FS_N);
+    }
     mounts_clear(x);
     const char *p = x->f.buf, *end = p + x->f.len;
     while (p < end && x->n < x->max) {

@@ -46,7 +46,6 @@ static const char *const netdev_fields[16] = {
 static int netdev_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                        const void *params)
 {
-    (void)set;
     const struct netdev_params *pp = params;
     struct netdev *x = vigil_calloc(1, sizeof *x);
     if (!x) {
@@ -55,6 +54,7 @@ static int netdev_init(struct vigil_collector *c, struct vigil_collect *set, con
     c->ctx = x;
     vigil__pfile_init(&x->f);
     vigil__rowmap_init(&x->rows);
+    vigil__rowmap_own(&x->rows, set, /* stride = */ 1); /* a vanished device gives its ids back */
     if (vigil__filter_init(&x->exclude, pp->exclude)) {
         return VIGIL_ECONFIG;
     }
@@ -79,6 +79,7 @@ static const uint32_t *netdev_learn(struct netdev *x, struct vigil_collect *set,
 {
     uint32_t ids[16];
     size_t n = 0;
+    vigil__rowmap_truncate(&x->rows, row); /* release first: see vigil__rowmap_own */
     if (!vigil__filter_match(&x->exclude, dev, dl)) {
         for (int j = 0; j < 16; j++) {
             char name[64];

@@ -232,6 +232,30 @@ void vigil__rowmap_fini(struct vigil__rowmap *m)
     vigil__rowmap_init(m);
 }
 
+void vigil__rowmap_release(struct vigil__rowmap *m, size_t from)
+{
+    if (!m->owner) {
+        return;
+    }
+    for (size_t r = from; r < m->n_rows; r++) {
+        const uint32_t *ids = m->ids + m->rows[r].ids_off;
+        for (size_t k = 0; k < m->rows[r].n_ids; k += m->stride) {
+            if (ids[k] != VIGIL__NO_ID) {
+                vigil_collect_release(m->owner, ids[k]);
+            }
+        }
+    }
+}
+
+void vigil__release_ids(struct vigil_collect *set, const uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] != VIGIL__NO_ID) {
+            vigil_collect_release(set, ids[i]);
+        }
+    }
+}
+
 static int reserve(void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) {

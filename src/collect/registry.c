@@ -18,6 +18,8 @@ static const struct vigil_collector_ops *const collectors[] = {
     &vigil__collector_filefd,     /* /proc/sys/fs/file-nr */
     &vigil__collector_cgroup,     /* sys/fs/cgroup: containers */
     &vigil__collector_libvirt,    /* libvirt domains: VMs */
+    &vigil__collector_ovs,        /* ovs-vsctl: Open vSwitch interfaces */
+    &vigil__collector_process,    /* /proc/PID: processes by name (off by default) */
     NULL,
 };
 

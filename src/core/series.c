@@ -2,6 +2,8 @@
  * Series interning. A series is identified by its canonical key text,
  * name{a="x",b="y"} with labels sorted by name and values escaped as in the
  * Prometheus exposition format; the hash index maps that key to a dense id.
+ * The index is open addressing with linear probing; removal shifts the probe
+ * chain back (no tombstones), and removed ids are reused by later interns.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,6 +60,7 @@ void vigil_series_table_fini(struct vigil_series_table *t)
     }
     vigil_free(t->v);
     vigil_free(t->slots);
+    vigil_free(t->holes);
     memset(t, 0, sizeof *t);
 }
 
@@ -98,6 +101,9 @@ static int rehash(struct vigil_series_table *t, size_t n_slots)
     }
     for (size_t id = 0; id < t->n; id++) {
         const char *k = t->v[id].key;
+        if (!k) {
+            continue; /* a hole */
+        }
         size_t i = hash_bytes(k, strlen(k)) & (n_slots - 1);
         while (slots[i]) {
             i = (i + 1) & (n_slots - 1);
@@ -181,14 +187,15 @@ int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t n
         vigil_buf_fini(&key);
         return 0;
     }
-    if (t->n >= UINT32_MAX - 1) {
+    int reuse = t->n_holes > 0;
+    if (!reuse && t->n >= UINT32_MAX - 1) {
         vigil_buf_fini(&key);
         return -E2BIG;
     }
     if ((t->n + 1) * 2 > t->n_slots) {
         rc = rehash(t, t->n_slots ? t->n_slots * 2 : 64);
     }
-    if (!rc && t->n == t->cap) {
+    if (!rc && !reuse && t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 32;
         struct vigil_series *v = vigil_realloc(t->v, cap * sizeof *v);
         if (!v) {
@@ -221,8 +228,8 @@ int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t n
         series_fini(&s);
         return rc;
     }
-    uint32_t nid = (uint32_t)t->n;
-    t->v[t->n++] = s;
+    uint32_t nid = reuse ? t->holes[--t->n_holes] : (uint32_t)t->n++;
+    t->v[nid] = s;
     size_t mask = t->n_slots - 1;
     size_t i = hash_bytes(s.key, strlen(s.key)) & mask;
     while (t->slots[i]) {
@@ -230,6 +237,47 @@ int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t n
     }
     t->slots[i] = nid + 1;
     *id = nid;
+    return 0;
+}
+
+int vigil_series_remove(struct vigil_series_table *t, uint32_t id)
+{
+    if (id >= t->n || !t->v[id].key) {
+        return -ENOENT;
+    }
+    if (t->n_holes == t->cap_holes) {
+        size_t cap = t->cap_holes ? t->cap_holes * 2 : 16;
+        uint32_t *h = vigil_realloc(t->holes, cap * sizeof *h);
+        if (!h) {
+            return -ENOMEM;
+        }
+        t->holes = h;
+        t->cap_holes = cap;
+    }
+    size_t mask = t->n_slots - 1;
+    const char *k = t->v[id].key;
+    size_t i = hash_bytes(k, strlen(k)) & mask;
+    while (t->slots[i] != id + 1) {
+        i = (i + 1) & mask; /* the key is indexed, so this ends */
+    }
+    /*
+     * Backward-shift deletion: walk the probe chain after the emptied slot
+     * and move back every entry whose home slot does not lie cyclically in
+     * (i, j], so every remaining key stays reachable from its home.
+     */
+    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        const char *kj = t->v[t->slots[j] - 1].key;
+        size_t home = hash_bytes(kj, strlen(kj)) & mask;
+        int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i] = 0;
+    series_fini(&t->v[id]);
+    memset(&t->v[id], 0, sizeof t->v[id]);
+    t->holes[t->n_holes++] = id;
     return 0;
 }
 
@@ -329,7 +377,7 @@ int vigil_series_intern_text(struct vigil_series_table *t, const char *p, size_t
 
 const struct vigil_series *vigil_series_get(const struct vigil_series_table *t, uint32_t id)
 {
-    return id < t->n ? &t->v[id] : NULL;
+    return id < t->n && t->v[id].key ? &t->v[id] : NULL;
 }
 
 const char *vigil_series_label(const struct vigil_series *s, const char *name)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,8 @@ struct vigil_capture {
     pcap_t *pc;
     int linktype;
     int live;
+    int fd;         /* live: selectable descriptor, polled with timeout_ms */
+    int timeout_ms;
     size_t snaplen;
     int nano; /* 1 when timestamps come in nanoseconds */
 };
@@ -163,6 +166,17 @@ int vigil_capture_open_live(struct vigil_capture **out, const char *iface,
     }
     c->nano = pcap_get_tstamp_precision(c->pc) == PCAP_TSTAMP_PRECISION_NANO;
     c->linktype = pcap_datalink(c->pc);
+    /*
+     * Non-blocking reads plus our own poll: a blocking read on Linux may never
+     * time out while no packet matches, and a stop request must still be seen.
+     */
+    c->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 200;
+    c->fd = pcap_get_selectable_fd(c->pc);
+    if (c->fd < 0 || pcap_setnonblock(c->pc, 1, err) != 0) {
+        vigil_diag_set(diag, 0, 0, "%s: no pollable descriptor for live capture", iface);
+        vigil_capture_close(c);
+        return -EIO;
+    }
     rc = set_filter(c, p->filter, diag);
     if (rc) {
         vigil_capture_close(c);
@@ -194,6 +208,14 @@ int vigil_capture_next(struct vigil_capture *c, struct vigil_capture_frame *fr,
     struct pcap_pkthdr *h;
     const u_char *data;
     int rc = pcap_next_ex(c->pc, &h, &data);
+    if (rc == 0 && c->live) {
+        /* Nothing buffered: wait for the descriptor, at most the timeout (or a signal). */
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pfd, 1, c->timeout_ms) <= 0) {
+            return -EAGAIN;
+        }
+        rc = pcap_next_ex(c->pc, &h, &data);
+    }
     if (rc == 1) {
         fr->data = data;
         fr->caplen = h->caplen < c->snaplen ? h->caplen : c->snaplen;

@@ -33,6 +33,10 @@ start_server() { # log file
 start_server "$TMP/server.log"
 if [ -n "$PORT" ]; then ok "server reports its port"; else not_ok "server reports its port" "$(cat "$TMP/server.log")"; fi
 sleep 0.2
+# vigil collect runs as the lean vigil-collect, which maps neither libvirt, OpenBLAS nor curl.
+comm=$(cat /proc/"$PID"/comm 2>/dev/null)
+if [ "$comm" = vigil-collect ] && ! grep -qE 'libvirt|libopenblas|libcurl' /proc/"$PID"/maps; then
+    ok "runs as the lean vigil-collect"; else not_ok "runs as the lean vigil-collect" "comm $comm"; fi
 code=$(curl -s -o "$TMP/metrics" -w '%{http_code}' "http://127.0.0.1:$PORT/metrics")
 if [ "$code" = 200 ] && grep -q '^# TYPE node_cpu_seconds_total counter$' "$TMP/metrics" &&
    grep -q '^node_load5 0.83$' "$TMP/metrics"; then ok "GET /metrics"; else
@@ -84,6 +88,23 @@ if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
 else
     skip_test "nats-server or libnats absent"
 fi
+
+# Open vSwitch through a stand-in ovs-vsctl; skipped cleanly when the command is absent.
+expect_out "ovs interface counters" 'ovs_interface_rx_packets\{interface="tap3f0c5e7a-21"\} 601223 ' \
+    "$VIGIL" collect -c ovs -s ovs.command=tests/data/ovs/ovs-vsctl -n 1 -o - -q
+expect_exit 0 "no ovs-vsctl: ovs is skipped, the rest runs" "$VIGIL" collect -r "$ROOT" \
+    -c ovs,loadavg -s ovs.command=/nonexistent-vigil/ovs-vsctl -n 1 -o "$TMP/ovs.prom" -q
+if grep -q '^node_load1 ' "$TMP/ovs.prom" && ! grep -q '^ovs_' "$TMP/ovs.prom"; then
+    ok "loadavg without ovs"; else not_ok "loadavg without ovs"; fi
+# Processes by name (off by default) over a fixture /proc.
+expect_out "nginx group" 'namedprocess_namegroup_num_procs\{groupname="nginx"\} 2 ' \
+    "$VIGIL" collect -r tests/data/process -c process -s process.names=nginx,postgres -n 1 -o - -q
+expect_exit 1 "process without names" "$VIGIL" collect -r tests/data/process -c process -n 1 -q
+expect_out "says what is missing" "process.names" "$VIGIL" collect -r tests/data/process -c process -n 1
+if "$VIGIL" collect -r "$ROOT" -n 1 -o - -q | grep -q '^namedprocess_'; then
+    not_ok "process is off by default"; else ok "process is off by default"; fi
+expect_exit 0 "--retire 0 keeps every series" "$VIGIL" collect -r "$ROOT" --retire 0 -n 1 -q
+expect_exit 2 "bad --retire" "$VIGIL" collect -r "$ROOT" --retire soon -n 1
 
 # Usage errors are exit 2, unusable sources exit 1.
 expect_exit 2 "nothing to do" "$VIGIL" collect

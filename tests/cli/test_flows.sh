@@ -122,6 +122,24 @@ expect_exit 0 "--min-flows raises the bar" "$VIGIL" flows detect --model "$TMP/m
     "$F/flood.pcap" --min-flows dos=1000 --alarms "$TMP/none.jsonl"
 if [ ! -s "$TMP/none.jsonl" ]; then ok "no alarm below min-flows"; else not_ok "min-flows"; fi
 
+# Live capture on the loopback interface: connection attempts to a closed port.
+LP=$(( (RANDOM % 20000) + 30000 ))
+"$VIGIL" flows detect --model "$TMP/mlp.vmdl" --iface lo --filter "tcp port $LP" --duration 2s \
+    --window 500ms --alarms "$TMP/live.jsonl" >"$TMP/live.out" 2>&1 &
+LPID=$!
+sleep 0.5
+for _ in $(seq 1 20); do curl -s -m 1 "http://127.0.0.1:$LP/" >/dev/null 2>&1; done
+wait "$LPID"
+rc=$?
+if [ "$rc" = 0 ] && grep -qE "flows detect: [1-9][0-9]* frames" "$TMP/live.out"; then
+    ok "live capture on lo until --duration"
+elif grep -qiE "permission|not permitted" "$TMP/live.out"; then
+    skip_test "no capture permission on lo"
+else
+    not_ok "live capture on lo" "rc $rc" "$(cat "$TMP/live.out")"
+fi
+expect_exit 1 "an unknown interface" "$VIGIL" flows detect --model "$TMP/mlp.vmdl" --iface vigil-nope0
+
 # Bad models and usage.
 expect_exit 2 "detect without a model" "$VIGIL" flows detect "$F/scan.pcap"
 expect_exit 2 "files and --iface" "$VIGIL" flows detect --model "$TMP/mlp.vmdl" --iface lo "$F/scan.pcap"

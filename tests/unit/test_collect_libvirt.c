@@ -6,6 +6,7 @@
  * and destroyed between ticks, and a URI that cannot be opened. Skipped when
  * vigil is built without libvirt.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -142,6 +143,59 @@ static void test_libvirt_domain_appears_and_vanishes(void **state)
 #endif
 }
 
+static int64_t fake_now(void *user)
+{
+    return *(int64_t *)user;
+}
+
+static void test_libvirt_destroyed_domain_is_retired_5(void **state)
+{
+    (void)state;
+#ifndef VIGIL_HAVE_LIBVIRT
+    skip();
+#else
+    /* With retirement on, a destroyed domain's series leave the table after the grace period. */
+    int64_t now = 0;
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag dg;
+    vigil_collect_conf_default(&conf);
+    conf.collectors = "libvirt";
+    conf.rescan_ns = 1;
+    conf.retire_ns = 2000000000LL;
+    conf.clock = fake_now;
+    conf.clock_user = &now;
+    assert_int_equal(vigil_collect_new(&c, &conf, &dg), 0);
+    assert_int_equal(vigil_collect_set(c, "libvirt.uri", "test:///default", &dg), 0);
+    assert_int_equal(vigil_collect_start(c, &dg), 0);
+    virConnectPtr rw = virConnectOpen("test:///default");
+    assert_non_null(rw);
+    const char *xml = "<domain type='test'><name>vnf2</name><memory unit='KiB'>1024</memory>"
+                      "<vcpu>1</vcpu><os><type>hvm</type></os></domain>";
+    virDomainPtr d = virDomainCreateXML(rw, xml, 0);
+    assert_non_null(d);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    const char *key = "libvirt_domain_info_virtual_cpus{domain=\"vnf2\"}";
+    const char *keep = "libvirt_domain_info_virtual_cpus{domain=\"test\"}";
+    uint32_t id, keep_id, again;
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), key, strlen(key), &id), 0);
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), keep, strlen(keep), &keep_id), 0);
+    assert_int_equal(virDomainDestroy(d), 0);
+    virDomainFree(d);
+    for (int i = 0; i < 4; i++) {
+        now += 1000000000LL;
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+    }
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), key, strlen(key), &id), -ENOENT);
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), keep, strlen(keep), &again), 0);
+    assert_int_equal(again, keep_id);
+    assert_true(value_of(c, b, keep) == 2);
+    virConnectClose(rw);
+    vigil_collect_free(c);
+#endif
+}
+
 static void test_libvirt_no_vigil_allocation_per_tick(void **state)
 {
     (void)state;
@@ -185,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_libvirt_test_driver_default_domain),
         cmocka_unit_test(test_libvirt_domain_appears_and_vanishes),
+        cmocka_unit_test(test_libvirt_destroyed_domain_is_retired_5),
         cmocka_unit_test(test_libvirt_no_vigil_allocation_per_tick),
         cmocka_unit_test(test_libvirt_bad_uri_is_skipped),
     };

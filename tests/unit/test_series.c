@@ -1,0 +1,155 @@
+/*
+ * Series table removal (issue 5: the collector retires the series of vanished
+ * containers, domains and interfaces): removing leaves a hole that the next
+ * intern reuses, every other id stays put, and the probe chains of the hash
+ * index stay intact after backward-shift deletion. A seeded random walk of
+ * interns and removes is checked against a plain array model after every
+ * step, and an OOM sweep checks a failed remove changes nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vigil/rng.h"
+#include "vigil/series.h"
+
+static int intern_name(struct vigil_series_table *t, const char *name, uint32_t *id)
+{
+    struct vigil_label_ref l = {"device", 6, name, strlen(name)};
+    return vigil_series_intern(t, "node_network_receive_bytes_total", 32, &l, 1, id);
+}
+
+static void test_series_remove_reuses_the_hole_5(void **state)
+{
+    (void)state;
+    struct vigil_series_table t;
+    vigil_series_table_init(&t);
+    uint32_t a, b, c, d, again;
+    assert_int_equal(intern_name(&t, "eth0", &a), 0);
+    assert_int_equal(intern_name(&t, "veth1", &b), 0);
+    assert_int_equal(intern_name(&t, "eth1", &c), 0);
+    assert_int_equal(vigil_series_remove(&t, b), 0);
+    assert_null(vigil_series_get(&t, b));
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.n_holes, 1);
+    const char *kb = "node_network_receive_bytes_total{device=\"veth1\"}";
+    assert_int_equal(vigil_series_find(&t, kb, strlen(kb), &again), -ENOENT);
+    /* A second remove of the same id, or of an id past the end, is refused. */
+    assert_int_equal(vigil_series_remove(&t, b), -ENOENT);
+    assert_int_equal(vigil_series_remove(&t, 99), -ENOENT);
+    /* The survivors keep their ids. */
+    assert_int_equal(intern_name(&t, "eth0", &again), 0);
+    assert_int_equal(again, a);
+    assert_int_equal(intern_name(&t, "eth1", &again), 0);
+    assert_int_equal(again, c);
+    /* A new series takes the hole instead of growing the table. */
+    assert_int_equal(intern_name(&t, "veth2", &d), 0);
+    assert_int_equal(d, b);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.n_holes, 0);
+    assert_string_equal(vigil_series_label(vigil_series_get(&t, d), "device"), "veth2");
+    vigil_series_table_fini(&t);
+}
+
+/* Every live key of the model must be found at its id; every removed one must not. */
+static void check_model(const struct vigil_series_table *t, const int *live, const uint32_t *ids,
+                        int n_names)
+{
+    char key[96];
+    size_t n_live = 0;
+    for (int k = 0; k < n_names; k++) {
+        snprintf(key, sizeof key, "node_network_receive_bytes_total{device=\"d%d\"}", k);
+        uint32_t id;
+        int rc = vigil_series_find(t, key, strlen(key), &id);
+        if (live[k]) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(id, ids[k]);
+            assert_string_equal(t->v[id].key, key);
+            n_live++;
+        } else {
+            assert_int_equal(rc, -ENOENT);
+        }
+    }
+    assert_int_equal(t->n - t->n_holes, n_live);
+}
+
+static void test_series_remove_random_walk_keeps_index_5(void **state)
+{
+    (void)state;
+    enum { NAMES = 300, STEPS = 6000 };
+    struct vigil_series_table t;
+    vigil_series_table_init(&t);
+    int live[NAMES] = {0};
+    uint32_t ids[NAMES];
+    struct vigil_rng rng;
+    vigil_rng_seed(&rng, 5);
+    size_t max_n = 0;
+    for (int s = 0; s < STEPS; s++) {
+        int k = (int)(vigil_rng_u32(&rng) % NAMES);
+        char name[16];
+        snprintf(name, sizeof name, "d%d", k);
+        if (live[k]) {
+            assert_int_equal(vigil_series_remove(&t, ids[k]), 0);
+            live[k] = 0;
+        } else {
+            uint32_t id;
+            assert_int_equal(intern_name(&t, name, &id), 0);
+            /* A new id is a hole or the next one: never an id that is live. */
+            for (int j = 0; j < NAMES; j++) {
+                assert_false(live[j] && ids[j] == id);
+            }
+            ids[k] = id;
+            live[k] = 1;
+        }
+        if (t.n > max_n) {
+            max_n = t.n;
+        }
+        if (s % 97 == 0) {
+            check_model(&t, live, ids, NAMES);
+        }
+    }
+    check_model(&t, live, ids, NAMES);
+    /* Holes are reused: the id space never exceeds the number of names. */
+    assert_true(max_n <= NAMES);
+    vigil_series_table_fini(&t);
+}
+
+static void test_series_remove_oom_changes_nothing_5(void **state)
+{
+    (void)state;
+    for (long fail = 1;; fail++) {
+        struct vigil_series_table t;
+        tu_alloc_fail_at(0); /* the counting allocator owns every block of the table */
+        vigil_series_table_init(&t);
+        uint32_t a, b;
+        assert_int_equal(intern_name(&t, "eth0", &a), 0);
+        assert_int_equal(intern_name(&t, "eth1", &b), 0);
+        tu_alloc_fail_at(fail);
+        int rc = vigil_series_remove(&t, a);
+        tu_alloc_fail_at(0);
+        if (rc == 0) {
+            vigil_series_table_fini(&t);
+            tu_alloc_reset();
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        const char *k = "node_network_receive_bytes_total{device=\"eth0\"}";
+        uint32_t id;
+        assert_int_equal(vigil_series_find(&t, k, strlen(k), &id), 0);
+        assert_int_equal(id, a);
+        assert_int_equal(t.n_holes, 0);
+        vigil_series_table_fini(&t);
+        tu_alloc_reset();
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_series_remove_reuses_the_hole_5),
+        cmocka_unit_test(test_series_remove_random_walk_keeps_index_5),
+        cmocka_unit_test(test_series_remove_oom_changes_nothing_5),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
