@@ -17,6 +17,10 @@
  *
  *     build/bench/bench_watch_soak [--hours H] [--model M] [--series N] [--real]
  *
+ * The default model here is pca, so that `make bench` ends in about a minute;
+ * `--model lstm-ae` (the service's default) trains for minutes each time and
+ * the day takes about an hour on a loaded 2-vCPU machine (docs/perf.md).
+ *
  * Validation before timing: the engine must reach scoring with the host and
  * every container modelled, and an injected CPU burst must open a cpu event
  * on the host (the engine works on this data, so the figures are of a
@@ -535,7 +539,7 @@ static int real_host(const char *model, const char *dir)
 int main(int argc, char **argv)
 {
     double hours = 24;
-    const char *model = "lstm-ae";
+    const char *model = "pca";
     size_t series = 500;
     int real = 0;
     for (int i = 1; i < argc; i++) {

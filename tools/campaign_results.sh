@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-data/campaign-full}
 OUT=${2:-docs/results.md}
-VIGIL=${VIGIL:-./vigil}
+VIGIL=$(readlink -f "${VIGIL:-./vigil}")
 FOLDS=${RESULTS_FOLDS:-5}
 AE_EPOCHS=${RESULTS_AE_EPOCHS:-10}
 WORK=$(mktemp -d /tmp/vigil-results-XXXXXX)
@@ -24,6 +24,7 @@ for f in metrics.csv.gz labels.csv.gz labels-class.txt.gz service.csv.gz types.y
 done
 [ -x "$VIGIL" ] || { echo "campaign_results: $VIGIL not built (make)" >&2; exit 1; }
 TYPES=$DATA/types.yaml
+TYPES_ABS=$(cd "$(dirname "$TYPES")" && pwd)/$(basename "$TYPES")
 zcat "$DATA/metrics.csv.gz" >"$WORK/metrics.csv"
 zcat "$DATA/labels.csv.gz" >"$WORK/labels.csv"
 zcat "$DATA/labels-class.txt.gz" >"$WORK/class.txt"
@@ -130,6 +131,16 @@ echo
 echo "Paper (Sauvanaud et al., DSN 2016, Clearwater, 15 s observations): binary ROC AUC 0.98 and"
 echo "PR AUC 0.94; per fault type PR AUC from 0.86 (CPU) to 1."
 echo
+echo "Reading (data/campaign-full as kept): CPU, memory and disk are found almost perfectly in"
+echo "both proxies, and loss nearly so (PR AUC about 0.97). Latency is the class that misses the"
+echo "issue's goals (every fault type PR AUC >= 0.90; binary ROC AUC >= 0.99 and PR AUC >= 0.97 per"
+echo "VM): a constant delay on a UDP proxy's outgoing packets changes none of its resource"
+echo "counters at 1 s (same packet and byte rates, no retransmission at 50-100 ms since SIP's T1"
+echo "is 500 ms, and the NFQUEUE helper's CPU is vigil's, not the VM's), so the forest can only"
+echo "use small side effects. The binary figures below the goals are the latency rows; temporal"
+echo "features help a little. The paper's VMs ran TCP services (Cassandra, HTTP between Clearwater"
+echo "nodes), where delay does show in the guest."
+echo
 
 # ---- autoencoder per group ----
 echo "### LSTM autoencoder per metric group"
@@ -147,10 +158,12 @@ for vm in $VMS; do
     awk 'NR == FNR { c[FNR + 1] = $1; next } FNR == 1 || c[FNR] == 0' "$WORK/class.txt" \
         "$WORK/m-$vm.csv" >"$WORK/n-$vm.csv"
     awk '{ print ($1 > 0) ? 1 : 0 }' "$WORK/l-$vm.txt" >"$WORK/b-$vm.txt"
-    nice "$VIGIL" train -m lstm-ae -c "$TYPES" --epochs "$AE_EPOCHS" --threads 2 \
-        --train "$WORK/n-$vm.csv" -o "$WORK/ae-$vm.model" -q >"$WORK/ae-$vm.log" 2>&1 || {
+    # Names without the temporary directory: they appear in the radiographies' titles.
+    cp "$WORK/m-$vm.csv" "$WORK/$vm-metrics.csv"
+    (cd "$WORK" && nice "$VIGIL" train -m lstm-ae -c "$TYPES_ABS" --epochs "$AE_EPOCHS" --threads 2 \
+        --train "n-$vm.csv" -o "$vm-lstm-ae.model" -q) >"$WORK/ae-$vm.log" 2>&1 || {
         echo "| $vm | (training failed: $(tail -n 1 "$WORK/ae-$vm.log")) | | | |"; continue; }
-    nice "$VIGIL" score "$WORK/ae-$vm.model" "$WORK/m-$vm.csv" -o "$WORK/ae-$vm.csv" -q
+    nice "$VIGIL" score "$WORK/$vm-lstm-ae.model" "$WORK/m-$vm.csv" -o "$WORK/ae-$vm.csv" -q
     for col in $(head -n 1 "$WORK/ae-$vm.csv" | tr ',' '\n' | grep '^score_'); do
         "$VIGIL" eval --labels "$WORK/b-$vm.txt" --scores "$WORK/ae-$vm.csv" --score-col "$col" \
             --json >"$WORK/ev.json" 2>/dev/null || true
@@ -158,19 +171,65 @@ for vm in $VMS; do
     done
 done
 echo
+echo "The memory group reacts to every stress-ng fault, not only memory: the stressor's own"
+echo "processes add a few MiB to a VM that uses 2 to 4 MiB; under loss, Kamailio logs every send"
+echo "the DROP rule refuses (EPERM), and that log's page cache (about 1 MiB) is charged to the VM."
+echo "The network group reacts to loss, weakly."
+echo
+echo "Which group moves under which fault: ROC AUC of each group's score on the rows of one"
+echo "fault in that VM against the rows with no injection anywhere (1 = the group separates that"
+echo "fault perfectly, 0.5 = not at all)."
+echo
+for vm in $VMS; do
+    [ -s "$WORK/ae-$vm.csv" ] || continue
+    cols=$(head -n 1 "$WORK/ae-$vm.csv" | tr ',' '\n' | grep '^score_' | sed 's/^score_//')
+    printf "| %s: fault |" "$vm"; for g in $cols; do printf " %s |" "$g"; done; echo
+    printf "|---|"; for g in $cols; do printf -- "---:|"; done; echo
+    for c in 1 2 3 4 5; do
+        # Rows with no injection (0) or this fault in this VM (1); the others are left out.
+        paste -d, "$WORK/class.txt" "$WORK/l-$vm.txt" <(tail -n +2 "$WORK/ae-$vm.csv") |
+            awk -F, -v c=$c '$1 == 0 || $2 == c' >"$WORK/f.csv"
+        cut -d, -f2 "$WORK/f.csv" | awk -v c=$c '{ print ($1 == c) ? 1 : 0 }' >"$WORK/f-labels.txt"
+        { head -n 1 "$WORK/ae-$vm.csv"; cut -d, -f3- "$WORK/f.csv"; } >"$WORK/f-scores.csv"
+        printf "| %s |" "$(fault_name $c)"
+        for g in $cols; do
+            "$VIGIL" eval --labels "$WORK/f-labels.txt" --scores "$WORK/f-scores.csv" \
+                --score-col "score_$g" --json >"$WORK/ev.json" 2>/dev/null || true
+            printf " %s |" "$(json_num "$WORK/ev.json" roc_auc)"
+        done
+        echo
+    done
+    echo
+done
 
 # ---- radiographies ----
 echo "### Radiographies against failed calls"
 echo
 if "$VIGIL" help radiography >/dev/null 2>&1; then
+    echo "Each group's reconstruction error (anomalous rows only, the radiography's default) against"
+    echo "the service metric of the same row: failed calls, then the mean response time."
+    echo
+    echo "Where they do not point at the right group (data/campaign-full as kept): calls fail only"
+    echo "under loss (below 1 % of calls), and the rows with failed calls or long responses (loss,"
+    echo "latency) sit in the memory panel at a low error, not in the network panel, which has no"
+    echo "row above its threshold; the CPU panel is empty too, although its score separates the CPU"
+    echo "fault (ROC AUC 1.0 above): the 0.99-quantile threshold of the training error is above"
+    echo "the CPU rows' error. Disk rows appear in the filesystem panel, memory faults in the"
+    echo "memory panel. In SYRROCA's vIMS the faults made calls fail; here only loss does."
+    echo
     mkdir -p docs/img/campaign
+    IMG=$(cd docs/img/campaign && pwd)
+    cp "$WORK/service.csv" "$WORK/service-calls.csv"
     for vm in $VMS; do
-        nice "$VIGIL" radiography "$WORK/ae-$vm.model" "$WORK/m-$vm.csv" \
-            --service "$WORK/service.csv:failed_calls" -o "docs/img/campaign/radiography-$vm.png" \
-            >"$WORK/radio-$vm.log" 2>&1 &&
-            echo "![radiography $vm](img/campaign/radiography-$vm.png)" ||
-            echo "radiography of $vm failed: $(tail -n 1 "$WORK/radio-$vm.log")"
-        echo
+        [ -s "$WORK/$vm-lstm-ae.model" ] || continue
+        for svc in failed_calls response_time_ms; do
+            (cd "$WORK" && nice "$VIGIL" radiography "$vm-lstm-ae.model" "$vm-metrics.csv" \
+                --service "service-calls.csv:$svc" -o "$IMG/radiography-$vm-$svc.png" -q) \
+                >"$WORK/radio.log" 2>&1 &&
+                echo "![radiography of $vm against $svc](img/campaign/radiography-$vm-$svc.png)" ||
+                echo "radiography of $vm against $svc failed: $(tail -n 1 "$WORK/radio.log")"
+            echo
+        done
     done
 else
     echo "Not produced: \`vigil radiography\` (the autoencoder issue) is not in this build. The"

@@ -14,6 +14,8 @@
  *     struct vigil_nfq_delay *d;
  *     rc = vigil_nfq_delay_start(&d, "/run/netns/x", 4242, 50 * 1000000LL, 0);
  *     ... iptables -A OUTPUT -o eth0 -j NFQUEUE --queue-num 4242 --queue-bypass ...
+ *     vigil_nfq_delay_drain(d);     // no more delay, nothing reordered
+ *     ... iptables -D ... (the same rule) ...
  *     vigil_nfq_delay_stop(d, &stats);
  */
 #ifndef VIGIL_NFQ_H
@@ -27,7 +29,7 @@
 struct vigil_nfq_delay; /* opaque */
 
 struct vigil_nfq_stats {
-    uint64_t delayed;  /* packets held for the full delay */
+    uint64_t delayed;  /* packets held and let go (for the full delay, or less once draining) */
     uint64_t overflow; /* packets let through at once because the queue was full */
     uint64_t max_held; /* most packets held at one time */
     uint64_t errors;   /* verdicts or receives that failed */
@@ -50,7 +52,15 @@ int vigil_nfq_delay_start(struct vigil_nfq_delay **out, const char *netns_path, 
                           int64_t delay_ns, size_t cap);
 
 /*
- * Releases every held packet, unbinds the queue, joins the thread and frees
+ * Ends the delay without reordering: held packets are let go at once in
+ * arrival order, and packets queued from now on pass as soon as they are
+ * read. Call it before removing the iptables rule, so packets that then
+ * bypass the queue cannot overtake held ones. Returns at once. NULL is a no-op.
+ */
+void vigil_nfq_delay_drain(struct vigil_nfq_delay *d);
+
+/*
+ * Releases every held packet (and any the kernel has queued), unbinds the queue, joins the thread and frees
  * d. stats (may be NULL) receives the counts. NULL d is a no-op. Returns 0.
  */
 int vigil_nfq_delay_stop(struct vigil_nfq_delay *d, struct vigil_nfq_stats *stats);

@@ -53,6 +53,17 @@
 
 extern const char vigil_watch_page[]; /* build/gen/watch_page.c, from src/cli/watch_page.html */
 
+#define ALERT_BATCH 64 /* alerts posted in one request at most */
+#define ALERT_STR 5    /* strings of an alert kept in the batch text */
+
+/* Alerts of one tick, posted together (post_alerts). */
+struct alert_batch {
+    struct vigil_alert v[ALERT_BATCH];
+    size_t off[ALERT_BATCH][ALERT_STR]; /* entity, group, summary, features, fault in text */
+    struct vigil_buf text;
+    size_t n;
+};
+
 struct app {
     const char *config_path;
     struct vigil_config cfg;
@@ -88,10 +99,10 @@ struct app {
     struct vigil_watch *w;
     struct vigil_store *st;
     struct vigil_alert_client *am;
+    struct alert_batch alerts;
     struct vigil_http *http;
     struct vigil_snapshot snap_metrics, snap_entities, snap_status;
     int snaps;
-    struct vigil_buf scratch;
     uint64_t ticks, late_ticks;
     double tick_seconds;
     int64_t svc_ts[SERVICE_BUF]; /* service values not yet in the store */
@@ -155,6 +166,56 @@ static void print_event(const char *what, const struct vigil_watch_event *ev)
     fflush(stdout);
 }
 
+/*
+ * Alerts go to Alertmanager in one request per tick, after scoring: a
+ * host-wide anomaly opens many events at once, and one blocking POST each
+ * (1 s timeout) would stall the loop. The event's strings are borrowed for
+ * the callback only, so they are copied into the batch's text.
+ */
+static void post_alerts(struct app *a)
+{
+    struct alert_batch *q = &a->alerts;
+    for (size_t i = 0; i < q->n; i++) {
+        const char **s[ALERT_STR] = {&q->v[i].entity, &q->v[i].group, &q->v[i].summary,
+                                     &q->v[i].features, &q->v[i].fault};
+        for (int k = 0; k < ALERT_STR; k++) {
+            *s[k] = q->off[i][k] == SIZE_MAX ? NULL : q->text.p + q->off[i][k];
+        }
+    }
+    if (q->n) {
+        vigil_alert_post(a->am, q->v, q->n);
+    }
+    q->n = 0;
+    vigil_buf_reset(&q->text);
+}
+
+/* Appends s with its NUL to the batch text; its offset, or SIZE_MAX for NULL or on OOM. */
+static size_t keep_str(struct alert_batch *q, const char *s)
+{
+    size_t off = q->text.len;
+    return s && vigil_buf_append(&q->text, s, strlen(s) + 1) == 0 ? off : SIZE_MAX;
+}
+
+static void queue_alert(struct app *a, const struct vigil_watch_event *ev)
+{
+    struct alert_batch *q = &a->alerts;
+    if (q->n == ALERT_BATCH) {
+        post_alerts(a);
+    }
+    char summary[256];
+    snprintf(summary, sizeof summary, "%s anomaly on %s (%.1fx its threshold)%s%s", ev->group,
+             ev->entity, ev->intensity, ev->fault ? "; fault: " : "", ev->fault ? ev->fault : "");
+    const char *str[ALERT_STR] = {ev->entity, ev->group, summary, ev->features, ev->fault};
+    for (int k = 0; k < ALERT_STR; k++) {
+        q->off[q->n][k] = keep_str(q, str[k]);
+    }
+    q->v[q->n++] = (struct vigil_alert){.name = "VigilAnomaly",
+                                        .severity = ev->intensity >= 3 ? "critical" : "warning",
+                                        .intensity = ev->intensity,
+                                        .starts_ns = ev->start_ns,
+                                        .ends_ns = ev->end_ns};
+}
+
 static void on_event(void *user, enum vigil_watch_change what, struct vigil_watch_event *ev)
 {
     struct app *a = user;
@@ -180,21 +241,7 @@ static void on_event(void *user, enum vigil_watch_change what, struct vigil_watc
                     ev);
     }
     if (a->am && (change || ev->refresh)) {
-        char summary[256];
-        snprintf(summary, sizeof summary, "%s anomaly on %s (%.1fx its threshold)%s%s", ev->group,
-                 ev->entity, ev->intensity, ev->fault ? "; fault: " : "",
-                 ev->fault ? ev->fault : "");
-        struct vigil_alert al = {.name = "VigilAnomaly",
-                                 .entity = ev->entity,
-                                 .group = ev->group,
-                                 .severity = ev->intensity >= 3 ? "critical" : "warning",
-                                 .summary = summary,
-                                 .features = ev->features,
-                                 .fault = ev->fault,
-                                 .intensity = ev->intensity,
-                                 .starts_ns = ev->start_ns,
-                                 .ends_ns = ev->end_ns};
-        vigil_alert_post(a->am, &al, 1);
+        queue_alert(a, ev);
     }
 }
 
@@ -518,6 +565,9 @@ static int tick(struct app *a)
         }
     }
     rc = vigil_watch_push(a->w, ts, &a->tab, a->row);
+    if (a->am) {
+        post_alerts(a);
+    }
     if (rc) {
         return rc;
     }
@@ -820,13 +870,13 @@ static void teardown(struct app *a)
     vigil_busin_free(a->bus);
     vigil_collect_free(a->col);
     vigil_alert_client_free(a->am);
+    vigil_buf_fini(&a->alerts.text);
     vigil_store_close(a->st);
     vigil_groups_free(a->groups);
     vigil_opt_free(vigil_groups_opts, &a->gp);
     vigil_series_table_fini(&a->tab);
     vigil_free(a->colmap);
     vigil_free(a->row);
-    vigil_buf_fini(&a->scratch);
     if (a->ops && a->mparams) {
         vigil_opt_free(a->ops->opts, a->mparams);
     }
@@ -891,7 +941,7 @@ int cmd_watch(int argc, char **argv)
     a->last_pct = -1;
     vigil_config_init(&a->cfg);
     vigil_series_table_init(&a->tab);
-    vigil_buf_init(&a->scratch);
+    vigil_buf_init(&a->alerts.text);
     if (vigil_watch_conf_default(&a->conf) != 0) {
         return cli_fail("watch: out of memory");
     }
@@ -1085,6 +1135,9 @@ int cmd_watch(int argc, char **argv)
 close:
     /* Nothing is lost: open events are closed and stored (and resolved in Alertmanager). */
     vigil_watch_close_all(a->w, vigil_clock_wall_ns());
+    if (a->am) {
+        post_alerts(a);
+    }
     flush_history(a, vigil_clock_wall_ns());
     if (!a->quiet) {
         fprintf(stderr, "vigil: watch stopped after %llu ticks\n", (unsigned long long)a->ticks);

@@ -188,6 +188,39 @@ static void axis_range(const double *v, size_t n, double sd, double *lo, double 
     *hi = b;
 }
 
+/*
+ * A constant axis (every point has the same service value, e.g. no failed
+ * call at all) has no spread to show: draw it over a readable span around
+ * the value, with a kernel 2% of that span wide, so the points form a
+ * visible band instead of a needle on a 1e-3-wide axis.
+ */
+static void widen_flat(struct vigil_kde2d *k, const double *v, size_t n, double *lo, double *hi,
+                       int is_y)
+{
+    double a = v[0], b = v[0];
+    for (size_t i = 1; i < n; i++) {
+        a = fmin(a, v[i]);
+        b = fmax(b, v[i]);
+    }
+    if (b > a) {
+        return;
+    }
+    double half = fmax(0.5 * fabs(a), 0.5);
+    *lo = a >= 0.0 && a - half < 0.0 ? 0.0 : a - half;
+    *hi = a + half;
+    double var = 0.02 * (*hi - *lo);
+    var *= var;
+    double cxx = is_y ? k->cxx : var, cyy = is_y ? var : k->cyy;
+    double det = cxx * cyy; /* no correlation with a constant */
+    k->cxx = cxx;
+    k->cyy = cyy;
+    k->cxy = 0.0;
+    k->ixx = cyy / det;
+    k->iyy = cxx / det;
+    k->ixy = 0.0;
+    k->norm = 1.0 / ((double)k->n * 2.0 * M_PI * sqrt(det));
+}
+
 static void ticks(cairo_t *cr, double a, double b, double px0, double px1, int vertical,
                   double at)
 {
@@ -238,6 +271,8 @@ static int draw_panel(cairo_t *cr, double ox, double oy, const struct vigil_radi
     double ax0, ax1, ay0, ay1;
     axis_range(p->x, p->n, sqrt(k.cxx), &ax0, &ax1);
     axis_range(p->y, p->n, sqrt(k.cyy), &ay0, &ay1);
+    widen_flat(&k, p->x, p->n, &ax0, &ax1, 0);
+    widen_flat(&k, p->y, p->n, &ay0, &ay1, 1);
     vigil_kde2d_grid(&k, grid, g, ax0, ax1, ay0, ay1);
     double mx = 0.0;
     for (size_t i = 0; i < g * g; i++) {

@@ -503,8 +503,10 @@ static void hist_push(struct vigil_watch *w, int64_t ts, const float *row, size_
     } else {
         w->len++;
     }
-    float *dst = w->hx + slot * w->s_cap;
-    memcpy(dst, row, s * sizeof(float));
+    float *dst = w->hx + slot * w->s_cap; /* no columns yet (no series): w->hx is NULL */
+    if (s) {
+        memcpy(dst, row, s * sizeof(float));
+    }
     for (size_t j = s; j < w->s_cap; j++) {
         dst[j] = NAN;
     }

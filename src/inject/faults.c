@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -257,6 +258,12 @@ int vigil_inject_stop(struct vigil_injection *inj, char *note, size_t n)
         if (vigil__tb_rule_packets(inj->tb, inj->target, "filter", "OUTPUT", &dropped) == 0) {
             snprintf(extra, sizeof extra, "; dropped %llu packets", (unsigned long long)dropped);
         }
+    }
+    if (inj->nfq) {
+        /* Held packets first, then the rule: nothing overtakes a delayed packet. */
+        vigil_nfq_delay_drain(inj->nfq);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     rc = del_rules(inj);
     if (inj->nfq) {

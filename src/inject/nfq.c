@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -35,7 +36,9 @@
 
 struct vigil_nfq_delay {
     pthread_t thread;
-    int stop_fd;  /* eventfd written by stop */
+    int stop_fd;  /* eventfd that wakes the thread for a command below */
+    atomic_int draining; /* 1: no more delay; held packets go now, new ones at once, in order */
+    atomic_int stopping; /* 1: drain, then end the thread */
     int netns_fd; /* -1 = stay in the caller's namespace */
     uint16_t queue;
     int64_t delay_ns;
@@ -70,7 +73,8 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg, struct nfq_d
         return 0;
     }
     uint32_t id = ntohl(ph->packet_id);
-    if (vigil__delayq_push(&d->q, id, vigil_clock_mono_ns() + d->delay_ns) != 0) {
+    int64_t delay = atomic_load(&d->draining) ? 0 : d->delay_ns;
+    if (vigil__delayq_push(&d->q, id, vigil_clock_mono_ns() + delay) != 0) {
         d->st.overflow++;
         verdict(d, id);
         return 0;
@@ -134,6 +138,30 @@ static void release_due(struct vigil_nfq_delay *d)
     }
 }
 
+static void release_all(struct vigil_nfq_delay *d)
+{
+    uint32_t id;
+    while (vigil__delayq_pop(&d->q, &id)) {
+        verdict(d, id);
+        d->st.delayed++;
+    }
+}
+
+/* Reads every queued message and hands each packet to on_packet. */
+static void receive_all(struct vigil_nfq_delay *d, int fd)
+{
+    for (;;) {
+        ssize_t got = recv(fd, d->buf, sizeof d->buf, MSG_DONTWAIT);
+        if (got < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                d->st.errors++;
+            }
+            return;
+        }
+        nfq_handle_packet(d->h, d->buf, (int)got);
+    }
+}
+
 static void *run(void *arg)
 {
     struct vigil_nfq_delay *d = arg;
@@ -148,7 +176,13 @@ static void *run(void *arg)
     }
     int fd = nfq_fd(d->h);
     for (;;) {
+        if (atomic_load(&d->draining)) {
+            release_all(d);
+        }
         release_due(d);
+        if (atomic_load(&d->stopping)) {
+            break;
+        }
         int64_t wait = vigil__delayq_wait_ns(&d->q, vigil_clock_mono_ns());
         struct timespec ts, *tsp = NULL;
         if (wait >= 0) {
@@ -163,26 +197,22 @@ static void *run(void *arg)
             break;
         }
         if (pr > 0 && (p[1].revents & POLLIN)) {
-            break;
+            uint64_t v;
+            ssize_t r = read(d->stop_fd, &v, sizeof v);
+            (void)r;
         }
         if (pr > 0 && (p[0].revents & POLLIN)) {
-            for (;;) {
-                ssize_t got = recv(fd, d->buf, sizeof d->buf, MSG_DONTWAIT);
-                if (got < 0) {
-                    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                        d->st.errors++;
-                    }
-                    break;
-                }
-                nfq_handle_packet(d->h, d->buf, (int)got);
-            }
+            receive_all(d, fd);
         }
     }
-    /* Stopping: everything still held goes now. */
-    uint32_t id;
-    while (vigil__delayq_pop(&d->q, &id)) {
-        verdict(d, id);
-    }
+    /*
+     * Stopping: packets the kernel already queued are read and let go, then
+     * everything still held, in arrival order, so the end of an injection
+     * reorders nothing.
+     */
+    atomic_store(&d->draining, 1);
+    receive_all(d, fd);
+    release_all(d);
     return NULL;
 }
 
@@ -262,14 +292,28 @@ fail:
     return rc;
 }
 
+static void wake(struct vigil_nfq_delay *d)
+{
+    uint64_t one = 1;
+    ssize_t w = write(d->stop_fd, &one, sizeof one);
+    (void)w;
+}
+
+void vigil_nfq_delay_drain(struct vigil_nfq_delay *d)
+{
+    if (d) {
+        atomic_store(&d->draining, 1);
+        wake(d);
+    }
+}
+
 int vigil_nfq_delay_stop(struct vigil_nfq_delay *d, struct vigil_nfq_stats *stats)
 {
     if (!d) {
         return 0;
     }
-    uint64_t one = 1;
-    ssize_t w = write(d->stop_fd, &one, sizeof one);
-    (void)w;
+    atomic_store(&d->stopping, 1);
+    wake(d);
     pthread_join(d->thread, NULL);
     if (stats) {
         *stats = d->st;

@@ -20,6 +20,11 @@ int vigil_nfq_delay_start(struct vigil_nfq_delay **out, const char *netns_path, 
     return VIGIL_ENOTSUP;
 }
 
+void vigil_nfq_delay_drain(struct vigil_nfq_delay *d)
+{
+    (void)d;
+}
+
 int vigil_nfq_delay_stop(struct vigil_nfq_delay *d, struct vigil_nfq_stats *stats)
 {
     (void)d;

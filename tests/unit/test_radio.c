@@ -105,6 +105,20 @@ static void test_png_panels(void **state)
     assert_int_equal(vigil_radio_png(path, "x", p, 0, 60), -EINVAL);
     assert_int_equal(vigil_radio_png(path, "x", p, 1, 1), -EINVAL);
     assert_int_equal(vigil_radio_png("/nonexistent/dir/r.png", "x", p, 1, 20), -EIO);
+    /* A constant service metric (no failed call at all) draws a band at 0, not a needle. */
+    double zero[6] = {0, 0, 0, 0, 0, 0};
+    struct vigil_radio_panel flat = {"cpu", "MSE cpu", "failed calls", kx, zero, 6};
+    assert_int_equal(vigil_radio_png(path, "flat", &flat, 1, 60), 0);
+    s = cairo_image_surface_create_from_png(path);
+    assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    cairo_surface_flush(s);
+    px = cairo_image_surface_get_data(s);
+    stride = cairo_image_surface_get_stride(s);
+    /* Plot area rows 72..444 (34 + 38 .. 34 + 430 - 58): the bottom row is bright, the top dark. */
+    uint32_t bottom = ((const uint32_t *)(px + 442 * stride))[78 + 150];
+    uint32_t top = ((const uint32_t *)(px + 80 * stride))[78 + 150];
+    assert_true(((bottom >> 8) & 0xff) > ((top >> 8) & 0xff) + 40); /* green channel rises */
+    cairo_surface_destroy(s);
     vigil_plot_cleanup();
 }
 
