@@ -53,6 +53,8 @@ struct vigil_watch_conf {
     double min_error;  /* floor of every group threshold (MSE, scaled units) */
     double calibrate;  /* share of the newest history held out to set thresholds */
     double quantile;   /* threshold quantile of the held-out errors */
+    double range_floor; /* prep's range floor (share of a series' magnitude) */
+    double cpu_floor;   /* least range of time counters, seconds per second */
     int64_t resend;    /* an open event is reported again (UPDATED) at least this often */
     char *supervised;  /* model file of a supervised model naming the fault type, or NULL */
     char *classes;     /* comma-separated names of class ids 0, 1, ... (NULL = the ids) */
