@@ -221,6 +221,18 @@ if [ -n "$GEN" ]; then
         ok "memory leak: event named mem_leak"; else
         not_ok "memory leak: event named mem_leak" "$(curl -s "127.0.0.1:$P3/api/events" | head -c 600)"; fi
     rm -f "$GEN/leak"
+    # The burst ended during the leak: its event is closed, its alert resolved.
+    if wait_grep "127.0.0.1:$P3/api/events?entity=gen&group=cpu" '"end":"' 10; then
+        ok "CPU burst event closed"; else not_ok "CPU burst event closed" "$(curl -s "127.0.0.1:$P3/api/events?entity=gen&group=cpu" | head -c 400)"; fi
+    if [ -n "$AM_PID" ]; then
+        resolved=0
+        for _ in $(seq 1 25); do
+            curl -s "127.0.0.1:$AMP/api/v2/alerts?active=true" | grep -o '"labels":{[^}]*}' | \
+                grep '"entity":"gen"' | grep -q '"group":"cpu"' || { resolved=1; break; }
+            sleep 0.2
+        done
+        [ "$resolved" = 1 ] && ok "its alert resolved in Alertmanager" || not_ok "its alert resolved in Alertmanager"
+    fi
     grep -q '"event":"open".*"group":"cpu".*"fault":"cpu_hog (p=' "$TMP/w3.out" \
         && ok "JSON line carries the fault type" || not_ok "JSON line carries the fault type" "$(head -c 600 "$TMP/w3.out")"
     if [ -n "$CHROME" ]; then
@@ -244,8 +256,9 @@ if [ -n "${W4:-}" ]; then
     curl -s "127.0.0.1:$P4/metrics" > "$TMP/m4"
     grep -q "^vigil_bus_publisher_up{host=\"$PUB\"} 1$" "$TMP/m4" && ok "publisher up on /metrics" \
         || not_ok "publisher up on /metrics" "$(grep vigil_bus "$TMP/m4")"
-    grep -qE "^vigil_anomaly_score\{entity=\"$PUB\",group=\"cpu\"\} [0-9.e+-]+$" "$TMP/m4" \
-        && ok "publisher's host scored as entity $PUB" || not_ok "publisher's host scored as entity $PUB" "$(grep vigil_anomaly_score "$TMP/m4" | head -3)"
+    if wait_grep "127.0.0.1:$P4/metrics" "^vigil_anomaly_score\{entity=\"$PUB\",group=\"cpu\"\} [0-9.e+-]+$" 15; then
+        ok "publisher's host scored as entity $PUB"; else
+        not_ok "publisher's host scored as entity $PUB" "$(curl -s "127.0.0.1:$P4/metrics" | grep vigil_anomaly_score | head -3)"; fi
     kill -TERM "$CPID"; wait "$CPID" 2>/dev/null
     n0=$(grep -c '"event":"open"' "$TMP/w4.out")
     if wait_grep "127.0.0.1:$P4/metrics" "^vigil_bus_publisher_up\{host=\"$PUB\"\} 0$" 15; then
@@ -311,9 +324,13 @@ if [ "$quiet" = 1 ]; then
     if [ "$found" = 1 ] && [ "$LAT" -le 15 ]; then ok "cpu burst reported within 15 s (${LAT} s)"; else
         not_ok "cpu burst reported within 15 s" "found=$found after ${LAT} s" "$(curl -s "127.0.0.1:$P/api/entities" | head -c 600)"; fi
 fi
-if [ "$found" = 1 ]; then
+# What the event says, and that it ends, holds for a burst on a quiet host; on a busy one the
+# other load keeps the cpu group anomalous and shares the explanation.
+if [ "$found" = 1 ] && [ "$quiet" = 1 ]; then
     echo "$ev" | grep -q '"features":\[{"name":"node_cpu_seconds_total' && ok "event names CPU features first" \
         || not_ok "event names CPU features first" "$(echo "$ev" | head -c 600)"
+elif [ "$found" = 1 ]; then
+    skip_test "host not quiet: explanation, closing and resolution not asserted"
 fi
 if [ "$found" = 1 ]; then
     grep -q '"event":"open".*"group":"cpu"' "$TMP/w2.out" && ok "event printed as a JSON line" || not_ok "event printed as a JSON line"
@@ -324,8 +341,10 @@ if [ "$found" = 1 ]; then
             || not_ok "alert fired in Alertmanager" "$(curl -s "127.0.0.1:$AMP/api/v2/alerts" | head -c 400)"
     fi
     wait "$SPID" 2>/dev/null
-    # Closed: every host cpu event since the burst has an end (on a loaded machine the burst's
-    # aftermath may open another one, which must close too).
+fi
+if [ "$found" = 1 ] && [ "$quiet" = 1 ]; then
+    # Closed: every host cpu event since the burst has an end (the burst's aftermath may open
+    # another one, which must close too).
     closed=0
     for _ in $(seq 1 60); do
         ev=$(curl -s "127.0.0.1:$P/api/events?entity=host&group=cpu&from=$((T0 - 2))")
