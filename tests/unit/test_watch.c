@@ -331,18 +331,13 @@ static void test_watch_retrains_without_past_events(void **state)
     conf_init(&conf, "kmeans");
     conf.threshold = 1.5;
     conf.retrain = 3600 * SEC;
-    const struct vigil_model_ops *ops = vigil_model_find("kmeans");
-    void *params = vigil_calloc(1, ops->params_size);
-    assert_int_equal(vigil_opt_defaults(ops->opts, params), 0);
     struct rec r = {0};
     struct vigil_watch_sink sink = {sink_fn, &r};
     struct vigil_watch *wt;
-    struct vigil_diag d;
-    assert_int_equal(vigil_watch_new(&wt, &conf, params, &sink, &d), 0);
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, &sink, NULL), 0);
     struct world w = {0};
     world_init(&w);
-    int64_t ts = 1700000000LL * SEC;
-    ts = run_until_scoring(wt, &w, ts); /* trained at 300 s */
+    int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC); /* trained at 300 s */
     assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 1);
     ts = feed_waiting(wt, &w, ts, 60, NORMAL, 4e9);
     ts = feed_waiting(wt, &w, ts, 30, 0.98, 4e9);
@@ -373,8 +368,6 @@ static void test_watch_retrains_without_past_events(void **state)
     assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
     vigil_watch_close_all(wt, ts);
     vigil_watch_free(wt);
-    vigil_opt_free(ops->opts, params);
-    vigil_free(params);
     vigil_watch_conf_fini(&conf);
     vigil_series_table_fini(&w.t);
 }
