@@ -9,7 +9,8 @@
 #      weights w_c (pred = argmax_c w_c p_c, a class-prior correction) are
 #      fitted to its out-of-fold scores by coordinate search for macro-F1;
 #   3. that configuration is trained on all of train with SEEDS seeds, the test
-#      file is scored, and vigil eval reports it as is and with the weights.
+#      file is scored as is and with `vigil score --class-weights`, and vigil
+#      eval reports both.
 # "vdiff" configurations add, as derived columns of a temporary copy, the
 # difference between every pair of VNFs for each of the 11 per-VNF metrics.
 #
@@ -113,34 +114,18 @@ for sweep in range(3):
 print(f"\nkept: {name} (best OOF AP); class weights fitted on its OOF scores: "
       f"{' '.join(f'{x:g}' for x in w)} (OOF macro-F1 {macro_f1(np.ones(len(cls))):.3f} -> {cur:.3f})")
 open(f"{t}/kept", "w").write(f"{name}|{best[2]}|{best[3]}\n")
-np.savetxt(f"{t}/weights", w)
+np.savetxt(f"{t}/weights", w, fmt="%g")
 EOF
 
 # 3. Train on all of train, score test once per seed; eval as is and re-weighted.
 IFS='|' read -r name data flags <"$T/kept"
+W=$(paste -sd, "$T/weights")
 for s in $SEEDS; do
     nice "$VIGIL" train -q -m rf --seed "$s" $flags --train "$T/${data}_train.txt" \
         --labels "$D/02_b_train_label.txt" -o "$T/m.vmdl" || exit 1
     nice "$VIGIL" score -q "$T/m.vmdl" "$T/${data}_test.txt" -o "$T/test.csv" || exit 1
     "$VIGIL" eval --json --labels "$D/02_b_test_label.txt" --scores "$T/test.csv" >>"$T/test_raw.jsonl"
-    $PY - "$T/test.csv" "$T/weights" "$T/test_w.csv" <<'EOF'
-import sys
-import numpy as np
-src, wf, dst = sys.argv[1:]
-w = np.atleast_1d(np.loadtxt(wf))
-lines = open(src).read().splitlines()
-head = lines[0].split(",")
-ip = [i for i, h in enumerate(head) if h.startswith("p_")]
-jp = head.index("pred")
-cls = [int(head[i][2:]) for i in ip]
-with open(dst, "w") as o:
-    o.write(lines[0] + "\n")
-    for l in lines[1:]:
-        v = l.split(",")
-        p = np.array([float(v[i]) for i in ip]) * w
-        v[jp] = str(cls[int(np.argmax(p))])
-        o.write(",".join(v) + "\n")
-EOF
+    nice "$VIGIL" score -q --class-weights "$W" "$T/m.vmdl" "$T/${data}_test.txt" -o "$T/test_w.csv" || exit 1
     "$VIGIL" eval --json --labels "$D/02_b_test_label.txt" --scores "$T/test_w.csv" >>"$T/test_w.jsonl"
 done
 $PY - "$T" "$name" "$flags" <<'EOF'
