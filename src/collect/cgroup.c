@@ -13,6 +13,10 @@
  * without an error; a file that cannot be read while its cgroup exists counts
  * in vigil_collect_errors_total{collector="cgroup"}.
  *
+ * The limits (memory.limit_in_bytes or memory.max, pids.max) are set by an
+ * operator, not by the workload: they are re-read at each discovery and their
+ * last values emitted every tick, which saves a read per cgroup and tick.
+ *
  * Values are raw counters and gauges. container_memory_working_set_bytes is
  * usage minus inactive file pages, clamped at 0 (cAdvisor's definition), so a
  * counter that wraps between the two reads never produces a huge value.
@@ -184,39 +188,42 @@ struct cgfile_def {
     double div;          /* P_ONE */
     const struct kv *kv; /* P_KV */
     int io;              /* P_BLKIO: 0 bytes, 1 ops */
+    int spec;            /* a limit set by the operator: read at discovery only */
 };
 
 static const struct cgfile_def files[] = {
-    {1, T_V2, "cpu.stat", P_KV, 0, 0, kv_v2_cpu, 0},
-    {1, T_V2, "memory.current", P_ONE, S_MEM_USAGE, 1, 0, 0},
-    {1, T_V2, "memory.peak", P_ONE, S_MEM_MAX, 1, 0, 0},
-    {1, T_V2, "memory.max", P_ONE, S_MEM_LIMIT, 1, 0, 0},
-    {1, T_V2, "memory.swap.current", P_ONE, S_MEM_SWAP, 1, 0, 0},
-    {1, T_V2, "memory.stat", P_KV, 0, 0, kv_v2_mem, 0},
-    {1, T_V2, "memory.events", P_KV, 0, 0, kv_v2_events, 0},
-    {1, T_V2, "io.stat", P_IOSTAT, 0, 0, 0, 0},
-    {1, T_V2, "pids.current", P_ONE, S_THREADS, 1, 0, 0},
-    {1, T_V2, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0},
-    {1, T_V2, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0},
-    {1, T_V2, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0},
-    {1, T_V2, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0},
-    {0, T_CPUACCT, "cpuacct.usage", P_ONE, S_CPU_USAGE, 1e9, 0, 0},
-    {0, T_CPUACCT, "cpuacct.stat", P_KV, 0, 0, kv_v1_cpuacct, 0},
-    {0, T_CPU, "cpu.stat", P_KV, 0, 0, kv_v1_cpu, 0},
-    {0, T_MEMORY, "memory.usage_in_bytes", P_ONE, S_MEM_USAGE, 1, 0, 0},
-    {0, T_MEMORY, "memory.max_usage_in_bytes", P_ONE, S_MEM_MAX, 1, 0, 0},
-    {0, T_MEMORY, "memory.failcnt", P_ONE, S_MEM_FAILCNT, 1, 0, 0},
-    {0, T_MEMORY, "memory.limit_in_bytes", P_ONE, S_MEM_LIMIT, 1, 0, 0},
-    {0, T_MEMORY, "memory.stat", P_KV, 0, 0, kv_v1_mem, 0},
-    {0, T_BLKIO, "blkio.throttle.io_service_bytes", P_BLKIO, 0, 0, 0, 0},
-    {0, T_BLKIO, "blkio.throttle.io_serviced", P_BLKIO, 0, 0, 0, 1},
-    {0, T_PIDS, "pids.current", P_ONE, S_THREADS, 1, 0, 0},
-    {0, T_PIDS, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0},
-    {0, T_UNIFIED, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0},
-    {0, T_UNIFIED, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0},
-    {0, T_UNIFIED, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0},
+    {1, T_V2, "cpu.stat", P_KV, 0, 0, kv_v2_cpu, 0, 0},
+    {1, T_V2, "memory.current", P_ONE, S_MEM_USAGE, 1, 0, 0, 0},
+    {1, T_V2, "memory.peak", P_ONE, S_MEM_MAX, 1, 0, 0, 0},
+    {1, T_V2, "memory.max", P_ONE, S_MEM_LIMIT, 1, 0, 0, 1},
+    {1, T_V2, "memory.swap.current", P_ONE, S_MEM_SWAP, 1, 0, 0, 0},
+    {1, T_V2, "memory.stat", P_KV, 0, 0, kv_v2_mem, 0, 0},
+    {1, T_V2, "memory.events", P_KV, 0, 0, kv_v2_events, 0, 0},
+    {1, T_V2, "io.stat", P_IOSTAT, 0, 0, 0, 0, 0},
+    {1, T_V2, "pids.current", P_ONE, S_THREADS, 1, 0, 0, 0},
+    {1, T_V2, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0, 1},
+    {1, T_V2, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0, 0},
+    {1, T_V2, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0, 0},
+    {1, T_V2, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0, 0},
+    {0, T_CPUACCT, "cpuacct.usage", P_ONE, S_CPU_USAGE, 1e9, 0, 0, 0},
+    {0, T_CPUACCT, "cpuacct.stat", P_KV, 0, 0, kv_v1_cpuacct, 0, 0},
+    {0, T_CPU, "cpu.stat", P_KV, 0, 0, kv_v1_cpu, 0, 0},
+    {0, T_MEMORY, "memory.usage_in_bytes", P_ONE, S_MEM_USAGE, 1, 0, 0, 0},
+    {0, T_MEMORY, "memory.max_usage_in_bytes", P_ONE, S_MEM_MAX, 1, 0, 0, 0},
+    {0, T_MEMORY, "memory.failcnt", P_ONE, S_MEM_FAILCNT, 1, 0, 0, 0},
+    {0, T_MEMORY, "memory.limit_in_bytes", P_ONE, S_MEM_LIMIT, 1, 0, 0, 1},
+    {0, T_MEMORY, "memory.stat", P_KV, 0, 0, kv_v1_mem, 0, 0},
+    {0, T_BLKIO, "blkio.throttle.io_service_bytes", P_BLKIO, 0, 0, 0, 0, 0},
+    {0, T_BLKIO, "blkio.throttle.io_serviced", P_BLKIO, 0, 0, 0, 1, 0},
+    {0, T_PIDS, "pids.current", P_ONE, S_THREADS, 1, 0, 0, 0},
+    {0, T_PIDS, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0, 1},
+    {0, T_UNIFIED, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0, 0},
+    {0, T_UNIFIED, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0, 0},
+    {0, T_UNIFIED, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0, 0},
 };
 #define N_FILES (sizeof files / sizeof files[0])
+/* The slots the spec files feed (see cgfile_def.spec). */
+#define SPEC_SLOTS ((1ull << S_MEM_LIMIT) | (1ull << S_THREADS_MAX))
 
 static const char *const io_names[4] = {
     "container_fs_reads_bytes_total", "container_fs_writes_bytes_total",
@@ -241,7 +248,9 @@ struct cg {
     struct cgfile f[N_FILES];
     uint32_t ids[S_N];
     double v[S_N];
-    uint64_t have; /* bit per slot read this tick */
+    uint64_t have;      /* bit per slot read this tick */
+    uint64_t spec_have; /* slots the spec files gave at the last discovery */
+    int spec_read;      /* the spec files were read since the cgroup was found */
 };
 
 struct cgroup_params {
@@ -767,9 +776,11 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         }
         g->have = 0;
         int vanished = 0;
+        /* Limits change only when an operator sets them: re-read them at discoveries. */
+        int spec = cx->rescan || !g->spec_read;
         for (size_t j = 0; j < N_FILES && !vanished; j++) {
             struct cgfile *f = &g->f[j];
-            if (!f->open) {
+            if (!f->open || (files[j].spec && !spec)) {
                 continue;
             }
             int rc = vigil__pfile_read(&f->f);
@@ -809,6 +820,12 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         if (vanished) {
             g->gone = 1; /* the next rescan frees it */
             continue;
+        }
+        if (spec) {
+            g->spec_have = g->have & SPEC_SLOTS;
+            g->spec_read = 1;
+        } else {
+            g->have |= g->spec_have;
         }
         if ((g->have >> S_MEM_USAGE) & 1) {
             /* cAdvisor: working set = usage - inactive_file, never below 0. */
