@@ -30,6 +30,7 @@ struct vigil__pfile {
     char *buf;  /* owned; cap + 1 bytes, NUL-terminated after a read */
     size_t len;
     size_t cap;
+    int whole; /* one-record seq_file (single_open): any short read is the whole file */
 };
 
 /* Zeroes f (fd -1). */
@@ -123,6 +124,16 @@ static inline void vigil__rowmap_own(struct vigil__rowmap *m, struct vigil_colle
 {
     m->owner = set;
     m->stride = stride ? stride : 1;
+}
+/* 1 when some row of m holds a series id (not VIGIL__NO_ID). */
+static inline int vigil__rowmap_exports(const struct vigil__rowmap *m)
+{
+    for (size_t i = 0; i < m->n_ids; i++) {
+        if (m->ids[i] != UINT32_MAX) {
+            return 1;
+        }
+    }
+    return 0;
 }
 /* Releases the series ids of rows from..n_rows (owned maps only). */
 void vigil__rowmap_release(struct vigil__rowmap *m, size_t from);

@@ -139,6 +139,7 @@ struct netstat {
     struct vigil__pfile f[3]; /* snmp, netstat, snmp6 */
     struct vigil__rowmap rows[3];
     struct vigil__filter include;
+    int idle[3]; /* no field of this file is exported: read it at discoveries only */
 };
 
 static const char *const netstat_files[3] = {"proc/net/snmp", "proc/net/netstat",
@@ -170,6 +171,7 @@ static int netstat_init(struct vigil_collector *c, struct vigil_collect *set, co
         if (rc) {
             vigil__pfile_close(&x->f[i]); /* snmp6 is absent without IPv6 */
         } else {
+            x->f[i].whole = 1; /* all three are single_open files */
             found++;
         }
     }
@@ -310,7 +312,7 @@ static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *c
 {
     struct netstat *x = c->ctx;
     for (int i = 0; i < 3; i++) {
-        if (!x->f[i].path) {
+        if (!x->f[i].path || (x->idle[i] && !cx->rescan)) {
             continue;
         }
         int rc = vigil__pfile_read(&x->f[i]);
@@ -322,6 +324,8 @@ static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *c
         if (rc == -ENOMEM) {
             return rc;
         }
+        /* A file none of whose fields the filter keeps is only re-checked at discoveries. */
+        x->idle[i] = !rc && !vigil__rowmap_exports(&x->rows[i]);
         if (rc) {
             vigil_collect_fail(cx, x->f[i].path, rc);
         }

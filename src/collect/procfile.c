@@ -121,9 +121,11 @@ int vigil__pfile_read(struct vigil__pfile *f)
          * short only when its page-sized buffer overflows with the next
          * record, single-record files (cgroup, sysctl, /proc/stat) come whole,
          * and a regular file reads short only at its end. Skipping the
-         * zero-length confirmation read halves the syscalls per tick.
+         * zero-length confirmation read halves the syscalls per tick. A
+         * single_open file (f->whole) is shown in one piece, so any short
+         * read of it is the whole file, however long.
          */
-        if (n < f->cap && n < VIGIL__PFILE_SHORT) {
+        if (n < f->cap && (n < VIGIL__PFILE_SHORT || f->whole)) {
             break;
         }
     }

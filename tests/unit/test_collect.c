@@ -507,6 +507,44 @@ static void test_cgroup_limits_read_at_discovery(void **state)
     rm_tree(dir);
 }
 
+/* A netstat file none of whose fields is kept is read at discoveries only. */
+static void test_netstat_reads_only_files_with_kept_fields(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    int64_t now = 0;
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = dir;
+    conf.collectors = "netstat";
+    conf.rescan_ns = 1000000000LL;
+    conf.clock = fake_now;
+    conf.clock_user = &now;
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_set(c, "netstat.fields", "^Tcp_", &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double estab = value_of(c, b, "node_netstat_Tcp_CurrEstab");
+    assert_false(isnan(estab));
+    /* Junk in the files nothing is kept from goes unread between discoveries... */
+    put(dir, "proc/net/netstat", "garbage\n");
+    put(dir, "proc/net/snmp6", "garbage\n");
+    now = 100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_netstat_Tcp_CurrEstab", estab);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 0);
+    /* ...and is seen at the next one. */
+    now = 1100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_netstat_Tcp_CurrEstab", estab);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 2);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 /* ---- allocation, OOM, options ---- */
 
 static void ticks_without_alloc(const char *root, const char *list)
@@ -826,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_cgroup_v2_and_vanish),
         cmocka_unit_test(test_cgroup_max_bounds_entities),
         cmocka_unit_test(test_cgroup_limits_read_at_discovery),
+        cmocka_unit_test(test_netstat_reads_only_files_with_kept_fields),
         cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
         cmocka_unit_test(test_oom_sweep),
         cmocka_unit_test(test_options_and_names),
