@@ -658,19 +658,6 @@ static int blkio_learn(void *u, struct vigil_collect *set, const char *key, size
     return w >= 0 ? io_intern(r->x, r->g, set, dev, dl, w + 2 * r->ops, &ids[0]) : 0;
 }
 
-static int emit_u64(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
-                    const char *q, const char *le)
-{
-    (void)u;
-    (void)n;
-    uint64_t v;
-    if (!vigil__pf_u64(q, le, &v)) {
-        return 1;
-    }
-    vigil__emit(cx, ids[0], (double)v);
-    return 0;
-}
-
 /* v2: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" rows, keyed by the device. */
 static int iostat_learn(void *u, struct vigil_collect *set, const char *dev, size_t dl,
                         const char *q, const char *le, uint32_t *ids, size_t *n)
@@ -799,7 +786,7 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
                 break;
             case P_BLKIO:
                 rc = vigil__rows_parse(&f->rm, f->f.buf, f->f.buf + f->f.len, blkio_split,
-                                       blkio_learn, emit_u64, &r, cx);
+                                       blkio_learn, vigil__emit_i64, &r, cx);
                 break;
             case P_IOSTAT:
                 rc = vigil__rows_parse(&f->rm, f->f.buf, f->f.buf + f->f.len, vigil__split_token,

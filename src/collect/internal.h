@@ -328,7 +328,7 @@ static inline const char *vigil__split_kv(void *u, const char *p, const char *le
     return q;
 }
 
-/* emit for rows of one signed value (vmstat, snmp6). */
+/* emit for rows of one value (vmstat, snmp6, cgroup blkio). */
 static inline int vigil__emit_i64(void *u, struct vigil_collect_cx *cx, const uint32_t *ids,
                                   size_t n, const char *q, const char *le)
 {

@@ -462,23 +462,37 @@ static int64_t fake_now(void *user)
     return *(const int64_t *)user;
 }
 
+/*
+ * A set over root running list on the clock *now, discovering every second;
+ * opt ("collector.option", or NULL) is set to val before the start.
+ */
+static struct vigil_collect *start_clocked(const char *root, const char *list, int64_t *now,
+                                           const char *opt, const char *val)
+{
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = root;
+    conf.collectors = list;
+    conf.rescan_ns = 1000000000LL;
+    conf.clock = fake_now;
+    conf.clock_user = now;
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    if (opt) {
+        assert_int_equal(vigil_collect_set(c, opt, val, &d), 0);
+    }
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    return c;
+}
+
 /* Limits are read at discoveries only, and their last values emitted every tick. */
 static void test_cgroup_limits_read_at_discovery(void **state)
 {
     (void)state;
     const char *dir = copy_tree(tu_fixture("cgroup/v2"));
     int64_t now = 0;
-    struct vigil_collect *c;
-    struct vigil_collect_conf conf;
-    struct vigil_diag d;
-    vigil_collect_conf_default(&conf);
-    conf.root = dir;
-    conf.collectors = "cgroup";
-    conf.rescan_ns = 1000000000LL;
-    conf.clock = fake_now;
-    conf.clock_user = &now;
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    assert_int_equal(vigil_collect_start(c, &d), 0);
+    struct vigil_collect *c = start_clocked(dir, "cgroup", &now, NULL, NULL);
     const char *lim = "container_spec_memory_limit_bytes{name=\"/system.slice/nginx.service\"}";
     const char *thr = "container_threads_max{name=\"/system.slice/nginx.service\"}";
     const char *use = "container_memory_usage_bytes{name=\"/system.slice/nginx.service\"}";
@@ -513,18 +527,7 @@ static void test_netstat_reads_only_files_with_kept_fields(void **state)
     (void)state;
     const char *dir = copy_tree(tu_fixture("proc/ok"));
     int64_t now = 0;
-    struct vigil_collect *c;
-    struct vigil_collect_conf conf;
-    struct vigil_diag d;
-    vigil_collect_conf_default(&conf);
-    conf.root = dir;
-    conf.collectors = "netstat";
-    conf.rescan_ns = 1000000000LL;
-    conf.clock = fake_now;
-    conf.clock_user = &now;
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    assert_int_equal(vigil_collect_set(c, "netstat.fields", "^Tcp_", &d), 0);
-    assert_int_equal(vigil_collect_start(c, &d), 0);
+    struct vigil_collect *c = start_clocked(dir, "netstat", &now, "netstat.fields", "^Tcp_");
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     double estab = value_of(c, b, "node_netstat_Tcp_CurrEstab");
