@@ -35,6 +35,14 @@ struct vigil_prep_params {
                          reconstruction model needs to see a burst at the edge of normal */
     int lags;         /* L > 0 adds the values 1..L steps back (from 2 when temporal adds lag1) */
     int minmax;       /* 1 = rolling min and max over the temporal window (needs temporal > 0) */
+    double range_floor; /* fit only: a scaling range narrower than this share of the series'
+                           magnitude is widened to it around its centre, so that a level that
+                           barely moved in training (free bytes, committed memory) does not
+                           make a drift of a fraction of a percent look like a burst (0 = off) */
+    double seconds_floor; /* fit only: the scaling range of a time counter's per-step increase
+                             (a name ending in _seconds_total: CPU, pressure, I/O time) is at
+                             least this many seconds, so that a few milliseconds of scheduling
+                             noise on an idle host stay small (0 = off) */
 };
 
 /* Option table for the params (flags of prep/train, keys of a "prep:" config section). */

@@ -43,10 +43,22 @@ const struct vigil_opt vigil_prep_opts[] = {
      "L > 0 adds the values 1..L steps back per series (2..L with temporal)", NULL},
     {"minmax", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, minmax), "false", 0, 0,
      "rolling min and max over the temporal window (needs temporal > 0)", NULL},
+    {"range-floor", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, range_floor), "0", 0, 1,
+     "scaling ranges narrower than this share of the series' magnitude are widened to it", NULL},
+    {"seconds-floor", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, seconds_floor), "0", 0,
+     1e6, "scaling range of the per-step increase of *_seconds_total counters at least this", NULL},
     {0},
 };
 
 enum drop_reason { DROP_CONSTANT = 0, DROP_ALL_NAN = 1 };
+
+/* A counter of seconds by the Prometheus naming convention: name ends in _seconds_total. */
+static int is_time_counter(const char *key)
+{
+    static const char suffix[] = "_seconds_total";
+    size_t n = strcspn(key, "{"), m = sizeof suffix - 1;
+    return n >= m && memcmp(key + n - m, suffix, m) == 0;
+}
 static const char *const drop_names[] = {"constant", "all NaN"};
 
 struct kept {
@@ -744,6 +756,17 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
         double lo = src->min, hi = src->max;
         if (lo < hi) {
             struct kept *k = &pp->kept[pp->n_kept++];
+            double mag = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+            double floor = p->range_floor * mag;
+            if (p->deltas && src->kind == VIGIL_KIND_COUNTER && is_time_counter(src->key) &&
+                floor < p->seconds_floor) {
+                floor = p->seconds_floor;
+            }
+            if (hi - lo < floor) {
+                double mid = lo + (hi - lo) / 2;
+                lo = mid - floor / 2;
+                hi = mid + floor / 2;
+            }
             *k = *src;
             k->min = lo;
             k->max = hi;

@@ -290,6 +290,47 @@ static void test_scaling_with_clipping(void **state)
     vigil_frame_fini(&test);
 }
 
+static void test_range_floors(void **state)
+{
+    (void)state;
+    /*
+     * Gauge g: 1000, 1001, 1002 -> range [1000, 1002]; with range_floor 0.01 the range is
+     * at least 0.01 x 1002 = 10.02 around the centre 1001: [995.99, 1006.01].
+     * Counter cpu_seconds_total: 10, 10.01, 10.03 -> increases 0.01, 0.02: range [0.01, 0.02],
+     * widened by seconds_floor 0.05 to [-0.01, 0.04]. Counter b_total (not seconds): increases
+     * 1, 2 keep [1, 2]: the seconds floor is for time counters only.
+     */
+    static const struct col_spec cols[] = {
+        {"g", VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY},
+        {"cpu_seconds_total{cpu=\"0\"}", VIGIL_KIND_COUNTER, VIGIL_GROUP_CPU},
+        {"b_total", VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK}};
+    static const float v[] = {1000, 10, 5, 1001, 10.01f, 6, 1002, 10.03f, 8};
+    struct vigil_frame fr, out;
+    make_frame(&fr, cols, 3, NULL, v, 3, NULL);
+    struct vigil_prep_params p = params(0, 0, 1, 0);
+    struct vigil_prep *pp = fit_apply(&fr, &p, &out);
+    double lo, hi;
+    vigil_prep_series(pp, 0, &lo, &hi);
+    assert_true(lo == 1000 && hi == 1002); /* floors off by default */
+    vigil_prep_free(pp);
+    vigil_frame_fini(&out);
+    p.range_floor = 0.01;
+    p.seconds_floor = 0.05;
+    pp = fit_apply(&fr, &p, &out);
+    vigil_prep_series(pp, 0, &lo, &hi);
+    assert_true(fabs(lo - (1001 - 5.01)) < 1e-9 && fabs(hi - (1001 + 5.01)) < 1e-9);
+    /* The middle row scales to 0.5; the top of training (1002) to 0.6, not to 1. */
+    assert_true(fabs((double)vigil_frame_row(&out, 1)[0] - 0.5) < 1e-6);
+    assert_true(fabs((double)vigil_frame_row(&out, 2)[0] - (1002 - 995.99) / 10.02) < 1e-5);
+    vigil_prep_series(pp, 1, &lo, &hi);
+    assert_true(fabs(hi - lo - 0.05) < 1e-9 && fabs((lo + hi) / 2 - 0.015) < 1e-6);
+    vigil_prep_series(pp, 2, &lo, &hi);
+    assert_true(lo == 1 && hi == 2);
+    vigil_prep_free(pp);
+    vigil_frame_fini(&out);
+    vigil_frame_fini(&fr);
+}
+
 static void test_drop_reports(void **state)
 {
     (void)state;
@@ -934,10 +975,11 @@ static void test_matches_reference(void **state)
 {
     (void)state;
     static const struct vigil_prep_params ps[] = {
-        {10 * S, 2, 1, 4, 1, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 0, 0}, {7 * S, 0, 0, 2, 1, 0, 0, 0},
-        {5 * S, 3, 1, 0, 0, 0, 0, 0},
+        {10 * S, 2, 1, 4, 1, 0, 0, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 0, 0, 0, 0},
+        {7 * S, 0, 0, 2, 1, 0, 0, 0, 0, 0}, {5 * S, 3, 1, 0, 0, 0, 0, 0, 0, 0},
         /* lags without temporal (lag1..6), with it (lag2..4) and rolling min/max */
-        {10 * S, 2, 1, 0, 1, 0, 6, 0}, {0, 1, 1, 3, 1, 0, 4, 1}, {7 * S, 0, 0, 5, 1, 0, 0, 1}};
+        {10 * S, 2, 1, 0, 1, 0, 6, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 4, 1, 0, 0},
+        {7 * S, 0, 0, 5, 1, 0, 0, 1, 0, 0}};
     for (size_t c = 0; c < sizeof ps / sizeof ps[0]; c++) {
         struct vigil_frame fr, out;
         make_irregular(&fr, 100 + c);
@@ -1014,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_resample_and_fill),
         cmocka_unit_test(test_gap_filling),
         cmocka_unit_test(test_scaling_with_clipping),
+        cmocka_unit_test(test_range_floors),
         cmocka_unit_test(test_drop_reports),
         cmocka_unit_test(test_temporal_features),
         cmocka_unit_test(test_split_groups_and_windows),
