@@ -313,6 +313,16 @@ int cmd_collect(int argc, char **argv)
     sigaddset(&stopset, SIGINT);
     sigaddset(&stopset, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+    if (a.listen) {
+        /*
+         * libmicrohttpd's Date header calls gmtime_r, and glibc re-reads
+         * /etc/localtime on every call while TZ is unset (7 syscalls per
+         * scrape). Naming the same zone file makes glibc read it once. Set
+         * before any thread starts (collectors may start some).
+         */
+        setenv("TZ", ":/etc/localtime", 0);
+        tzset();
+    }
 
     struct vigil_collect *c = NULL;
     struct vigil_http *h = NULL;
@@ -376,13 +386,6 @@ int cmd_collect(int argc, char **argv)
         }
     }
     if (a.listen) {
-        /*
-         * libmicrohttpd's Date header calls gmtime_r, and glibc re-reads
-         * /etc/localtime on every call while TZ is unset (7 syscalls per
-         * scrape). Naming the same zone file explicitly makes glibc read it once.
-         */
-        setenv("TZ", ":/etc/localtime", 0);
-        tzset();
         if (vigil_snapshot_init(&ms.snap)) {
             cli_fail("collect: out of memory");
             goto done;
