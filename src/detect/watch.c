@@ -412,6 +412,43 @@ static int mask_events(struct job *j, size_t k, const struct vigil_prep *pp,
     return 0;
 }
 
+/*
+ * Where the held-out rows start: the newest rows that hold the `calibrate`
+ * share of each group's usable rows (all its features finite). Without
+ * masked events that is the newest `calibrate` share of the rows; when an
+ * event left the newest rows of a group out, the split moves back so that
+ * group's threshold is still set on rows it can score.
+ */
+static size_t held_out_start(const struct vigil_frame *feat, const uint8_t *groups, double share)
+{
+    size_t usable[VIGIL_GROUP_COUNT] = {0}, seen[VIGIL_GROUP_COUNT] = {0};
+    size_t start = feat->n - (size_t)((double)feat->n * share);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = feat->n; i-- > 0;) {
+            int ok[VIGIL_GROUP_COUNT], has[VIGIL_GROUP_COUNT] = {0};
+            for (int g = 0; g < VIGIL_GROUP_COUNT; g++) {
+                ok[g] = 1;
+            }
+            for (size_t c = 0; c < feat->f; c++) {
+                uint8_t g = groups[c] < VIGIL_GROUP_COUNT ? groups[c] : VIGIL_GROUP_COUNT - 1;
+                has[g] = 1;
+                ok[g] &= isfinite(feat->x[i * feat->f + c]) != 0;
+            }
+            for (int g = 0; g < VIGIL_GROUP_COUNT; g++) {
+                if (!has[g] || !ok[g]) {
+                    continue;
+                }
+                if (pass == 0) {
+                    usable[g]++;
+                } else if (++seen[g] == (size_t)ceil((double)usable[g] * share) && i < start) {
+                    start = i;
+                }
+            }
+        }
+    }
+    return start;
+}
+
 /* Fits prep and model for one entity. Returns 0, or a code with the reason logged. */
 static int train_entity(struct job *j, size_t k, struct gen_entity *out)
 {
@@ -467,7 +504,7 @@ static int train_entity(struct job *j, size_t k, struct gen_entity *out)
         goto fail;
     }
     /* Hold out the newest rows: errors on rows the model never saw set the thresholds. */
-    size_t n_fit = feat.n - (size_t)((double)feat.n * j->calibrate);
+    size_t n_fit = held_out_start(&feat, groups, j->calibrate);
     struct vigil_batch b = {
         .x = feat.x, .n = n_fit, .f = f, .group = groups, .names = names, .threads = j->threads};
     rc = out->model.ops->fit(&out->model, &b);
@@ -685,7 +722,7 @@ static void span_add(struct vigil_watch *w, const char *entity, const char *grou
     }
 }
 
-/* The job's spans: its entities' closed events, and the open ones up to now. */
+/* The job's spans: its entities' closed events, and the open or starting ones up to now. */
 static int job_spans(struct vigil_watch *w, struct job *j)
 {
     size_t cap = w->n_spans;
@@ -710,11 +747,15 @@ static int job_spans(struct vigil_watch *w, struct job *j)
                 continue;
             }
             for (size_t g = 0; g < l->n_groups; g++) {
-                if (l->grp[g].pol.state == VIGIL_POLICY_ANOMALY) {
-                    j->spans[j->n_spans++] = (struct job_span){.k = k,
-                                                               .group = group_id(l->grp[g].name),
-                                                               .from = l->grp[g].pol.start_ns,
-                                                               .to = INT64_MAX};
+                /* An open event, or anomalous points not yet enough to open one: the onset
+                 * of an anomaly must not become the new model's normal (nor its threshold). */
+                const struct vigil_policy *p = &l->grp[g].pol;
+                int64_t from = p->state == VIGIL_POLICY_ANOMALY ? p->start_ns
+                               : p->run_hi > 0                  ? p->run_start
+                                                                : INT64_MAX;
+                if (from != INT64_MAX) {
+                    j->spans[j->n_spans++] = (struct job_span){
+                        .k = k, .group = group_id(l->grp[g].name), .from = from, .to = INT64_MAX};
                 }
             }
         }

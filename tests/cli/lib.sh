@@ -43,3 +43,16 @@ expect_no_crash() {
 
 have_data() { [ -e "$VIGIL_DATA/$1" ]; }
 finish() { exit $FAILED; }
+
+# A port nobody listens on, below the kernel's range for outgoing connections
+# (32768-60999 by default), so that thousands of closing client sockets on a
+# busy machine cannot hold it; echo 0 if none is found. The bind race remains.
+free_port() {
+    local p lo
+    lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    for _ in $(seq 1 50); do
+        p=$(( (RANDOM % (lo - 20002)) + 20000 ))
+        ss -ltn 2>/dev/null | grep -qE ":($p|$((p + 1))) " || { echo "$p"; return; }
+    done
+    echo 0
+}

@@ -67,7 +67,7 @@ NATS=$(command -v nats-server || true)
 if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
     # A random port may be taken: try a few until the server answers its health check.
     for _try in 1 2 3 4 5; do
-        P=$(( (RANDOM % 20000) + 30000 ))
+        P=$(free_port) # and P + 1
         "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
         NPID=$!
         up=0

@@ -170,7 +170,7 @@ expect_exit 2 "nslkdd needs its outputs" "$VIGIL" flows nslkdd "$TMP/short.txt"
 # ---- NATS: sensor, workers, a worker killed mid-batch ----
 NATS=$(command -v nats-server || true)
 if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
-    P=$(( (RANDOM % 20000) + 30000 ))
+    P=$(free_port) # and P + 1
     "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
     NPID=$!
     # JetStream takes seconds to start on a loaded machine: up to 20 s

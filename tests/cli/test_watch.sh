@@ -16,14 +16,6 @@
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
 
-free_port() { # a port nobody listens on (bind race accepted)
-    local p
-    for _ in $(seq 1 50); do
-        p=$(( (RANDOM % 20000) + 20000 ))
-        ss -ltn 2>/dev/null | grep -q ":$p " || { echo "$p"; return; }
-    done
-    echo 0
-}
 wait_phase() { # port phase timeout_s
     for _ in $(seq 1 $(( $3 * 5 ))); do
         curl -s "127.0.0.1:$1/api/status" 2>/dev/null | grep -q "\"phase\":\"$2\"" && return 0

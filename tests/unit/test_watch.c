@@ -373,6 +373,50 @@ static void test_watch_retrains_without_past_events(void **state)
 }
 
 /*
+ * A burst open across a retraining whose held-out rows it covers: the
+ * threshold of the cpu group is set on older rows it can score, and the event
+ * closes once the burst is over.
+ */
+static void test_watch_retrain_during_burst(void **state)
+{
+    (void)state;
+    struct vigil_watch_conf conf;
+    conf_init(&conf, "lstm-ae");
+    conf.threshold = 1.5;
+    conf.retrain = 3600 * SEC;
+    const struct vigil_model_ops *ops = vigil_model_find("lstm-ae");
+    void *params = vigil_calloc(1, ops->params_size);
+    assert_int_equal(vigil_opt_defaults(ops->opts, params), 0);
+    static const char *const opts[] = {"window", "8",  "hidden", "8",  "latent", "4",
+                                       "epochs", "15", "batch",  "32", NULL};
+    for (int i = 0; opts[i]; i += 2) {
+        assert_int_equal(
+            vigil_opt_set(ops->opts, params, opts[i], opts[i + 1], strlen(opts[i + 1]), NULL), 0);
+    }
+    struct rec r = {0};
+    struct vigil_watch_sink sink = {sink_fn, &r};
+    struct vigil_watch *wt;
+    assert_int_equal(vigil_watch_new(&wt, &conf, params, &sink, NULL), 0);
+    struct world w = {0};
+    world_init(&w);
+    int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC);
+    ts = feed_waiting(wt, &w, ts, 150, NORMAL, 4e9);
+    ts = feed_waiting(wt, &w, ts, 170, 0.98, 4e9); /* 450 s to 620 s; training at 600 s */
+    assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 2);
+    assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
+    assert_int_equal(r.closed[VIGIL_GROUP_CPU], 0);
+    ts = feed_waiting(wt, &w, ts, 60, 0.2, 4e9);
+    assert_int_equal(r.closed[VIGIL_GROUP_CPU], 1);
+    assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
+    vigil_watch_close_all(wt, ts);
+    vigil_watch_free(wt);
+    vigil_opt_free(ops->opts, params);
+    vigil_free(params);
+    vigil_watch_conf_fini(&conf);
+    vigil_series_table_fini(&w.t);
+}
+
+/*
  * PCA reconstructs the two anti-correlated CPU series of the host exactly, so
  * its training threshold sits at float rounding noise; the min-error floor
  * must keep normal operation quiet (regression for issue 6).
@@ -639,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_watch_lstm_ae_detects_cpu_burst),
         cmocka_unit_test(test_watch_pca_quiet_on_normal_6),
         cmocka_unit_test(test_watch_retrains_without_past_events),
+        cmocka_unit_test(test_watch_retrain_during_burst),
         cmocka_unit_test(test_watch_outage_raises_nothing_6),
         cmocka_unit_test(test_watch_no_alloc_per_tick_kmeans),
         cmocka_unit_test(test_watch_no_alloc_per_tick_lstm_ae),
