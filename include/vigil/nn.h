@@ -58,6 +58,9 @@ double vigil_nn_norm(const float *g, size_t n);
 /* g (N) *= s. */
 void vigil_nn_scale(float *g, size_t n, float s);
 
+/* out (C,R) = the transpose of inp (R,C). */
+void vigil_nn_transpose(float *out, const float *inp, size_t r, size_t c);
+
 /* ---- elementwise functions (vectorizable, shared by the layers) ---- */
 
 /* out (N) = logistic sigmoid of inp (N); out may alias inp. */
@@ -97,6 +100,19 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float *x,
                         const float *wx, const float *wh, const float *b, size_t t, size_t bsz,
                         size_t f, size_t hd, int x_repeat);
+
+/*
+ * vigil_lstm_forward for ONE sequence (B = 1), the live-scoring case, with
+ * the weights transposed: wxt (F,4H) = wx^T and wht (H,4H) = wh^T
+ * (vigil_nn_transpose). Every product is then a sum of weight rows scaled by
+ * one input, which vectorizes without horizontal sums, keeps the outputs in
+ * registers and reads each weight once. Same outputs and shapes as
+ * vigil_lstm_forward with bsz = 1, equal up to float rounding (the sums run
+ * in another order).
+ */
+void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const float *x,
+                            const float *wxt, const float *wht, const float *b, size_t t, size_t f,
+                            size_t hd, int x_repeat);
 
 /*
  * Backward through time for vigil_lstm_forward.

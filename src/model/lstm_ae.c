@@ -239,6 +239,12 @@ struct ae {
     struct ae_w w;
     float *params; /* (n_params) one block */
     size_t n_params;
+    /* LSTM weights transposed for one-window scoring (vigil_lstm_forward_one). */
+    float *wt; /* one block; owned; set by ae_ready */
+    float *e1wxt, *e1wht; /* (F,4H1) (H1,4H1) */
+    float *e2wxt, *e2wht; /* (H1,4H2) (H2,4H2) */
+    float *d1wxt, *d1wht; /* (H2,4H2) (H2,4H2) */
+    float *d2wxt, *d2wht; /* (H2,4H1) (H1,4H1) */
     int threads;
     struct shard sc[AE_MAX_THREADS]; /* scoring shards, allocated on first use */
     size_t n_sc;
@@ -286,7 +292,31 @@ static void ae_free(void *sub)
     }
     vigil_free(ae->bad);
     vigil_free(ae->params);
+    vigil_free(ae->wt);
     vigil_free(ae);
+}
+
+/* Makes the scoring copies of the trained weights (after fit and load). 0 or -ENOMEM. */
+static int ae_ready(struct ae *ae)
+{
+    const struct ae_dims *d = &ae->d;
+    size_t g1 = 4 * d->h1, g2 = 4 * d->h2;
+    size_t s[8] = {d->f * g1,  d->h1 * g1, d->h1 * g2, d->h2 * g2,
+                   d->h2 * g2, d->h2 * g2, d->h2 * g1, d->h1 * g1};
+    float **p[8] = {&ae->e1wxt, &ae->e1wht, &ae->e2wxt, &ae->e2wht,
+                    &ae->d1wxt, &ae->d1wht, &ae->d2wxt, &ae->d2wht};
+    const float *src[8] = {ae->w.e1wx, ae->w.e1wh, ae->w.e2wx, ae->w.e2wh,
+                           ae->w.d1wx, ae->w.d1wh, ae->w.d2wx, ae->w.d2wh};
+    size_t rows[8] = {g1, g1, g2, g2, g2, g2, g1, g1};
+    vigil_free(ae->wt);
+    ae->wt = vigil_nn_alloc(p, s, 8);
+    if (!ae->wt) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        vigil_nn_transpose(*p[i], src[i], rows[i], s[i] / rows[i]);
+    }
+    return 0;
 }
 
 static struct ae *ae_new(const struct ae_dims *d, int threads)
@@ -334,6 +364,23 @@ static void load_windows(float *x, const float *src, const uint32_t *start, size
     }
 }
 
+/* Scoring forward of one window (the live case): transposed weights. */
+static void ae_forward_one(const struct ae *ae, struct ae_acts *a)
+{
+    const struct ae_dims *d = &ae->d;
+    const struct ae_w *w = &ae->w;
+    size_t t = d->t;
+    vigil_lstm_forward_one(a->h1, a->c1, a->g1, a->tc1, a->x, ae->e1wxt, ae->e1wht, w->e1b, t,
+                           d->f, d->h1, 0);
+    vigil_lstm_forward_one(a->h2, a->c2, a->g2, a->tc2, a->h1, ae->e2wxt, ae->e2wht, w->e2b, t,
+                           d->h1, d->h2, 0);
+    vigil_lstm_forward_one(a->h3, a->c3, a->g3, a->tc3, a->h2 + (t - 1) * d->h2, ae->d1wxt,
+                           ae->d1wht, w->d1b, t, d->h2, d->h2, 1);
+    vigil_lstm_forward_one(a->h4, a->c4, a->g4, a->tc4, a->h3, ae->d2wxt, ae->d2wht, w->d2b, t,
+                           d->h2, d->h1, 0);
+    vigil_linear_forward(a->y, a->h4 + (t - 1) * d->h1, w->ow, w->ob, 1, d->h1, d->f);
+}
+
 /*
  * Forward of b windows in a->x. p > 0 applies dropout (training). full = 1
  * computes y at every step (the loss), 0 only at the last step (scoring).
@@ -344,6 +391,10 @@ static void ae_forward(const struct ae *ae, struct ae_acts *a, size_t b, float p
     const struct ae_dims *d = &ae->d;
     const struct ae_w *w = &ae->w;
     size_t t = d->t;
+    if (b == 1 && !full && p <= 0.0f && ae->wt) {
+        ae_forward_one(ae, a);
+        return;
+    }
     vigil_lstm_forward(a->h1, a->c1, a->g1, a->tc1, a->x, w->e1wx, w->e1wh, w->e1b, t, b, d->f,
                        d->h1, 0);
     const float *in2 = a->h1;
@@ -703,9 +754,12 @@ static int ae_fit(void **sub, const void *params, const float *x, size_t n, size
     if (n_val > 0) {
         memcpy(tr.ae->params, tr.best, tr.ae->n_params * sizeof(float));
     }
+    rc = ae_ready(tr.ae);
+    if (rc) {
+        goto fail;
+    }
     *sub = tr.ae;
     tr.ae = NULL;
-    rc = 0;
 fail:
     trainer_fini(&tr);
     ae_free(tr.ae);
@@ -836,6 +890,10 @@ static int ae_load(void **sub, const void *params, const void *p, size_t n, size
             ae_free(ae);
             return VIGIL_EFORMAT;
         }
+    }
+    if (ae_ready(ae)) {
+        ae_free(ae);
+        return -ENOMEM;
     }
     *sub = ae;
     return 0;

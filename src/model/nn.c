@@ -22,7 +22,8 @@
 #include "vigil/nn.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+/* -std=c11 turns contraction off; the FMA clones want a*b+c fused. */
+#pragma GCC optimize("O3", "fp-contract=fast")
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                           \
     !defined(__SANITIZE_ADDRESS__)
@@ -81,6 +82,15 @@ void vigil_nn_scale(float *g, size_t n, float s)
 {
     for (size_t i = 0; i < n; i++) {
         g[i] *= s;
+    }
+}
+
+void vigil_nn_transpose(float *out, const float *inp, size_t r, size_t c)
+{
+    for (size_t i = 0; i < r; i++) {
+        for (size_t j = 0; j < c; j++) {
+            out[j * r + i] = inp[i * c + j];
+        }
     }
 }
 
@@ -239,6 +249,64 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
         }
         size_t o = s * bsz * hd;
         lstm_cell(a, c + o, tc + o, h + o, s > 0 ? c + o - bsz * hd : NULL, bsz, hd);
+    }
+}
+
+/*
+ * a (G) += sum_j h[j] wht[j] over the H rows of wht (H,G). The outputs go in
+ * blocks of 128 held in registers (eight AVX-512 vectors, enough to hide the
+ * FMA latency) while every row streams past, so each weight is loaded once
+ * and a only once per block.
+ */
+#define MV_BLOCK 128
+NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wht,
+                                  const float *restrict h, size_t hd, size_t g)
+{
+    size_t k0 = 0;
+    for (; k0 + MV_BLOCK <= g; k0 += MV_BLOCK) {
+        float acc[MV_BLOCK];
+        for (size_t k = 0; k < MV_BLOCK; k++) {
+            acc[k] = a[k0 + k];
+        }
+        for (size_t j = 0; j < hd; j++) {
+            const float *w = wht + j * g + k0;
+            float hj = h[j];
+            for (size_t k = 0; k < MV_BLOCK; k++) {
+                acc[k] += hj * w[k];
+            }
+        }
+        for (size_t k = 0; k < MV_BLOCK; k++) {
+            a[k0 + k] = acc[k];
+        }
+    }
+    for (size_t j = 0; k0 < g && j < hd; j++) {
+        const float *w = wht + j * g;
+        float hj = h[j];
+        for (size_t k = k0; k < g; k++) {
+            a[k] += hj * w[k];
+        }
+    }
+}
+
+void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const float *x,
+                            const float *wxt, const float *wht, const float *b, size_t t, size_t f,
+                            size_t hd, int x_repeat)
+{
+    size_t g4 = 4 * hd;
+    /* Input products row by row: at one window, cheaper than packing for sgemm. */
+    for (size_t s = 0; s < (x_repeat ? 1 : t); s++) {
+        memcpy(gates + s * g4, b, g4 * sizeof(float));
+        matvec_rows(gates + s * g4, wxt, x + s * f, f, g4);
+    }
+    for (size_t s = 1; x_repeat && s < t; s++) {
+        memcpy(gates + s * g4, gates, g4 * sizeof(float));
+    }
+    for (size_t s = 0; s < t; s++) {
+        float *a = gates + s * g4;
+        if (s > 0) {
+            matvec_rows(a, wht, h + (s - 1) * hd, hd, g4);
+        }
+        lstm_cell(a, c + s * hd, tc + s * hd, h + s * hd, s > 0 ? c + (s - 1) * hd : NULL, 1, hd);
     }
 }
 
