@@ -75,6 +75,14 @@ void vigil_linear_forward(float *out, const float *inp, const float *w, const fl
                           size_t f, size_t o);
 
 /*
+ * The same with the weights transposed, wt (F,O) = w^T, for one or a few
+ * rows (one-window scoring): no packing, outputs kept in registers.
+ * out (N,O) = inp (N,F) wt + b;  b (O) or NULL.
+ */
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
+                            size_t n, size_t f, size_t o);
+
+/*
  * dinp (N,F) += dout w;  dw (O,F) += dout^T inp;  db (O) += column sums of dout.
  * dout (N,O), inp (N,F), w (O,F). dinp and db may be NULL (not wanted).
  */
@@ -108,7 +116,9 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
  * one input, which vectorizes without horizontal sums, keeps the outputs in
  * registers and reads each weight once. Same outputs and shapes as
  * vigil_lstm_forward with bsz = 1, equal up to float rounding (the sums run
- * in another order).
+ * in another order). With wxt = NULL, gates (T,4H) must already hold the
+ * input products x_t wx^T + b (a caller that keeps them from one sliding
+ * window to the next); x and b are then not read.
  */
 void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const float *x,
                             const float *wxt, const float *wht, const float *b, size_t t, size_t f,

@@ -232,6 +232,15 @@ struct shard {
     float *se;       /* scoring: (N,F) output */
     size_t f_out;
     void (*fn)(struct shard *s);
+    /*
+     * One-window scoring keeps the last window's rows and their first-layer
+     * input products: the next window of a live stream shares T-1 rows, so
+     * only the new row's product is computed (incremental sliding window).
+     */
+    float *inc_x;   /* (T,F) rows of the last window scored alone */
+    float *inc_p;   /* (T,4H1) their products x wx^T + b */
+    float *inc_block;
+    int inc_ok;
 };
 
 struct ae {
@@ -245,6 +254,7 @@ struct ae {
     float *e2wxt, *e2wht; /* (H1,4H2) (H2,4H2) */
     float *d1wxt, *d1wht; /* (H2,4H2) (H2,4H2) */
     float *d2wxt, *d2wht; /* (H2,4H1) (H1,4H1) */
+    float *owt;           /* (H1,F) */
     int threads;
     struct shard sc[AE_MAX_THREADS]; /* scoring shards, allocated on first use */
     size_t n_sc;
@@ -254,6 +264,7 @@ struct ae {
 
 static void shard_free(struct shard *s)
 {
+    vigil_free(s->inc_block);
     vigil_free(s->a_block);
     vigil_free(s->g_block);
     vigil_free(s->dw_block);
@@ -268,6 +279,15 @@ static int shard_init(struct shard *s, const struct ae *ae, size_t cap, int trai
     s->a_block = acts_alloc(&s->a, &ae->d, cap, train);
     if (!s->a_block) {
         return -ENOMEM;
+    }
+    if (!train) {
+        size_t sz[2] = {ae->d.t * ae->d.f, ae->d.t * 4 * ae->d.h1};
+        float **p[2] = {&s->inc_x, &s->inc_p};
+        s->inc_block = vigil_nn_alloc(p, sz, 2);
+        if (!s->inc_block) {
+            shard_free(s);
+            return -ENOMEM;
+        }
     }
     if (train) {
         s->g_block = grads_alloc(&s->g, &ae->d, cap, &s->g_zero);
@@ -301,19 +321,19 @@ static int ae_ready(struct ae *ae)
 {
     const struct ae_dims *d = &ae->d;
     size_t g1 = 4 * d->h1, g2 = 4 * d->h2;
-    size_t s[8] = {d->f * g1,  d->h1 * g1, d->h1 * g2, d->h2 * g2,
-                   d->h2 * g2, d->h2 * g2, d->h2 * g1, d->h1 * g1};
-    float **p[8] = {&ae->e1wxt, &ae->e1wht, &ae->e2wxt, &ae->e2wht,
-                    &ae->d1wxt, &ae->d1wht, &ae->d2wxt, &ae->d2wht};
-    const float *src[8] = {ae->w.e1wx, ae->w.e1wh, ae->w.e2wx, ae->w.e2wh,
-                           ae->w.d1wx, ae->w.d1wh, ae->w.d2wx, ae->w.d2wh};
-    size_t rows[8] = {g1, g1, g2, g2, g2, g2, g1, g1};
+    size_t s[9] = {d->f * g1,  d->h1 * g1, d->h1 * g2, d->h2 * g2, d->h2 * g2,
+                   d->h2 * g2, d->h2 * g1, d->h1 * g1, d->h1 * d->f};
+    float **p[9] = {&ae->e1wxt, &ae->e1wht, &ae->e2wxt, &ae->e2wht, &ae->d1wxt,
+                    &ae->d1wht, &ae->d2wxt, &ae->d2wht, &ae->owt};
+    const float *src[9] = {ae->w.e1wx, ae->w.e1wh, ae->w.e2wx, ae->w.e2wh, ae->w.d1wx,
+                           ae->w.d1wh, ae->w.d2wx, ae->w.d2wh, ae->w.ow};
+    size_t rows[9] = {g1, g1, g2, g2, g2, g2, g1, g1, d->f};
     vigil_free(ae->wt);
-    ae->wt = vigil_nn_alloc(p, s, 8);
+    ae->wt = vigil_nn_alloc(p, s, 9);
     if (!ae->wt) {
         return -ENOMEM;
     }
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = 0; i < 9; i++) {
         vigil_nn_transpose(*p[i], src[i], rows[i], s[i] / rows[i]);
     }
     return 0;
@@ -364,21 +384,40 @@ static void load_windows(float *x, const float *src, const uint32_t *start, size
     }
 }
 
-/* Scoring forward of one window (the live case): transposed weights. */
-static void ae_forward_one(const struct ae *ae, struct ae_acts *a)
+/*
+ * Scoring forward of one window (the live case) with the transposed weights.
+ * The first layer's input products of rows shared with the previous window
+ * (shifted by one row, or the same window again) are reused.
+ */
+static void ae_forward_one(struct shard *s)
 {
+    const struct ae *ae = s->ae;
     const struct ae_dims *d = &ae->d;
     const struct ae_w *w = &ae->w;
-    size_t t = d->t;
-    vigil_lstm_forward_one(a->h1, a->c1, a->g1, a->tc1, a->x, ae->e1wxt, ae->e1wht, w->e1b, t,
-                           d->f, d->h1, 0);
+    struct ae_acts *a = &s->a;
+    size_t t = d->t, f = d->f, g1 = 4 * d->h1, keep = 0;
+    if (s->inc_ok) {
+        if (memcmp(a->x, s->inc_x + f, (t - 1) * f * sizeof(float)) == 0) {
+            memmove(s->inc_p, s->inc_p + g1, (t - 1) * g1 * sizeof(float));
+            keep = t - 1;
+        } else if (memcmp(a->x, s->inc_x, t * f * sizeof(float)) == 0) {
+            keep = t;
+        }
+    }
+    vigil_linear_forward_t(s->inc_p + keep * g1, a->x + keep * f, ae->e1wxt, w->e1b, t - keep, f,
+                           g1);
+    memcpy(s->inc_x, a->x, t * f * sizeof(float));
+    s->inc_ok = 1;
+    memcpy(a->g1, s->inc_p, t * g1 * sizeof(float));
+    vigil_lstm_forward_one(a->h1, a->c1, a->g1, a->tc1, NULL, NULL, ae->e1wht, NULL, t, f, d->h1,
+                           0);
     vigil_lstm_forward_one(a->h2, a->c2, a->g2, a->tc2, a->h1, ae->e2wxt, ae->e2wht, w->e2b, t,
                            d->h1, d->h2, 0);
     vigil_lstm_forward_one(a->h3, a->c3, a->g3, a->tc3, a->h2 + (t - 1) * d->h2, ae->d1wxt,
                            ae->d1wht, w->d1b, t, d->h2, d->h2, 1);
     vigil_lstm_forward_one(a->h4, a->c4, a->g4, a->tc4, a->h3, ae->d2wxt, ae->d2wht, w->d2b, t,
                            d->h2, d->h1, 0);
-    vigil_linear_forward(a->y, a->h4 + (t - 1) * d->h1, w->ow, w->ob, 1, d->h1, d->f);
+    vigil_linear_forward_t(a->y, a->h4 + (t - 1) * d->h1, ae->owt, w->ob, 1, d->h1, d->f);
 }
 
 /*
@@ -391,10 +430,6 @@ static void ae_forward(const struct ae *ae, struct ae_acts *a, size_t b, float p
     const struct ae_dims *d = &ae->d;
     const struct ae_w *w = &ae->w;
     size_t t = d->t;
-    if (b == 1 && !full && p <= 0.0f && ae->wt) {
-        ae_forward_one(ae, a);
-        return;
-    }
     vigil_lstm_forward(a->h1, a->c1, a->g1, a->tc1, a->x, w->e1wx, w->e1wh, w->e1b, t, b, d->f,
                        d->h1, 0);
     const float *in2 = a->h1;
@@ -506,7 +541,11 @@ static void shard_score(struct shard *s)
         return;
     }
     load_windows(s->a.x, s->src, s->start, s->b, d);
-    ae_forward(s->ae, &s->a, s->b, 0.0f, NULL, 0);
+    if (s->b == 1) {
+        ae_forward_one(s);
+    } else {
+        ae_forward(s->ae, &s->a, s->b, 0.0f, NULL, 0);
+    }
     const float *last = s->a.x + (d->t - 1) * s->b * d->f;
     for (size_t k = 0; k < s->b; k++) {
         size_t row = (size_t)s->start[k] + d->t - 1;

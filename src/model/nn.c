@@ -262,8 +262,9 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
 NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wht,
                                   const float *restrict h, size_t hd, size_t g)
 {
-    size_t k0 = 0;
-    for (; k0 + MV_BLOCK <= g; k0 += MV_BLOCK) {
+    size_t nb = g / MV_BLOCK;
+    for (size_t bi = 0; bi < nb; bi++) {
+        size_t k0 = bi * MV_BLOCK;
         float acc[MV_BLOCK];
         for (size_t k = 0; k < MV_BLOCK; k++) {
             acc[k] = a[k0 + k];
@@ -279,6 +280,7 @@ NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wht,
             a[k0 + k] = acc[k];
         }
     }
+    size_t k0 = nb * MV_BLOCK;
     for (size_t j = 0; k0 < g && j < hd; j++) {
         const float *w = wht + j * g;
         float hj = h[j];
@@ -288,18 +290,30 @@ NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wht,
     }
 }
 
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
+                            size_t n, size_t f, size_t o)
+{
+    for (size_t r = 0; r < n; r++) {
+        if (b) {
+            memcpy(out + r * o, b, o * sizeof(float));
+        } else {
+            memset(out + r * o, 0, o * sizeof(float));
+        }
+        matvec_rows(out + r * o, wt, inp + r * f, f, o);
+    }
+}
+
 void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const float *x,
                             const float *wxt, const float *wht, const float *b, size_t t, size_t f,
                             size_t hd, int x_repeat)
 {
     size_t g4 = 4 * hd;
-    /* Input products row by row: at one window, cheaper than packing for sgemm. */
-    for (size_t s = 0; s < (x_repeat ? 1 : t); s++) {
-        memcpy(gates + s * g4, b, g4 * sizeof(float));
-        matvec_rows(gates + s * g4, wxt, x + s * f, f, g4);
-    }
-    for (size_t s = 1; x_repeat && s < t; s++) {
-        memcpy(gates + s * g4, gates, g4 * sizeof(float));
+    if (wxt) {
+        /* Input products row by row: at one window, cheaper than packing for sgemm. */
+        vigil_linear_forward_t(gates, x, wxt, b, x_repeat ? 1 : t, f, g4);
+        for (size_t s = 1; x_repeat && s < t; s++) {
+            memcpy(gates + s * g4, gates, g4 * sizeof(float));
+        }
     }
     for (size_t s = 0; s < t; s++) {
         float *a = gates + s * g4;

@@ -196,6 +196,33 @@ static void test_lstm_forward_one_matches_batched(void **state)
             assert_true(fabsf(h1[i] - h2[i]) < 1e-5f && fabsf(c1[i] - c2[i]) < 1e-5f);
         }
     }
+    /* The input products given beforehand (wxt = NULL): the same states. */
+    vigil_linear_forward_t(g2, x, wxt, b, T, F, 4 * H);
+    vigil_lstm_forward_one(h2, c2, g2, t2, NULL, NULL, wht, NULL, T, F, H, 0);
+    vigil_lstm_forward(h1, c1, g1, t1, x, wx, wh, b, T, 1, F, H, 0);
+    for (int i = 0; i < T * H; i++) {
+        assert_true(fabsf(h1[i] - h2[i]) < 1e-5f && fabsf(c1[i] - c2[i]) < 1e-5f);
+    }
+}
+
+static void test_linear_forward_t_matches(void **state)
+{
+    (void)state;
+    enum { N = 3, F = 6, O = 139 }; /* one register block of 128 outputs and a tail */
+    struct vigil_rng rng;
+    vigil_rng_seed(&rng, 12);
+    float x[N * F], w[O * F], wt[F * O], b[O], y1[N * O], y2[N * O];
+    fill(x, N * F, &rng, 1.0f);
+    fill(w, O * F, &rng, 0.5f);
+    fill(b, O, &rng, 0.5f);
+    vigil_nn_transpose(wt, w, O, F);
+    for (int with_b = 0; with_b < 2; with_b++) {
+        vigil_linear_forward(y1, x, w, with_b ? b : NULL, N, F, O);
+        vigil_linear_forward_t(y2, x, wt, with_b ? b : NULL, N, F, O);
+        for (int i = 0; i < N * O; i++) {
+            assert_true(fabsf(y1[i] - y2[i]) < 1e-5f);
+        }
+    }
 }
 
 /* ---- dropout, ReLU ---- */
@@ -412,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_lstm_gradients),
         cmocka_unit_test(test_lstm_forward_by_hand),
         cmocka_unit_test(test_lstm_forward_one_matches_batched),
+        cmocka_unit_test(test_linear_forward_t_matches),
         cmocka_unit_test(test_dropout_and_relu_gradients),
         cmocka_unit_test(test_softmax_crossentropy_gradients),
         cmocka_unit_test(test_mse_gradients),

@@ -206,6 +206,19 @@ static void test_lstm_ae_learns_and_flags_a_spike(void **state)
     assert_int_equal(vigil_recon_errors(&m, y, AE_N, se), 0);
     const float *last = se + (AE_N - 1) * AE_F;
     assert_true(last[2] > last[0] && last[2] > last[1]);
+    /*
+     * The live case: one window at a time, sliding by a row (the model reuses
+     * the shared rows' input products), the same window twice, and a jump.
+     * Each must give the batch score of its last row.
+     */
+    const size_t starts[] = {100, 101, 102, 102, 103, 150, 151, 232};
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        float one[8 * 5];
+        size_t s0 = starts[i];
+        assert_int_equal(m.ops->score(&m, y + s0 * AE_F, 8, one), 0);
+        float want = out2[(s0 + 7) * 5], got = one[7 * 5];
+        assert_true(fabsf(got - want) <= 1e-4f * fabsf(want) + 1e-7f);
+    }
     vigil_model_fini(&m);
 }
 
