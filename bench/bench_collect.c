@@ -147,6 +147,14 @@ int main(void)
     fail |= run("host /proc (all vmstat)", "/",
                 "stat,meminfo,vmstat,loadavg,pressure,diskstats,netdev,netstat,filesystem,filefd",
                 "vmstat.fields", ".", 250);
+    /* Processes by name on the live /proc: rescans (every second by default) are outside
+     * the timed ticks, as for cgroups; each tick re-reads stat, status, io and fd/. */
+    fail |= run("10 process groups (live)", "/", "process", "process.names",
+                "bash,sh,sleep,python3,node,make,cc1,vigil,systemd,init", 10 * 6);
+    /* Open vSwitch from the fixture ovs-vsctl: the tick emits the last values; the
+     * command runs in a child every 5 s, whose CPU is not counted here. */
+    fail |= run("ovs, 4 interfaces (fixture)", "/", "ovs", "ovs.command",
+                "tests/data/ovs/ovs-vsctl", 30);
     char *cg = make_cgroups(100);
     if (cg) {
         /* 100 services x 27 series, plus the slice and the root. */

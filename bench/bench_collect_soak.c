@@ -195,8 +195,8 @@ static int run(const char *root, long ticks, int64_t retire_ns)
     printf("  at 10 min: RSS %6.1f MB  heap %6.2f MB  series ids %6zu\n", (double)warm_rss / 1024,
            warm_heap, warm_ids);
     printf("  at end:    RSS %6.1f MB  heap %6.2f MB  series ids %6zu (live %zu, max %zu)\n",
-           (double)rss_kb() / 1024, heap_mb(), vigil_collect_series(c)->n,
-           vigil_collect_n_live(c), max_ids);
+           (double)rss_kb() / 1024, heap_mb(), vigil_collect_series(c)->n, vigil_collect_n_live(c),
+           max_ids);
     int fail = 0;
     if (retire_ns && max_ids > 20000) {
         printf("FAILED: the series table grew to %zu ids with retirement on\n", max_ids);

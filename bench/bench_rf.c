@@ -26,6 +26,8 @@
 #include "vigil/rf.h"
 #include "vigil/rng.h"
 
+#include "../src/model/internal.h" /* vigil__rf_score_walk: check the walks */
+
 struct data {
     size_t n, f, nte;
     float *xtr, *xte;
@@ -121,8 +123,9 @@ static void synth(struct data *d, size_t n, size_t nte, size_t f, size_t inf, ui
 struct result {
     double fit1_cpu, batch_us_cpu; /* process CPU time: robust when other jobs share the cores */
     double fit1, fit2, batch_us, single_med, single_p99, roc, ap, f1;
+    double batch_cpu_walk[3]; /* CPU us/row of walk 0 (fastest), 1 (8 lanes), 2 (plain) */
     size_t nodes, depth;
-    int identical, consistent;
+    int identical, consistent, walks_agree;
 };
 
 static double cpu_now(void)
@@ -228,6 +231,21 @@ static int run(const struct data *d, int trees, int runs, int bins, struct resul
     }
     res->batch_us = median(t, (size_t)(runs < 3 ? 3 : runs));
     res->batch_us_cpu = median(tc, (size_t)(runs < 3 ? 3 : runs));
+    /* Every walk gives the reference walk's bytes; then each one's CPU time per row. */
+    float *alt = malloc(n * c * sizeof *alt);
+    res->walks_agree = 1;
+    for (int w = 0; w < 3; w++) {
+        for (int r = 0; r < (runs < 3 ? 3 : runs); r++) {
+            double c0 = cpu_now();
+            vigil__rf_score_walk(&m, d->xte, n, alt, w);
+            tc[r] = (cpu_now() - c0) * 1e6 / (double)n;
+        }
+        res->batch_cpu_walk[w] = median(tc, (size_t)(runs < 3 ? 3 : runs));
+        if (memcmp(alt, out, n * c * sizeof *alt) != 0) {
+            res->walks_agree = 0;
+        }
+    }
+    free(alt);
     /* Single rows: the same numbers as the batch, and their latency. */
     enum { CALLS = 20000 };
     double *lat = malloc(CALLS * sizeof *lat);
@@ -298,8 +316,12 @@ static void print_human(const char *what, const struct data *d, int trees, int b
 {
     printf("%s: %zu x %zu, %d trees, bins %d: %zu nodes, depth %zu\n", what, d->n, d->f, trees,
            bins, r->nodes, r->depth);
-    printf("  validate: 1- and 2-thread models identical: %s; single rows = batch: %s\n",
-           r->identical ? "yes" : "NO", r->consistent ? "yes" : "NO");
+    printf("  validate: 1- and 2-thread models identical: %s; single rows = batch: %s; "
+           "walks = reference: %s\n",
+           r->identical ? "yes" : "NO", r->consistent ? "yes" : "NO",
+           r->walks_agree ? "yes" : "NO");
+    printf("  walks   cpu us/row: fastest %.3f, 8 lanes %.3f, plain %.3f\n", r->batch_cpu_walk[0],
+           r->batch_cpu_walk[1], r->batch_cpu_walk[2]);
     printf("  fit     1 thread %8.3f s (cpu %.3f s)   2 threads %8.3f s (%.2fx)\n", r->fit1,
            r->fit1_cpu, r->fit2, r->fit1 / r->fit2);
     printf("  score   batch %8.3f us/row (cpu %.3f)   single row median %.2f us, p99 %.2f us\n",
@@ -343,12 +365,14 @@ int main(int argc, char **argv)
                "\"fit_s_2t\": %.6f, \"batch_us_per_row\": %.4f, \"batch_cpu_us_per_row\": %.4f, "
                "\"single_us_median\": %.3f, \"single_us_p99\": %.3f, "
                "\"roc_auc\": %.6f, \"ap\": %.6f, \"macro_f1\": %.6f, \"nodes\": %zu, "
-               "\"identical_1t_2t\": %s, \"single_equals_batch\": %s}\n",
+               "\"identical_1t_2t\": %s, \"single_equals_batch\": %s, \"walks_agree\": %s, "
+               "\"batch_cpu_us_walks\": [%.4f, %.4f, %.4f]}\n",
                name, d.n, d.f, trees, bins, runs, r.fit1, r.fit1_cpu, r.fit2, r.batch_us,
                r.batch_us_cpu, r.single_med,
                r.single_p99, r.roc, r.ap, r.f1, r.nodes, r.identical ? "true" : "false",
-               r.consistent ? "true" : "false");
-        return r.identical && r.consistent ? 0 : 1;
+               r.consistent ? "true" : "false", r.walks_agree ? "true" : "false",
+               r.batch_cpu_walk[0], r.batch_cpu_walk[1], r.batch_cpu_walk[2]);
+        return r.identical && r.consistent && r.walks_agree ? 0 : 1;
     }
     struct data d;
     synth(&d, 10240, 10240, 64, 16, 1);

@@ -17,6 +17,10 @@
  *
  *     build/bench/bench_watch_soak [--hours H] [--model M] [--series N] [--real]
  *
+ * The default model here is pca, so that `make bench` ends in about a minute;
+ * `--model lstm-ae` (the service's default) trains for minutes each time and
+ * the day takes about an hour on a loaded 2-vCPU machine (docs/perf.md).
+ *
  * Validation before timing: the engine must reach scoring with the host and
  * every container modelled, and an injected CPU burst must open a cpu event
  * on the host (the engine works on this data, so the figures are of a
@@ -224,68 +228,11 @@ struct sink {
 static void on_event(void *user, enum vigil_watch_change what, struct vigil_watch_event *ev)
 {
     struct sink *k = user;
-    struct vigil_event row = {.id = ev->id,
-                              .entity = ev->entity,
-                              .group = ev->group,
-                              .model = ev->model,
-                              .start_ns = ev->start_ns,
-                              .end_ns = ev->end_ns,
-                              .intensity = ev->intensity,
-                              .features = ev->features,
-                              .fault = ev->fault};
-    if (vigil_store_event_put(k->st, &row) == 0) {
-        ev->id = row.id;
-    }
+    vigil_watch_store_event(k->st, ev); /* as vigil watch does */
     if (what == VIGIL_WATCH_OPENED) {
         k->events++;
         k->cpu_events += strcmp(ev->entity, "host") == 0 && strcmp(ev->group, "cpu") == 0;
     }
-}
-
-/* The store side of a tick, as vigil watch does it (cmd_watch.c flush_history). */
-struct history {
-    struct vigil_store *st;
-    int64_t svc_ts[64];
-    float svc_v[64];
-    size_t n_svc;
-    int64_t flushed, last_flush, last_prune, prune_before;
-};
-
-static void put_score(void *user, const char *entity, const char *group, int64_t ts, double ratio)
-{
-    struct history *h = user;
-    vigil_store_score_put(h->st, ts, entity, group, ratio);
-}
-
-static void prune_key(void *user, const char *entity, const char *group, double ratio, int anom)
-{
-    struct history *h = user;
-    (void)ratio;
-    (void)anom;
-    vigil_store_prune_scores(h->st, entity, group, h->prune_before);
-}
-
-static void history_tick(struct history *h, const struct vigil_watch *w, int64_t ts, float svc)
-{
-    h->svc_ts[h->n_svc] = ts;
-    h->svc_v[h->n_svc++] = svc;
-    if (h->n_svc < 64 && ts - h->last_flush < 10 * SEC) {
-        return;
-    }
-    if (vigil_store_begin(h->st) == 0) {
-        vigil_watch_scores_since(w, h->flushed, put_score, h);
-        for (size_t i = 0; i < h->n_svc; i++) {
-            vigil_store_service_put(h->st, h->svc_ts[i], h->svc_v[i]);
-        }
-        if (ts - h->last_prune >= 60 * SEC) {
-            h->prune_before = ts - 24 * 3600 * SEC;
-            vigil_watch_visit(w, prune_key, h);
-            h->last_prune = ts;
-        }
-        vigil_store_commit(h->st);
-    }
-    h->flushed = h->last_flush = ts;
-    h->n_svc = 0;
 }
 
 struct phases {
@@ -294,9 +241,10 @@ struct phases {
 };
 
 /* One tick after collection: engine, store, renders. Returns 0 or an error. */
-static int tick(struct vigil_watch *w, struct history *h, const struct vigil_series_table *t,
-                const float *row, int64_t ts, struct vigil_collect *col, struct vigil_buf *metrics,
-                struct vigil_buf *ents, struct phases *ph)
+static int tick(struct vigil_watch *w, struct vigil_watch_history *h,
+                const struct vigil_series_table *t, const float *row, int64_t ts,
+                struct vigil_collect *col, struct vigil_buf *metrics, struct vigil_buf *ents,
+                struct phases *ph)
 {
     int64_t t0 = vigil_clock_mono_ns();
     int rc = vigil_watch_push(w, ts, t, row);
@@ -304,7 +252,7 @@ static int tick(struct vigil_watch *w, struct history *h, const struct vigil_ser
     if (rc) {
         return rc;
     }
-    history_tick(h, w, ts, row[0]);
+    vigil_watch_history_tick(h, w, ts, (double)row[0], 0); /* as vigil watch does */
     int64_t t2 = vigil_clock_mono_ns();
     vigil_buf_reset(metrics);
     vigil_buf_reset(ents);
@@ -381,7 +329,8 @@ static int soak(double hours, const char *model, size_t target, const char *dir)
     vigil_buf_init(&ents);
     struct phases ph = {0}, steady = {0};
     int64_t ts0 = 1700000000LL * SEC;
-    struct history h = {.st = k.st, .flushed = ts0, .last_flush = ts0, .last_prune = ts0};
+    struct vigil_watch_history h;
+    vigil_watch_history_init(&h, k.st, ts0, 0, 0);
     long ticks = (long)(hours * 3600);
     long rss_start = rss_kb();
     printf("%-34s RSS %7ld kB  heap %7ld kB  (anon %ld, file %ld)\n", "start", rss_start, heap_kb(),
@@ -477,7 +426,8 @@ static int real_host(const char *model, const char *dir)
     vigil_buf_init(&ents);
     struct phases warm = {0}, ph = {0};
     int64_t ts = vigil_clock_wall_ns();
-    struct history h = {.st = k.st, .flushed = ts, .last_flush = ts, .last_prune = ts};
+    struct vigil_watch_history h;
+    vigil_watch_history_init(&h, k.st, ts, 0, 0);
     /* The collector's ticks back to back (10 ms apart) stand in for 1 s steps: the default
      * 10 min warm-up takes 6 s, then the engine trains and 300 scored ticks are timed. */
     int scored = 0, trained = 0;
@@ -535,7 +485,7 @@ static int real_host(const char *model, const char *dir)
 int main(int argc, char **argv)
 {
     double hours = 24;
-    const char *model = "lstm-ae";
+    const char *model = "pca";
     size_t series = 500;
     int real = 0;
     for (int i = 1; i < argc; i++) {

@@ -4,7 +4,10 @@
 # prometheus-node-exporter, both on 127.0.0.1 and both scraped with curl every
 # 100 ms. CPU is the sum of /proc/PID/task/*/schedstat (ns on CPU, every
 # thread) over the measured window; series are the sample lines of one scrape.
-# Prints each run and the medians over RUNS runs, and vigil's RSS.
+# Prints each run and the medians over RUNS runs, and the RSS and PSS of both
+# (from /proc/PID/smaps_rollup at the end of the window). `vigil collect` runs
+# as vigil-collect when that sits next to vigil; VIGIL_BIN=path/to/a/vigil
+# alone in its directory measures the in-process path.
 #
 #   bench/collect_vs_node_exporter.sh            # RUNS=5 SECS=10
 #   RUNS=3 SECS=5 VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/...
@@ -24,7 +27,8 @@ trap cleanup EXIT
 cpu_ns() { # pid: ns on CPU summed over its threads
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'
 }
-rss_kb() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
+rss_kb() { awk '/^Rss:/ {print $2}' /proc/"$1"/smaps_rollup; }
+pss_kb() { awk '/^Pss:/ {print $2}' /proc/"$1"/smaps_rollup; }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 series() { grep -vc '^#' "$1"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
@@ -32,7 +36,8 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else prin
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}"
 echo "node-exporter: $("$NE" --version 2>&1 | head -1)"
-printf '%-4s %8s %8s %11s %11s %9s %9s %8s\n' run v_series n_series v_ms/scrape n_ms/scrape v_us/smp n_us/smp v_rss_kB
+printf '%-4s %8s %8s %11s %11s %9s %9s %8s %8s %8s %8s\n' run v_series n_series v_ms/scrape \
+    n_ms/scrape v_us/smp n_us/smp v_rss_kB v_pss_kB n_rss_kB n_pss_kB
 for run in $(seq 1 "$RUNS"); do
     # shellcheck disable=SC2086
     nice -n 5 "$VIGIL" collect --interval 100ms --listen 127.0.0.1:0 -q $VIGIL_ARGS 2>"$TMP/v.log" &
@@ -73,20 +78,25 @@ for run in $(seq 1 "$RUNS"); do
     vs=$(series "$TMP/v.prom")
     ns=$(series "$TMP/n.prom")
     rss=$(rss_kb "$VP")
+    pss=$(pss_kb "$VP")
+    nrss=$(rss_kb "$NP")
+    npss=$(pss_kb "$NP")
+    [ "$run" = 1 ] && echo "vigil runs as $(cat /proc/"$VP"/comm), $(grep -c '[.]so' /proc/"$VP"/maps) library mappings"
     # vigil collects every 100 ms whatever the scrapes; count its ticks by elapsed time.
     ticks=$(awk -v t=$((t1 - t0)) 'BEGIN {printf "%d", t / 1e8}')
     v_ms=$(awk -v c=$((v1 - v0)) -v n="$ticks" 'BEGIN {printf "%.3f", c / n / 1e6}')
     n_ms=$(awk -v c=$((n1 - n0)) -v n="$scrapes" 'BEGIN {printf "%.3f", c / n / 1e6}')
     v_us=$(awk -v c=$((v1 - v0)) -v n="$ticks" -v s="$vs" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
     n_us=$(awk -v c=$((n1 - n0)) -v n="$scrapes" -v s="$ns" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
-    printf '%-4s %8s %8s %11s %11s %9s %9s %8s\n' "$run" "$vs" "$ns" "$v_ms" "$n_ms" "$v_us" "$n_us" "$rss"
-    echo "$vs $ns $v_ms $n_ms $v_us $n_us $rss $scrapes" >>"$TMP/runs"
+    printf '%-4s %8s %8s %11s %11s %9s %9s %8s %8s %8s %8s\n' "$run" "$vs" "$ns" "$v_ms" "$n_ms" \
+        "$v_us" "$n_us" "$rss" "$pss" "$nrss" "$npss"
+    echo "$vs $ns $v_ms $n_ms $v_us $n_us $rss $scrapes $pss $nrss $npss" >>"$TMP/runs"
     kill -INT "$VP"; wait "$VP" 2>/dev/null
     kill "$NP"; wait "$NP" 2>/dev/null
     PIDS=()
 done
 med() { awk -v c="$1" '{print $c}' "$TMP/runs" | median; }
-printf '%-4s %8s %8s %11s %11s %9s %9s %8s\n' med "$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" \
-    "$(med 5)" "$(med 6)" "$(med 7)"
+printf '%-4s %8s %8s %11s %11s %9s %9s %8s %8s %8s %8s\n' med "$(med 1)" "$(med 2)" "$(med 3)" \
+    "$(med 4)" "$(med 5)" "$(med 6)" "$(med 7)" "$(med 9)" "$(med 10)" "$(med 11)"
 echo "ratio node-exporter/vigil per sample: $(awk -v a="$(med 6)" -v b="$(med 5)" 'BEGIN {printf "%.1f", a / b}')x"
 echo "scrapes per run: $(med 8) over ${SECS}s"

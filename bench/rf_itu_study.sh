@@ -7,7 +7,7 @@
 # SEEDS seeds; the table gives the median binary ROC AUC, PR AUC (AP) and
 # macro-F1 on the test file, and the median per-class AP.
 #
-#   bench/rf_itu_study.sh               SEEDS="1 2 3"
+#   bench/rf_itu_study.sh               SEEDS="1 2 3"; PART=lags: only the context study
 set -u
 cd "$(dirname "$0")/.."
 export VIGIL_DATA=${VIGIL_DATA:-../shared/data}
@@ -50,6 +50,7 @@ run() { # name data_prefix flags...
     echo "$name|$*" >>"$T/order"
 }
 
+if [ "${PART:-all}" != lags ]; then
 run base raw
 for k in 1 2 3 5 10 20; do run "temporal$k" raw --temporal "$k"; done
 run balanced raw --class-weight balanced
@@ -61,6 +62,16 @@ run leaf5_t5 raw --temporal 5 --min-samples-leaf 5
 run named named
 run pervnf named --per-entity --entity-labels vnf
 run pervnf_t5 named --per-entity --entity-labels vnf --temporal 5
+fi
+# Longer context (PART=lags runs only these): lags 2..L, rolling min/max.
+run t5 raw --temporal 5
+for l in 3 6 12; do run "t5_lags$l" raw --temporal 5 --lags "$l"; done
+run lags12 raw --lags 12
+run t5_minmax raw --temporal 5 --minmax true
+run t5_lags6_minmax raw --temporal 5 --lags 6 --minmax true
+run trees100_t5_again raw --trees 100 --temporal 5
+run trees100_t5_lags6 raw --trees 100 --temporal 5 --lags 6
+run trees100_t5_lags6_minmax raw --trees 100 --temporal 5 --lags 6 --minmax true
 
 $PY - "$T" <<'EOF'
 import json, statistics, sys

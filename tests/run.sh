@@ -13,10 +13,11 @@ mkdir -p "$log_dir"
 
 count_tap() { # file name
     local p f s
+    # cmocka prints a skipped test as "not ok N # SKIP", the CLI tests as "ok N # SKIP".
     p=$(grep -cE '^ok [0-9]+' "$1" | tr -d ' ')
-    s=$(grep -cE '^ok [0-9]+.*# ?SKIP' "$1" | tr -d ' ')
-    f=$(grep -cE '^not ok [0-9]+' "$1" | tr -d ' ')
-    p=$((p - s))
+    s=$(grep -cE '^(not )?ok [0-9]+.*# ?SKIP' "$1" | tr -d ' ')
+    f=$(grep -E '^not ok [0-9]+' "$1" | grep -cvE '# ?SKIP' | tr -d ' ')
+    p=$((p - $(grep -cE '^ok [0-9]+.*# ?SKIP' "$1" | tr -d ' ')))
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
     if [ "$f" -gt 0 ]; then failed_names+=("$2"); fi
     printf '%-28s %3d passed, %d failed, %d skipped\n' "$2" "$p" "$f" "$s"
@@ -28,11 +29,11 @@ for t in "$@"; do
     CMOCKA_MESSAGE_OUTPUT=TAP timeout "$UNIT_TIMEOUT" "$t" >"$log" 2>&1
     rc=$?
     count_tap "$log" "$name"
-    if [ $rc -ne 0 ] && ! grep -qE '^not ok' "$log"; then
+    if [ $rc -ne 0 ] && ! grep -E '^not ok' "$log" | grep -qvE '# ?SKIP'; then
         # Crash, timeout or sanitizer report outside any test case.
         fail=$((fail + 1)); failed_names+=("$name(exit $rc)")
         echo "  $name exited $rc:"; tail -n 20 "$log" | sed 's/^/    /'
-    elif grep -qE '^not ok' "$log"; then
+    elif grep -E '^not ok' "$log" | grep -qvE '# ?SKIP'; then
         grep -E -A8 '^not ok|ERROR|Failure|error:' "$log" | head -n 40 | sed 's/^/    /'
     fi
 done

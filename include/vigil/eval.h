@@ -83,6 +83,15 @@ int vigil_eval_best_f1_pa(const double *score, const int32_t *pos, size_t n, str
 /* Point adjustment of predictions: out (N) may alias pred. */
 void vigil_eval_point_adjust(const int32_t *pred, const int32_t *pos, size_t n, int32_t *out);
 
+/* ---- distributions ---- */
+
+/*
+ * Quantile of the standard normal distribution at p in (0,1) (Acklam's
+ * rational approximation refined by one Halley step: relative error below
+ * 1e-12); -inf at 0, +inf at 1, NaN outside.
+ */
+double vigil_normal_quantile(double p);
+
 /* ---- multi-class ---- */
 
 /* Confusion matrix cm (C,C), rows = true class, columns = predicted; ids >= C are ignored. */

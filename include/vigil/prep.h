@@ -33,6 +33,16 @@ struct vigil_prep_params {
     double clip;      /* scaled values are clipped to [-clip, 1 + clip] (default 1): values
                          beyond the training range keep some of their size, which a
                          reconstruction model needs to see a burst at the edge of normal */
+    int lags;         /* L > 0 adds the values 1..L steps back (from 2 when temporal adds lag1) */
+    int minmax;       /* 1 = rolling min and max over the temporal window (needs temporal > 0) */
+    double range_floor; /* fit only: a scaling range narrower than this share of the series'
+                           magnitude is widened to it around its centre, so that a level that
+                           barely moved in training (free bytes, committed memory) does not
+                           make a drift of a fraction of a percent look like a burst (0 = off) */
+    double seconds_floor; /* fit only: the scaling range of a time counter's per-step increase
+                             (a name ending in _seconds_total: CPU, pressure, I/O time) is at
+                             least this many seconds, so that a few milliseconds of scheduling
+                             noise on an idle host stay small (0 = off) */
 };
 
 /* Option table for the params (flags of prep/train, keys of a "prep:" config section). */
@@ -91,7 +101,12 @@ void vigil_prep_free(struct vigil_prep *pp);
  *     output of steps 1-4, clipped to [-clip, 1 + clip].
  *  6. Temporal features, k = temporal: lag1 (the previous step's value),
  *     delta (x - lag1), rolling mean and population std over the last k steps
- *     including this one, ignoring missing values (NaN when all are missing).
+ *     including this one, ignoring missing values (NaN when all are missing);
+ *     with minmax, the rolling min and max over the same window (same rule);
+ *     with lags L, the values 1..L steps back (lag2..lagL when temporal
+ *     already gives lag1), NaN before the series has that many steps.
+ *     Per series the features are: x, [lag1 delta mean std], [min max],
+ *     [lags].
  *
  * Output rows may hold NaN (a counter's first row, long gaps); models skip
  * such rows. Row labels: a bucket takes the largest label of its rows, an
@@ -167,6 +182,8 @@ struct vigil_prep_stream {
     float *closed;               /* (k) the finished bucket waiting to be emitted */
     float *last;                 /* (k) last present value, NaN = none */
     float *win;                  /* (k,W) ring of recent output values per series */
+    float *lagr;                 /* (k,L) ring of the previous L output values per series */
+    size_t n_lag, lag_head, lag_len;
     float *out;                  /* (F) the row handed out by next */
     size_t win_head, win_len;
     size_t n_in;    /* raw row width: 1 + largest mapped column */

@@ -53,6 +53,8 @@ struct vigil_watch_conf {
     double min_error;  /* floor of every group threshold (MSE, scaled units) */
     double calibrate;  /* share of the newest history held out to set thresholds */
     double quantile;   /* threshold quantile of the held-out errors */
+    double range_floor; /* prep's range floor (share of a series' magnitude) */
+    double cpu_floor;   /* least range of time counters, seconds per second */
     int64_t resend;    /* an open event is reported again (UPDATED) at least this often */
     char *supervised;  /* model file of a supervised model naming the fault type, or NULL */
     char *classes;     /* comma-separated names of class ids 0, 1, ... (NULL = the ids) */
@@ -171,5 +173,47 @@ void vigil_watch_visit(const struct vigil_watch *w, vigil_watch_visit_fn fn, voi
 
 /* Stops the trainer (joins it) and frees everything. NULL is a no-op. */
 void vigil_watch_free(struct vigil_watch *w);
+
+/* ---- the service's state in SQLite (src/detect/watch_store.c) ---- */
+
+struct vigil_store;
+
+/*
+ * Stores an event the sink received: inserts it when ev->id is 0 (and sets
+ * ev->id, which the engine keeps for the event's later changes), updates it
+ * otherwise. Returns 0 or -EIO (logged by the store).
+ */
+int vigil_watch_store_event(struct vigil_store *st, struct vigil_watch_event *ev);
+
+/* Service values buffered between two flushes of the history. */
+#define VIGIL_WATCH_HISTORY_BUF 64
+
+/*
+ * The score and service history for the page, written in one transaction
+ * every `every` (caller storage; fields private). Scores come from the
+ * engine's recent history (vigil_watch_scores_since), so `every` must stay
+ * well within rate-window steps.
+ */
+struct vigil_watch_history {
+    struct vigil_store *st; /* borrowed */
+    int64_t span, every;    /* history kept; flush cadence (ns) */
+    int64_t svc_ts[VIGIL_WATCH_HISTORY_BUF];
+    float svc_v[VIGIL_WATCH_HISTORY_BUF];
+    size_t n_svc;
+    int64_t flushed, last_flush, last_prune, prune_before;
+    int scored; /* the first scores were flushed */
+};
+
+/* Sets up h on st (borrowed until the last tick) at time now (ns). span/every 0 = 24 h / 10 s. */
+void vigil_watch_history_init(struct vigil_watch_history *h, struct vigil_store *st, int64_t now,
+                              int64_t span, int64_t every);
+
+/*
+ * Buffers the service value of tick ts (NaN = none) and flushes when `every`
+ * has passed, the buffer is full, the engine has just started scoring, or
+ * force (shutdown). Once a minute a flush also prunes what is older than span.
+ */
+void vigil_watch_history_tick(struct vigil_watch_history *h, const struct vigil_watch *w,
+                              int64_t ts, double service, int force);
 
 #endif /* VIGIL_WATCH_H */

@@ -48,10 +48,20 @@
 #define SEC 1000000000LL
 #define SCRAPE_MAX 32
 #define DEFAULT_LISTEN "127.0.0.1:9750"
-#define SERVICE_BUF 64         /* service values buffered between two flushes of the history */
 #define FLUSH_EVERY (10 * SEC) /* score history goes to the store in one transaction this often */
 
 extern const char vigil_watch_page[]; /* build/gen/watch_page.c, from src/cli/watch_page.html */
+
+#define ALERT_BATCH 64 /* alerts posted in one request at most */
+#define ALERT_STR 5    /* strings of an alert kept in the batch text */
+
+/* Alerts of one tick, posted together (post_alerts). */
+struct alert_batch {
+    struct vigil_alert v[ALERT_BATCH];
+    size_t off[ALERT_BATCH][ALERT_STR]; /* entity, group, summary, features, fault in text */
+    struct vigil_buf text;
+    size_t n;
+};
 
 struct app {
     const char *config_path;
@@ -88,18 +98,13 @@ struct app {
     struct vigil_watch *w;
     struct vigil_store *st;
     struct vigil_alert_client *am;
+    struct alert_batch alerts;
     struct vigil_http *http;
     struct vigil_snapshot snap_metrics, snap_entities, snap_status;
     int snaps;
-    struct vigil_buf scratch;
     uint64_t ticks, late_ticks;
     double tick_seconds;
-    int64_t svc_ts[SERVICE_BUF]; /* service values not yet in the store */
-    float svc_v[SERVICE_BUF];
-    size_t n_svc;
-    int64_t flushed_ts; /* score history is in the store up to this time */
-    int64_t last_flush, last_prune, prune_before;
-    int scored; /* the first scores were flushed */
+    struct vigil_watch_history hist; /* score and service history, in batches */
     int last_pct;
 };
 
@@ -155,21 +160,60 @@ static void print_event(const char *what, const struct vigil_watch_event *ev)
     fflush(stdout);
 }
 
+/*
+ * Alerts go to Alertmanager in one request per tick, after scoring: a
+ * host-wide anomaly opens many events at once, and one blocking POST each
+ * (1 s timeout) would stall the loop. The event's strings are borrowed for
+ * the callback only, so they are copied into the batch's text.
+ */
+static void post_alerts(struct app *a)
+{
+    struct alert_batch *q = &a->alerts;
+    for (size_t i = 0; i < q->n; i++) {
+        const char **s[ALERT_STR] = {&q->v[i].entity, &q->v[i].group, &q->v[i].summary,
+                                     &q->v[i].features, &q->v[i].fault};
+        for (int k = 0; k < ALERT_STR; k++) {
+            *s[k] = q->off[i][k] == SIZE_MAX ? NULL : q->text.p + q->off[i][k];
+        }
+    }
+    if (q->n) {
+        vigil_alert_post(a->am, q->v, q->n);
+    }
+    q->n = 0;
+    vigil_buf_reset(&q->text);
+}
+
+/* Appends s with its NUL to the batch text; its offset, or SIZE_MAX for NULL or on OOM. */
+static size_t keep_str(struct alert_batch *q, const char *s)
+{
+    size_t off = q->text.len;
+    return s && vigil_buf_append(&q->text, s, strlen(s) + 1) == 0 ? off : SIZE_MAX;
+}
+
+static void queue_alert(struct app *a, const struct vigil_watch_event *ev)
+{
+    struct alert_batch *q = &a->alerts;
+    if (q->n == ALERT_BATCH) {
+        post_alerts(a);
+    }
+    char summary[256];
+    snprintf(summary, sizeof summary, "%s anomaly on %s (%.1fx its threshold)%s%s", ev->group,
+             ev->entity, ev->intensity, ev->fault ? "; fault: " : "", ev->fault ? ev->fault : "");
+    const char *str[ALERT_STR] = {ev->entity, ev->group, summary, ev->features, ev->fault};
+    for (int k = 0; k < ALERT_STR; k++) {
+        q->off[q->n][k] = keep_str(q, str[k]);
+    }
+    q->v[q->n++] = (struct vigil_alert){.name = "VigilAnomaly",
+                                        .severity = ev->intensity >= 3 ? "critical" : "warning",
+                                        .intensity = ev->intensity,
+                                        .starts_ns = ev->start_ns,
+                                        .ends_ns = ev->end_ns};
+}
+
 static void on_event(void *user, enum vigil_watch_change what, struct vigil_watch_event *ev)
 {
     struct app *a = user;
-    struct vigil_event row = {.id = ev->id,
-                              .entity = ev->entity,
-                              .group = ev->group,
-                              .model = ev->model,
-                              .start_ns = ev->start_ns,
-                              .end_ns = ev->end_ns,
-                              .intensity = ev->intensity,
-                              .features = ev->features,
-                              .fault = ev->fault};
-    if (vigil_store_event_put(a->st, &row) == 0) {
-        ev->id = row.id;
-    }
+    vigil_watch_store_event(a->st, ev);
     /* A new peak only updates the store; a refresh re-posts the alert so Alertmanager keeps
      * it firing (it resolves alerts not resent within its resolve_timeout). */
     int change = what != VIGIL_WATCH_UPDATED || ev->reopened;
@@ -180,21 +224,7 @@ static void on_event(void *user, enum vigil_watch_change what, struct vigil_watc
                     ev);
     }
     if (a->am && (change || ev->refresh)) {
-        char summary[256];
-        snprintf(summary, sizeof summary, "%s anomaly on %s (%.1fx its threshold)%s%s", ev->group,
-                 ev->entity, ev->intensity, ev->fault ? "; fault: " : "",
-                 ev->fault ? ev->fault : "");
-        struct vigil_alert al = {.name = "VigilAnomaly",
-                                 .entity = ev->entity,
-                                 .group = ev->group,
-                                 .severity = ev->intensity >= 3 ? "critical" : "warning",
-                                 .summary = summary,
-                                 .features = ev->features,
-                                 .fault = ev->fault,
-                                 .intensity = ev->intensity,
-                                 .starts_ns = ev->start_ns,
-                                 .ends_ns = ev->end_ns};
-        vigil_alert_post(a->am, &al, 1);
+        queue_alert(a, ev);
     }
 }
 
@@ -375,46 +405,6 @@ static int widen_row(struct app *a)
     return rc;
 }
 
-static void put_score(void *user, const char *entity, const char *group, int64_t ts, double ratio)
-{
-    struct app *a = user;
-    vigil_store_score_put(a->st, ts, entity, group, ratio);
-}
-
-static void prune_key(void *user, const char *entity, const char *group, double ratio, int anomaly)
-{
-    struct app *a = user;
-    (void)ratio;
-    (void)anomaly;
-    vigil_store_prune_scores(a->st, entity, group, a->prune_before);
-}
-
-/*
- * Writes the score history and service values since the last flush in one
- * transaction. One commit per tick would cost more than the rows: each
- * commit writes the pages of every entity and group again. Events do not
- * wait for this (the sink writes them at once). Once a minute it also drops
- * what is older than the history span, entity by entity (a key range each).
- */
-static void flush_history(struct app *a, int64_t ts)
-{
-    if (vigil_store_begin(a->st) == 0) {
-        vigil_watch_scores_since(a->w, a->flushed_ts, put_score, a);
-        for (size_t i = 0; i < a->n_svc; i++) {
-            vigil_store_service_put(a->st, a->svc_ts[i], a->svc_v[i]);
-        }
-        if (ts - a->last_prune >= 60 * SEC) {
-            a->prune_before = ts - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC);
-            vigil_watch_visit(a->w, prune_key, a);
-            a->last_prune = ts;
-        }
-        vigil_store_commit(a->st);
-    }
-    a->flushed_ts = ts;
-    a->last_flush = ts;
-    a->n_svc = 0;
-}
-
 static int render(struct app *a, int64_t ts)
 {
     struct vigil_buf *b = vigil_snapshot_begin(&a->snap_metrics);
@@ -518,24 +508,16 @@ static int tick(struct app *a)
         }
     }
     rc = vigil_watch_push(a->w, ts, &a->tab, a->row);
+    if (a->am) {
+        post_alerts(a);
+    }
     if (rc) {
         return rc;
     }
-    /* Score history and the service metric, written in batches (flush_history). */
+    /* Score history and the service metric, written in batches. */
     uint32_t sid;
-    if (vigil_series_find(&a->tab, a->service_key, strlen(a->service_key), &sid) == 0) {
-        a->svc_ts[a->n_svc] = ts;
-        a->svc_v[a->n_svc++] = a->row[sid];
-    }
-    /* The engine keeps rate-window steps of scores: flush well within them. */
-    int64_t every = (int64_t)a->conf.rate_window * a->conf.step / 2;
-    every = every < FLUSH_EVERY ? every : FLUSH_EVERY;
-    /* The first scores go out at once, so the page has a history as soon as models are live. */
-    int first = !a->scored && vigil_watch_phase(a->w) == VIGIL_WATCH_SCORING;
-    if (first || a->n_svc == SERVICE_BUF || ts - a->last_flush >= every) {
-        flush_history(a, ts);
-        a->scored |= first;
-    }
+    int have = vigil_series_find(&a->tab, a->service_key, strlen(a->service_key), &sid) == 0;
+    vigil_watch_history_tick(&a->hist, a->w, ts, have ? (double)a->row[sid] : (double)NAN, 0);
     a->ticks++;
     a->tick_seconds = (double)(vigil_clock_mono_ns() - t0) / 1e9;
     if (a->tick_seconds * 1e9 > (double)a->conf.step) {
@@ -717,11 +699,12 @@ static int setup(struct app *a)
     if (vigil_store_open(&a->st, a->db_path, 0) != 0) {
         return cli_fail("watch: cannot open the state database %s", a->db_path);
     }
-    /* History of entities an earlier run watched is pruned here, once (a full scan). */
-    a->last_flush = a->last_prune = vigil_clock_wall_ns();
-    a->flushed_ts = a->last_flush;
-    vigil_store_prune(a->st,
-                      a->last_prune - (a->conf.history > SEC ? a->conf.history : 24 * 3600 * SEC));
+    /* History of entities an earlier run watched is pruned here, once (a full scan). The engine
+     * keeps rate-window steps of scores: the history is flushed well within them. */
+    int64_t now = vigil_clock_wall_ns(), span = a->conf.history > SEC ? a->conf.history : 0;
+    int64_t every = (int64_t)a->conf.rate_window * a->conf.step / 2;
+    vigil_watch_history_init(&a->hist, a->st, now, span, every < FLUSH_EVERY ? every : FLUSH_EVERY);
+    vigil_store_prune(a->st, now - a->hist.span);
     if (a->alert_url && (rc = vigil_alert_client_new(&a->am, a->alert_url, 1000)) != 0) {
         return cli_fail("watch: --alertmanager %s: expected an http:// or https:// URL",
                         a->alert_url);
@@ -820,13 +803,13 @@ static void teardown(struct app *a)
     vigil_busin_free(a->bus);
     vigil_collect_free(a->col);
     vigil_alert_client_free(a->am);
+    vigil_buf_fini(&a->alerts.text);
     vigil_store_close(a->st);
     vigil_groups_free(a->groups);
     vigil_opt_free(vigil_groups_opts, &a->gp);
     vigil_series_table_fini(&a->tab);
     vigil_free(a->colmap);
     vigil_free(a->row);
-    vigil_buf_fini(&a->scratch);
     if (a->ops && a->mparams) {
         vigil_opt_free(a->ops->opts, a->mparams);
     }
@@ -891,7 +874,7 @@ int cmd_watch(int argc, char **argv)
     a->last_pct = -1;
     vigil_config_init(&a->cfg);
     vigil_series_table_init(&a->tab);
-    vigil_buf_init(&a->scratch);
+    vigil_buf_init(&a->alerts.text);
     if (vigil_watch_conf_default(&a->conf) != 0) {
         return cli_fail("watch: out of memory");
     }
@@ -1085,7 +1068,10 @@ int cmd_watch(int argc, char **argv)
 close:
     /* Nothing is lost: open events are closed and stored (and resolved in Alertmanager). */
     vigil_watch_close_all(a->w, vigil_clock_wall_ns());
-    flush_history(a, vigil_clock_wall_ns());
+    if (a->am) {
+        post_alerts(a);
+    }
+    vigil_watch_history_tick(&a->hist, a->w, vigil_clock_wall_ns(), (double)NAN, 1);
     if (!a->quiet) {
         fprintf(stderr, "vigil: watch stopped after %llu ticks\n", (unsigned long long)a->ticks);
     }

@@ -109,8 +109,8 @@ struct iface {
 };
 
 struct ovs {
-    char *path;    /* resolved program; owned */
-    char *db_arg;  /* "--db=..." or NULL; owned */
+    char *path;   /* resolved program; owned */
+    char *db_arg; /* "--db=..." or NULL; owned */
     char timeout_arg[32];
     int64_t interval, timeout;
     struct iface *ifs; /* (max) */
@@ -168,12 +168,29 @@ static int start_read(struct ovs *x, int64_t now)
         return -errno;
     }
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
     int rc = posix_spawn_file_actions_init(&fa);
+    if (rc) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return -rc;
+    }
+    rc = posix_spawnattr_init(&at);
     rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
-    rc = rc ? rc
-            : posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    rc = rc ? rc : posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    /* vigil collect blocks SIGINT and SIGTERM in every thread; the child starts clean. */
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGPIPE);
+    rc = rc ? rc : posix_spawnattr_setsigmask(&at, &none);
+    rc = rc ? rc : posix_spawnattr_setsigdefault(&at, &dfl);
+    rc = rc ? rc : posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
-    rc = rc ? rc : posix_spawn(&pid, x->path, &fa, NULL, argv, environ);
+    rc = rc ? rc : posix_spawn(&pid, x->path, &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(pfd[1]);
     if (rc) {
@@ -254,8 +271,19 @@ static int reap(struct ovs *x, int *ok)
 
 /* ---- the JSON scanner ---- */
 
-enum jt { JT_ERR, JT_END, JT_LBRACK, JT_RBRACK, JT_LBRACE, JT_RBRACE, JT_COMMA, JT_COLON,
-          JT_STR, JT_NUM, JT_LIT };
+enum jt {
+    JT_ERR,
+    JT_END,
+    JT_LBRACK,
+    JT_RBRACK,
+    JT_LBRACE,
+    JT_RBRACE,
+    JT_COMMA,
+    JT_COLON,
+    JT_STR,
+    JT_NUM,
+    JT_LIT
+};
 
 struct jscan {
     const char *p, *end;
@@ -338,8 +366,12 @@ static int jstring(const struct jscan *j, char *out, size_t cap)
         char c = j->s[i];
         if (c == '\\' && i + 1 < j->n) {
             char e = j->s[++i];
-            c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b'
-                : e == 'f' ? '\f' : e;
+            c = e == 'n'   ? '\n'
+                : e == 't' ? '\t'
+                : e == 'r' ? '\r'
+                : e == 'b' ? '\b'
+                : e == 'f' ? '\f'
+                           : e;
             if (e == 'u') {
                 c = '?'; /* non-ASCII in an interface name: kept as '?' */
                 i += i + 4 < j->n ? 4 : j->n - i - 1;
@@ -703,8 +735,7 @@ static int ovs_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
                 return rc;
             }
             if (rc) {
-                vigil_collect_fail(cx, rc == -E2BIG ? "more interfaces than ovs.max" : x->path,
-                                   rc);
+                vigil_collect_fail(cx, rc == -E2BIG ? "more interfaces than ovs.max" : x->path, rc);
             }
         }
     }

@@ -56,26 +56,26 @@ static const struct {
                 VIGIL_GROUP_CPU, "CPU time in seconds, by mode."},
     [C_SYS] = {"namedprocess_namegroup_cpu_seconds_total", "mode", "system", VIGIL_KIND_COUNTER,
                VIGIL_GROUP_CPU, "CPU time in seconds, by mode."},
-    [C_MAJFLT] = {"namedprocess_namegroup_major_page_faults_total", NULL, NULL,
-                  VIGIL_KIND_COUNTER, VIGIL_GROUP_MEMORY, "Major page faults."},
-    [C_MINFLT] = {"namedprocess_namegroup_minor_page_faults_total", NULL, NULL,
-                  VIGIL_KIND_COUNTER, VIGIL_GROUP_MEMORY, "Minor page faults."},
+    [C_MAJFLT] = {"namedprocess_namegroup_major_page_faults_total", NULL, NULL, VIGIL_KIND_COUNTER,
+                  VIGIL_GROUP_MEMORY, "Major page faults."},
+    [C_MINFLT] = {"namedprocess_namegroup_minor_page_faults_total", NULL, NULL, VIGIL_KIND_COUNTER,
+                  VIGIL_GROUP_MEMORY, "Minor page faults."},
     [C_READ] = {"namedprocess_namegroup_read_bytes_total", NULL, NULL, VIGIL_KIND_COUNTER,
                 VIGIL_GROUP_FILESYSTEM, "Number of bytes read."},
     [C_WRITE] = {"namedprocess_namegroup_write_bytes_total", NULL, NULL, VIGIL_KIND_COUNTER,
                  VIGIL_GROUP_FILESYSTEM, "Number of bytes written."},
     [C_VCS] = {"namedprocess_namegroup_context_switches_total", "ctxswitchtype", "voluntary",
                VIGIL_KIND_COUNTER, VIGIL_GROUP_CPU, "Context switches."},
-    [C_NVCS] = {"namedprocess_namegroup_context_switches_total", "ctxswitchtype",
-                "nonvoluntary", VIGIL_KIND_COUNTER, VIGIL_GROUP_CPU, "Context switches."},
+    [C_NVCS] = {"namedprocess_namegroup_context_switches_total", "ctxswitchtype", "nonvoluntary",
+                VIGIL_KIND_COUNTER, VIGIL_GROUP_CPU, "Context switches."},
     [C_N + G_PROCS] = {"namedprocess_namegroup_num_procs", NULL, NULL, VIGIL_KIND_GAUGE,
                        VIGIL_GROUP_OTHER, "Number of processes in this group."},
-    [C_N + G_RSS] = {"namedprocess_namegroup_memory_bytes", "memtype", "resident",
-                     VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, "Number of bytes of memory in use."},
-    [C_N + G_VSZ] = {"namedprocess_namegroup_memory_bytes", "memtype", "virtual",
-                     VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, "Number of bytes of memory in use."},
-    [C_N + G_SWAP] = {"namedprocess_namegroup_memory_bytes", "memtype", "swapped",
-                      VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, "Number of bytes of memory in use."},
+    [C_N + G_RSS] = {"namedprocess_namegroup_memory_bytes", "memtype", "resident", VIGIL_KIND_GAUGE,
+                     VIGIL_GROUP_MEMORY, "Number of bytes of memory in use."},
+    [C_N + G_VSZ] = {"namedprocess_namegroup_memory_bytes", "memtype", "virtual", VIGIL_KIND_GAUGE,
+                     VIGIL_GROUP_MEMORY, "Number of bytes of memory in use."},
+    [C_N + G_SWAP] = {"namedprocess_namegroup_memory_bytes", "memtype", "swapped", VIGIL_KIND_GAUGE,
+                      VIGIL_GROUP_MEMORY, "Number of bytes of memory in use."},
     [C_N + G_THREADS] = {"namedprocess_namegroup_num_threads", NULL, NULL, VIGIL_KIND_GAUGE,
                          VIGIL_GROUP_OTHER, "Number of threads."},
     [C_N + G_FDS] = {"namedprocess_namegroup_open_filedesc", NULL, NULL, VIGIL_KIND_GAUGE,
@@ -98,8 +98,8 @@ static const struct vigil_opt process_opts[] = {
      "POSIX ERE on the command line; groups by its first (...) or by comm", NULL},
     {"max", VIGIL_OPT_INT, offsetof(struct process_params, max), "256", 1, 100000,
      "most processes followed", NULL},
-    {"groups", VIGIL_OPT_INT, offsetof(struct process_params, groups), "64", 1, 4096,
-     "most groups", NULL},
+    {"groups", VIGIL_OPT_INT, offsetof(struct process_params, groups), "64", 1, 4096, "most groups",
+     NULL},
     {0},
 };
 
@@ -197,7 +197,7 @@ static long count_fds(const struct process *x, int pid)
         for (long o = 0; o < r;) {
             unsigned short reclen;
             memcpy(&reclen, buf + o + 16, sizeof reclen); /* d_reclen after d_ino, d_off */
-            const char *name = buf + o + 19;            /* d_name after d_type */
+            const char *name = buf + o + 19;              /* d_name after d_type */
             n += name[0] != '.';
             o += reclen ? reclen : r;
         }
@@ -320,8 +320,8 @@ static int read_proc(struct process *x, struct proc *pr, struct sample *s)
 /* ---- groups and discovery ---- */
 
 /* Finds or adds group name; SIZE_MAX when the group table is full or on OOM (*rc). */
-static size_t group_get(struct process *x, struct vigil_collect *set, const char *name,
-                        size_t nl, int *rc)
+static size_t group_get(struct process *x, struct vigil_collect *set, const char *name, size_t nl,
+                        int *rc)
 {
     *rc = 0;
     if (nl == 0 || nl >= GROUP_NAME_MAX) {
@@ -561,8 +561,7 @@ static int process_init(struct vigil_collector *c, struct vigil_collect *set, co
                 return rc == -E2BIG ? VIGIL_ECONFIG : rc;
             }
         } else if (l > 0) {
-            vigil_error("process: names: '%.*s' is longer than a comm (15 bytes)",
-                      (int)l, q);
+            vigil_error("process: names: '%.*s' is longer than a comm (15 bytes)", (int)l, q);
             return VIGIL_ECONFIG;
         }
         q += l + (e ? 1 : 0);

@@ -32,6 +32,7 @@
 
 #include "internal.h"
 #include "vigil/clock.h"
+#include "vigil/eval.h"
 #include "vigil/frame.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -81,7 +82,17 @@ const struct vigil_opt vigil_watch_opts[] = {
     {"calibrate", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, calibrate), "0.25", 0, 0.9,
      "share of the newest history held out of training to set the thresholds", NULL},
     {"quantile", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, quantile), "0.99", 0.5, 1,
-     "threshold quantile of the held-out errors", NULL},
+     "threshold quantile of the held-out errors (empirical, or of a log-normal fitted to them "
+     "when that is higher)",
+     NULL},
+    {"range-floor", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, range_floor), "0.01", 0, 1,
+     "scaling ranges narrower than this share of a series' magnitude are widened to it: a "
+     "level that barely moved in the history (free bytes, committed memory) may drift",
+     NULL},
+    {"cpu-floor", VIGIL_OPT_DOUBLE, offsetof(struct vigil_watch_conf, cpu_floor), "0.05", 0, 1000,
+     "time counters (*_seconds_total: CPU, pressure, I/O time) vary by at least this many "
+     "seconds per second in the scaling: scheduling noise on an idle host is not a burst",
+     NULL},
     {"exclude", VIGIL_OPT_STR, offsetof(struct vigil_watch_conf, exclude),
      "^vigil_|^node_load(1|5|15)$", 0, 0,
      "series names (POSIX regex) kept out of the models: vigil's own health, and load "
@@ -159,6 +170,8 @@ struct job {
     int threads;
     double calibrate; /* share of the newest rows held out to set thresholds */
     double quantile;  /* of the held-out errors */
+    double range_floor; /* prep's range floor */
+    double seconds_floor; /* prep's seconds floor (per step) */
     struct gen *result;
 };
 
@@ -227,12 +240,38 @@ static int cmp_double(const void *a, const void *b)
 #define CAL_CHUNK 256
 
 /*
- * Sets out->thresh[g] to the q-quantile of group g's MSE over the held-out
- * rows [n_fit, N) of feat, each scored with the window context before it, in
- * chunks of CAL_CHUNK rows so that the model's scoring scratch stays small
- * for its whole life. With no held-out rows the model's own training
- * thresholds stay in force.
+ * The q-quantile of n positive errors v (sorted in place): the larger of the
+ * empirical one and that of a log-normal fitted to them. A few hundred
+ * held-out rows (a short warm-up) put the empirical 99th percentile at about
+ * the largest value seen, which normal data exceed every few dozen steps; the
+ * fitted tail extrapolates past it. With many rows the two agree unless the
+ * errors are far from log-normal, and the empirical one keeps a heavy tail.
  */
+static double tail_quantile(double *v, size_t n, double q)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    double frac = pos - (double)lo;
+    double emp = lo + 1 < n ? v[lo] * (1 - frac) + v[lo + 1] * frac : v[lo];
+    double s = 0, ss = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] > 0) {
+            double l = log(v[i]);
+            s += l;
+            ss += l * l;
+            m++;
+        }
+    }
+    if (m < 8 || q >= 1) {
+        return emp;
+    }
+    double mu = s / (double)m, var = (ss - s * mu) / (double)(m - 1);
+    double fit = exp(mu + vigil_normal_quantile(q) * sqrt(var > 0 ? var : 0));
+    return fit > emp ? fit : emp;
+}
+
 static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, size_t n_fit, double q)
 {
     struct vigil_model *m = &out->model;
@@ -274,16 +313,9 @@ static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, siz
         }
     }
     for (size_t g = 0; !rc && g < ng; g++) {
-        size_t n = cnt[g];
-        double *v = mse + g * held;
-        if (n == 0) {
-            continue;
+        if (cnt[g]) {
+            out->thresh[g] = tail_quantile(mse + g * held, cnt[g], q);
         }
-        qsort(v, n, sizeof *v, cmp_double);
-        double pos = q * (double)(n - 1);
-        size_t lo = (size_t)pos;
-        double frac = pos - (double)lo;
-        out->thresh[g] = lo + 1 < n ? v[lo] * (1 - frac) + v[lo + 1] * frac : v[lo];
     }
     vigil_free(se);
     vigil_free(mse);
@@ -299,6 +331,8 @@ static int train_entity(struct job *j, size_t k, struct gen_entity *out)
     struct vigil_frame feat;
     vigil_prep_params_default(&pp);
     pp.step = 0; /* rows are already one per step */
+    pp.range_floor = j->range_floor;
+    pp.seconds_floor = j->seconds_floor;
     vigil_frame_init(&feat);
     uint8_t *groups = NULL;
     const char **names = NULL;
@@ -503,8 +537,10 @@ static void hist_push(struct vigil_watch *w, int64_t ts, const float *row, size_
     } else {
         w->len++;
     }
-    float *dst = w->hx + slot * w->s_cap;
-    memcpy(dst, row, s * sizeof(float));
+    float *dst = w->hx + slot * w->s_cap; /* no columns yet (no series): w->hx is NULL */
+    if (s) {
+        memcpy(dst, row, s * sizeof(float));
+    }
     for (size_t j = s; j < w->s_cap; j++) {
         dst[j] = NAN;
     }
@@ -575,6 +611,8 @@ static int make_job(struct vigil_watch *w, const struct vigil_series_table *seri
     j->threads = w->conf.threads;
     j->calibrate = w->conf.calibrate;
     j->quantile = w->conf.quantile;
+    j->range_floor = w->conf.range_floor;
+    j->seconds_floor = w->conf.cpu_floor * (double)w->conf.step / (double)SEC;
     /* Distinct entities, ranked (cmp_entity) and capped. */
     struct ent_count *ec = vigil_calloc(cap_e, sizeof *ec);
     rc = ec ? 0 : -ENOMEM;

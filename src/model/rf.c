@@ -1171,96 +1171,113 @@ static const char *rf_out_name(const struct vigil_model *m, size_t j)
     return c && c->names && j < c->c ? c->names + j * 16 : NULL;
 }
 
-static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
+/* A few rows (live scoring): plain walks, no lane bookkeeping. Also the reference walk. */
+static void walk_plain(const struct rf_node *nd, const float *lv, size_t nc, size_t f,
+                       const float *x, size_t n, float *out)
+{
+    for (size_t r = 0; r < n; r++) {
+        const float *xw = x + r * f;
+        const struct rf_node *q = nd;
+        while (q->feat >= 0) {
+            q = nd + q->a + (uint32_t)!(xw[q->feat] <= q->thr);
+        }
+        const float *v = lv + (size_t)q->a * nc;
+        float *o = out + r * nc;
+        for (size_t j = 0; j < nc; j++) {
+            o[j] += v[j];
+        }
+    }
+}
+
+/*
+ * Eight rows walk the tree at once: their node reads are independent, so the
+ * CPU overlaps them instead of waiting on one chain of loads. A row that
+ * reaches its leaf hands its slot to the next row, so shallow rows do not
+ * wait for deep ones. Each step goes one level down (children come after
+ * their parent and the depth was checked at load), so a row takes at most
+ * depth steps.
+ */
+static void walk_lanes(const struct rf_node *nd, const float *lv, size_t nc, size_t f,
+                       const float *x, size_t n, float *out)
+{
+    enum { LANES = 8 };
+    static const struct rf_node idle = {0.0f, -1, 0}; /* parks a lane without rows */
+    const struct rf_node *cur[LANES];
+    const float *xr[LANES];
+    size_t row[LANES];
+    size_t next = 0, active = 0;
+    for (size_t l = 0; l < LANES; l++) {
+        if (next < n) {
+            row[l] = next++;
+            cur[l] = nd;
+            xr[l] = x + row[l] * f;
+            active++;
+        } else {
+            cur[l] = &idle;
+            xr[l] = NULL;
+        }
+    }
+    while (active) {
+        for (size_t l = 0; l < LANES; l++) {
+            const struct rf_node *q = cur[l];
+            if (q->feat >= 0) {
+                cur[l] = nd + q->a + (uint32_t)!(xr[l][q->feat] <= q->thr);
+                continue;
+            }
+            if (!xr[l]) {
+                continue;
+            }
+            const float *v = lv + (size_t)q->a * nc;
+            float *o = out + row[l] * nc;
+            for (size_t j = 0; j < nc; j++) {
+                o[j] += v[j];
+            }
+            if (next < n) {
+                row[l] = next++;
+                cur[l] = nd;
+                xr[l] = x + row[l] * f;
+            } else {
+                cur[l] = &idle;
+                xr[l] = NULL;
+                active--;
+            }
+        }
+    }
+}
+
+typedef void (*rf_walk_fn)(const struct rf_node *nd, const float *lv, size_t nc, size_t f,
+                           const float *x, size_t n, float *out);
+
+int vigil__rf_score_walk(struct vigil_model *m, const float *x, size_t n, float *out, int walk)
 {
     const struct rf_ctx *c = m->ctx;
     if (!c || c->k == 0) {
         return -EINVAL;
     }
     size_t nc = c->c, f = c->f;
+    rf_walk_fn many = walk == 2 ? walk_plain : walk_lanes;
     float inv = 1.0f / (float)c->k;
     /* Blocks of rows, trees outside: a tree's nodes stay in cache for the block. */
-    enum { BLOCK = 256, LANES = 8 };
+    enum { BLOCK = 256 };
     for (size_t r0 = 0; r0 < n; r0 += BLOCK) {
         size_t r1 = r0 + BLOCK < n ? r0 + BLOCK : n;
         memset(out + r0 * nc, 0, (r1 - r0) * nc * sizeof *out);
+        rf_walk_fn w = r1 - r0 < 4 ? walk_plain : many;
         for (size_t t = 0; t < c->k; t++) {
             const struct rf_tree *tr = &c->trees[t];
-            const struct rf_node *nd = c->nodes + tr->node_off;
-            const float *lv = c->leaf + tr->leaf_off * nc;
-            if (r1 - r0 < 4) {
-                /* A few rows (live scoring): plain walks, no lane bookkeeping. */
-                for (size_t r = r0; r < r1; r++) {
-                    const float *xw = x + r * f;
-                    const struct rf_node *q = nd;
-                    while (q->feat >= 0) {
-                        q = nd + q->a + (uint32_t)!(xw[q->feat] <= q->thr);
-                    }
-                    const float *v = lv + (size_t)q->a * nc;
-                    float *o = out + r * nc;
-                    for (size_t j = 0; j < nc; j++) {
-                        o[j] += v[j];
-                    }
-                }
-                continue;
-            }
-            /*
-             * Eight rows walk the tree at once: their node reads are
-             * independent, so the CPU overlaps them instead of waiting on one
-             * chain of loads. A row that reaches its leaf hands its slot to
-             * the next row, so shallow rows do not wait for deep ones. Each
-             * step goes one level down (children come after their parent and
-             * the depth was checked at load), so a row takes at most depth
-             * steps.
-             */
-            static const struct rf_node idle = {0.0f, -1, 0}; /* parks a lane without rows */
-            const struct rf_node *cur[LANES];
-            const float *xr[LANES];
-            size_t row[LANES];
-            size_t next = r0, active = 0;
-            for (size_t l = 0; l < LANES; l++) {
-                if (next < r1) {
-                    row[l] = next++;
-                    cur[l] = nd;
-                    xr[l] = x + row[l] * f;
-                    active++;
-                } else {
-                    cur[l] = &idle;
-                    xr[l] = NULL;
-                }
-            }
-            while (active) {
-                for (size_t l = 0; l < LANES; l++) {
-                    const struct rf_node *q = cur[l];
-                    if (q->feat >= 0) {
-                        cur[l] = nd + q->a + (uint32_t)!(xr[l][q->feat] <= q->thr);
-                        continue;
-                    }
-                    if (!xr[l]) {
-                        continue;
-                    }
-                    const float *v = lv + (size_t)q->a * nc;
-                    float *o = out + row[l] * nc;
-                    for (size_t j = 0; j < nc; j++) {
-                        o[j] += v[j];
-                    }
-                    if (next < r1) {
-                        row[l] = next++;
-                        cur[l] = nd;
-                        xr[l] = x + row[l] * f;
-                    } else {
-                        cur[l] = &idle;
-                        xr[l] = NULL;
-                        active--;
-                    }
-                }
-            }
+            w(c->nodes + tr->node_off, c->leaf + tr->leaf_off * nc, nc, f, x + r0 * f, r1 - r0,
+              out + r0 * nc);
         }
         for (size_t i = r0 * nc; i < r1 * nc; i++) {
             out[i] *= inv;
         }
     }
     return 0;
+}
+
+static int rf_score(struct vigil_model *m, const float *x, size_t n, float *out)
+{
+    return vigil__rf_score_walk(m, x, n, out, 0);
 }
 
 /* ---- serialization (docs/formats.md, "rf payload") ---- */

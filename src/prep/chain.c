@@ -21,10 +21,10 @@
 #include "vigil/prep.h"
 
 #define PREP_MAGIC 0x50525056u /* "VPRP" little-endian */
-#define PREP_VERSION 2u
+#define PREP_VERSION 3u /* 3 added lags and minmax; 2 still loads */
 #define KEY_MAX ((size_t)1 << 16)
 #define TEMPORAL_MAX 10000
-#define FEATS_PER_SERIES_TEMPORAL 5
+#define LAGS_MAX 1000
 
 const struct vigil_opt vigil_prep_opts[] = {
     {"step", VIGIL_OPT_DURATION, offsetof(struct vigil_prep_params, step), "0", 0, 31536000,
@@ -39,10 +39,26 @@ const struct vigil_opt vigil_prep_opts[] = {
      "k > 0 adds lag1, delta, rolling mean and std over k steps per series", NULL},
     {"deltas", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, deltas), "true", 0, 0,
      "counters become per-step increases (a decrease is a reset)", NULL},
+    {"lags", VIGIL_OPT_INT, offsetof(struct vigil_prep_params, lags), "0", 0, LAGS_MAX,
+     "L > 0 adds the values 1..L steps back per series (2..L with temporal)", NULL},
+    {"minmax", VIGIL_OPT_BOOL, offsetof(struct vigil_prep_params, minmax), "false", 0, 0,
+     "rolling min and max over the temporal window (needs temporal > 0)", NULL},
+    {"range-floor", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, range_floor), "0", 0, 1,
+     "scaling ranges narrower than this share of the series' magnitude are widened to it", NULL},
+    {"seconds-floor", VIGIL_OPT_DOUBLE, offsetof(struct vigil_prep_params, seconds_floor), "0", 0,
+     1e6, "scaling range of the per-step increase of *_seconds_total counters at least this", NULL},
     {0},
 };
 
 enum drop_reason { DROP_CONSTANT = 0, DROP_ALL_NAN = 1 };
+
+/* A counter of seconds by the Prometheus naming convention: name ends in _seconds_total. */
+static int is_time_counter(const char *key)
+{
+    static const char suffix[] = "_seconds_total";
+    size_t n = strcspn(key, "{"), m = sizeof suffix - 1;
+    return n >= m && memcmp(key + n - m, suffix, m) == 0;
+}
 static const char *const drop_names[] = {"constant", "all NaN"};
 
 struct kept {
@@ -88,6 +104,12 @@ const char *vigil_prep_check(const struct vigil_prep_params *p)
     if (p->temporal < 0 || p->temporal > TEMPORAL_MAX) {
         return "temporal must be in [0, 10000]";
     }
+    if (p->lags < 0 || p->lags > LAGS_MAX) {
+        return "lags must be in [0, 1000]";
+    }
+    if (p->minmax && p->temporal <= 0) {
+        return "minmax needs temporal > 0 (its window)";
+    }
     return NULL;
 }
 
@@ -119,12 +141,25 @@ void vigil_prep_free(struct vigil_prep *pp)
     vigil_free(pp);
 }
 
-static size_t feats_per_series(const struct vigil_prep *pp)
+/* First lag of the lags block: 2 when the temporal block already gives lag1. */
+static int first_lag(const struct vigil_prep_params *p)
 {
-    return pp->p.temporal > 0 ? FEATS_PER_SERIES_TEMPORAL : 1;
+    return p->temporal > 0 ? 2 : 1;
 }
 
-/* Builds feature names from the kept series: key, then key:lag1 ... key:std<k>. */
+static size_t n_extra_lags(const struct vigil_prep_params *p)
+{
+    return p->lags >= first_lag(p) ? (size_t)(p->lags - first_lag(p) + 1) : 0;
+}
+
+/* Per series: x, [lag1 delta mean std], [min max], [lags]. */
+static size_t feats_per_series(const struct vigil_prep *pp)
+{
+    return 1 + (pp->p.temporal > 0 ? 4 : 0) + (pp->p.minmax ? 2 : 0) + n_extra_lags(&pp->p);
+}
+
+/* Builds feature names from the kept series: key, key:lag1 ... key:std<k>, key:min<k>,
+ * key:max<k>, key:lag<i>. */
 static int make_feature_names(struct vigil_prep *pp)
 {
     size_t per = feats_per_series(pp);
@@ -138,7 +173,14 @@ static int make_feature_names(struct vigil_prep *pp)
             struct vigil_buf b;
             vigil_buf_init(&b);
             int rc;
-            switch (t) {
+            size_t tt = t;
+            if (pp->p.temporal <= 0 && tt > 0) {
+                tt += 4; /* no temporal block */
+            }
+            if (!pp->p.minmax && tt > 4) {
+                tt += 2; /* no min/max */
+            }
+            switch (tt) {
             case 0:
                 rc = vigil_buf_puts(&b, key);
                 break;
@@ -151,8 +193,17 @@ static int make_feature_names(struct vigil_prep *pp)
             case 3:
                 rc = vigil_buf_appendf(&b, "%s:mean%d", key, pp->p.temporal);
                 break;
-            default:
+            case 4:
                 rc = vigil_buf_appendf(&b, "%s:std%d", key, pp->p.temporal);
+                break;
+            case 5:
+                rc = vigil_buf_appendf(&b, "%s:min%d", key, pp->p.temporal);
+                break;
+            case 6:
+                rc = vigil_buf_appendf(&b, "%s:max%d", key, pp->p.temporal);
+                break;
+            default:
+                rc = vigil_buf_appendf(&b, "%s:lag%d", key, first_lag(&pp->p) + (int)(tt - 7));
                 break;
             }
             if (rc) {
@@ -265,8 +316,9 @@ int vigil_prep_stream_init(struct vigil_prep_stream *s, const struct vigil_prep 
     size_t f = pp->n_feat;
     /* One block: doubles first, then 4-byte types, so every array is aligned. */
     size_t n_dbl = 2 * k;
-    size_t n_4 = 3 * k + 2 * k + w * k + f;
-    if (k > SIZE_MAX / 64 || (w && w * k / w != k)) {
+    size_t nl = n_extra_lags(&pp->p) ? (size_t)pp->p.lags : 0;
+    size_t n_4 = 3 * k + 2 * k + w * k + nl * k + f;
+    if (k > SIZE_MAX / 64 || (w && w * k / w != k) || (nl && nl * k / nl != k)) {
         return -ENOMEM;
     }
     double *block = vigil_malloc(n_dbl * sizeof(double) + n_4 * 4 + 1);
@@ -284,7 +336,9 @@ int vigil_prep_stream_init(struct vigil_prep_stream *s, const struct vigil_prep 
     s->closed = fl;
     s->last = fl + k;
     s->win = fl + 2 * k;
-    s->out = fl + 2 * k + w * k;
+    s->lagr = fl + 2 * k + w * k;
+    s->out = fl + 2 * k + w * k + nl * k;
+    s->n_lag = nl;
     s->pp = pp;
     s->k = k;
     s->w = w;
@@ -438,6 +492,16 @@ static void emit(struct vigil_prep_stream *s, const float *v)
         }
         float *o = s->out + j * per;
         o[0] = x;
+        size_t nl = s->n_lag;
+        if (nl) {
+            /* Lags first_lag..L from the ring of the previous L values, then this step joins it. */
+            float *lr = s->lagr + j * nl;
+            float *ol = o + per - n_extra_lags(&pp->p);
+            for (size_t i = (size_t)first_lag(&pp->p); i <= nl; i++) {
+                *ol++ = s->lag_len >= i ? lr[(s->lag_head + nl - i) % nl] : NAN;
+            }
+            lr[s->lag_head] = x;
+        }
         if (!w) {
             continue;
         }
@@ -454,16 +518,29 @@ static void emit(struct vigil_prep_stream *s, const float *v)
             }
         }
         double mean = n ? sum / (double)n : (double)NAN, ss = 0;
+        float mn = NAN, mx = NAN;
         for (size_t i = 0; i < len && n; i++) {
             if (!isnan(ring[i])) {
                 double dv = (double)ring[i] - mean;
                 ss += dv * dv;
+                mn = isnan(mn) || ring[i] < mn ? ring[i] : mn;
+                mx = isnan(mx) || ring[i] > mx ? ring[i] : mx;
             }
         }
         o[1] = lag;
         o[2] = x - lag;
         o[3] = (float)mean;
         o[4] = n ? (float)sqrt(ss / (double)n) : NAN;
+        if (pp->p.minmax) {
+            o[5] = mn;
+            o[6] = mx;
+        }
+    }
+    if (s->n_lag) {
+        s->lag_head = (s->lag_head + 1) % s->n_lag;
+        if (s->lag_len < s->n_lag) {
+            s->lag_len++;
+        }
     }
     if (w) {
         if (s->win_len < w) {
@@ -629,6 +706,8 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
     proto->p = *p;
     proto->p.scale = 0;
     proto->p.temporal = 0;
+    proto->p.minmax = 0;
+    proto->p.lags = 0;
     proto->kept = vigil_calloc(train->f, sizeof *proto->kept);
     if (!proto->kept) {
         rc = -ENOMEM;
@@ -677,6 +756,17 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
         double lo = src->min, hi = src->max;
         if (lo < hi) {
             struct kept *k = &pp->kept[pp->n_kept++];
+            double mag = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+            double floor = p->range_floor * mag;
+            if (p->deltas && src->kind == VIGIL_KIND_COUNTER && is_time_counter(src->key) &&
+                floor < p->seconds_floor) {
+                floor = p->seconds_floor;
+            }
+            if (hi - lo < floor) {
+                double mid = lo + (hi - lo) / 2;
+                lo = mid - floor / 2;
+                hi = mid + floor / 2;
+            }
             *k = *src;
             k->min = lo;
             k->max = hi;
@@ -713,7 +803,7 @@ fail:
 /* ---- serialization ----
  *
  *   u32 magic "VPRP" | u32 version | u64 step | u32 fill_max | u32 scale |
- *   u32 temporal | u32 deltas | f64 clip | u32 K | K x (str key | str entity ("" = host) |
+ *   u32 temporal | u32 deltas | f64 clip | (version >= 3: u32 lags | u32 minmax) | u32 K | K x (str key | str entity ("" = host) |
  *   u32 kind | u32 group | f64 min | f64 max) | u32 D | D x (str key | u32 why)
  */
 
@@ -727,6 +817,8 @@ int vigil_prep_save(const struct vigil_prep *pp, struct vigil_buf *out)
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.temporal);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.deltas);
     rc = rc ? rc : vigil_buf_put_f64(out, pp->p.clip);
+    rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.lags);
+    rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->p.minmax);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)pp->n_kept);
     for (size_t i = 0; i < pp->n_kept && !rc; i++) {
         const struct kept *k = &pp->kept[i];
@@ -773,7 +865,7 @@ static int rd_str_named(struct vigil_rd *r, char **s, const char *what, struct v
 int vigil_prep_load(struct vigil_prep **out, const void *p, size_t n, struct vigil_diag *diag)
 {
     struct vigil_rd r;
-    uint32_t magic, version, fill, scale, temporal, deltas, nk, nd;
+    uint32_t magic, version, fill, scale, temporal, deltas, nk, nd, lags = 0, minmax = 0;
     uint64_t step;
     *out = NULL;
     vigil_rd_init(&r, p, n);
@@ -781,7 +873,7 @@ int vigil_prep_load(struct vigil_prep **out, const void *p, size_t n, struct vig
         vigil_diag_set(diag, 0, 0, "not a preprocessing state (bad magic)");
         return VIGIL_EFORMAT;
     }
-    int rc = rd_u32_in(&r, &version, PREP_VERSION, PREP_VERSION, "version", diag);
+    int rc = rd_u32_in(&r, &version, 2, PREP_VERSION, "version", diag);
     if (rc) {
         return rc;
     }
@@ -797,6 +889,10 @@ int vigil_prep_load(struct vigil_prep **out, const void *p, size_t n, struct vig
     if (!rc && (vigil_rd_f64(&r, &clip) || !(clip >= 0 && clip <= 1000))) {
         vigil_diag_set(diag, 0, 0, "preprocessing state: bad or truncated clip");
         rc = VIGIL_EFORMAT;
+    }
+    if (version >= 3) {
+        rc = rc ? rc : rd_u32_in(&r, &lags, 0, LAGS_MAX, "lags", diag);
+        rc = rc ? rc : rd_u32_in(&r, &minmax, 0, temporal > 0 ? 1 : 0, "minmax", diag);
     }
     /* Each kept series takes at least 32 bytes, so the count is bounded by what is left. */
     rc = rc ? rc
@@ -814,7 +910,9 @@ int vigil_prep_load(struct vigil_prep **out, const void *p, size_t n, struct vig
                                        .scale = (int)scale,
                                        .temporal = (int)temporal,
                                        .deltas = (int)deltas,
-                                       .clip = clip};
+                                       .clip = clip,
+                                       .lags = (int)lags,
+                                       .minmax = (int)minmax};
     pp->kept = vigil_calloc(nk, sizeof *pp->kept);
     if (!pp->kept) {
         rc = -ENOMEM;

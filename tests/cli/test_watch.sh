@@ -221,6 +221,18 @@ if [ -n "$GEN" ]; then
         ok "memory leak: event named mem_leak"; else
         not_ok "memory leak: event named mem_leak" "$(curl -s "127.0.0.1:$P3/api/events" | head -c 600)"; fi
     rm -f "$GEN/leak"
+    # The burst ended during the leak: its event is closed, its alert resolved.
+    if wait_grep "127.0.0.1:$P3/api/events?entity=gen&group=cpu" '"end":"' 10; then
+        ok "CPU burst event closed"; else not_ok "CPU burst event closed" "$(curl -s "127.0.0.1:$P3/api/events?entity=gen&group=cpu" | head -c 400)"; fi
+    if [ -n "$AM_PID" ]; then
+        resolved=0
+        for _ in $(seq 1 25); do
+            curl -s "127.0.0.1:$AMP/api/v2/alerts?active=true" | grep -o '"labels":{[^}]*}' | \
+                grep '"entity":"gen"' | grep -q '"group":"cpu"' || { resolved=1; break; }
+            sleep 0.2
+        done
+        [ "$resolved" = 1 ] && ok "its alert resolved in Alertmanager" || not_ok "its alert resolved in Alertmanager"
+    fi
     grep -q '"event":"open".*"group":"cpu".*"fault":"cpu_hog (p=' "$TMP/w3.out" \
         && ok "JSON line carries the fault type" || not_ok "JSON line carries the fault type" "$(head -c 600 "$TMP/w3.out")"
     if [ -n "$CHROME" ]; then
@@ -244,16 +256,19 @@ if [ -n "${W4:-}" ]; then
     curl -s "127.0.0.1:$P4/metrics" > "$TMP/m4"
     grep -q "^vigil_bus_publisher_up{host=\"$PUB\"} 1$" "$TMP/m4" && ok "publisher up on /metrics" \
         || not_ok "publisher up on /metrics" "$(grep vigil_bus "$TMP/m4")"
-    grep -qE "^vigil_anomaly_score\{entity=\"$PUB\",group=\"cpu\"\} [0-9.e+-]+$" "$TMP/m4" \
-        && ok "publisher's host scored as entity $PUB" || not_ok "publisher's host scored as entity $PUB" "$(grep vigil_anomaly_score "$TMP/m4" | head -3)"
+    # The first steps after the swap may still be filling windows (NaN): poll for a score.
+    if wait_grep "127.0.0.1:$P4/metrics" "^vigil_anomaly_score\{entity=\"$PUB\",group=\"cpu\"\} [0-9.e+-]+$" 20; then
+        ok "publisher's host scored as entity $PUB"; else
+        not_ok "publisher's host scored as entity $PUB" "$(curl -s "127.0.0.1:$P4/metrics" | grep vigil_anomaly_score | head -3)"; fi
     kill -TERM "$CPID"; wait "$CPID" 2>/dev/null
-    n0=$(grep -c '"event":"open"' "$TMP/w4.out")
     if wait_grep "127.0.0.1:$P4/metrics" "^vigil_bus_publisher_up\{host=\"$PUB\"\} 0$" 15; then
         ok "publisher marked stale when the collector stops"; else not_ok "publisher marked stale when the collector stops"; fi
-    sleep 3
+    # the last scrapes are in: nothing may open now
+    n0=$(grep '"event":"open"' "$TMP/w4.out" | grep -c "\"entity\":\"$PUB\"")
+    sleep 4
     curl -s "127.0.0.1:$P4/api/entities" | grep -o "{\"entity\":\"$PUB\"[^]]*" | grep -q '"score":[0-9]' \
         && not_ok "stale publisher has no scores" || ok "stale publisher has no scores"
-    n1=$(grep -c '"event":"open"' "$TMP/w4.out")
+    n1=$(grep '"event":"open"' "$TMP/w4.out" | grep -c "\"entity\":\"$PUB\"")
     [ "$n1" = "$n0" ] && ok "no events while the publisher is stale" || not_ok "no events while the publisher is stale" "$n0 -> $n1"
     kill -TERM "$W4"; wait "$W4"; rc=$?
     [ "$rc" = 0 ] && ok "NATS watch: SIGTERM exits 0" || not_ok "NATS watch: SIGTERM exits 0" "rc $rc"
@@ -278,8 +293,9 @@ if wait_phase "$P" scoring 150; then ok "scoring after a 60 s warm-up"; else
 read -r IDLE1 TOT1 < <(cpu_idle_total)
 BUSY=$(( 100 - 100 * (IDLE1 - IDLE0) / (TOT1 - TOT0 + 1) ))
 echo "# CPU busy during the warm-up: ${BUSY}%"
-# The burst must be new: wait (up to 90 s) for the host's cpu group to be quiet first,
-# since another process loading the CPU during the warm-up makes a burst look normal.
+# The burst must be new: wait (up to 90 s) for the host's cpu group to be quiet (no event
+# open) first, since another process loading the CPU makes a burst look normal.
+host_cpu_lines() { grep -cE '"event":"(open|reopen)","id":[0-9]+,"entity":"host","group":"cpu"' "$TMP/w2.out"; }
 quiet=0
 for _ in $(seq 1 90); do
     if curl -s "127.0.0.1:$P/api/entities" | \
@@ -293,30 +309,34 @@ if [ "$BUSY" -gt 40 ]; then
 elif [ "$quiet" = 0 ]; then
     skip_test "host cpu not quiet before the burst (other load on this machine); latency not asserted"
 fi
-sleep 3
+# Reported = a JSON line opening a host cpu event, or reopening one that closed less than
+# `suppress` ago (the policy's rule), printed after the burst started.
+n0=$(host_cpu_lines)
 T0=$(date +%s)
-T0ISO=$(date -u -d "@$((T0 - 1))" +%Y-%m-%dT%H:%M:%S)
 stress-ng --cpu 2 --timeout 40s >/dev/null 2>&1 &
 SPID=$!
 found=0
 for _ in $(seq 1 60); do
-    ev=$(curl -s "127.0.0.1:$P/api/events?entity=host&group=cpu&from=$((T0 - 2))")
-    start=$(echo "$ev" | grep -o '"start":"[^"]*"' | head -1 | cut -d'"' -f4)
-    if [ -n "$start" ] && [[ "$start" > "$T0ISO" ]]; then found=1; break; fi
+    if [ "$(host_cpu_lines)" -gt "$n0" ]; then found=1; break; fi
     sleep 0.5
 done
+ev=$(curl -s "127.0.0.1:$P/api/events?entity=host&group=cpu&from=$T0") # the burst's (newest first)
+start=$(echo "$ev" | grep -o '"start":"[^"]*"' | head -1 | cut -d'"' -f4)
 LAT=$(( $(date +%s) - T0 ))
-echo "# detection latency: ${LAT} s (event start $start, burst at $T0ISO)"
+echo "# detection latency: ${LAT} s (event start $start, burst at $(date -u -d "@$T0" +%H:%M:%S))"
 if [ "$quiet" = 1 ]; then
-    if [ "$found" = 1 ] && [ "$LAT" -le 15 ]; then ok "cpu burst reported within 15 s (${LAT} s)"; else
+    if [ "$found" = 1 ] && [ "$LAT" -le 15 ]; then ok "cpu burst reported (JSON line, /api/events) within 15 s (${LAT} s)"; else
         not_ok "cpu burst reported within 15 s" "found=$found after ${LAT} s" "$(curl -s "127.0.0.1:$P/api/entities" | head -c 600)"; fi
 fi
-if [ "$found" = 1 ]; then
+# What the event says, and that it ends, holds for a burst on a quiet host; on a busy one the
+# other load keeps the cpu group anomalous and shares the explanation.
+if [ "$found" = 1 ] && [ "$quiet" = 1 ]; then
     echo "$ev" | grep -q '"features":\[{"name":"node_cpu_seconds_total' && ok "event names CPU features first" \
         || not_ok "event names CPU features first" "$(echo "$ev" | head -c 600)"
+elif [ "$found" = 1 ]; then
+    skip_test "host not quiet: explanation, closing and resolution not asserted"
 fi
 if [ "$found" = 1 ]; then
-    grep -q '"event":"open".*"group":"cpu"' "$TMP/w2.out" && ok "event printed as a JSON line" || not_ok "event printed as a JSON line"
     if [ -n "$AM_PID" ]; then
         sleep 1
         curl -s "127.0.0.1:$AMP/api/v2/alerts" | grep -o '"labels":{[^}]*}' | grep '"entity":"host"' | \
@@ -324,16 +344,25 @@ if [ "$found" = 1 ]; then
             || not_ok "alert fired in Alertmanager" "$(curl -s "127.0.0.1:$AMP/api/v2/alerts" | head -c 400)"
     fi
     wait "$SPID" 2>/dev/null
-    # Closed: every host cpu event since the burst has an end (on a loaded machine the burst's
-    # aftermath may open another one, which must close too).
+fi
+if [ "$found" = 1 ] && [ "$quiet" = 1 ]; then
+    # Closed: every host cpu event since the burst has an end (the burst's aftermath may open
+    # another one, which must close too).
     closed=0
+    read -r IDLE2 TOT2 < <(cpu_idle_total)
     for _ in $(seq 1 60); do
         ev=$(curl -s "127.0.0.1:$P/api/events?entity=host&group=cpu&from=$((T0 - 2))")
         if echo "$ev" | grep -q '"end":"' && ! echo "$ev" | grep -q '"end":null'; then closed=1; break; fi
         sleep 1
     done
-    [ "$closed" = 1 ] && ok "event closes after the burst" || not_ok "event closes after the burst"
-    if [ -n "$AM_PID" ]; then
+    read -r IDLE3 TOT3 < <(cpu_idle_total)
+    BUSY2=$(( 100 - 100 * (IDLE3 - IDLE2) / (TOT3 - TOT2 + 1) ))
+    echo "# CPU busy after the burst: ${BUSY2}%"
+    if [ "$closed" = 1 ]; then ok "event closes after the burst"
+    elif [ "$BUSY2" -gt 40 ]; then
+        skip_test "host ${BUSY2}% busy after the burst (other load): the cpu group stays anomalous"; closed=skip
+    else not_ok "event closes after the burst"; fi
+    if [ -n "$AM_PID" ] && [ "$closed" != skip ]; then
         active=1
         for _ in $(seq 1 10); do
             active=$(curl -s "127.0.0.1:$AMP/api/v2/alerts?active=true" | grep -o '"labels":{[^}]*}' | \

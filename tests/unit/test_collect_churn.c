@@ -114,10 +114,8 @@ static void test_churn_retires_and_reuses_ids_5(void **state)
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     uint32_t keep_cpu, keep_io, eth0;
     assert_int_equal(find(c, "container_cpu_usage_seconds_total{name=\"/keep\"}", &keep_cpu), 0);
-    assert_int_equal(find(c,
-                          "container_fs_reads_bytes_total{device=\"254:0\",name=\"/keep\"}",
-                          &keep_io),
-                     0);
+    assert_int_equal(
+        find(c, "container_fs_reads_bytes_total{device=\"254:0\",name=\"/keep\"}", &keep_io), 0);
     assert_int_equal(find(c, "node_network_receive_bytes_total{device=\"eth0\"}", &eth0), 0);
     size_t max_ids = 0, reused_total = 0;
     for (int r = 0; r < ROUNDS; r++) {

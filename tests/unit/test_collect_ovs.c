@@ -124,14 +124,12 @@ static void test_ovs_fixture_values(void **state)
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     /* The values init read are emitted by the first tick already. */
-    assert_true(value_of(c, b, "ovs_interface_rx_packets{interface=\"tap3f0c5e7a-21\"}") ==
-                601223);
+    assert_true(value_of(c, b, "ovs_interface_rx_packets{interface=\"tap3f0c5e7a-21\"}") == 601223);
     assert_true(value_of(c, b, "ovs_interface_tx_bytes{interface=\"tap3f0c5e7a-21\"}") ==
                 129448871);
     assert_true(value_of(c, b, "ovs_interface_tx_dropped{interface=\"tap3f0c5e7a-21\"}") == 17);
     assert_true(value_of(c, b, "ovs_interface_rx_dropped{interface=\"br-int\"}") == 1423);
-    assert_true(value_of(c, b, "ovs_interface_rx_bytes{interface=\"vxlan-0a000102\"}") ==
-                5382041);
+    assert_true(value_of(c, b, "ovs_interface_rx_bytes{interface=\"vxlan-0a000102\"}") == 5382041);
     /* A tunnel reports only some statistics: the others are absent, not zero. */
     assert_true(isnan(value_of(c, b, "ovs_interface_rx_errors{interface=\"vxlan-0a000102\"}")));
     /* DPDK's extra keys are ignored; its standard ones are read. */
@@ -236,14 +234,14 @@ static void test_ovs_malformed_output_never_crashes(void **state)
     const char *bad[] = {
         "",
         "not json\n",
-        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",1]]]]",            /* truncated */
-        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",-1]]]]]}",          /* negative */
-        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",1.5e3]]]]]}",       /* not an integer */
+        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",1]]]]",       /* truncated */
+        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",-1]]]]]}",    /* negative */
+        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",1.5e3]]]]]}", /* not an integer */
         "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",99999999999999999999]]]]]}", /* > 64 bits */
-        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\" 1]]]]]}",           /* missing comma */
-        "{\"data\":[[\"eth0,[\"map\",[]]]]}",                             /* unterminated */
+        "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\" 1]]]]]}",              /* missing comma */
+        "{\"data\":[[\"eth0,[\"map\",[]]]]}",                                /* unterminated */
         "{\"data\":[[\"eth0\",[\"map\",[[\"rx_bytes\",1]]]]]}{\"data\":[]}", /* two tables */
-        "{\"headings\":[\"name\"]}",                                     /* no data */
+        "{\"headings\":[\"name\"]}",                                         /* no data */
         "{\"data\":[[\"eth0\",[\"map\"]]]}",
         "{\"data\":[[\"eth0\",]]}",
         deep,
@@ -308,11 +306,10 @@ static void test_ovs_hung_command_is_killed(void **state)
     const struct vigil_sample_batch *b;
     clk.now += 100000000LL;
     assert_int_equal(vigil_collect_tick(c, &b), 0); /* starts a read that hangs */
-    clk.now += 3000000000LL;                          /* past ovs.timeout = 2s */
+    clk.now += 3000000000LL;                        /* past ovs.timeout = 2s */
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     assert_true(value_of(c, b, "vigil_collect_errors_total{collector=\"ovs\"}") == 1);
-    assert_true(value_of(c, b, "ovs_interface_rx_packets{interface=\"tap3f0c5e7a-21\"}") ==
-                601223);
+    assert_true(value_of(c, b, "ovs_interface_rx_packets{interface=\"tap3f0c5e7a-21\"}") == 601223);
     vigil_collect_free(c); /* and no zombie or stray child is left: fini reaps */
     rm_dir(dir);
 }

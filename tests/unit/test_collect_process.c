@@ -110,20 +110,15 @@ static void test_process_fixture_sums(void **state)
     double hz = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
     /* nginx: master (utime 250, stime 120, rss 2000 pages) + worker (300, 80, 1500). */
     expect(c, b, NG("namedprocess_namegroup_num_procs"), 2);
-    expect(c, b,
-           "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}",
+    expect(c, b, "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}",
            550 / hz);
-    expect(c, b,
-           "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"system\"}",
+    expect(c, b, "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"system\"}",
            200 / hz);
-    expect(c, b,
-           "namedprocess_namegroup_memory_bytes{groupname=\"nginx\",memtype=\"resident\"}",
+    expect(c, b, "namedprocess_namegroup_memory_bytes{groupname=\"nginx\",memtype=\"resident\"}",
            3500 * page);
-    expect(c, b,
-           "namedprocess_namegroup_memory_bytes{groupname=\"nginx\",memtype=\"virtual\"}",
+    expect(c, b, "namedprocess_namegroup_memory_bytes{groupname=\"nginx\",memtype=\"virtual\"}",
            211000000);
-    expect(c, b,
-           "namedprocess_namegroup_memory_bytes{groupname=\"nginx\",memtype=\"swapped\"}",
+    expect(c, b, "namedprocess_namegroup_memory_bytes{groupname=\"nginx\",memtype=\"swapped\"}",
            128 * 1024);
     expect(c, b, NG("namedprocess_namegroup_num_threads"), 3);
     expect(c, b, NG("namedprocess_namegroup_open_filedesc"), 15);
@@ -141,8 +136,9 @@ static void test_process_fixture_sums(void **state)
            32);
     /* postgres has no readable io file: no io series, the rest is there. */
     expect(c, b, "namedprocess_namegroup_num_procs{groupname=\"postgres\"}", 1);
-    assert_true(isnan(value_of(c, b, "namedprocess_namegroup_read_bytes_total{groupname="
-                                     "\"postgres\"}")));
+    assert_true(isnan(value_of(c, b,
+                               "namedprocess_namegroup_read_bytes_total{groupname="
+                               "\"postgres\"}")));
     /* A listed name with no process: reported, zero. */
     expect(c, b, "namedprocess_namegroup_num_procs{groupname=\"sshd\"}", 0);
     /* A comm with spaces and a parenthesis-safe stat parse. */
@@ -171,7 +167,8 @@ static void test_process_exit_and_pid_reuse_keep_counters_monotonic(void **state
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     double hz = (double)sysconf(_SC_CLK_TCK);
-    const char *user = "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}";
+    const char *user =
+        "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}";
     expect(c, b, user, 550 / hz);
     /* The master uses 10 more ticks: the total grows by exactly that. */
     edit(dir, "proc/101/stat", " 250 120 ", " 260 120 ");

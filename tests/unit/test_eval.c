@@ -179,6 +179,21 @@ static void test_point_adjusted_f1(void **state)
     assert_near(f.f1, 6.0 / 9.0, EPS);
 }
 
+static void test_normal_quantile(void **state)
+{
+    (void)state;
+    /* scipy.stats.norm.ppf */
+    static const double p[] = {0.5, 0.975, 0.99, 0.999, 0.01, 1e-10, 0.3};
+    static const double z[] = {0,         1.959963984540054, 2.326347874040841, 3.090232306167813,
+                               -2.326347874040841, -6.361340902404056, -0.524400512708041};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) {
+        assert_float_equal(vigil_normal_quantile(p[i]), z[i], 1e-9);
+    }
+    assert_true(isinf(vigil_normal_quantile(1)) && vigil_normal_quantile(1) > 0);
+    assert_true(isinf(vigil_normal_quantile(0)) && vigil_normal_quantile(0) < 0);
+    assert_true(isnan(vigil_normal_quantile(1.5)) && isnan(vigil_normal_quantile(NAN)));
+}
+
 static void test_confusion_and_macro_f1(void **state)
 {
     (void)state;
@@ -376,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_single_class_is_undefined),
         cmocka_unit_test(test_curves_match_sklearn),
         cmocka_unit_test(test_point_adjusted_f1),
+        cmocka_unit_test(test_normal_quantile),
         cmocka_unit_test(test_confusion_and_macro_f1),
         cmocka_unit_test(test_kfold_matches_sklearn),
         cmocka_unit_test(test_report_text_json_and_oom),

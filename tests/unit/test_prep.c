@@ -290,6 +290,47 @@ static void test_scaling_with_clipping(void **state)
     vigil_frame_fini(&test);
 }
 
+static void test_range_floors(void **state)
+{
+    (void)state;
+    /*
+     * Gauge g: 1000, 1001, 1002 -> range [1000, 1002]; with range_floor 0.01 the range is
+     * at least 0.01 x 1002 = 10.02 around the centre 1001: [995.99, 1006.01].
+     * Counter cpu_seconds_total: 10, 10.01, 10.03 -> increases 0.01, 0.02: range [0.01, 0.02],
+     * widened by seconds_floor 0.05 to [-0.01, 0.04]. Counter b_total (not seconds): increases
+     * 1, 2 keep [1, 2]: the seconds floor is for time counters only.
+     */
+    static const struct col_spec cols[] = {
+        {"g", VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY},
+        {"cpu_seconds_total{cpu=\"0\"}", VIGIL_KIND_COUNTER, VIGIL_GROUP_CPU},
+        {"b_total", VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK}};
+    static const float v[] = {1000, 10, 5, 1001, 10.01f, 6, 1002, 10.03f, 8};
+    struct vigil_frame fr, out;
+    make_frame(&fr, cols, 3, NULL, v, 3, NULL);
+    struct vigil_prep_params p = params(0, 0, 1, 0);
+    struct vigil_prep *pp = fit_apply(&fr, &p, &out);
+    double lo, hi;
+    vigil_prep_series(pp, 0, &lo, &hi);
+    assert_true(lo == 1000 && hi == 1002); /* floors off by default */
+    vigil_prep_free(pp);
+    vigil_frame_fini(&out);
+    p.range_floor = 0.01;
+    p.seconds_floor = 0.05;
+    pp = fit_apply(&fr, &p, &out);
+    vigil_prep_series(pp, 0, &lo, &hi);
+    assert_true(fabs(lo - (1001 - 5.01)) < 1e-9 && fabs(hi - (1001 + 5.01)) < 1e-9);
+    /* The middle row scales to 0.5; the top of training (1002) to 0.6, not to 1. */
+    assert_true(fabs((double)vigil_frame_row(&out, 1)[0] - 0.5) < 1e-6);
+    assert_true(fabs((double)vigil_frame_row(&out, 2)[0] - (1002 - 995.99) / 10.02) < 1e-5);
+    vigil_prep_series(pp, 1, &lo, &hi);
+    assert_true(fabs(hi - lo - 0.05) < 1e-9 && fabs((lo + hi) / 2 - 0.015) < 1e-6);
+    vigil_prep_series(pp, 2, &lo, &hi);
+    assert_true(lo == 1 && hi == 2);
+    vigil_prep_free(pp);
+    vigil_frame_fini(&out);
+    vigil_frame_fini(&fr);
+}
+
 static void test_drop_reports(void **state)
 {
     (void)state;
@@ -647,11 +688,23 @@ static void test_save_load_round_trip(void **state)
     b2.p[4] = 9;
     assert_int_equal(vigil_prep_load(&back, b2.p, b2.len - 1, &d), VIGIL_EFORMAT);
     assert_non_null(strstr(d.msg, "version"));
-    b2.p[4] = 2;
-    /* The first series' kind follows the header (44 bytes), key and entity strings. */
+    b2.p[4] = 3;
+    /* A version 2 state (no lags and minmax fields, bytes 40..47) still loads. */
+    struct vigil_buf v2;
+    vigil_buf_init(&v2);
+    assert_int_equal(vigil_buf_append(&v2, b2.p, 40), 0);
+    assert_int_equal(vigil_buf_append(&v2, b2.p + 48, b2.len - 1 - 48), 0);
+    v2.p[4] = 2;
+    assert_int_equal(vigil_prep_load(&back, v2.p, v2.len, &d), 0);
+    assert_int_equal(vigil_prep_params(back)->lags, 0);
+    assert_int_equal(vigil_prep_n_features(back), vigil_prep_n_features(pp));
+    vigil_prep_free(back);
+    back = NULL;
+    vigil_buf_fini(&v2);
+    /* The first series' kind follows the header (52 bytes), key and entity strings. */
     uint32_t klen;
-    memcpy(&klen, b2.p + 44, 4);
-    size_t kind_off = 44 + 4 + klen + 4; /* entity of the first series is "" */
+    memcpy(&klen, b2.p + 52, 4);
+    size_t kind_off = 52 + 4 + klen + 4; /* entity of the first series is "" */
     b2.p[kind_off] = 7;
     assert_int_equal(vigil_prep_load(&back, b2.p, b2.len - 1, &d), VIGIL_EFORMAT);
     assert_non_null(strstr(d.msg, "kind 7"));
@@ -744,6 +797,10 @@ static void test_stream_equals_batch(void **state)
     p = params(0, 1, 1, 3); /* rows as they are */
     check_stream_equals_batch(&p);
     p = params(30 * S, 0, 0, 0);
+    check_stream_equals_batch(&p);
+    p = params(10 * S, 2, 1, 3); /* lags 2..5 and rolling min/max */
+    p.lags = 5;
+    p.minmax = 1;
     check_stream_equals_batch(&p);
 }
 
@@ -858,7 +915,9 @@ static void reference(const struct vigil_frame *fr, size_t col, int counter, dou
             run = 0;
         }
     }
-    size_t per = p->temporal ? 5 : 1;
+    size_t first = p->temporal ? 2 : 1;
+    size_t nlag = (size_t)p->lags >= first ? (size_t)p->lags - first + 1 : 0;
+    size_t per = 1 + (p->temporal ? 4 : 0) + (p->minmax ? 2 : 0) + nlag;
     assert_true(m * per <= cap);
     for (size_t i = 0; i < m; i++) {
         float x = v[i];
@@ -871,6 +930,10 @@ static void reference(const struct vigil_frame *fr, size_t col, int counter, dou
     for (size_t i = 0; i < m; i++) {
         float *o = outv + i * per;
         o[0] = v[i];
+        for (size_t l = 0; l < nlag; l++) {
+            size_t back = first + l;
+            o[per - nlag + l] = i >= back ? v[i - back] : NAN;
+        }
         if (!p->temporal) {
             continue;
         }
@@ -893,6 +956,17 @@ static void reference(const struct vigil_frame *fr, size_t col, int counter, dou
         }
         o[3] = (float)mean;
         o[4] = c ? (float)sqrt(ss / (double)c) : NAN;
+        if (p->minmax) {
+            float mn = NAN, mx = NAN;
+            for (size_t t = from; t <= i; t++) {
+                if (!isnan(v[t])) {
+                    mn = isnan(mn) || v[t] < mn ? v[t] : mn;
+                    mx = isnan(mx) || v[t] > mx ? v[t] : mx;
+                }
+            }
+            o[5] = mn;
+            o[6] = mx;
+        }
     }
     *n_out = m;
 }
@@ -901,13 +975,17 @@ static void test_matches_reference(void **state)
 {
     (void)state;
     static const struct vigil_prep_params ps[] = {
-        {10 * S, 2, 1, 4, 1, 0}, {0, 1, 1, 3, 1, 0}, {7 * S, 0, 0, 2, 1, 0}, {5 * S, 3, 1, 0, 0, 0}};
+        {10 * S, 2, 1, 4, 1, 0, 0, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 0, 0, 0, 0},
+        {7 * S, 0, 0, 2, 1, 0, 0, 0, 0, 0}, {5 * S, 3, 1, 0, 0, 0, 0, 0, 0, 0},
+        /* lags without temporal (lag1..6), with it (lag2..4) and rolling min/max */
+        {10 * S, 2, 1, 0, 1, 0, 6, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 4, 1, 0, 0},
+        {7 * S, 0, 0, 5, 1, 0, 0, 1, 0, 0}};
     for (size_t c = 0; c < sizeof ps / sizeof ps[0]; c++) {
         struct vigil_frame fr, out;
         make_irregular(&fr, 100 + c);
         struct vigil_prep *pp = fit_apply(&fr, &ps[c], &out);
-        size_t per = ps[c].temporal ? 5 : 1;
-        static float ref[2000 * 5];
+        size_t per = vigil_prep_n_features(pp) / vigil_prep_n_series(pp);
+        static float ref[2000 * 12];
         for (size_t k = 0; k < vigil_prep_n_series(pp); k++) {
             double lo, hi;
             const char *key = vigil_prep_series(pp, k, &lo, &hi);
@@ -978,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_resample_and_fill),
         cmocka_unit_test(test_gap_filling),
         cmocka_unit_test(test_scaling_with_clipping),
+        cmocka_unit_test(test_range_floors),
         cmocka_unit_test(test_drop_reports),
         cmocka_unit_test(test_temporal_features),
         cmocka_unit_test(test_split_groups_and_windows),

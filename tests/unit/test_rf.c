@@ -18,6 +18,8 @@
 #include "vigil/rf.h"
 #include "vigil/rng.h"
 
+#include "../../src/model/internal.h" /* vigil__rf_score_walk */
+
 static const struct vigil_model_ops *rf_ops(void)
 {
     const struct vigil_model_ops *ops = vigil_model_find("rf");
@@ -515,6 +517,35 @@ static void test_permutation_importance(void **state)
     vigil_opt_free(rf_ops()->opts, &p);
 }
 
+/* The batch walk (8 lanes, slot refill, 256-row blocks) gives the reference walk's bytes. */
+static void test_batch_walk_matches_reference(void **state)
+{
+    (void)state;
+    enum { N = 700, F = 6, C = 4 };
+    static float x[N * F], q[N * F], o0[N * C], o2[N * C];
+    static int32_t y[N], yq[N];
+    make_blobs(x, y, N, F, C, 1.0, 5);
+    make_blobs(q, yq, N, F, C, 1.0, 6);
+    for (size_t i = 0; i < N * F; i += 13) {
+        q[i] = NAN; /* missing values go right in every walk */
+    }
+    struct vigil_rf_params p;
+    params_default(&p);
+    struct vigil_model m;
+    fit_model(&m, &p, x, y, N, F, C, 1);
+    /* Sizes around the block and lane edges, the whole set too. */
+    static const size_t ns[] = {1, 3, 4, 5, 8, 9, 255, 256, 257, 513, N};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        assert_int_equal(vigil__rf_score_walk(&m, q, ns[k], o0, 0), 0);
+        assert_int_equal(vigil__rf_score_walk(&m, q, ns[k], o2, 2), 0);
+        assert_memory_equal(o0, o2, ns[k] * C * sizeof *o0);
+    }
+    assert_int_equal(m.ops->score(&m, q, N, o0), 0);
+    assert_memory_equal(o0, o2, sizeof o0);
+    vigil_model_fini(&m);
+    vigil_opt_free(rf_ops()->opts, &p);
+}
+
 static void test_fit_rejects_bad_batches(void **state)
 {
     (void)state;
@@ -602,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_nan_goes_right),
         cmocka_unit_test(test_class_weight_balanced_raises_minority_recall),
         cmocka_unit_test(test_permutation_importance),
+        cmocka_unit_test(test_batch_walk_matches_reference),
         cmocka_unit_test(test_fit_rejects_bad_batches),
         cmocka_unit_test(test_fit_oom_sweep),
     };

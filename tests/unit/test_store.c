@@ -103,6 +103,13 @@ static void test_scores_history_and_prune(void **state)
     n = vigil_store_scores(st, "host", "memory", 0, 0, ts, r, sv, 200);
     assert_int_equal(n, 50);
     assert_true(ts[0] == 50 * S);
+    /* By key: only host/cpu loses its points before 80 s (and the service values with it). */
+    assert_int_equal(vigil_store_prune_scores(st, "host", "cpu", 80 * S), 0);
+    n = vigil_store_scores(st, "host", "cpu", 0, 0, ts, r, sv, 200);
+    assert_int_equal(n, 21);
+    assert_true(ts[0] == 80 * S && sv[0] == 80.0);
+    assert_int_equal(vigil_store_scores(st, "host", "memory", 0, 0, ts, r, sv, 200), 50);
+    assert_true(isnan(sv[0])); /* the service value of 50 s is gone */
     vigil_store_close(st);
 }
 

@@ -480,6 +480,62 @@ static void test_watch_outage_raises_nothing_6(void **state)
     vigil_series_table_fini(&w.t);
 }
 
+/*
+ * Once models are live, a tick allocates nothing: the engine's push (scoring,
+ * policy, rate ring) and the /metrics and /api/entities texts into buffers
+ * that already grew. Counted through the test allocator, installed before
+ * the engine exists so every block it frees is one it counted.
+ */
+static void check_no_alloc(const char *model)
+{
+    tu_alloc_fail_at(0); /* count, never fail */
+    struct vigil_watch_conf conf;
+    conf_init(&conf, model);
+    conf.consecutive = 10000; /* no events: an event's explanation text may grow once */
+    struct vigil_watch *wt;
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, NULL, NULL), 0);
+    struct world w = {0};
+    world_init(&w);
+    int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC);
+    struct vigil_buf m, e;
+    vigil_buf_init(&m);
+    vigil_buf_init(&e);
+    for (int i = 0; i < 3; i++) { /* warm: scratch and text buffers reach their size */
+        ts = feed(wt, &w, ts, 10, NORMAL, 4e9);
+        vigil_buf_reset(&m);
+        vigil_buf_reset(&e);
+        assert_int_equal(vigil_watch_render_metrics(wt, &m), 0);
+        assert_int_equal(vigil_watch_render_entities(wt, &e), 0);
+    }
+    long before = tu_alloc_calls();
+    for (int i = 0; i < 200; i++) {
+        ts = feed(wt, &w, ts, 1, NORMAL, 4e9);
+        vigil_buf_reset(&m);
+        vigil_buf_reset(&e);
+        assert_int_equal(vigil_watch_render_metrics(wt, &m), 0);
+        assert_int_equal(vigil_watch_render_entities(wt, &e), 0);
+    }
+    assert_int_equal(tu_alloc_calls() - before, 0);
+    vigil_buf_fini(&m);
+    vigil_buf_fini(&e);
+    vigil_watch_free(wt);
+    vigil_watch_conf_fini(&conf);
+    vigil_series_table_fini(&w.t);
+    tu_alloc_reset();
+}
+
+static void test_watch_no_alloc_per_tick_kmeans(void **state)
+{
+    (void)state;
+    check_no_alloc("kmeans");
+}
+
+static void test_watch_no_alloc_per_tick_lstm_ae(void **state)
+{
+    (void)state;
+    check_no_alloc("lstm-ae");
+}
+
 static void test_watch_rejects_bad_models(void **state)
 {
     (void)state;
@@ -499,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_watch_lstm_ae_detects_cpu_burst),
         cmocka_unit_test(test_watch_pca_quiet_on_normal_6),
         cmocka_unit_test(test_watch_outage_raises_nothing_6),
+        cmocka_unit_test(test_watch_no_alloc_per_tick_kmeans),
+        cmocka_unit_test(test_watch_no_alloc_per_tick_lstm_ae),
         cmocka_unit_test(test_watch_rejects_bad_models),
         cmocka_unit_test(test_watch_supervised_names_faults),
         cmocka_unit_test(test_watch_supervised_bad_files),
