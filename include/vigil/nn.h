@@ -75,12 +75,19 @@ void vigil_linear_forward(float *out, const float *inp, const float *w, const fl
                           size_t f, size_t o);
 
 /*
- * The same with the weights transposed, wt (F,O) = w^T, for one or a few
- * rows (one-window scoring): no packing, outputs kept in registers.
- * out (N,O) = inp (N,F) wt + b;  b (O) or NULL.
+ * Packs w (O,F) for the one-row products below: w^T (F,O) cut into column
+ * blocks of 128 outputs (the last one narrower), each block's F rows stored
+ * contiguously. out holds O*F floats. Where O <= 128 this is w^T.
  */
-void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
-                            size_t n, size_t f, size_t o);
+void vigil_nn_pack_t(float *out, const float *w, size_t o, size_t f);
+
+/*
+ * The same as vigil_linear_forward with w packed by vigil_nn_pack_t, for one
+ * or a few rows (one-window scoring): outputs kept in registers, weights read
+ * in address order. out (N,O) = inp (N,F) w^T + b;  b (O) or NULL.
+ */
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b, size_t n,
+                            size_t f, size_t o);
 
 /*
  * dinp (N,F) += dout w;  dw (O,F) += dout^T inp;  db (O) += column sums of dout.
@@ -111,8 +118,8 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
 
 /*
  * vigil_lstm_forward for ONE sequence (B = 1), the live-scoring case, with
- * the weights transposed: wxt (F,4H) = wx^T and wht (H,4H) = wh^T
- * (vigil_nn_transpose). Every product is then a sum of weight rows scaled by
+ * the weights transposed and packed: wxt = vigil_nn_pack_t of wx (4H,F),
+ * wht = vigil_nn_pack_t of wh (4H,H). Every product is then a sum of weight rows scaled by
  * one input, which vectorizes without horizontal sums, keeps the outputs in
  * registers and reads each weight once. Same outputs and shapes as
  * vigil_lstm_forward with bsz = 1, equal up to float rounding (the sums run

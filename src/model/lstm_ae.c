@@ -248,7 +248,7 @@ struct ae {
     struct ae_w w;
     float *params; /* (n_params) one block */
     size_t n_params;
-    /* LSTM weights transposed for one-window scoring (vigil_lstm_forward_one). */
+    /* Weights transposed and packed for one-window scoring (vigil_nn_pack_t). */
     float *wt; /* one block; owned; set by ae_ready */
     float *e1wxt, *e1wht; /* (F,4H1) (H1,4H1) */
     float *e2wxt, *e2wht; /* (H1,4H2) (H2,4H2) */
@@ -334,7 +334,7 @@ static int ae_ready(struct ae *ae)
         return -ENOMEM;
     }
     for (size_t i = 0; i < 9; i++) {
-        vigil_nn_transpose(*p[i], src[i], rows[i], s[i] / rows[i]);
+        vigil_nn_pack_t(*p[i], src[i], rows[i], s[i] / rows[i]);
     }
     return 0;
 }

@@ -25,7 +25,7 @@
 /* -std=c11 turns contraction off; the FMA clones want a*b+c fused. */
 #pragma GCC optimize("O3", "fp-contract=fast")
 #endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                           \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
 #define NN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -108,8 +108,10 @@ static inline float exp_fast(float x)
     float t = x * 1.44269504088896341f;
     float rn = (t + 12582912.0f) - 12582912.0f;
     float r = (t - rn) * 0.693147180559945309f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
-                                                                                r * (1.0f / 720))))));
+    float p =
+        1.0f +
+        r * (1.0f +
+             r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
     union {
         float f;
         int32_t i;
@@ -197,8 +199,7 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
  * row loop.
  */
 NN_CLONES static void lstm_cell(float *restrict a, float *restrict c, float *restrict tc,
-                                float *restrict h, const float *restrict cp, size_t b,
-                                size_t hd)
+                                float *restrict h, const float *restrict cp, size_t b, size_t hd)
 {
     for (size_t r = 0; r < b; r++) {
         float *ai = a + r * 4 * hd, *af = ai + hd, *ag = ai + 2 * hd, *ao = ai + 3 * hd;
@@ -253,24 +254,26 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
 }
 
 /*
- * a (G) += sum_j h[j] wht[j] over the H rows of wht (H,G). The outputs go in
- * blocks of 128 held in registers (eight AVX-512 vectors, enough to hide the
- * FMA latency) while every row streams past, so each weight is loaded once
- * and a only once per block.
+ * a (G) += h (H) w^T for w^T packed by vigil_nn_pack_t: column blocks of
+ * MV_BLOCK outputs, each block's H rows contiguous. The outputs of a block
+ * stay in registers (eight AVX-512 vectors, enough to hide the FMA latency)
+ * while its rows stream past in address order, so each weight is loaded once,
+ * a only once per block, and the prefetcher sees one sequential stream.
  */
 #define MV_BLOCK 128
-NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wht,
+NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wp,
                                   const float *restrict h, size_t hd, size_t g)
 {
     size_t nb = g / MV_BLOCK;
     for (size_t bi = 0; bi < nb; bi++) {
         size_t k0 = bi * MV_BLOCK;
+        const float *wb = wp + k0 * hd;
         float acc[MV_BLOCK];
         for (size_t k = 0; k < MV_BLOCK; k++) {
             acc[k] = a[k0 + k];
         }
         for (size_t j = 0; j < hd; j++) {
-            const float *w = wht + j * g + k0;
+            const float *w = wb + j * MV_BLOCK;
             float hj = h[j];
             for (size_t k = 0; k < MV_BLOCK; k++) {
                 acc[k] += hj * w[k];
@@ -280,18 +283,32 @@ NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wht,
             a[k0 + k] = acc[k];
         }
     }
-    size_t k0 = nb * MV_BLOCK;
-    for (size_t j = 0; k0 < g && j < hd; j++) {
-        const float *w = wht + j * g;
+    size_t k0 = nb * MV_BLOCK, tail = g - k0;
+    const float *wb = wp + k0 * hd;
+    for (size_t j = 0; tail && j < hd; j++) {
+        const float *w = wb + j * tail;
         float hj = h[j];
-        for (size_t k = k0; k < g; k++) {
-            a[k] += hj * w[k];
+        for (size_t k = 0; k < tail; k++) {
+            a[k0 + k] += hj * w[k];
         }
     }
 }
 
-void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
-                            size_t n, size_t f, size_t o)
+void vigil_nn_pack_t(float *out, const float *w, size_t o, size_t f)
+{
+    for (size_t k0 = 0; k0 < o; k0 += MV_BLOCK) {
+        size_t bw = o - k0 < MV_BLOCK ? o - k0 : MV_BLOCK;
+        float *ob = out + k0 * f;
+        for (size_t j = 0; j < f; j++) {
+            for (size_t k = 0; k < bw; k++) {
+                ob[j * bw + k] = w[(k0 + k) * f + j];
+            }
+        }
+    }
+}
+
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b, size_t n,
+                            size_t f, size_t o)
 {
     for (size_t r = 0; r < n; r++) {
         if (b) {
@@ -401,8 +418,8 @@ void vigil_lstm_backward(float *dx, float *dwx, float *dwh, float *db, float *da
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g4, (int)f, (int)rows, 1.0f, da,
                 (int)g4, x, (int)f, 1.0f, dwx, (int)f);
     if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)f, (int)g4, 1.0f,
-                    da, (int)g4, wx, (int)f, 1.0f, dx, (int)f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)f, (int)g4, 1.0f, da,
+                    (int)g4, wx, (int)f, 1.0f, dx, (int)f);
     }
 }
 
@@ -516,8 +533,7 @@ double vigil_mse_forward(float *se, const float *pred, const float *target, size
     return n ? total / (double)n : 0.0;
 }
 
-void vigil_mse_backward(float *dpred, const float *pred, const float *target, float scale,
-                        size_t n)
+void vigil_mse_backward(float *dpred, const float *pred, const float *target, float scale, size_t n)
 {
     float s = 2.0f * scale;
     for (size_t i = 0; i < n; i++) {

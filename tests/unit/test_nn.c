@@ -186,8 +186,8 @@ static void test_lstm_forward_one_matches_batched(void **state)
     fill(wx, 4 * H * F, &rng, 0.5f);
     fill(wh, 4 * H * H, &rng, 0.5f);
     fill(b, 4 * H, &rng, 0.5f);
-    vigil_nn_transpose(wht, wh, 4 * H, H);
-    vigil_nn_transpose(wxt, wx, 4 * H, F);
+    vigil_nn_pack_t(wht, wh, 4 * H, H);
+    vigil_nn_pack_t(wxt, wx, 4 * H, F);
     assert_true(wht[3 * 4 * H + 5] == wh[5 * H + 3]);
     for (int rep = 0; rep < 2; rep++) {
         vigil_lstm_forward(h1, c1, g1, t1, x, wx, wh, b, T, 1, F, H, rep);
@@ -215,7 +215,7 @@ static void test_linear_forward_t_matches(void **state)
     fill(x, N * F, &rng, 1.0f);
     fill(w, O * F, &rng, 0.5f);
     fill(b, O, &rng, 0.5f);
-    vigil_nn_transpose(wt, w, O, F);
+    vigil_nn_pack_t(wt, w, O, F);
     for (int with_b = 0; with_b < 2; with_b++) {
         vigil_linear_forward(y1, x, w, with_b ? b : NULL, N, F, O);
         vigil_linear_forward_t(y2, x, wt, with_b ? b : NULL, N, F, O);
