@@ -259,14 +259,32 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
  * stay in registers (eight AVX-512 vectors, enough to hide the FMA latency)
  * while its rows stream past in address order, so each weight is loaded once,
  * a only once per block, and the prefetcher sees one sequential stream.
+ * rev = 1 takes the blocks last to first: a recurrence that alternates finds
+ * the block it read last still in L1 (a 64x256 matrix is 64 KB, more than L1,
+ * one of its two blocks is not). Each output's sum runs in the same order.
  */
 #define MV_BLOCK 128
-NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wp,
-                                  const float *restrict h, size_t hd, size_t g)
+static inline void matvec_tail(float *restrict a, const float *restrict wb, const float *restrict h,
+                               size_t hd, size_t tail)
 {
-    size_t nb = g / MV_BLOCK;
-    for (size_t bi = 0; bi < nb; bi++) {
-        size_t k0 = bi * MV_BLOCK;
+    for (size_t j = 0; tail && j < hd; j++) {
+        const float *w = wb + j * tail;
+        float hj = h[j];
+        for (size_t k = 0; k < tail; k++) {
+            a[k] += hj * w[k];
+        }
+    }
+}
+
+NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wp,
+                                  const float *restrict h, size_t hd, size_t g, int rev)
+{
+    size_t nb = g / MV_BLOCK, tail = g - nb * MV_BLOCK;
+    if (rev) {
+        matvec_tail(a + nb * MV_BLOCK, wp + nb * MV_BLOCK * hd, h, hd, tail);
+    }
+    for (size_t i = 0; i < nb; i++) {
+        size_t k0 = (rev ? nb - 1 - i : i) * MV_BLOCK;
         const float *wb = wp + k0 * hd;
         float acc[MV_BLOCK];
         for (size_t k = 0; k < MV_BLOCK; k++) {
@@ -283,14 +301,8 @@ NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wp,
             a[k0 + k] = acc[k];
         }
     }
-    size_t k0 = nb * MV_BLOCK, tail = g - k0;
-    const float *wb = wp + k0 * hd;
-    for (size_t j = 0; tail && j < hd; j++) {
-        const float *w = wb + j * tail;
-        float hj = h[j];
-        for (size_t k = 0; k < tail; k++) {
-            a[k0 + k] += hj * w[k];
-        }
+    if (!rev) {
+        matvec_tail(a + nb * MV_BLOCK, wp + nb * MV_BLOCK * hd, h, hd, tail);
     }
 }
 
@@ -316,7 +328,7 @@ void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const
         } else {
             memset(out + r * o, 0, o * sizeof(float));
         }
-        matvec_rows(out + r * o, wt, inp + r * f, f, o);
+        matvec_rows(out + r * o, wt, inp + r * f, f, o, 0);
     }
 }
 
@@ -335,7 +347,7 @@ void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const f
     for (size_t s = 0; s < t; s++) {
         float *a = gates + s * g4;
         if (s > 0) {
-            matvec_rows(a, wht, h + (s - 1) * hd, hd, g4);
+            matvec_rows(a, wht, h + (s - 1) * hd, hd, g4, (int)(s & 1));
         }
         lstm_cell(a, c + s * hd, tc + s * hd, h + s * hd, s > 0 ? c + (s - 1) * hd : NULL, 1, hd);
     }
