@@ -86,8 +86,8 @@ void vigil_nn_pack_t(float *out, const float *w, size_t o, size_t f);
  * or a few rows (one-window scoring): outputs kept in registers, weights read
  * in address order. out (N,O) = inp (N,F) w^T + b;  b (O) or NULL.
  */
-void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b, size_t n,
-                            size_t f, size_t o);
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
+                            size_t n, size_t f, size_t o);
 
 /*
  * dinp (N,F) += dout w;  dw (O,F) += dout^T inp;  db (O) += column sums of dout.
@@ -119,9 +119,9 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
 /*
  * vigil_lstm_forward for ONE sequence (B = 1), the live-scoring case, with
  * the weights transposed and packed: wxt = vigil_nn_pack_t of wx (4H,F),
- * wht = vigil_nn_pack_t of wh (4H,H). Every product is then a sum of weight rows scaled by
- * one input, which vectorizes without horizontal sums, keeps the outputs in
- * registers and reads each weight once. Same outputs and shapes as
+ * wht = vigil_nn_pack_t of wh (4H,H). Every product is then a sum of
+ * weight rows scaled by one input, which vectorizes without horizontal sums,
+ * keeps the outputs in registers and reads each weight once. Same outputs and shapes as
  * vigil_lstm_forward with bsz = 1, equal up to float rounding (the sums run
  * in another order). With wxt = NULL, gates (T,4H) must already hold the
  * input products x_t wx^T + b (a caller that keeps them from one sliding

@@ -25,7 +25,7 @@
 /* -std=c11 turns contraction off; the FMA clones want a*b+c fused. */
 #pragma GCC optimize("O3", "fp-contract=fast")
 #endif
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                           \
     !defined(__SANITIZE_ADDRESS__)
 #define NN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -108,10 +108,8 @@ static inline float exp_fast(float x)
     float t = x * 1.44269504088896341f;
     float rn = (t + 12582912.0f) - 12582912.0f;
     float r = (t - rn) * 0.693147180559945309f;
-    float p =
-        1.0f +
-        r * (1.0f +
-             r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                                                r * (1.0f / 720))))));
     union {
         float f;
         int32_t i;
@@ -199,7 +197,8 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
  * row loop.
  */
 NN_CLONES static void lstm_cell(float *restrict a, float *restrict c, float *restrict tc,
-                                float *restrict h, const float *restrict cp, size_t b, size_t hd)
+                                float *restrict h, const float *restrict cp, size_t b,
+                                size_t hd)
 {
     for (size_t r = 0; r < b; r++) {
         float *ai = a + r * 4 * hd, *af = ai + hd, *ag = ai + 2 * hd, *ao = ai + 3 * hd;
@@ -319,8 +318,8 @@ void vigil_nn_pack_t(float *out, const float *w, size_t o, size_t f)
     }
 }
 
-void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b, size_t n,
-                            size_t f, size_t o)
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
+                            size_t n, size_t f, size_t o)
 {
     for (size_t r = 0; r < n; r++) {
         if (b) {
@@ -430,8 +429,8 @@ void vigil_lstm_backward(float *dx, float *dwx, float *dwh, float *db, float *da
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g4, (int)f, (int)rows, 1.0f, da,
                 (int)g4, x, (int)f, 1.0f, dwx, (int)f);
     if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)f, (int)g4, 1.0f, da,
-                    (int)g4, wx, (int)f, 1.0f, dx, (int)f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)f, (int)g4, 1.0f,
+                    da, (int)g4, wx, (int)f, 1.0f, dx, (int)f);
     }
 }
 
@@ -545,7 +544,8 @@ double vigil_mse_forward(float *se, const float *pred, const float *target, size
     return n ? total / (double)n : 0.0;
 }
 
-void vigil_mse_backward(float *dpred, const float *pred, const float *target, float scale, size_t n)
+void vigil_mse_backward(float *dpred, const float *pred, const float *target, float scale,
+                        size_t n)
 {
     float s = 2.0f * scale;
     for (size_t i = 0; i < n; i++) {
