@@ -892,10 +892,7 @@ static int ae_save(const void *sub, struct vigil_buf *out)
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)ae->d.h1);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)ae->d.h2);
     rc = rc ? rc : vigil_buf_put_u64(out, ae->n_params);
-    for (size_t i = 0; i < ae->n_params && !rc; i++) {
-        rc = vigil_buf_put_f32(out, ae->params[i]);
-    }
-    return rc;
+    return rc ? rc : vigil__recon_put_floats(out, ae->params, ae->n_params);
 }
 
 static int ae_load(void **sub, const void *params, const void *p, size_t n, size_t f)
@@ -923,12 +920,9 @@ static int ae_load(void **sub, const void *params, const void *p, size_t n, size
     if (!ae) {
         return -ENOMEM;
     }
-    for (size_t i = 0; i < ae->n_params; i++) {
-        vigil_rd_f32(&rd, &ae->params[i]);
-        if (!isfinite(ae->params[i])) {
-            ae_free(ae);
-            return VIGIL_EFORMAT;
-        }
+    if (vigil__recon_rd_floats(&rd, ae->params, ae->n_params)) {
+        ae_free(ae);
+        return VIGIL_EFORMAT;
     }
     if (ae_ready(ae)) {
         ae_free(ae);
@@ -947,21 +941,6 @@ const struct vigil__recon_kind vigil__lstm_ae_kind = {
     .free = ae_free,
 };
 
-const struct vigil_model_ops vigil_lstm_ae_ops = {
-    .abi = VIGIL_MODEL_ABI,
-    .name = "lstm-ae",
-    .summary = "LSTM autoencoder per metric group, score = reconstruction MSE / threshold",
-    .opts = ae_opts,
-    .params_size = sizeof(struct ae_params),
-    .supervised = 0,
-    .check = ae_check,
-    .init = vigil__recon_init,
-    .fit = vigil__recon_fit,
-    .n_out = vigil__recon_n_out,
-    .out_name = vigil__recon_out_name,
-    .score = vigil__recon_score,
-    .update = NULL,
-    .save = vigil__recon_save,
-    .load = vigil__recon_load,
-    .fini = vigil__recon_fini,
-};
+const struct vigil_model_ops vigil_lstm_ae_ops = VIGIL__RECON_OPS(
+    "lstm-ae", "LSTM autoencoder per metric group, score = reconstruction MSE / threshold",
+    ae_opts, struct ae_params, ae_check);
