@@ -7,7 +7,10 @@
 # Prints each run and the medians over RUNS runs, and the RSS and PSS of both
 # (from /proc/PID/smaps_rollup at the end of the window). `vigil collect` runs
 # as vigil-collect when that sits next to vigil; VIGIL_BIN=path/to/a/vigil
-# alone in its directory measures the in-process path.
+# alone in its directory measures the in-process path. VIGIL_SCRAPE=0 leaves
+# vigil unscraped during the window (node-exporter is still scraped): vigil's
+# figure is then its collection alone, as with a Prometheus that scrapes every
+# 15 s while vigil ticks every 100 ms (/metrics renders on demand).
 #
 #   bench/collect_vs_node_exporter.sh            # RUNS=5 SECS=10
 #   RUNS=3 SECS=5 VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/...
@@ -17,6 +20,7 @@ VIGIL=${VIGIL_BIN:-./vigil}
 RUNS=${RUNS:-5}
 SECS=${SECS:-10}
 VIGIL_ARGS=${VIGIL_ARGS:-}
+VIGIL_SCRAPE=${VIGIL_SCRAPE:-1}
 NE=$(command -v prometheus-node-exporter || true)
 if [ -z "$NE" ]; then echo "skip: prometheus-node-exporter not installed"; exit 0; fi
 TMP=$(mktemp -d /tmp/vigil-bench-XXXXXX)
@@ -34,7 +38,7 @@ series() { grep -vc '^#' "$1"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}"
+echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}, scraped: $VIGIL_SCRAPE"
 echo "node-exporter: $("$NE" --version 2>&1 | head -1)"
 printf '%-4s %8s %8s %11s %11s %9s %9s %8s %8s %8s %8s\n' run v_series n_series v_ms/scrape \
     n_ms/scrape v_us/smp n_us/smp v_rss_kB v_pss_kB n_rss_kB n_pss_kB
@@ -66,7 +70,11 @@ for run in $(seq 1 "$RUNS"); do
     end=$((t0 + SECS * 1000000000))
     next=$t0
     while [ "$(date +%s%N)" -lt "$end" ]; do
-        curl -s -o /dev/null "$VU" -o /dev/null "$NU"
+        if [ "$VIGIL_SCRAPE" = 1 ]; then
+            curl -s -o /dev/null "$VU" -o /dev/null "$NU"
+        else
+            curl -s -o /dev/null "$NU"
+        fi
         scrapes=$((scrapes + 1))
         next=$((next + 100000000))
         now=$(date +%s%N)

@@ -52,6 +52,43 @@ struct collect_args {
     int quiet;
 };
 
+/*
+ * /metrics renders on demand: the HTTP thread renders the last tick when the
+ * published text is older than it, so ticks nobody scrapes cost no render
+ * (Prometheus scrapes every 15 s; the set ticks every 100 ms). The lock keeps
+ * a tick and a render apart; renders only read the set (the --out and NATS
+ * renders of the loop thread may run beside this one).
+ */
+struct metrics_src {
+    pthread_mutex_t mu;
+    struct vigil_collect *c;
+    struct vigil_snapshot snap;
+    uint64_t ticks;    /* ticks done; guarded by mu */
+    uint64_t rendered; /* the tick count the published text shows; guarded by mu */
+};
+
+static int serve_metrics(void *user, const struct vigil_http_req *req,
+                         struct vigil_http_resp *resp)
+{
+    struct metrics_src *m = user;
+    int rc = 0;
+    pthread_mutex_lock(&m->mu);
+    if (m->rendered != m->ticks) {
+        struct vigil_buf *sb = vigil_snapshot_begin(&m->snap);
+        rc = sb ? vigil_collect_render(m->c, sb, 0) : -ENOMEM;
+        if (!rc) {
+            vigil_snapshot_commit(&m->snap);
+            m->rendered = m->ticks;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        vigil_error("collect: rendering /metrics: %s", vigil_strerror(rc));
+        return rc;
+    }
+    return vigil_http_serve_snapshot(&m->snap, req, resp);
+}
+
 static void usage_full(FILE *f)
 {
     fprintf(f,
@@ -276,10 +313,20 @@ int cmd_collect(int argc, char **argv)
     sigaddset(&stopset, SIGINT);
     sigaddset(&stopset, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+    if (a.listen) {
+        /*
+         * libmicrohttpd's Date header calls gmtime_r, and glibc re-reads
+         * /etc/localtime on every call while TZ is unset (7 syscalls per
+         * scrape). Naming the same zone file makes glibc read it once. Set
+         * before any thread starts (collectors may start some).
+         */
+        setenv("TZ", ":/etc/localtime", 0);
+        tzset();
+    }
 
     struct vigil_collect *c = NULL;
     struct vigil_http *h = NULL;
-    struct vigil_snapshot snap;
+    struct metrics_src ms = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct vigil_http_route routes[1]; /* borrowed by the server until it stops */
     int have_snap = 0, out_fd = -1, ret = CLI_FAIL;
     struct vigil_buf obuf, nbuf;
@@ -339,12 +386,13 @@ int cmd_collect(int argc, char **argv)
         }
     }
     if (a.listen) {
-        if (vigil_snapshot_init(&snap)) {
+        if (vigil_snapshot_init(&ms.snap)) {
             cli_fail("collect: out of memory");
             goto done;
         }
         have_snap = 1;
-        routes[0] = (struct vigil_http_route){"/metrics", vigil_http_serve_snapshot, &snap};
+        ms.c = c;
+        routes[0] = (struct vigil_http_route){"/metrics", serve_metrics, &ms};
         struct vigil_http_conf hc;
         vigil_http_conf_default(&hc);
         hc.addr = addr;
@@ -379,18 +427,13 @@ int cmd_collect(int argc, char **argv)
     int64_t start = vigil_clock_mono_ns(), next = start;
     for (long tick = 0;; tick++) {
         const struct vigil_sample_batch *b;
+        pthread_mutex_lock(&ms.mu);
         rc = vigil_collect_tick(c, &b);
+        ms.ticks += rc == 0;
+        pthread_mutex_unlock(&ms.mu);
         if (rc) {
             cli_fail("collect: tick: %s", vigil_strerror(rc));
             goto done;
-        }
-        if (have_snap) {
-            struct vigil_buf *sb = vigil_snapshot_begin(&snap);
-            if (!sb || vigil_collect_render(c, sb, 0)) {
-                cli_fail("collect: out of memory rendering /metrics");
-                goto done;
-            }
-            vigil_snapshot_commit(&snap);
         }
         if (out_fd >= 0) {
             vigil_buf_reset(&obuf);
@@ -452,7 +495,7 @@ done:
     vigil_bus_close(bus);
     vigil_http_stop(h);
     if (have_snap) {
-        vigil_snapshot_fini(&snap);
+        vigil_snapshot_fini(&ms.snap);
     }
     if (out_fd >= 0 && out_fd != STDOUT_FILENO) {
         close(out_fd);

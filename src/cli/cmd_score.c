@@ -4,11 +4,15 @@
  * in the training labels, 0 = normal) and "pred"; for other models their own
  * columns ("score", "score_cpu", ...). Without resampling (the default) that
  * is one row per input row. Missing values are empty fields.
+ * --class-weights W0,W1,... re-picks "pred" as argmax_c W_c p_c (a
+ * class-prior correction, chosen for instance on out-of-fold train scores as
+ * bench/rf_itu_tune.sh does); the probabilities are written unchanged.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -41,23 +45,94 @@ static int write_csv(FILE *f, const struct vigil_bundle *b, const float *out, si
     return ferror(f) ? -EIO : 0;
 }
 
+enum { MAX_WEIGHTS = 4096 };
+
+/* Parses "W0,W1,..." (finite, >= 0) into w; returns the count, or -1 with *bad at the field. */
+static long parse_weights(const char *s, double *w, int *bad)
+{
+    long n = 0;
+    for (const char *p = s;; n++) {
+        char *end;
+        double v = strtod(p, &end);
+        *bad = (int)n + 1;
+        if (end == p || !isfinite(v) || v < 0 || n == MAX_WEIGHTS || (*end && *end != ',')) {
+            return -1;
+        }
+        w[n] = v;
+        if (!*end) {
+            return n + 1;
+        }
+        p = end + 1;
+    }
+}
+
+/* pred = argmax_c w_c p_c over the p_<c> columns (the first maximum wins). */
+static int reweight_pred(const struct vigil_bundle *b, float *out, size_t n, const double *w,
+                         long nw)
+{
+    long jpred = -1, np = 0;
+    for (size_t j = 0; j < b->n_out; j++) {
+        if (strcmp(b->out_names[j], "pred") == 0) {
+            jpred = (long)j;
+        } else if (strncmp(b->out_names[j], "p_", 2) == 0) {
+            np++;
+        }
+    }
+    if (jpred < 0 || np == 0) {
+        return cli_fail("--class-weights: the model (%s) gives no class probabilities",
+                        b->ops->name);
+    }
+    if (np != nw) {
+        return cli_usage("score", "--class-weights: %ld weights for %ld classes", nw, np);
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *o = out + i * b->n_out;
+        double best = -1;
+        long c = 0, k = 0;
+        for (size_t j = 0; j < b->n_out; j++) {
+            if (strncmp(b->out_names[j], "p_", 2) != 0) {
+                continue;
+            }
+            double v = (double)o[j] * w[k];
+            if (v > best) {
+                best = v;
+                c = strtol(b->out_names[j] + 2, NULL, 10);
+            }
+            k++;
+        }
+        if (o[jpred] == o[jpred]) { /* rows without a score stay empty */
+            o[jpred] = (float)c;
+        }
+    }
+    return CLI_OK;
+}
+
 int cmd_score(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"output", required_argument, NULL, 'o'},
+        {"class-weights", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *out_path = "-";
-    int quiet = 0;
+    int quiet = 0, bad = 0;
+    static double w[MAX_WEIGHTS];
+    long nw = 0;
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":o:qh", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":o:w:qh", lo, NULL)) != -1) {
         switch (ch) {
         case 'o':
             out_path = optarg;
+            break;
+        case 'w':
+            nw = parse_weights(optarg, w, &bad);
+            if (nw < 0) {
+                return cli_usage("score", "--class-weights: weight %d is not a number >= 0", bad);
+            }
             break;
         case 'q':
             quiet = 1;
@@ -65,6 +140,8 @@ int cmd_score(int argc, char **argv)
         case 'h':
             printf("usage: vigil %s\n\n"
                    "  -o, --output FILE   CSV to write ('-' = stdout, the default)\n"
+                   "  -w, --class-weights W0,W1,...\n"
+                   "                      pred = argmax of W_c * p_c (one weight per class)\n"
                    "  -q, --quiet         no summary on stderr\n",
                    cli_find("score")->usage);
             return CLI_OK;
@@ -115,6 +192,10 @@ int cmd_score(int argc, char **argv)
         rc = cli_fail("%s: scoring failed: %s", model_path, vigil_strerror(e));
         goto done;
     }
+    if (nw > 0 && (rc = reweight_pred(&b, out, feat.n, w, nw)) != CLI_OK) {
+        goto done;
+    }
+    rc = CLI_FAIL;
     FILE *f = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "w");
     if (!f) {
         rc = cli_fail("%s: %s", out_path, strerror(errno));

@@ -26,7 +26,7 @@ const struct cli_cmd cli_cmds[] = {
      "train -m MODEL [-c CONFIG] [--seed S] [--threads N] [--temporal K] [--per-entity] [--cv K] "
      "[MODEL OPTIONS] --train DATA [--labels LABELS] -o MODEL_FILE"},
     {"score", cmd_score, "score a data file with a model file, one CSV row per row",
-     "score MODEL_FILE DATA [-o OUT.csv]"},
+     "score MODEL_FILE DATA [-o OUT.csv] [--class-weights W0,W1,...]"},
     {"eval", cmd_eval, "compare scores with labels: ROC/PR AUC, F1, confusion matrix, curves",
      "eval --labels LABELS --scores OUT.csv [--json] [--plot DIR]"},
     {"explain", cmd_explain, "anomalous segments of a reconstruction model, with the features behind them",

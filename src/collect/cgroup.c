@@ -13,6 +13,10 @@
  * without an error; a file that cannot be read while its cgroup exists counts
  * in vigil_collect_errors_total{collector="cgroup"}.
  *
+ * The limits (memory.limit_in_bytes or memory.max, pids.max) are set by an
+ * operator, not by the workload: they are re-read at each discovery and their
+ * last values emitted every tick, which saves a read per cgroup and tick.
+ *
  * Values are raw counters and gauges. container_memory_working_set_bytes is
  * usage minus inactive file pages, clamped at 0 (cAdvisor's definition), so a
  * counter that wraps between the two reads never produces a huge value.
@@ -184,39 +188,42 @@ struct cgfile_def {
     double div;          /* P_ONE */
     const struct kv *kv; /* P_KV */
     int io;              /* P_BLKIO: 0 bytes, 1 ops */
+    int spec;            /* a limit set by the operator: read at discovery only */
 };
 
 static const struct cgfile_def files[] = {
-    {1, T_V2, "cpu.stat", P_KV, 0, 0, kv_v2_cpu, 0},
-    {1, T_V2, "memory.current", P_ONE, S_MEM_USAGE, 1, 0, 0},
-    {1, T_V2, "memory.peak", P_ONE, S_MEM_MAX, 1, 0, 0},
-    {1, T_V2, "memory.max", P_ONE, S_MEM_LIMIT, 1, 0, 0},
-    {1, T_V2, "memory.swap.current", P_ONE, S_MEM_SWAP, 1, 0, 0},
-    {1, T_V2, "memory.stat", P_KV, 0, 0, kv_v2_mem, 0},
-    {1, T_V2, "memory.events", P_KV, 0, 0, kv_v2_events, 0},
-    {1, T_V2, "io.stat", P_IOSTAT, 0, 0, 0, 0},
-    {1, T_V2, "pids.current", P_ONE, S_THREADS, 1, 0, 0},
-    {1, T_V2, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0},
-    {1, T_V2, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0},
-    {1, T_V2, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0},
-    {1, T_V2, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0},
-    {0, T_CPUACCT, "cpuacct.usage", P_ONE, S_CPU_USAGE, 1e9, 0, 0},
-    {0, T_CPUACCT, "cpuacct.stat", P_KV, 0, 0, kv_v1_cpuacct, 0},
-    {0, T_CPU, "cpu.stat", P_KV, 0, 0, kv_v1_cpu, 0},
-    {0, T_MEMORY, "memory.usage_in_bytes", P_ONE, S_MEM_USAGE, 1, 0, 0},
-    {0, T_MEMORY, "memory.max_usage_in_bytes", P_ONE, S_MEM_MAX, 1, 0, 0},
-    {0, T_MEMORY, "memory.failcnt", P_ONE, S_MEM_FAILCNT, 1, 0, 0},
-    {0, T_MEMORY, "memory.limit_in_bytes", P_ONE, S_MEM_LIMIT, 1, 0, 0},
-    {0, T_MEMORY, "memory.stat", P_KV, 0, 0, kv_v1_mem, 0},
-    {0, T_BLKIO, "blkio.throttle.io_service_bytes", P_BLKIO, 0, 0, 0, 0},
-    {0, T_BLKIO, "blkio.throttle.io_serviced", P_BLKIO, 0, 0, 0, 1},
-    {0, T_PIDS, "pids.current", P_ONE, S_THREADS, 1, 0, 0},
-    {0, T_PIDS, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0},
-    {0, T_UNIFIED, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0},
-    {0, T_UNIFIED, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0},
-    {0, T_UNIFIED, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0},
+    {1, T_V2, "cpu.stat", P_KV, 0, 0, kv_v2_cpu, 0, 0},
+    {1, T_V2, "memory.current", P_ONE, S_MEM_USAGE, 1, 0, 0, 0},
+    {1, T_V2, "memory.peak", P_ONE, S_MEM_MAX, 1, 0, 0, 0},
+    {1, T_V2, "memory.max", P_ONE, S_MEM_LIMIT, 1, 0, 0, 1},
+    {1, T_V2, "memory.swap.current", P_ONE, S_MEM_SWAP, 1, 0, 0, 0},
+    {1, T_V2, "memory.stat", P_KV, 0, 0, kv_v2_mem, 0, 0},
+    {1, T_V2, "memory.events", P_KV, 0, 0, kv_v2_events, 0, 0},
+    {1, T_V2, "io.stat", P_IOSTAT, 0, 0, 0, 0, 0},
+    {1, T_V2, "pids.current", P_ONE, S_THREADS, 1, 0, 0, 0},
+    {1, T_V2, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0, 1},
+    {1, T_V2, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0, 0},
+    {1, T_V2, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0, 0},
+    {1, T_V2, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0, 0},
+    {0, T_CPUACCT, "cpuacct.usage", P_ONE, S_CPU_USAGE, 1e9, 0, 0, 0},
+    {0, T_CPUACCT, "cpuacct.stat", P_KV, 0, 0, kv_v1_cpuacct, 0, 0},
+    {0, T_CPU, "cpu.stat", P_KV, 0, 0, kv_v1_cpu, 0, 0},
+    {0, T_MEMORY, "memory.usage_in_bytes", P_ONE, S_MEM_USAGE, 1, 0, 0, 0},
+    {0, T_MEMORY, "memory.max_usage_in_bytes", P_ONE, S_MEM_MAX, 1, 0, 0, 0},
+    {0, T_MEMORY, "memory.failcnt", P_ONE, S_MEM_FAILCNT, 1, 0, 0, 0},
+    {0, T_MEMORY, "memory.limit_in_bytes", P_ONE, S_MEM_LIMIT, 1, 0, 0, 1},
+    {0, T_MEMORY, "memory.stat", P_KV, 0, 0, kv_v1_mem, 0, 0},
+    {0, T_BLKIO, "blkio.throttle.io_service_bytes", P_BLKIO, 0, 0, 0, 0, 0},
+    {0, T_BLKIO, "blkio.throttle.io_serviced", P_BLKIO, 0, 0, 0, 1, 0},
+    {0, T_PIDS, "pids.current", P_ONE, S_THREADS, 1, 0, 0, 0},
+    {0, T_PIDS, "pids.max", P_ONE, S_THREADS_MAX, 1, 0, 0, 1},
+    {0, T_UNIFIED, "cpu.pressure", P_PSI, S_PSI_CPU_SOME, 0, 0, 0, 0},
+    {0, T_UNIFIED, "memory.pressure", P_PSI, S_PSI_MEM_SOME, 0, 0, 0, 0},
+    {0, T_UNIFIED, "io.pressure", P_PSI, S_PSI_IO_SOME, 0, 0, 0, 0},
 };
 #define N_FILES (sizeof files / sizeof files[0])
+/* The slots the spec files feed (see cgfile_def.spec). */
+#define SPEC_SLOTS ((1ull << S_MEM_LIMIT) | (1ull << S_THREADS_MAX))
 
 static const char *const io_names[4] = {
     "container_fs_reads_bytes_total", "container_fs_writes_bytes_total",
@@ -241,7 +248,9 @@ struct cg {
     struct cgfile f[N_FILES];
     uint32_t ids[S_N];
     double v[S_N];
-    uint64_t have; /* bit per slot read this tick */
+    uint64_t have;      /* bit per slot read this tick */
+    uint64_t spec_have; /* slots the spec files gave at the last discovery */
+    int spec_read;      /* the spec files were read since the cgroup was found */
 };
 
 struct cgroup_params {
@@ -530,45 +539,46 @@ static int discover(struct cgroup *x, struct vigil_collect_cx *cx)
 
 /* ---- per-tick parsing ---- */
 
-static int parse_kv(struct cgroup *x, struct cg *g, struct cgfile *f, const struct kv *kv)
+/* What the rows of a cgroup file feed (the u of vigil__rows_parse). */
+struct cgrows {
+    struct cgroup *x;
+    struct cg *g;
+    const struct kv *kv; /* P_KV */
+    int ops;             /* P_BLKIO: 0 bytes, 1 ops */
+};
+
+/* P_KV rows: the map holds the index of the row's key in kv; keys not in kv are skipped. */
+static int kv_learn(void *u, struct vigil_collect *set, const char *key, size_t kl, const char *q,
+                    const char *le, uint32_t *ids, size_t *n)
 {
-    const char *p = f->f.buf, *end = p + f->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *key;
-        size_t kl, n;
-        const char *q = vigil__token(p, le, &key, &kl);
-        uint64_t v;
-        if (!q || !vigil__pf_u64(q, le, &v)) {
-            bad |= le > p;
-            p = le + 1;
-            continue;
+    const struct cgrows *r = u;
+    (void)set;
+    (void)q;
+    (void)le;
+    *n = 0;
+    for (uint32_t i = 0; r->kv[i].key; i++) {
+        if (strlen(r->kv[i].key) == kl && memcmp(r->kv[i].key, key, kl) == 0) {
+            ids[0] = i;
+            *n = 1;
         }
-        const uint32_t *ids = vigil__rowmap_get(&f->rm, row, key, kl, &n);
-        if (!ids) {
-            uint32_t idx = VIGIL__NO_ID;
-            for (uint32_t i = 0; kv[i].key; i++) {
-                if (strlen(kv[i].key) == kl && memcmp(kv[i].key, key, kl) == 0) {
-                    idx = i;
-                }
-            }
-            if (!(ids = vigil__rowmap_learn(&f->rm, row, key, kl, &idx, 1))) {
-                return -ENOMEM;
-            }
-            n = 1;
-        }
-        if (n && ids[0] != VIGIL__NO_ID) {
-            const struct kv *k = &kv[ids[0]];
-            g->v[k->slot] = (double)v / (k->div > 0 ? k->div : x->hz);
-            g->have |= 1ull << k->slot;
-        }
-        row++;
-        p = le + 1;
     }
-    vigil__rowmap_truncate(&f->rm, row);
-    return bad ? VIGIL_EPARSE : 0;
+    return 0;
+}
+
+static int kv_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                   const char *q, const char *le)
+{
+    const struct cgrows *r = u;
+    (void)cx;
+    (void)n;
+    uint64_t v;
+    if (!vigil__pf_u64(q, le, &v)) {
+        return 1;
+    }
+    const struct kv *k = &r->kv[ids[0]];
+    r->g->v[k->slot] = (double)v / (k->div > 0 ? k->div : r->x->hz);
+    r->g->have |= 1ull << k->slot;
+    return 0;
 }
 
 static void device_name(struct cgroup *x, const char *mm, size_t ml, char *out, size_t cap)
@@ -609,120 +619,98 @@ static int io_intern(struct cgroup *x, struct cg *g, struct vigil_collect *set, 
                          g->entity, io_help[which], id);
 }
 
-/* v1: "8:0 Read 123" rows; Write likewise; Sync, Async, Discard and Total are skipped. */
-static int parse_blkio(struct cgroup *x, struct cg *g, struct cgfile *f, int ops,
-                       struct vigil_collect_cx *cx)
+/* v1: "8:0 Read 123" rows, keyed by "8:0 Read"; a last "Total 123" row is no row. */
+static const char *blkio_split(void *u, const char *p, const char *le, const char **key, size_t *kl,
+                               int *bad)
 {
-    const char *p = f->f.buf, *end = p + f->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *dev, *op;
-        size_t dl, ol, n;
-        const char *q = vigil__token(p, le, &dev, &dl);
-        q = q ? vigil__token(q, le, &op, &ol) : NULL;
-        uint64_t v;
-        if (!q || !vigil__pf_u64(q, le, &v)) {
-            /* "Total 123" has two tokens; anything else is malformed. */
-            bad |= !(dl == 5 && memcmp(dev, "Total", 5) == 0) && le > p;
-            p = le + 1;
-            continue;
-        }
-        size_t kl = (size_t)(op + ol - dev);
-        const uint32_t *ids = vigil__rowmap_get(&f->rm, row, dev, kl, &n);
-        if (!ids) {
-            uint32_t id = VIGIL__NO_ID;
-            vigil__rowmap_truncate(&f->rm, row); /* release first: see vigil__rowmap_own */
-            int w = ol == 4 && memcmp(op, "Read", 4) == 0    ? 0
-                    : ol == 5 && memcmp(op, "Write", 5) == 0 ? 1
-                                                             : -1;
-            if (w >= 0 && io_intern(x, g, cx->set, dev, dl, w + 2 * ops, &id)) {
-                return -ENOMEM;
-            }
-            if (!(ids = vigil__rowmap_learn(&f->rm, row, dev, kl, &id, 1))) {
-                return -ENOMEM;
-            }
-            n = 1;
-        }
-        vigil__emit(cx, ids[0], (double)v);
-        row++;
-        p = le + 1;
+    (void)u;
+    const char *dev = NULL, *op = NULL;
+    size_t dl = 0, ol = 0;
+    const char *q = vigil__token(p, le, &dev, &dl);
+    q = q ? vigil__token(q, le, &op, &ol) : NULL;
+    const char *v = q ? vigil__skip_blanks(q, le) : NULL;
+    if (!v || v >= le || *v < '0' || *v > '9') {
+        *bad |= !(dl == 5 && memcmp(dev, "Total", 5) == 0) && le > p;
+        return NULL;
     }
-    vigil__rowmap_truncate(&f->rm, row);
-    return bad ? VIGIL_EPARSE : 0;
+    *key = dev;
+    *kl = (size_t)(op + ol - dev);
+    return q;
 }
 
-/* v2: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" rows. */
-static int parse_iostat(struct cgroup *x, struct cg *g, struct cgfile *f,
-                        struct vigil_collect_cx *cx)
+/* Read and Write rows become series; Sync, Async, Discard and Total are skipped. */
+static int blkio_learn(void *u, struct vigil_collect *set, const char *key, size_t kl,
+                       const char *q, const char *le, uint32_t *ids, size_t *n)
+{
+    const struct cgrows *r = u;
+    (void)q;
+    (void)le;
+    const char *dev, *op = key;
+    size_t dl, ol = 0;
+    const char *e = vigil__token(key, key + kl, &dev, &dl);
+    if (e) {
+        vigil__token(e, key + kl, &op, &ol);
+    }
+    int w = ol == 4 && memcmp(op, "Read", 4) == 0    ? 0
+            : ol == 5 && memcmp(op, "Write", 5) == 0 ? 1
+                                                     : -1;
+    *n = w >= 0;
+    return w >= 0 ? io_intern(r->x, r->g, set, dev, dl, w + 2 * r->ops, &ids[0]) : 0;
+}
+
+/* v2: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0" rows, keyed by the device. */
+static int iostat_learn(void *u, struct vigil_collect *set, const char *dev, size_t dl,
+                        const char *q, const char *le, uint32_t *ids, size_t *n)
+{
+    const struct cgrows *r = u;
+    (void)q;
+    (void)le;
+    for (int w = 0; w < 4; w++) {
+        if (io_intern(r->x, r->g, set, dev, dl, w, &ids[w])) {
+            return -ENOMEM;
+        }
+    }
+    *n = 4;
+    return 0;
+}
+
+static int iostat_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                       const char *q, const char *le)
 {
     static const char *const keys[4] = {"rbytes=", "wbytes=", "rios=", "wios="};
-    const char *p = f->f.buf, *end = p + f->f.len;
-    size_t row = 0;
+    (void)u;
+    (void)n;
+    const char *tok;
+    size_t tl;
     int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *dev, *tok;
-        size_t dl, tl, n;
-        const char *q = vigil__token(p, le, &dev, &dl);
-        if (!q) {
-            p = le + 1;
-            continue;
-        }
-        const uint32_t *ids = vigil__rowmap_get(&f->rm, row, dev, dl, &n);
-        if (!ids) {
-            uint32_t tmp[4];
-            vigil__rowmap_truncate(&f->rm, row); /* release first: see vigil__rowmap_own */
-            for (int w = 0; w < 4; w++) {
-                if (io_intern(x, g, cx->set, dev, dl, w, &tmp[w])) {
-                    return -ENOMEM;
-                }
-            }
-            if (!(ids = vigil__rowmap_learn(&f->rm, row, dev, dl, tmp, 4))) {
-                return -ENOMEM;
-            }
-        }
-        while ((q = vigil__token(q, le, &tok, &tl))) {
-            for (int w = 0; w < 4; w++) {
-                size_t kl = strlen(keys[w]);
-                uint64_t v;
-                if (tl > kl && memcmp(tok, keys[w], kl) == 0) {
-                    if (vigil__pf_u64(tok + kl, tok + tl, &v)) {
-                        vigil__emit(cx, ids[w], (double)v);
-                    } else {
-                        bad = 1;
-                    }
+    while ((q = vigil__token(q, le, &tok, &tl))) {
+        for (int w = 0; w < 4; w++) {
+            size_t kl = strlen(keys[w]);
+            uint64_t v;
+            if (tl > kl && memcmp(tok, keys[w], kl) == 0) {
+                if (vigil__pf_u64(tok + kl, tok + tl, &v)) {
+                    vigil__emit(cx, ids[w], (double)v);
+                } else {
+                    bad = 1;
                 }
             }
         }
-        row++;
-        p = le + 1;
     }
-    vigil__rowmap_truncate(&f->rm, row);
-    return bad ? VIGIL_EPARSE : 0;
+    return bad;
 }
 
 static int parse_psi(struct cg *g, struct cgfile *f, int slot)
 {
-    const char *p = f->f.buf, *end = p + f->f.len;
-    int seen = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        int which = le - p > 5 && memcmp(p, "some ", 5) == 0   ? 0
-                    : le - p > 5 && memcmp(p, "full ", 5) == 0 ? 1
-                                                               : -1;
-        const char *t = which < 0 ? NULL : memmem(p, (size_t)(le - p), "total=", 6);
-        uint64_t v;
-        if (!t || !vigil__pf_u64(t + 6, le, &v)) {
-            return VIGIL_EPARSE;
+    double v[2];
+    unsigned have = 0;
+    int rc = vigil__psi_parse(f->f.buf, f->f.buf + f->f.len, v, &have);
+    for (int j = 0; j < 2; j++) {
+        if ((have >> j) & 1) {
+            g->v[slot + j] = v[j];
+            g->have |= 1ull << (slot + j);
         }
-        g->v[slot + which] = (double)v / 1e6;
-        g->have |= 1ull << (slot + which);
-        seen++;
-        p = le + 1;
     }
-    return seen ? 0 : VIGIL_EPARSE;
+    return rc;
 }
 
 /* Parses a single number; "max" (no limit) gives 0 without a value. */
@@ -767,9 +755,11 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         }
         g->have = 0;
         int vanished = 0;
+        /* Limits change only when an operator sets them: re-read them at discoveries. */
+        int spec = cx->rescan || !g->spec_read;
         for (size_t j = 0; j < N_FILES && !vanished; j++) {
             struct cgfile *f = &g->f[j];
-            if (!f->open) {
+            if (!f->open || (files[j].spec && !spec)) {
                 continue;
             }
             int rc = vigil__pfile_read(&f->f);
@@ -782,21 +772,25 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
                 continue;
             }
             const struct cgfile_def *d = &files[j];
+            struct cgrows r = {x, g, d->kv, d->io};
             switch (d->parse) {
             case P_ONE:
                 rc = parse_one(g, f, d->slot, d->div);
                 break;
             case P_KV:
-                rc = parse_kv(x, g, f, d->kv);
+                rc = vigil__rows_parse(&f->rm, f->f.buf, f->f.buf + f->f.len, vigil__split_kv,
+                                       kv_learn, kv_emit, &r, cx);
                 break;
             case P_PSI:
                 rc = parse_psi(g, f, d->slot);
                 break;
             case P_BLKIO:
-                rc = parse_blkio(x, g, f, d->io, cx);
+                rc = vigil__rows_parse(&f->rm, f->f.buf, f->f.buf + f->f.len, blkio_split,
+                                       blkio_learn, vigil__emit_i64, &r, cx);
                 break;
             case P_IOSTAT:
-                rc = parse_iostat(x, g, f, cx);
+                rc = vigil__rows_parse(&f->rm, f->f.buf, f->f.buf + f->f.len, vigil__split_token,
+                                       iostat_learn, iostat_emit, &r, cx);
                 break;
             }
             if (rc == -ENOMEM) {
@@ -809,6 +803,12 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         if (vanished) {
             g->gone = 1; /* the next rescan frees it */
             continue;
+        }
+        if (spec) {
+            g->spec_have = g->have & SPEC_SLOTS;
+            g->spec_read = 1;
+        } else {
+            g->have |= g->spec_have;
         }
         if ((g->have >> S_MEM_USAGE) & 1) {
             /* cAdvisor: working set = usage - inactive_file, never below 0. */

@@ -61,6 +61,7 @@ struct vigil_collect {
     double *val;       /* (S) last value */
     uint64_t *stamp;   /* (S) tick + 1 of the last emission */
     uint64_t *rel;     /* (S) tick + 2 of the release; 0 = held (see vigil_collect_release) */
+    uint32_t *key_len; /* (S) strlen of the series key, for rendering */
     size_t ser_cap;
 
     struct pending *pend; /* released series, oldest first */
@@ -268,6 +269,11 @@ static int grow_series(struct vigil_collect *c, size_t need)
         return -ENOMEM;
     }
     c->rel = rel;
+    uint32_t *kl = vigil_realloc(c->key_len, cap * sizeof *kl);
+    if (!kl) {
+        return -ENOMEM;
+    }
+    c->key_len = kl;
     struct vigil_sample *b = vigil_realloc(c->batch.v, cap * sizeof *b);
     if (!b) {
         return -ENOMEM;
@@ -369,6 +375,7 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
         return -ENOMEM;
     }
     c->ser_fam[*id] = fid;
+    c->key_len[*id] = (uint32_t)strlen(s->key);
     c->val[*id] = NAN;
     c->stamp[*id] = 0;
     c->rel[*id] = 0;
@@ -620,6 +627,7 @@ void vigil_collect_free(struct vigil_collect *c)
     vigil_free(c->ser_fam);
     vigil_free(c->val);
     vigil_free(c->stamp);
+    vigil_free(c->key_len);
     vigil_free(c->rel);
     vigil_free(c->pend);
     vigil_free(c->reused);
@@ -760,7 +768,7 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
                 }
             }
             any = 1;
-            size_t kl = strlen(s->key);
+            size_t kl = c->key_len[id];
             if (vigil_buf_reserve(out, kl + 64)) {
                 return -ENOMEM;
             }

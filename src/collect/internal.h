@@ -7,6 +7,7 @@
 #ifndef VIGIL_COLLECT_INTERNAL_H
 #define VIGIL_COLLECT_INTERNAL_H
 
+#include <errno.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ struct vigil__pfile {
     char *buf;  /* owned; cap + 1 bytes, NUL-terminated after a read */
     size_t len;
     size_t cap;
+    int whole; /* one-record seq_file (single_open): any short read is the whole file */
 };
 
 /* Zeroes f (fd -1). */
@@ -123,6 +125,16 @@ static inline void vigil__rowmap_own(struct vigil__rowmap *m, struct vigil_colle
     m->owner = set;
     m->stride = stride ? stride : 1;
 }
+/* 1 when some row of m holds a series id (not VIGIL__NO_ID). */
+static inline int vigil__rowmap_exports(const struct vigil__rowmap *m)
+{
+    for (size_t i = 0; i < m->n_ids; i++) {
+        if (m->ids[i] != UINT32_MAX) {
+            return 1;
+        }
+    }
+    return 0;
+}
 /* Releases the series ids of rows from..n_rows (owned maps only). */
 void vigil__rowmap_release(struct vigil__rowmap *m, size_t from);
 
@@ -200,6 +212,162 @@ static inline void vigil__emit(struct vigil_collect_cx *cx, uint32_t id, double 
         vigil_collect_emit(cx, id, v);
     }
 }
+
+/* ---- files of keyed rows ---- */
+
+/*
+ * One file re-read every tick and its row map, with an optional name filter
+ * (stat, meminfo, vmstat, diskstats, netdev). The collector's ctx.
+ */
+struct vigil__keyed {
+    struct vigil__pfile f;
+    struct vigil__rowmap rows;
+    struct vigil__filter filt; /* vmstat: fields kept; diskstats, netdev: devices left out */
+    double hz;                 /* stat: USER_HZ */
+};
+
+/*
+ * Makes c->ctx a struct vigil__keyed over root/rel with filter pattern pat
+ * (NULL: none). With owner, the row map holds series ids that go back to it
+ * when their row goes (see vigil__rowmap_own). Returns 0, VIGIL_ENOTSUP when
+ * the file is absent or unreadable, VIGIL_ECONFIG for a bad pattern, -ENOMEM.
+ */
+int vigil__keyed_new(struct vigil_collector *c, const char *root, const char *rel, const char *pat,
+                     struct vigil_collect *owner);
+/* Frees c->ctx made by vigil__keyed_new (a collector's fini). */
+void vigil__keyed_fini(struct vigil_collector *c);
+/* Reads k's file; on failure counts the error in cx and returns 1 (skip this tick). */
+int vigil__keyed_read(struct vigil__keyed *k, struct vigil_collect_cx *cx);
+
+/* Most series one row feeds. */
+#define VIGIL__ROW_IDS 32
+
+/*
+ * How a collector reads the rows of its file. split: the key of line
+ * [p, le) and where its values start, or NULL for a line that is not a row
+ * (setting *bad when it is malformed rather than a header). learn: the ids of
+ * a key not seen at this row before (at most VIGIL__ROW_IDS; *n = 0 for a row
+ * not exported); 0 or -ENOMEM. emit: emits the values in [q, le) of a row
+ * with n > 0 ids; returns 1 when they are malformed.
+ */
+typedef const char *(*vigil__split_fn)(void *u, const char *p, const char *le, const char **key,
+                                       size_t *kl, int *bad);
+typedef int (*vigil__learn_fn)(void *u, struct vigil_collect *set, const char *key, size_t kl,
+                               const char *q, const char *le, uint32_t *ids, size_t *n);
+typedef int (*vigil__emit_fn)(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                              const char *q, const char *le);
+
+/*
+ * The per-tick loop over the rows of [p, end): a row whose key is the one
+ * learned at its position goes straight to emit, without a lookup; a new key
+ * is learned (its old ids released first when the map is owned); rows not
+ * exported are skipped without parsing their values; rows past the last are
+ * forgotten. Returns 0, VIGIL_EPARSE when a row was malformed (the others
+ * are emitted), or -ENOMEM. static inline so that each collector's loop is
+ * compiled with its own functions inlined.
+ */
+static inline int vigil__rows_parse(struct vigil__rowmap *rm, const char *p, const char *end,
+                                    vigil__split_fn split, vigil__learn_fn learn,
+                                    vigil__emit_fn emit, void *u, struct vigil_collect_cx *cx)
+{
+    size_t row = 0;
+    int bad = 0;
+    while (p < end) {
+        const char *le = vigil__line_end(p, end);
+        const char *key;
+        size_t kl, n;
+        const char *q = split(u, p, le, &key, &kl, &bad);
+        p = le + 1;
+        if (!q) {
+            continue;
+        }
+        const uint32_t *ids = vigil__rowmap_get(rm, row, key, kl, &n);
+        if (!ids) {
+            uint32_t tmp[VIGIL__ROW_IDS];
+            n = 0;
+            vigil__rowmap_truncate(rm, row); /* release first: see vigil__rowmap_own */
+            if (learn(u, cx->set, key, kl, q, le, tmp, &n) ||
+                !(ids = vigil__rowmap_learn(rm, row, key, kl, tmp, n))) {
+                return -ENOMEM;
+            }
+        }
+        if (n) {
+            bad |= emit(u, cx, ids, n, q, le);
+        }
+        row++;
+    }
+    vigil__rowmap_truncate(rm, row);
+    return bad ? VIGIL_EPARSE : 0;
+}
+
+/* split for rows keyed by their first blank-separated token ("cpu0 1 2", "pgfault 12"). */
+static inline const char *vigil__split_token(void *u, const char *p, const char *le,
+                                             const char **key, size_t *kl, int *bad)
+{
+    (void)u;
+    const char *q = vigil__token(p, le, key, kl);
+    *bad |= !q && le > p;
+    return q;
+}
+
+/*
+ * split for "key value" rows (vmstat, snmp6, cgroup key files): the key and
+ * a sign or digit after it; the value itself is parsed only by emit, so the
+ * rows not exported cost no number parsing.
+ */
+static inline const char *vigil__split_kv(void *u, const char *p, const char *le, const char **key,
+                                          size_t *kl, int *bad)
+{
+    (void)u;
+    const char *q = vigil__token(p, le, key, kl);
+    const char *v = q ? vigil__skip_blanks(q, le) : NULL;
+    if (!v || v >= le || (*v != '-' && (*v < '0' || *v > '9'))) {
+        *bad |= le > p;
+        return NULL;
+    }
+    return q;
+}
+
+/* emit for rows of one value (vmstat, snmp6, cgroup blkio). */
+static inline int vigil__emit_i64(void *u, struct vigil_collect_cx *cx, const uint32_t *ids,
+                                  size_t n, const char *q, const char *le)
+{
+    (void)u;
+    (void)n;
+    int64_t v;
+    if (!vigil__pf_i64(q, le, &v)) {
+        return 1;
+    }
+    vigil__emit(cx, ids[0], (double)v);
+    return 0;
+}
+
+/*
+ * A keyed collector's whole tick: reads its file and runs vigil__rows_parse
+ * on it with k as u; a malformed row counts one error named `what`. Returns
+ * 0 or -ENOMEM.
+ */
+static inline int vigil__keyed_collect(struct vigil_collector *c, struct vigil_collect_cx *cx,
+                                       vigil__split_fn split, vigil__learn_fn learn,
+                                       vigil__emit_fn emit, const char *what)
+{
+    struct vigil__keyed *k = c->ctx;
+    if (vigil__keyed_read(k, cx)) {
+        return 0;
+    }
+    int rc = vigil__rows_parse(&k->rows, k->f.buf, k->f.buf + k->f.len, split, learn, emit, k, cx);
+    if (rc == VIGIL_EPARSE) {
+        vigil_collect_fail(cx, what, rc);
+    }
+    return rc == -ENOMEM ? rc : 0;
+}
+
+/*
+ * Parses PSI text ("some avg10=.. total=N" and "full ..." lines) into
+ * v[0] (some) and v[1] (full) in seconds, setting bit 0 or 1 of *have.
+ * Returns 0 or VIGIL_EPARSE.
+ */
+int vigil__psi_parse(const char *p, const char *end, double v[2], unsigned *have);
 
 /* ---- the host collectors (one ops table per source, listed in registry.c) ---- */
 

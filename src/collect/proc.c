@@ -3,9 +3,10 @@
  * units: /proc/stat (stat), /proc/meminfo (meminfo), /proc/vmstat (vmstat),
  * /proc/loadavg (loadavg), /proc/pressure/{cpu,io,memory} (pressure) and
  * /proc/sys/fs/file-nr (filefd). Each file is opened once and re-read every
- * tick; keyed rows go through a row map so a stable file is parsed with one
- * key comparison per row and no lookup. Disks and networks live in
- * proc_disk.c and proc_net.c.
+ * tick; keyed rows go through a row map (vigil__rows_parse) so a stable file
+ * is parsed with one key comparison per row and no lookup, and the values of
+ * rows not exported are not parsed. Disks and networks live in proc_disk.c
+ * and proc_net.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,63 +16,17 @@
 #include "internal.h"
 #include "vigil/mem.h"
 
-/* ---- shared shape: one file and one row map ---- */
-
-struct keyed {
-    struct vigil__pfile f;
-    struct vigil__rowmap rows;
-    struct vigil__filter include; /* vmstat: fields to export */
-    double hz;                    /* stat: USER_HZ */
-};
-
-static int keyed_init(struct vigil_collector *c, const char *root, const char *rel)
-{
-    struct keyed *k = vigil_calloc(1, sizeof *k);
-    if (!k) {
-        return -ENOMEM;
-    }
-    vigil__pfile_init(&k->f);
-    vigil__rowmap_init(&k->rows);
-    c->ctx = k;
-    int rc = vigil__pfile_open(&k->f, root, rel);
-    if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES) {
-        return VIGIL_ENOTSUP;
-    }
-    return rc;
-}
-
-static void keyed_fini(struct vigil_collector *c)
-{
-    struct keyed *k = c->ctx;
-    if (k) {
-        vigil__pfile_close(&k->f);
-        vigil__rowmap_fini(&k->rows);
-        vigil__filter_fini(&k->include);
-        vigil_free(k);
-    }
-    c->ctx = NULL;
-}
-
-/* Reads the file; on failure counts the error and returns 1 (skip this tick). */
-static int keyed_read(struct keyed *k, struct vigil_collect_cx *cx)
-{
-    int rc = vigil__pfile_read(&k->f);
-    if (rc) {
-        vigil_collect_fail(cx, k->f.path, rc);
-        return 1;
-    }
-    return 0;
-}
-
 /* ---- /proc/stat ---- */
 
 static const char *const cpu_modes[8] = {"user", "nice",    "system", "idle",
                                          "iowait", "irq", "softirq", "steal"};
 
-static const uint32_t *stat_learn(struct keyed *k, struct vigil_collect *set, size_t row,
-                                  const char *key, size_t kl, size_t *n_ids)
+static int stat_learn(void *u, struct vigil_collect *set, const char *key, size_t kl, const char *q,
+                      const char *le, uint32_t *ids, size_t *n_ids)
 {
-    uint32_t ids[10];
+    (void)u;
+    (void)q;
+    (void)le;
     size_t n = 0;
     int rc = 0;
     if (kl > 3 && memcmp(key, "cpu", 3) == 0) {
@@ -116,11 +71,24 @@ static const uint32_t *stat_learn(struct keyed *k, struct vigil_collect *set, si
             }
         }
     }
-    if (rc) {
-        return NULL;
-    }
     *n_ids = n;
-    return vigil__rowmap_learn(&k->rows, row, key, kl, ids, n);
+    return rc;
+}
+
+static int stat_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                     const char *q, const char *le)
+{
+    const struct vigil__keyed *k = u;
+    int is_cpu = n == 10;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t v;
+        if (!(q = vigil__pf_u64(q, le, &v))) {
+            /* Older kernels have fewer cpu columns; anything else is truncation. */
+            return !(is_cpu && j >= 7);
+        }
+        vigil__emit(cx, ids[j], is_cpu ? (double)v / k->hz : (double)v);
+    }
+    return 0;
 }
 
 static int stat_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
@@ -128,54 +96,18 @@ static int stat_init(struct vigil_collector *c, struct vigil_collect *set, const
 {
     (void)set;
     (void)params;
-    int rc = keyed_init(c, root, "proc/stat");
+    int rc = vigil__keyed_new(c, root, "proc/stat", NULL, NULL);
     if (!rc) {
         long hz = sysconf(_SC_CLK_TCK);
-        ((struct keyed *)c->ctx)->hz = hz > 0 ? (double)hz : 100.0;
+        ((struct vigil__keyed *)c->ctx)->hz = hz > 0 ? (double)hz : 100.0;
     }
     return rc;
 }
 
 static int stat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
-    struct keyed *k = c->ctx;
-    if (keyed_read(k, cx)) {
-        return 0;
-    }
-    const char *p = k->f.buf, *end = p + k->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *key;
-        size_t kl;
-        const char *q = vigil__token(p, le, &key, &kl);
-        if (q) {
-            size_t n;
-            const uint32_t *ids = vigil__rowmap_get(&k->rows, row, key, kl, &n);
-            if (!ids && !(ids = stat_learn(k, cx->set, row, key, kl, &n))) {
-                return -ENOMEM;
-            }
-            int is_cpu = n == 10;
-            for (size_t j = 0; j < n; j++) {
-                uint64_t v;
-                q = vigil__pf_u64(q, le, &v);
-                if (!q) {
-                    /* Older kernels have fewer cpu columns; anything else is truncation. */
-                    bad |= !(is_cpu && j >= 7);
-                    break;
-                }
-                vigil__emit(cx, ids[j], is_cpu ? (double)v / k->hz : (double)v);
-            }
-            row++;
-        }
-        p = le + 1;
-    }
-    vigil__rowmap_truncate(&k->rows, row);
-    if (bad) {
-        vigil_collect_fail(cx, "proc/stat: truncated row", VIGIL_EPARSE);
-    }
-    return 0;
+    return vigil__keyed_collect(c, cx, vigil__split_token, stat_learn, stat_emit,
+                                "proc/stat: truncated row");
 }
 
 const struct vigil_collector_ops vigil__collector_stat = {
@@ -185,18 +117,41 @@ const struct vigil_collector_ops vigil__collector_stat = {
     .default_on = 1,
     .init = stat_init,
     .collect = stat_collect,
-    .fini = keyed_fini,
+    .fini = vigil__keyed_fini,
 };
 
-/* ---- /proc/meminfo and /proc/vmstat: "Key: value [kB]" rows ---- */
+/* ---- /proc/meminfo: "Key:   value [kB]" rows ---- */
 
-static const uint32_t *mem_learn(struct keyed *k, struct vigil_collect *set, size_t row,
-                                 const char *key, size_t kl, int kb, size_t *n_ids)
+static const char *mem_split(void *u, const char *p, const char *le, const char **key, size_t *kl,
+                             int *bad)
 {
+    (void)u;
+    const char *colon = memchr(p, ':', (size_t)(le - p));
+    if (!colon || colon == p) {
+        *bad |= le > p;
+        return NULL;
+    }
+    *key = p;
+    *kl = (size_t)(colon - p);
+    return colon + 1;
+}
+
+/* 1 when the value in [q, le) is followed by "kB". */
+static int mem_kb(const char *q, const char *le)
+{
+    while (q < le && (*q == ' ' || (*q >= '0' && *q <= '9'))) {
+        q++;
+    }
+    return le - q >= 2 && q[0] == 'k' && q[1] == 'B';
+}
+
+static int mem_learn(void *u, struct vigil_collect *set, const char *key, size_t kl, const char *q,
+                     const char *le, uint32_t *ids, size_t *n_ids)
+{
+    (void)u;
     char name[160];
-    size_t n = 0;
+    size_t n = 12;
     memcpy(name, "node_memory_", 12);
-    n = 12;
     for (size_t i = 0; i < kl && n < 120; i++) {
         /* node-exporter: "Active(anon)" -> "Active_anon". */
         if (key[i] == '(') {
@@ -206,16 +161,28 @@ static const uint32_t *mem_learn(struct keyed *k, struct vigil_collect *set, siz
         }
     }
     name[n] = '\0';
-    if (kb) {
+    if (mem_kb(q, le)) {
         memcpy(name + n, "_bytes", 7);
     }
-    uint32_t id;
-    if (vigil__intern(set, name, NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, NULL,
-                      "Memory information field from /proc/meminfo.", &id)) {
-        return NULL;
-    }
     *n_ids = 1;
-    return vigil__rowmap_learn(&k->rows, row, key, kl, &id, 1);
+    return vigil__intern(set, name, NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, NULL,
+                         "Memory information field from /proc/meminfo.", ids);
+}
+
+static int mem_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                    const char *q, const char *le)
+{
+    (void)u;
+    (void)n;
+    uint64_t v;
+    const char *e = vigil__pf_u64(q, le, &v);
+    if (!e) {
+        return 1;
+    }
+    e = vigil__skip_blanks(e, le);
+    int kb = le - e >= 2 && e[0] == 'k' && e[1] == 'B';
+    vigil__emit(cx, ids[0], kb ? (double)v * 1024.0 : (double)v);
+    return 0;
 }
 
 static int meminfo_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
@@ -223,51 +190,13 @@ static int meminfo_init(struct vigil_collector *c, struct vigil_collect *set, co
 {
     (void)set;
     (void)params;
-    return keyed_init(c, root, "proc/meminfo");
+    return vigil__keyed_new(c, root, "proc/meminfo", NULL, NULL);
 }
 
 static int meminfo_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
-    struct keyed *k = c->ctx;
-    if (keyed_read(k, cx)) {
-        return 0;
-    }
-    const char *p = k->f.buf, *end = p + k->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        if (!colon || colon == p) {
-            bad |= le > p;
-            p = le + 1;
-            continue;
-        }
-        uint64_t v;
-        const char *q = vigil__pf_u64(colon + 1, le, &v);
-        if (!q) {
-            bad = 1;
-            p = le + 1;
-            continue;
-        }
-        q = vigil__skip_blanks(q, le);
-        int kb = le - q >= 2 && q[0] == 'k' && q[1] == 'B';
-        size_t kl = (size_t)(colon - p), n;
-        const uint32_t *ids = vigil__rowmap_get(&k->rows, row, p, kl, &n);
-        if (!ids && !(ids = mem_learn(k, cx->set, row, p, kl, kb, &n))) {
-            return -ENOMEM;
-        }
-        if (n) {
-            vigil__emit(cx, ids[0], kb ? (double)v * 1024.0 : (double)v);
-        }
-        row++;
-        p = le + 1;
-    }
-    vigil__rowmap_truncate(&k->rows, row);
-    if (bad) {
-        vigil_collect_fail(cx, "proc/meminfo: malformed row", VIGIL_EPARSE);
-    }
-    return 0;
+    return vigil__keyed_collect(c, cx, mem_split, mem_learn, mem_emit,
+                                "proc/meminfo: malformed row");
 }
 
 const struct vigil_collector_ops vigil__collector_meminfo = {
@@ -277,8 +206,10 @@ const struct vigil_collector_ops vigil__collector_meminfo = {
     .default_on = 1,
     .init = meminfo_init,
     .collect = meminfo_collect,
-    .fini = keyed_fini,
+    .fini = vigil__keyed_fini,
 };
+
+/* ---- /proc/vmstat: "key value" rows, the fields kept chosen by a regex ---- */
 
 struct vmstat_params {
     char *fields;
@@ -296,70 +227,37 @@ static int vmstat_init(struct vigil_collector *c, struct vigil_collect *set, con
 {
     (void)set;
     const struct vmstat_params *pp = params;
-    int rc = keyed_init(c, root, "proc/vmstat");
-    if (rc) {
-        return rc;
+    return vigil__keyed_new(c, root, "proc/vmstat", pp->fields, NULL);
+}
+
+static int vmstat_learn(void *u, struct vigil_collect *set, const char *key, size_t kl,
+                        const char *q, const char *le, uint32_t *ids, size_t *n)
+{
+    const struct vigil__keyed *k = u;
+    (void)q;
+    (void)le;
+    *n = 0;
+    if (!vigil__filter_match(&k->filt, key, kl)) {
+        return 0;
     }
-    return vigil__filter_init(&((struct keyed *)c->ctx)->include, pp->fields);
+    char name[160];
+    if (kl > 100) {
+        kl = 100;
+    }
+    memcpy(name, "node_vmstat_", 12);
+    memcpy(name + 12, key, kl);
+    name[12 + kl] = '\0';
+    /* nr_* fields are current amounts; the rest count events. */
+    int gauge = kl > 3 && memcmp(key, "nr_", 3) == 0;
+    *n = 1;
+    return vigil__intern(set, name, NULL, 0, gauge ? VIGIL_KIND_GAUGE : VIGIL_KIND_COUNTER,
+                         VIGIL_GROUP_MEMORY, NULL, "/proc/vmstat information field.", ids);
 }
 
 static int vmstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
-    struct keyed *k = c->ctx;
-    if (keyed_read(k, cx)) {
-        return 0;
-    }
-    const char *p = k->f.buf, *end = p + k->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *key;
-        size_t kl, n;
-        const char *q = vigil__token(p, le, &key, &kl);
-        int64_t v;
-        if (!q || !(q = vigil__pf_i64(q, le, &v))) {
-            bad |= le > p;
-            p = le + 1;
-            continue;
-        }
-        const uint32_t *ids = vigil__rowmap_get(&k->rows, row, key, kl, &n);
-        if (!ids) {
-            uint32_t id = VIGIL__NO_ID;
-            size_t want = vigil__filter_match(&k->include, key, kl);
-            if (want) {
-                char name[160];
-                if (kl > 100) {
-                    kl = 100;
-                }
-                memcpy(name, "node_vmstat_", 12);
-                memcpy(name + 12, key, kl);
-                name[12 + kl] = '\0';
-                /* nr_* fields are current amounts; the rest count events. */
-                int gauge = kl > 3 && memcmp(key, "nr_", 3) == 0;
-                if (vigil__intern(cx->set, name, NULL, 0,
-                                  gauge ? VIGIL_KIND_GAUGE : VIGIL_KIND_COUNTER,
-                                  VIGIL_GROUP_MEMORY, NULL, "/proc/vmstat information field.",
-                                  &id)) {
-                    return -ENOMEM;
-                }
-            }
-            n = want;
-            if (!(ids = vigil__rowmap_learn(&k->rows, row, key, kl, &id, n))) {
-                return -ENOMEM;
-            }
-        }
-        if (n) {
-            vigil__emit(cx, ids[0], (double)v);
-        }
-        row++;
-        p = le + 1;
-    }
-    vigil__rowmap_truncate(&k->rows, row);
-    if (bad) {
-        vigil_collect_fail(cx, "proc/vmstat: malformed row", VIGIL_EPARSE);
-    }
-    return 0;
+    return vigil__keyed_collect(c, cx, vigil__split_kv, vmstat_learn, vigil__emit_i64,
+                                "proc/vmstat: malformed row");
 }
 
 const struct vigil_collector_ops vigil__collector_vmstat = {
@@ -371,7 +269,7 @@ const struct vigil_collector_ops vigil__collector_vmstat = {
     .default_on = 1,
     .init = vmstat_init,
     .collect = vmstat_collect,
-    .fini = keyed_fini,
+    .fini = vigil__keyed_fini,
 };
 
 /* ---- fixed-layout files: loadavg, file-nr, pressure ---- */
@@ -560,28 +458,6 @@ static int pressure_init(struct vigil_collector *c, struct vigil_collect *set, c
     return found ? 0 : VIGIL_ENOTSUP;
 }
 
-/* Parses "some avg10=.. avg60=.. avg300=.. total=N" lines; returns 0 or VIGIL_EPARSE. */
-static int psi_parse(const char *p, const char *end, struct vigil_collect_cx *cx,
-                     const uint32_t ids[2])
-{
-    int seen = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        int which = le - p > 5 && memcmp(p, "some ", 5) == 0   ? 0
-                    : le - p > 5 && memcmp(p, "full ", 5) == 0 ? 1
-                                                               : -1;
-        const char *t = which < 0 ? NULL : memmem(p, (size_t)(le - p), "total=", 6);
-        uint64_t v;
-        if (!t || !vigil__pf_u64(t + 6, le, &v)) {
-            return VIGIL_EPARSE;
-        }
-        vigil__emit(cx, ids[which], (double)v / 1e6);
-        seen++;
-        p = le + 1;
-    }
-    return seen ? 0 : VIGIL_EPARSE;
-}
-
 static int pressure_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
     struct fixed *x = c->ctx;
@@ -594,8 +470,16 @@ static int pressure_collect(struct vigil_collector *c, struct vigil_collect_cx *
             vigil_collect_fail(cx, x->f[i].path, rc);
             continue;
         }
-        if (psi_parse(x->f[i].buf, x->f[i].buf + x->f[i].len, cx, x->ids[i])) {
-            vigil_collect_fail(cx, x->f[i].path, VIGIL_EPARSE);
+        double v[2];
+        unsigned have = 0;
+        rc = vigil__psi_parse(x->f[i].buf, x->f[i].buf + x->f[i].len, v, &have);
+        for (int j = 0; j < 2; j++) {
+            if ((have >> j) & 1) {
+                vigil__emit(cx, x->ids[i][j], v[j]);
+            }
+        }
+        if (rc) {
+            vigil_collect_fail(cx, x->f[i].path, rc);
         }
     }
     return 0;

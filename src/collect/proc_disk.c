@@ -34,12 +34,6 @@ static const struct vigil_opt diskstats_opts[] = {
     {0},
 };
 
-struct diskstats {
-    struct vigil__pfile f;
-    struct vigil__rowmap rows;
-    struct vigil__filter exclude;
-};
-
 /* The 17 columns after the device name (Documentation/admin-guide/iostats.rst). */
 static const struct {
     const char *name;
@@ -69,104 +63,69 @@ static int diskstats_init(struct vigil_collector *c, struct vigil_collect *set, 
                           const void *params)
 {
     const struct diskstats_params *pp = params;
-    struct diskstats *x = vigil_calloc(1, sizeof *x);
-    if (!x) {
-        return -ENOMEM;
-    }
-    c->ctx = x;
-    vigil__pfile_init(&x->f);
-    vigil__rowmap_init(&x->rows);
-    vigil__rowmap_own(&x->rows, set, /* stride = */ 1); /* a vanished disk gives its ids back */
-    if (vigil__filter_init(&x->exclude, pp->exclude)) {
-        return VIGIL_ECONFIG;
-    }
-    int rc = vigil__pfile_open(&x->f, root, "proc/diskstats");
-    return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+    /* Owned: a vanished disk gives its ids back. */
+    return vigil__keyed_new(c, root, "proc/diskstats", pp->exclude, set);
 }
 
-static void diskstats_fini(struct vigil_collector *c)
+/* "   8       0 sda 1 2 3 ...": the device after the major and minor numbers. */
+static const char *disk_split(void *u, const char *p, const char *le, const char **key, size_t *kl,
+                              int *bad)
 {
-    struct diskstats *x = c->ctx;
-    if (x) {
-        vigil__pfile_close(&x->f);
-        vigil__rowmap_fini(&x->rows);
-        vigil__filter_fini(&x->exclude);
-        vigil_free(x);
-    }
-    c->ctx = NULL;
+    (void)u;
+    uint64_t major, minor;
+    const char *q = vigil__pf_u64(p, le, &major);
+    q = q ? vigil__pf_u64(q, le, &minor) : NULL;
+    q = q ? vigil__token(q, le, key, kl) : NULL;
+    *bad |= !q && le > p;
+    return q;
 }
 
-static const uint32_t *disk_learn(struct diskstats *x, struct vigil_collect *set, size_t row,
-                                  const char *dev, size_t dl, size_t *n_ids)
+static int disk_learn(void *u, struct vigil_collect *set, const char *dev, size_t dl, const char *q,
+                      const char *le, uint32_t *ids, size_t *n)
 {
-    uint32_t ids[17];
-    size_t n = 0;
-    vigil__rowmap_truncate(&x->rows, row); /* release first: see vigil__rowmap_own */
-    if (!vigil__filter_match(&x->exclude, dev, dl)) {
-        for (int j = 0; j < 17; j++) {
-            struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
-            if (vigil__intern(set, disk_cols[j].name, &l, 1, disk_cols[j].kind,
-                              VIGIL_GROUP_FILESYSTEM, NULL, "Disk statistic from /proc/diskstats.",
-                              &ids[n++])) {
-                return NULL;
-            }
+    const struct vigil__keyed *k = u;
+    (void)q;
+    (void)le;
+    *n = 0;
+    if (vigil__filter_match(&k->filt, dev, dl)) {
+        return 0;
+    }
+    for (int j = 0; j < 17; j++) {
+        struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
+        if (vigil__intern(set, disk_cols[j].name, &l, 1, disk_cols[j].kind, VIGIL_GROUP_FILESYSTEM,
+                          NULL, "Disk statistic from /proc/diskstats.", &ids[(*n)++])) {
+            return -ENOMEM;
         }
     }
-    *n_ids = n;
-    return vigil__rowmap_learn(&x->rows, row, dev, dl, ids, n);
+    return 0;
+}
+
+static int disk_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                     const char *q, const char *le)
+{
+    (void)u;
+    /* Kernels before 4.18 have 11 columns, before 5.5 have 15. */
+    size_t got = 0;
+    uint64_t v[17];
+    while (got < 17 && (q = vigil__pf_u64(q, le, &v[got]))) {
+        got++;
+    }
+    if (got != 11 && got != 15 && got != 17) {
+        return 1;
+    }
+    for (size_t j = 0; j < n && j < got; j++) {
+        double sc = disk_cols[j].scale;
+        /* Divide by 1000 rather than multiply by 0.001: the result is the
+         * double nearest the decimal, which prints short. */
+        vigil__emit(cx, ids[j], sc < 1 ? (double)v[j] / 1000.0 : (double)v[j] * sc);
+    }
+    return 0;
 }
 
 static int diskstats_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
-    struct diskstats *x = c->ctx;
-    int rc = vigil__pfile_read(&x->f);
-    if (rc) {
-        vigil_collect_fail(cx, x->f.path, rc);
-        return 0;
-    }
-    const char *p = x->f.buf, *end = p + x->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        uint64_t major, minor;
-        const char *dev, *q = vigil__pf_u64(p, le, &major);
-        size_t dl, n;
-        q = q ? vigil__pf_u64(q, le, &minor) : NULL;
-        q = q ? vigil__token(q, le, &dev, &dl) : NULL;
-        if (!q) {
-            bad |= le > p;
-            p = le + 1;
-            continue;
-        }
-        const uint32_t *ids = vigil__rowmap_get(&x->rows, row, dev, dl, &n);
-        if (!ids && !(ids = disk_learn(x, cx->set, row, dev, dl, &n))) {
-            return -ENOMEM;
-        }
-        /* Kernels before 4.18 have 11 columns, before 5.5 have 15. */
-        size_t got = 0;
-        uint64_t v[17];
-        while (got < 17 && (q = vigil__pf_u64(q, le, &v[got]))) {
-            got++;
-        }
-        if (got != 11 && got != 15 && got != 17) {
-            bad = 1;
-        } else {
-            for (size_t j = 0; j < n && j < got; j++) {
-                double sc = disk_cols[j].scale;
-                /* Divide by 1000 rather than multiply by 0.001: the result is the
-                 * double nearest the decimal, which prints short. */
-                vigil__emit(cx, ids[j], sc < 1 ? (double)v[j] / 1000.0 : (double)v[j] * sc);
-            }
-        }
-        row++;
-        p = le + 1;
-    }
-    vigil__rowmap_truncate(&x->rows, row);
-    if (bad) {
-        vigil_collect_fail(cx, "proc/diskstats: truncated row", VIGIL_EPARSE);
-    }
-    return 0;
+    return vigil__keyed_collect(c, cx, disk_split, disk_learn, disk_emit,
+                                "proc/diskstats: truncated row");
 }
 
 const struct vigil_collector_ops vigil__collector_diskstats = {
@@ -178,7 +137,7 @@ const struct vigil_collector_ops vigil__collector_diskstats = {
     .default_on = 1,
     .init = diskstats_init,
     .collect = diskstats_collect,
-    .fini = diskstats_fini,
+    .fini = vigil__keyed_fini,
 };
 
 /* ---- filesystems: statvfs on /proc/self/mounts ---- */

@@ -30,12 +30,6 @@ static const struct vigil_opt netdev_opts[] = {
     {0},
 };
 
-struct netdev {
-    struct vigil__pfile f;
-    struct vigil__rowmap rows;
-    struct vigil__filter exclude;
-};
-
 static const char *const netdev_fields[16] = {
     "receive_bytes",   "receive_packets",   "receive_errs",       "receive_drop",
     "receive_fifo",    "receive_frame",     "receive_compressed", "receive_multicast",
@@ -47,99 +41,67 @@ static int netdev_init(struct vigil_collector *c, struct vigil_collect *set, con
                        const void *params)
 {
     const struct netdev_params *pp = params;
-    struct netdev *x = vigil_calloc(1, sizeof *x);
-    if (!x) {
-        return -ENOMEM;
-    }
-    c->ctx = x;
-    vigil__pfile_init(&x->f);
-    vigil__rowmap_init(&x->rows);
-    vigil__rowmap_own(&x->rows, set, /* stride = */ 1); /* a vanished device gives its ids back */
-    if (vigil__filter_init(&x->exclude, pp->exclude)) {
-        return VIGIL_ECONFIG;
-    }
-    int rc = vigil__pfile_open(&x->f, root, "proc/net/dev");
-    return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+    /* Owned: a vanished device gives its ids back. */
+    return vigil__keyed_new(c, root, "proc/net/dev", pp->exclude, set);
 }
 
-static void netdev_fini(struct vigil_collector *c)
+/* "  eth0: 1 2 3 ..."; the two header lines have a '|' and no ':' before it. */
+static const char *netdev_split(void *u, const char *p, const char *le, const char **key,
+                                size_t *kl, int *bad)
 {
-    struct netdev *x = c->ctx;
-    if (x) {
-        vigil__pfile_close(&x->f);
-        vigil__rowmap_fini(&x->rows);
-        vigil__filter_fini(&x->exclude);
-        vigil_free(x);
+    (void)u;
+    (void)bad;
+    const char *colon = memchr(p, ':', (size_t)(le - p));
+    if (!colon || memchr(p, '|', (size_t)(le - p))) {
+        return NULL;
     }
-    c->ctx = NULL;
+    *key = vigil__skip_blanks(p, colon);
+    *kl = (size_t)(colon - *key);
+    return colon + 1;
 }
 
-static const uint32_t *netdev_learn(struct netdev *x, struct vigil_collect *set, size_t row,
-                                    const char *dev, size_t dl, size_t *n_ids)
+static int netdev_learn(void *u, struct vigil_collect *set, const char *dev, size_t dl,
+                        const char *q, const char *le, uint32_t *ids, size_t *n)
 {
-    uint32_t ids[16];
-    size_t n = 0;
-    vigil__rowmap_truncate(&x->rows, row); /* release first: see vigil__rowmap_own */
-    if (!vigil__filter_match(&x->exclude, dev, dl)) {
-        for (int j = 0; j < 16; j++) {
-            char name[64];
-            snprintf(name, sizeof name, "node_network_%s_total", netdev_fields[j]);
-            struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
-            if (vigil__intern(set, name, &l, 1, VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK, NULL,
-                              "Network device statistic from /proc/net/dev.", &ids[n++])) {
-                return NULL;
-            }
+    const struct vigil__keyed *k = u;
+    (void)q;
+    (void)le;
+    *n = 0;
+    if (vigil__filter_match(&k->filt, dev, dl)) {
+        return 0;
+    }
+    for (int j = 0; j < 16; j++) {
+        char name[64];
+        snprintf(name, sizeof name, "node_network_%s_total", netdev_fields[j]);
+        struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
+        if (vigil__intern(set, name, &l, 1, VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK, NULL,
+                          "Network device statistic from /proc/net/dev.", &ids[(*n)++])) {
+            return -ENOMEM;
         }
     }
-    *n_ids = n;
-    return vigil__rowmap_learn(&x->rows, row, dev, dl, ids, n);
+    return 0;
+}
+
+static int netdev_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
+                       const char *q, const char *le)
+{
+    (void)u;
+    uint64_t v[16];
+    for (int j = 0; j < 16; j++) {
+        if (!(q = vigil__pf_u64(q, le, &v[j]))) {
+            return 1; /* truncated row: emit nothing for it */
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        vigil__emit(cx, ids[j], (double)v[j]);
+    }
+    return 0;
 }
 
 static int netdev_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
-    struct netdev *x = c->ctx;
-    int rc = vigil__pfile_read(&x->f);
-    if (rc) {
-        vigil_collect_fail(cx, x->f.path, rc);
-        return 0;
-    }
-    const char *p = x->f.buf, *end = p + x->f.len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *colon = memchr(p, ':', (size_t)(le - p));
-        const char *dev = vigil__skip_blanks(p, le);
-        /* The two header lines have '|' and no ':' before it. */
-        if (!colon || memchr(p, '|', (size_t)(le - p))) {
-            p = le + 1;
-            continue;
-        }
-        size_t dl = (size_t)(colon - dev), n;
-        const uint32_t *ids = vigil__rowmap_get(&x->rows, row, dev, dl, &n);
-        if (!ids && !(ids = netdev_learn(x, cx->set, row, dev, dl, &n))) {
-            return -ENOMEM;
-        }
-        const char *q = colon + 1;
-        uint64_t v[16];
-        int j = 0;
-        for (; j < 16 && (q = vigil__pf_u64(q, le, &v[j])); j++) {
-        }
-        if (j < 16) {
-            bad = 1; /* truncated row: emit nothing for it */
-        } else {
-            for (size_t k = 0; k < n; k++) {
-                vigil__emit(cx, ids[k], (double)v[k]);
-            }
-        }
-        row++;
-        p = le + 1;
-    }
-    vigil__rowmap_truncate(&x->rows, row);
-    if (bad) {
-        vigil_collect_fail(cx, "proc/net/dev: truncated row", VIGIL_EPARSE);
-    }
-    return 0;
+    return vigil__keyed_collect(c, cx, netdev_split, netdev_learn, netdev_emit,
+                                "proc/net/dev: truncated row");
 }
 
 const struct vigil_collector_ops vigil__collector_netdev = {
@@ -151,7 +113,7 @@ const struct vigil_collector_ops vigil__collector_netdev = {
     .default_on = 1,
     .init = netdev_init,
     .collect = netdev_collect,
-    .fini = netdev_fini,
+    .fini = vigil__keyed_fini,
 };
 
 /* ---- /proc/net/snmp, /proc/net/netstat, /proc/net/snmp6 ---- */
@@ -177,6 +139,7 @@ struct netstat {
     struct vigil__pfile f[3]; /* snmp, netstat, snmp6 */
     struct vigil__rowmap rows[3];
     struct vigil__filter include;
+    int idle[3]; /* no field of this file is exported: read it at discoveries only */
 };
 
 static const char *const netstat_files[3] = {"proc/net/snmp", "proc/net/netstat",
@@ -208,6 +171,7 @@ static int netstat_init(struct vigil_collector *c, struct vigil_collect *set, co
         if (rc) {
             vigil__pfile_close(&x->f[i]); /* snmp6 is absent without IPv6 */
         } else {
+            x->f[i].whole = 1; /* all three are single_open files */
             found++;
         }
     }
@@ -323,49 +287,32 @@ static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
 }
 
 /* snmp6 is one "Ip6InReceives  123" per line; the protocol ends at the '6'. */
+static int snmp6_learn(void *u, struct vigil_collect *set, const char *key, size_t kl,
+                       const char *q, const char *le, uint32_t *ids, size_t *n)
+{
+    (void)q;
+    (void)le;
+    const char *six = memchr(key, '6', kl);
+    ids[0] = VIGIL__NO_ID;
+    if (six && netstat_intern(u, set, key, (size_t)(six - key) + 1, six + 1,
+                              kl - (size_t)(six - key) - 1, &ids[0])) {
+        return -ENOMEM;
+    }
+    *n = ids[0] != VIGIL__NO_ID;
+    return 0;
+}
+
 static int snmp6_collect(struct netstat *x, struct vigil_collect_cx *cx)
 {
-    struct vigil__rowmap *rm = &x->rows[2];
-    const char *p = x->f[2].buf, *end = p + x->f[2].len;
-    size_t row = 0;
-    int bad = 0;
-    while (p < end) {
-        const char *le = vigil__line_end(p, end);
-        const char *key;
-        size_t kl, n;
-        const char *q = vigil__token(p, le, &key, &kl);
-        int64_t val;
-        if (!q || !(q = vigil__pf_i64(q, le, &val))) {
-            bad |= le > p;
-            p = le + 1;
-            continue;
-        }
-        const uint32_t *ids = vigil__rowmap_get(rm, row, key, kl, &n);
-        if (!ids) {
-            const char *six = memchr(key, '6', kl);
-            uint32_t id = VIGIL__NO_ID;
-            if (six && netstat_intern(x, cx->set, key, (size_t)(six - key) + 1, six + 1,
-                                      kl - (size_t)(six - key) - 1, &id)) {
-                return -ENOMEM;
-            }
-            n = 1;
-            if (!(ids = vigil__rowmap_learn(rm, row, key, kl, &id, 1))) {
-                return -ENOMEM;
-            }
-        }
-        vigil__emit(cx, ids[0], (double)val);
-        row++;
-        p = le + 1;
-    }
-    vigil__rowmap_truncate(rm, row);
-    return bad ? VIGIL_EPARSE : 0;
+    return vigil__rows_parse(&x->rows[2], x->f[2].buf, x->f[2].buf + x->f[2].len, vigil__split_kv,
+                             snmp6_learn, vigil__emit_i64, x, cx);
 }
 
 static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
     struct netstat *x = c->ctx;
     for (int i = 0; i < 3; i++) {
-        if (!x->f[i].path) {
+        if (!x->f[i].path || (x->idle[i] && !cx->rescan)) {
             continue;
         }
         int rc = vigil__pfile_read(&x->f[i]);
@@ -377,6 +324,8 @@ static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *c
         if (rc == -ENOMEM) {
             return rc;
         }
+        /* A file none of whose fields the filter keeps is only re-checked at discoveries. */
+        x->idle[i] = !rc && !vigil__rowmap_exports(&x->rows[i]);
         if (rc) {
             vigil_collect_fail(cx, x->f[i].path, rc);
         }

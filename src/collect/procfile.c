@@ -121,9 +121,11 @@ int vigil__pfile_read(struct vigil__pfile *f)
          * short only when its page-sized buffer overflows with the next
          * record, single-record files (cgroup, sysctl, /proc/stat) come whole,
          * and a regular file reads short only at its end. Skipping the
-         * zero-length confirmation read halves the syscalls per tick.
+         * zero-length confirmation read halves the syscalls per tick. A
+         * single_open file (f->whole) is shown in one piece, so any short
+         * read of it is the whole file, however long.
          */
-        if (n < f->cap && n < VIGIL__PFILE_SHORT) {
+        if (n < f->cap && (n < VIGIL__PFILE_SHORT || f->whole)) {
             break;
         }
     }
@@ -299,6 +301,74 @@ uint32_t *vigil__rowmap_learn(struct vigil__rowmap *m, size_t i, const char *key
     m->n_ids += n_ids;
     m->n_rows = i + 1;
     return m->ids + r->ids_off;
+}
+
+/* ---- files of keyed rows ---- */
+
+int vigil__keyed_new(struct vigil_collector *c, const char *root, const char *rel, const char *pat,
+                     struct vigil_collect *owner)
+{
+    struct vigil__keyed *k = vigil_calloc(1, sizeof *k);
+    if (!k) {
+        return -ENOMEM;
+    }
+    c->ctx = k; /* freed by the collector's fini, also when this fails */
+    vigil__pfile_init(&k->f);
+    vigil__rowmap_init(&k->rows);
+    if (owner) {
+        vigil__rowmap_own(&k->rows, owner, /* stride = */ 1);
+    }
+    if (vigil__filter_init(&k->filt, pat)) {
+        return VIGIL_ECONFIG;
+    }
+    int rc = vigil__pfile_open(&k->f, root, rel);
+    if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES) {
+        return VIGIL_ENOTSUP;
+    }
+    return rc;
+}
+
+void vigil__keyed_fini(struct vigil_collector *c)
+{
+    struct vigil__keyed *k = c->ctx;
+    if (k) {
+        vigil__pfile_close(&k->f);
+        vigil__rowmap_fini(&k->rows);
+        vigil__filter_fini(&k->filt);
+        vigil_free(k);
+    }
+    c->ctx = NULL;
+}
+
+int vigil__keyed_read(struct vigil__keyed *k, struct vigil_collect_cx *cx)
+{
+    int rc = vigil__pfile_read(&k->f);
+    if (rc) {
+        vigil_collect_fail(cx, k->f.path, rc);
+        return 1;
+    }
+    return 0;
+}
+
+int vigil__psi_parse(const char *p, const char *end, double v[2], unsigned *have)
+{
+    int seen = 0;
+    while (p < end) {
+        const char *le = vigil__line_end(p, end);
+        int which = le - p > 5 && memcmp(p, "some ", 5) == 0   ? 0
+                    : le - p > 5 && memcmp(p, "full ", 5) == 0 ? 1
+                                                               : -1;
+        const char *t = which < 0 ? NULL : memmem(p, (size_t)(le - p), "total=", 6);
+        uint64_t x;
+        if (!t || !vigil__pf_u64(t + 6, le, &x)) {
+            return VIGIL_EPARSE;
+        }
+        v[which] = (double)x / 1e6;
+        *have |= 1u << which;
+        seen++;
+        p = le + 1;
+    }
+    return seen ? 0 : VIGIL_EPARSE;
 }
 
 /* ---- helpers for collectors ---- */

@@ -137,6 +137,7 @@ struct gen {
     size_t rows;    /* history rows trained on */
     double seconds; /* training wall time */
     int failures;   /* entities whose training failed */
+    size_t masked;  /* rows x groups of past events left out */
 };
 
 static void gen_free(struct gen *g)
@@ -153,6 +154,22 @@ static void gen_free(struct gen *g)
     vigil_free(g);
 }
 
+/* The span of a past or open event of one entity and group (engine side). */
+struct span {
+    char *entity; /* owned */
+    uint8_t group;
+    int64_t from, to;
+};
+
+/* The same in a job: entity k of the job. */
+struct job_span {
+    size_t k;
+    uint8_t group;
+    int64_t from, to;
+};
+
+#define SPAN_MAX 256 /* event spans remembered; the oldest goes first */
+
 /* Who owns a job: the trainer while RUNNING, then the loop (DONE); ABANDONED = the trainer
  * frees it when it finishes (the engine was freed meanwhile). */
 enum { JOB_RUNNING = 0, JOB_DONE = 1, JOB_ABANDONED = 2 };
@@ -168,10 +185,13 @@ struct job {
     int train_windows;
     int min_series;
     int threads;
-    double calibrate; /* share of the newest rows held out to set thresholds */
-    double quantile;  /* of the held-out errors */
-    double range_floor; /* prep's range floor */
-    double seconds_floor; /* prep's seconds floor (per step) */
+    double calibrate;       /* share of the newest rows held out to set thresholds */
+    double quantile;        /* of the held-out errors */
+    double range_floor;     /* prep's range floor */
+    double seconds_floor;   /* prep's seconds floor (per step) */
+    struct job_span *spans; /* (n_spans) past events of the job's entities, kept out */
+    size_t n_spans;
+    size_t masked; /* rows x groups left out (trainer) */
     struct gen *result;
 };
 
@@ -225,6 +245,7 @@ static void job_free(struct job *j)
     }
     vigil_free(j->frames);
     vigil_free(j->entities);
+    vigil_free(j->spans);
     params_free(j->ops, j->params);
     gen_free(j->result);
     vigil_free(j);
@@ -323,6 +344,74 @@ static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, siz
     return rc == -EINVAL ? 0 : rc;
 }
 
+/* First row of ts (N, ascending) at or after t. */
+static size_t row_at(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/*
+ * Rows of feat inside the spans of entity k's past and open events get NaN in
+ * the features of the event's group, which the models skip: an anomaly is not
+ * learnt as normal, nor does it set a threshold. A group whose events cover
+ * more than half of the history keeps every row: a level that moved and
+ * stayed there is the new normal, which the model has to learn.
+ */
+static int mask_events(struct job *j, size_t k, const struct vigil_prep *pp,
+                       struct vigil_frame *feat)
+{
+    uint8_t *mark = NULL;
+    for (uint8_t g = 0; g < VIGIL_GROUP_COUNT; g++) {
+        size_t hit = 0;
+        for (size_t s = 0; s < j->n_spans; s++) {
+            const struct job_span *sp = &j->spans[s];
+            if (sp->k != k || sp->group != g) {
+                continue;
+            }
+            if (!mark && !(mark = vigil_malloc(feat->n ? feat->n : 1))) {
+                return -ENOMEM;
+            }
+            if (hit == 0) {
+                memset(mark, 0, feat->n);
+            }
+            for (size_t i = row_at(feat->ts, feat->n, sp->from);
+                 i < feat->n && feat->ts[i] <= sp->to; i++) {
+                hit += !mark[i];
+                mark[i] = 1;
+            }
+        }
+        if (hit == 0) {
+            continue;
+        }
+        if (hit * 2 > feat->n) {
+            vigil_info("watch: %s: %s events cover %zu of %zu rows: all kept as the new normal",
+                       j->entities[k], vigil_group_name(g), hit, feat->n);
+            continue;
+        }
+        for (size_t i = 0; i < feat->n; i++) {
+            for (size_t c = 0; mark[i] && c < feat->f; c++) {
+                if (vigil_prep_feature_group(pp, c) == g) {
+                    feat->x[i * feat->f + c] = NAN;
+                }
+            }
+        }
+        j->masked += hit;
+        vigil_info("watch: %s: %zu rows of past %s events left out of training", j->entities[k],
+                   hit, vigil_group_name(g));
+    }
+    vigil_free(mark);
+    return 0;
+}
+
 /* Fits prep and model for one entity. Returns 0, or a code with the reason logged. */
 static int train_entity(struct job *j, size_t k, struct gen_entity *out)
 {
@@ -355,9 +444,10 @@ static int train_entity(struct job *j, size_t k, struct gen_entity *out)
                    diag.msg[0] ? diag.msg : vigil_strerror(rc));
         goto fail;
     }
+    rc = mask_events(j, k, out->prep, &feat);
     groups = vigil_malloc(f);
     names = vigil_mallocarray(f, sizeof *names);
-    if (!groups || !names) {
+    if (rc || !groups || !names) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -431,6 +521,7 @@ static void run_job(struct job *j)
         }
     }
     g->seconds = (double)(vigil_clock_mono_ns() - t0) / 1e9;
+    g->masked = j->masked;
     j->result = g;
 }
 
@@ -490,7 +581,10 @@ struct vigil_watch {
     struct live *live;   /* (gen->n) */
     uint64_t trainings, failures, events;
     double train_seconds;
+    size_t train_masked; /* of the last installed training */
 
+    struct span spans[SPAN_MAX]; /* closed events, oldest first, kept out of trainings */
+    size_t n_spans;
     struct vigil_buf feat_json; /* scratch for explanations */
     regex_t exclude;
     int has_exclude;
@@ -558,6 +652,76 @@ static const float *hist_row(const struct vigil_watch *w, size_t i, int64_t *ts)
 /* ---- training jobs ---- */
 
 /* Series the exclude rule leaves out (vigil's own health, lagging load averages). */
+static uint8_t group_id(const char *name)
+{
+    uint8_t g = 0;
+    while (g < VIGIL_GROUP_COUNT && strcmp(vigil_group_name(g), name) != 0) {
+        g++;
+    }
+    return g;
+}
+
+/* Remembers a closed event's span; spans older than the history are forgotten. */
+static void span_add(struct vigil_watch *w, const char *entity, const char *group, int64_t from,
+                     int64_t to)
+{
+    int64_t oldest = INT64_MIN;
+    if (w->len) {
+        hist_row(w, 0, &oldest);
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < w->n_spans; i++) {
+        if (w->spans[i].to < oldest || (i == 0 && w->n_spans == SPAN_MAX)) {
+            vigil_free(w->spans[i].entity);
+        } else {
+            w->spans[keep++] = w->spans[i];
+        }
+    }
+    w->n_spans = keep;
+    char *e = vigil_strdup(entity);
+    if (e) {
+        w->spans[w->n_spans++] =
+            (struct span){.entity = e, .group = group_id(group), .from = from, .to = to};
+    }
+}
+
+/* The job's spans: its entities' closed events, and the open ones up to now. */
+static int job_spans(struct vigil_watch *w, struct job *j)
+{
+    size_t cap = w->n_spans;
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        cap += w->live[k].n_groups;
+    }
+    j->spans = vigil_mallocarray(cap ? cap : 1, sizeof *j->spans);
+    if (!j->spans) {
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < j->n; k++) {
+        for (size_t i = 0; i < w->n_spans; i++) {
+            const struct span *sp = &w->spans[i];
+            if (strcmp(sp->entity, j->entities[k]) == 0) {
+                j->spans[j->n_spans++] =
+                    (struct job_span){.k = k, .group = sp->group, .from = sp->from, .to = sp->to};
+            }
+        }
+        for (size_t e = 0; w->gen && e < w->gen->n; e++) {
+            const struct live *l = &w->live[e];
+            if (strcmp(l->em->entity, j->entities[k]) != 0) {
+                continue;
+            }
+            for (size_t g = 0; g < l->n_groups; g++) {
+                if (l->grp[g].pol.state == VIGIL_POLICY_ANOMALY) {
+                    j->spans[j->n_spans++] = (struct job_span){.k = k,
+                                                               .group = group_id(l->grp[g].name),
+                                                               .from = l->grp[g].pol.start_ns,
+                                                               .to = INT64_MAX};
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 static int modelled(const struct vigil_watch *w, const struct vigil_series *s)
 {
     return !w->has_exclude || regexec(&w->exclude, s->name, 0, NULL, 0) != 0;
@@ -712,6 +876,7 @@ static int make_job(struct vigil_watch *w, const struct vigil_series_table *seri
         }
     }
     vigil_free(cols);
+    rc = rc ? rc : job_spans(w, j);
     if (rc) {
         goto fail;
     }
@@ -918,6 +1083,9 @@ static void report(struct vigil_watch *w, struct live *l, struct live_group *lg,
     };
     if (what == VIGIL_WATCH_OPENED) {
         w->events++;
+    }
+    if (what == VIGIL_WATCH_CLOSED) {
+        span_add(w, l->em->entity, lg->name, lg->pol.start_ns, lg->pol.end_ns);
     }
     if (w->sink.event) {
         w->sink.event(w->sink.user, what, &ev);
@@ -1189,6 +1357,7 @@ static void install(struct vigil_watch *w, struct gen *g, const struct vigil_ser
     w->retry_ts = 0;
     w->trainings++;
     w->train_seconds = g->seconds;
+    w->train_masked = g->masked;
     vigil_info("watch: %zu models live (%s, trained in %.1f s on %zu rows)", n, w->ops->name,
                g->seconds, g->rows);
 }
@@ -1289,6 +1458,20 @@ void vigil_watch_set_policy(struct vigil_watch *w, const struct vigil_watch_conf
     w->conf.resend = conf->resend;
 }
 
+/*
+ * Time from the last training to the next: `retrain`, but while the history is
+ * shorter than that, as soon as it has doubled (a 10 m warm-up trains at 10, 20,
+ * 40, 80 and 160 m, then every 3 h): a model fitted on a few minutes has seen
+ * little of the host's normal, and levels that drift after the warm-up (page
+ * cache, vigil's own database) are learnt within minutes, not hours.
+ */
+static int64_t retrain_gap(const struct vigil_watch *w)
+{
+    int64_t span = w->last_train_ts - w->first_ts;
+    span = span > w->conf.warmup ? span : w->conf.warmup;
+    return span < w->conf.retrain ? span : w->conf.retrain;
+}
+
 int vigil_watch_push(struct vigil_watch *w, int64_t ts, const struct vigil_series_table *series,
                      const float *row)
 {
@@ -1333,7 +1516,7 @@ int vigil_watch_push(struct vigil_watch *w, int64_t ts, const struct vigil_serie
                 start_training(w, series, ts);
             }
         } else if (w->retry_ts ? ts >= w->retry_ts
-                               : w->conf.retrain > 0 && ts - w->last_train_ts >= w->conf.retrain) {
+                               : w->conf.retrain > 0 && ts - w->last_train_ts >= retrain_gap(w)) {
             start_training(w, series, ts);
         }
     }
@@ -1453,13 +1636,17 @@ int vigil_watch_render_metrics(const struct vigil_watch *w, struct vigil_buf *ou
                   "# HELP vigil_watch_training_duration_seconds Wall time of the last training.\n"
                   "# TYPE vigil_watch_training_duration_seconds gauge\n"
                   "vigil_watch_training_duration_seconds %.3f\n"
+                  "# HELP vigil_watch_training_excluded_rows Rows (times groups) of past "
+                  "events left out of the last training.\n"
+                  "# TYPE vigil_watch_training_excluded_rows gauge\n"
+                  "vigil_watch_training_excluded_rows %zu\n"
                   "# HELP vigil_watch_history_rows Rows of raw history held.\n"
                   "# TYPE vigil_watch_history_rows gauge\nvigil_watch_history_rows %zu\n"
                   "# HELP vigil_watch_events_total Anomaly events opened.\n"
                   "# TYPE vigil_watch_events_total counter\nvigil_watch_events_total %llu\n",
                   (int)w->phase, vigil_watch_progress(w), vigil_watch_n_models(w),
                   (unsigned long long)w->trainings, (unsigned long long)w->failures,
-                  w->train_seconds, w->len, (unsigned long long)w->events);
+                  w->train_seconds, w->train_masked, w->len, (unsigned long long)w->events);
     return rc;
 }
 
@@ -1576,6 +1763,9 @@ void vigil_watch_free(struct vigil_watch *w)
     vigil_free(w->hts);
     if (w->ops) {
         params_free(w->ops, w->params);
+    }
+    for (size_t i = 0; i < w->n_spans; i++) {
+        vigil_free(w->spans[i].entity);
     }
     vigil_free(w->conf.model);
     vigil__clf_free(w->clf);

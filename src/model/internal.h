@@ -14,11 +14,14 @@ extern const struct vigil_model_ops vigil_kmeans_ops;
 extern const struct vigil_model_ops vigil_mlp_ops;
 
 /*
- * Random Forest batch scoring with a chosen tree walk, for tests and
- * benchmarks that check the fast walk against the reference: walk 0 = the
- * default (8 lanes with slot refill, as ops->score), 1 = the same, 2 = one
- * row at a time (the reference). Same contract as ops->score.
+ * Random Forest batch scoring with a chosen tree walk and thread count, for
+ * tests and benchmarks that check the fast walk against the reference: walk
+ * 0 = the default (top heap, then level passes, as ops->score), 1 = 8 lanes
+ * with slot refill (the previous default), 2 = one row at a time (the
+ * reference). threads <= 1: the calling thread only. Same contract as
+ * ops->score.
  */
-int vigil__rf_score_walk(struct vigil_model *m, const float *x, size_t n, float *out, int walk);
+int vigil__rf_score_walk(struct vigil_model *m, const float *x, size_t n, float *out, int walk,
+                         int threads);
 
 #endif /* VIGIL_MODEL_INTERNAL_H */

@@ -71,7 +71,7 @@ if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
         "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
         NPID=$!
         up=0
-        for _ in $(seq 1 100); do
+        for _ in $(seq 1 400); do # up to 20 s: JetStream starts slowly on a loaded machine
             curl -s "127.0.0.1:$((P + 1))/healthz" >/dev/null && { up=1; break; }
             kill -0 "$NPID" 2>/dev/null || break
             sleep 0.05

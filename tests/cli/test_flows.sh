@@ -173,7 +173,8 @@ if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
     P=$(( (RANDOM % 20000) + 30000 ))
     "$NATS" -js -a 127.0.0.1 -p "$P" -m $((P + 1)) -sd "$TMP/js" >/dev/null 2>&1 &
     NPID=$!
-    for _ in $(seq 1 100); do curl -s "127.0.0.1:$((P + 1))/healthz" >/dev/null && break; sleep 0.05; done
+    # JetStream takes seconds to start on a loaded machine: up to 20 s
+    for _ in $(seq 1 400); do curl -sf "127.0.0.1:$((P + 1))/healthz" >/dev/null && break; sleep 0.05; done
     URL="nats://127.0.0.1:$P"
     "$VIGIL" flows detect --model "$TMP/mlp.vmdl" "$F/flood.pcap" "$F/scan.pcap" --batch 16 \
         --alarms '' --scores "$TMP/offline.scores" 2>/dev/null

@@ -49,6 +49,22 @@ done
 if head -c 8 "$TMP/plots/roc.png" | od -An -c | grep -q 'P   N   G'; then ok "roc.png is a PNG"; else
     not_ok "roc.png is a PNG"; fi
 
+# --class-weights re-picks pred as argmax w_c p_c; probabilities unchanged.
+"$VIGIL" score -q "$TMP/m.vmdl" "$TMP/test.csv" --class-weights 1,1,1 -o "$TMP/w1.csv"
+if cmp -s "$TMP/s.csv" "$TMP/w1.csv"; then ok "class weights all 1: the same scores"; else
+    not_ok "class weights all 1: the same scores"; fi
+"$VIGIL" score -q "$TMP/m.vmdl" "$TMP/test.csv" --class-weights 0.5,0,3 -o "$TMP/w2.csv"
+check_w2() { awk -F, 'NR > 1 { want = ($3 * 3 > $1 * 0.5) ? 2 : 0; bad += ($4 != want) }
+        END { exit bad != 0 }' "$1"; }
+if check_w2 "$TMP/w2.csv" && ! check_w2 "$TMP/s.csv" &&
+    [ "$(cut -d, -f1-3 "$TMP/w2.csv")" = "$(cut -d, -f1-3 "$TMP/s.csv")" ]; then
+    ok "class weights 0.5,0,3: pred = argmax w_c p_c, p_c unchanged"; else
+    not_ok "class weights 0.5,0,3" "$(head -5 "$TMP/w2.csv")"; fi
+expect_exit 2 "class weights: one per class" "$VIGIL" score -q "$TMP/m.vmdl" "$TMP/test.csv" \
+    --class-weights 1,2 -o "$TMP/x.csv"
+expect_exit 2 "class weights: numbers >= 0" "$VIGIL" score -q "$TMP/m.vmdl" "$TMP/test.csv" \
+    --class-weights 1,-2,1 -o "$TMP/x.csv"
+
 # Determinism: same seed and data, any thread count, same bytes.
 "$VIGIL" train -q -m rf --trees 20 --seed 7 --threads 2 --train "$TMP/train.csv" \
     --labels "$TMP/train.lab" -o "$TMP/m3.vmdl"
@@ -82,6 +98,8 @@ expect_out "train -m rf --help lists model options" "max-features" "$VIGIL" trai
 # Generic: an unsupervised model goes through the same commands.
 expect_exit 0 "train pca (unsupervised, no labels)" "$VIGIL" train -q -m pca --train "$TMP/train.csv" -o "$TMP/p.vmdl"
 expect_exit 0 "score pca" "$VIGIL" score "$TMP/p.vmdl" "$TMP/test.csv" -o "$TMP/p.csv"
+expect_exit 1 "class weights need class probabilities" "$VIGIL" score -q "$TMP/p.vmdl" \
+    "$TMP/test.csv" --class-weights 1,1 -o "$TMP/x.csv"
 expect_out "eval uses the score column" "anomaly score: score" \
     "$VIGIL" eval --labels "$TMP/test.lab" --scores "$TMP/p.csv"
 

@@ -144,7 +144,7 @@ if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
     NSP=$(free_port)
     "$NATS" -js -a 127.0.0.1 -p "$NSP" -sd "$TMP/js" >"$TMP/nats.log" 2>&1 &
     PIDS="$PIDS $!"
-    for _ in $(seq 1 50); do ss -ltn | grep -q "127.0.0.1:$NSP " && break; sleep 0.1; done
+    for _ in $(seq 1 200); do ss -ltn | grep -q "127.0.0.1:$NSP " && break; sleep 0.1; done
     "$VIGIL" collect --nats "nats://127.0.0.1:$NSP" -i 250ms -q >"$TMP/col.out" 2>&1 &
     CPID=$!; PIDS="$PIDS $CPID"
     P4=$(free_port)
@@ -331,7 +331,10 @@ fi
 # What the event says, and that it ends, holds for a burst on a quiet host; on a busy one the
 # other load keeps the cpu group anomalous and shares the explanation.
 if [ "$found" = 1 ] && [ "$quiet" = 1 ]; then
-    echo "$ev" | grep -q '"features":\[{"name":"node_cpu_seconds_total' && ok "event names CPU features first" \
+    # cpu-group series: CPU time per mode, CPU pressure (which a burst on every core raises
+    # as much as the idle time falls), scheduler statistics, context switches
+    echo "$ev" | grep -qE '"features":\[\{"name":"node_(cpu_seconds_total|pressure_cpu_|schedstat_|context_switches)' \
+        && ok "event names CPU features first" \
         || not_ok "event names CPU features first" "$(echo "$ev" | head -c 600)"
 elif [ "$found" = 1 ]; then
     skip_test "host not quiet: explanation, closing and resolution not asserted"

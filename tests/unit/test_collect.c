@@ -457,6 +457,97 @@ static void test_cgroup_max_bounds_entities(void **state)
     vigil_collect_free(c);
 }
 
+static int64_t fake_now(void *user)
+{
+    return *(const int64_t *)user;
+}
+
+/*
+ * A set over root running list on the clock *now, discovering every second;
+ * opt ("collector.option", or NULL) is set to val before the start.
+ */
+static struct vigil_collect *start_clocked(const char *root, const char *list, int64_t *now,
+                                           const char *opt, const char *val)
+{
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = root;
+    conf.collectors = list;
+    conf.rescan_ns = 1000000000LL;
+    conf.clock = fake_now;
+    conf.clock_user = now;
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    if (opt) {
+        assert_int_equal(vigil_collect_set(c, opt, val, &d), 0);
+    }
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    return c;
+}
+
+/* Limits are read at discoveries only, and their last values emitted every tick. */
+static void test_cgroup_limits_read_at_discovery(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("cgroup/v2"));
+    int64_t now = 0;
+    struct vigil_collect *c = start_clocked(dir, "cgroup", &now, NULL, NULL);
+    const char *lim = "container_spec_memory_limit_bytes{name=\"/system.slice/nginx.service\"}";
+    const char *thr = "container_threads_max{name=\"/system.slice/nginx.service\"}";
+    const char *use = "container_memory_usage_bytes{name=\"/system.slice/nginx.service\"}";
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, lim, 268435456);
+    expect(c, b, thr, 4915);
+    put(dir, "sys/fs/cgroup/system.slice/nginx.service/memory.max", "1048576\n");
+    put(dir, "sys/fs/cgroup/system.slice/nginx.service/pids.max", "max\n");
+    put(dir, "sys/fs/cgroup/system.slice/nginx.service/memory.current", "2000\n");
+    now = 100000000LL; /* 100 ms: no discovery; usage is new, the limits are the last read */
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, use, 2000);
+    expect(c, b, lim, 268435456);
+    expect(c, b, thr, 4915);
+    now = 1100000000LL; /* the next discovery reads the new limits; "max" is no value */
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, lim, 1048576);
+    expect_absent(c, b, thr);
+    now = 1200000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, lim, 1048576);
+    expect_absent(c, b, thr);
+    expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 0);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/* A netstat file none of whose fields is kept is read at discoveries only. */
+static void test_netstat_reads_only_files_with_kept_fields(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    int64_t now = 0;
+    struct vigil_collect *c = start_clocked(dir, "netstat", &now, "netstat.fields", "^Tcp_");
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double estab = value_of(c, b, "node_netstat_Tcp_CurrEstab");
+    assert_false(isnan(estab));
+    /* Junk in the files nothing is kept from goes unread between discoveries... */
+    put(dir, "proc/net/netstat", "garbage\n");
+    put(dir, "proc/net/snmp6", "garbage\n");
+    now = 100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_netstat_Tcp_CurrEstab", estab);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 0);
+    /* ...and is seen at the next one. */
+    now = 1100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_netstat_Tcp_CurrEstab", estab);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 2);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 /* ---- allocation, OOM, options ---- */
 
 static void ticks_without_alloc(const char *root, const char *list)
@@ -775,6 +866,8 @@ int main(void)
         cmocka_unit_test(test_cgroup_v1_cadvisor_names),
         cmocka_unit_test(test_cgroup_v2_and_vanish),
         cmocka_unit_test(test_cgroup_max_bounds_entities),
+        cmocka_unit_test(test_cgroup_limits_read_at_discovery),
+        cmocka_unit_test(test_netstat_reads_only_files_with_kept_fields),
         cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
         cmocka_unit_test(test_oom_sweep),
         cmocka_unit_test(test_options_and_names),

@@ -517,12 +517,17 @@ static void test_permutation_importance(void **state)
     vigil_opt_free(rf_ops()->opts, &p);
 }
 
-/* The batch walk (8 lanes, slot refill, 256-row blocks) gives the reference walk's bytes. */
+/*
+ * Every batch walk (top heap + level passes, 8 lanes) on 1 and 3 threads
+ * gives the reference walk's bytes: on blobs (shallow trees), on noise labels
+ * (trees far deeper than the top heap) and on one class (every root a leaf),
+ * at sizes around the lane and block edges.
+ */
 static void test_batch_walk_matches_reference(void **state)
 {
     (void)state;
-    enum { N = 700, F = 6, C = 4 };
-    static float x[N * F], q[N * F], o0[N * C], o2[N * C];
+    enum { N = 2100, F = 6, C = 4 };
+    static float x[N * F], q[N * F], o[N * C], ref[N * C];
     static int32_t y[N], yq[N];
     make_blobs(x, y, N, F, C, 1.0, 5);
     make_blobs(q, yq, N, F, C, 1.0, 6);
@@ -531,18 +536,38 @@ static void test_batch_walk_matches_reference(void **state)
     }
     struct vigil_rf_params p;
     params_default(&p);
-    struct vigil_model m;
-    fit_model(&m, &p, x, y, N, F, C, 1);
-    /* Sizes around the block and lane edges, the whole set too. */
-    static const size_t ns[] = {1, 3, 4, 5, 8, 9, 255, 256, 257, 513, N};
-    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
-        assert_int_equal(vigil__rf_score_walk(&m, q, ns[k], o0, 0), 0);
-        assert_int_equal(vigil__rf_score_walk(&m, q, ns[k], o2, 2), 0);
-        assert_memory_equal(o0, o2, ns[k] * C * sizeof *o0);
+    size_t depth[3];
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind == 1) { /* labels unrelated to x: pure leaves only deep down */
+            struct vigil_rng r;
+            vigil_rng_seed(&r, 9);
+            for (size_t i = 0; i < N; i++) {
+                y[i] = (int32_t)(vigil_rng_u64(&r) % C);
+            }
+        } else if (kind == 2) {
+            memset(y, 0, sizeof y);
+        }
+        struct vigil_model m;
+        fit_model(&m, &p, x, y, N, F, C, 1);
+        size_t k, nodes;
+        assert_int_equal(vigil_rf_shape(&m, &k, &nodes, &depth[kind]), 0);
+        static const size_t ns[] = {1, 3, 4, 5, 8, 9, 255, 256, 1023, 1024, 1025, 2049, N};
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            assert_int_equal(vigil__rf_score_walk(&m, q, ns[i], ref, 2, 1), 0);
+            for (int walk = 0; walk < 2; walk++) {
+                for (int th = 1; th <= 3; th += 2) {
+                    memset(o, 0xff, sizeof o);
+                    assert_int_equal(vigil__rf_score_walk(&m, q, ns[i], o, walk, th), 0);
+                    assert_memory_equal(o, ref, ns[i] * C * sizeof *o);
+                }
+            }
+        }
+        assert_int_equal(m.ops->score(&m, q, N, o), 0);
+        assert_memory_equal(o, ref, sizeof o);
+        vigil_model_fini(&m);
     }
-    assert_int_equal(m.ops->score(&m, q, N, o0), 0);
-    assert_memory_equal(o0, o2, sizeof o0);
-    vigil_model_fini(&m);
+    assert_true(depth[1] > 12); /* deeper than the top heap */
+    assert_int_equal(depth[2], 0);
     vigil_opt_free(rf_ops()->opts, &p);
 }
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -288,6 +289,89 @@ static void test_watch_lstm_ae_detects_cpu_burst(void **state)
     check_burst("lstm-ae", opts);
 }
 
+/* Feeds rows, waiting for a training started meanwhile (the fake clock stops while it runs). */
+static int64_t feed_waiting(struct vigil_watch *wt, struct world *w, int64_t ts, int n, double busy,
+                            double mem)
+{
+    for (int i = 0; i < n; i++) {
+        ts = feed(wt, w, ts, 1, busy, mem);
+        for (int waits = 0; waits < 6000 && vigil_watch_training(wt); waits++) {
+            usleep(20000);
+        }
+    }
+    return ts;
+}
+
+static size_t metric(struct vigil_watch *wt, const char *name)
+{
+    struct vigil_buf b;
+    vigil_buf_init(&b);
+    assert_int_equal(vigil_watch_render_metrics(wt, &b), 0);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(b.p, key);
+    assert_non_null(p);
+    size_t v = (size_t)strtoull(p + strlen(key), NULL, 10);
+    vigil_buf_fini(&b);
+    return v;
+}
+
+/*
+ * Retraining: the second training comes when the history has doubled (600 s
+ * after a 300 s warm-up), leaves the rows of a past CPU burst out, and the
+ * same burst is still an anomaly for the new model. A level that moves and
+ * stays (available memory down by a quarter) is an event at first; once its
+ * events cover more than half of the history, a training takes it as the new
+ * normal and the event closes.
+ */
+static void test_watch_retrains_without_past_events(void **state)
+{
+    (void)state;
+    struct vigil_watch_conf conf;
+    conf_init(&conf, "kmeans");
+    conf.threshold = 1.5;
+    conf.retrain = 3600 * SEC;
+    struct rec r = {0};
+    struct vigil_watch_sink sink = {sink_fn, &r};
+    struct vigil_watch *wt;
+    assert_int_equal(vigil_watch_new(&wt, &conf, NULL, &sink, NULL), 0);
+    struct world w = {0};
+    world_init(&w);
+    int64_t ts = run_until_scoring(wt, &w, 1700000000LL * SEC); /* trained at 300 s */
+    assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 1);
+    ts = feed_waiting(wt, &w, ts, 60, NORMAL, 4e9);
+    ts = feed_waiting(wt, &w, ts, 30, 0.98, 4e9);
+    assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
+    ts = feed_waiting(wt, &w, ts, 60, 0.2, 4e9);
+    assert_int_equal(r.closed[VIGIL_GROUP_CPU], 1);
+    assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 1);
+    /* 600 s: the second training, without the burst's rows. */
+    ts = feed_waiting(wt, &w, ts, 160, NORMAL, 4e9);
+    assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 2);
+    size_t masked = metric(wt, "vigil_watch_training_excluded_rows");
+    assert_true(masked >= 28 && masked <= 40);
+    ts = feed_waiting(wt, &w, ts, 30, 0.98, 4e9);
+    assert_int_equal(r.opened[VIGIL_GROUP_CPU], 2);
+    ts = feed_waiting(wt, &w, ts, 30, 0.2, 4e9);
+    /* Available memory drops to 3e9 and stays: a memory event, open through the 1200 s
+     * training (its events cover under half of the history then), closed after the one
+     * at 2400 s (over half), whose model has learnt the new level. */
+    assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 0);
+    ts = feed_waiting(wt, &w, ts, 300, NORMAL, 3e9);
+    assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
+    ts = feed_waiting(wt, &w, ts, 260, NORMAL, 3e9);
+    assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 3);
+    assert_int_equal(r.closed[VIGIL_GROUP_MEMORY], 0);
+    ts = feed_waiting(wt, &w, ts, 1250, NORMAL, 3e9);
+    assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 4);
+    assert_int_equal(r.closed[VIGIL_GROUP_MEMORY], 1);
+    assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
+    vigil_watch_close_all(wt, ts);
+    vigil_watch_free(wt);
+    vigil_watch_conf_fini(&conf);
+    vigil_series_table_fini(&w.t);
+}
+
 /*
  * PCA reconstructs the two anti-correlated CPU series of the host exactly, so
  * its training threshold sits at float rounding noise; the min-error floor
@@ -554,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_watch_kmeans_detects_cpu_burst),
         cmocka_unit_test(test_watch_lstm_ae_detects_cpu_burst),
         cmocka_unit_test(test_watch_pca_quiet_on_normal_6),
+        cmocka_unit_test(test_watch_retrains_without_past_events),
         cmocka_unit_test(test_watch_outage_raises_nothing_6),
         cmocka_unit_test(test_watch_no_alloc_per_tick_kmeans),
         cmocka_unit_test(test_watch_no_alloc_per_tick_lstm_ae),
