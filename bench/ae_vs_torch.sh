@@ -30,33 +30,37 @@ for th in 1 2; do
     nice $PY bench/ae_vs_torch.py "$DATA" --epochs "$EPOCHS" --threads "$th" --rows "$ROWS" \
         --reps 200 | tee "$OUT/torch$th"
 done
-# field extraction: train us/window, final loss, batch us/window, single-window median us
+# field extraction: train us/window, final loss, batch us/window, single-window median us,
+# sliding-window median us (vigil only: consecutive windows of a live stream; "-" for torch)
 get() { # file
     awk '/^train:/ { for (i = 1; i <= NF; i++) { if ($i == "us/window,") tr = $(i-1); if ($i == "loss") fl = $(i+1) } }
          /^score batch:/ { for (i = 1; i <= NF; i++) if ($i == "us/window") sb = $(i-1) }
          /^score one window:/ { for (i = 1; i <= NF; i++) if ($i == "median") so = $(i+1) }
-         END { print tr, fl, sb, so }' "$1"
+         /^score sliding window:/ { for (i = 1; i <= NF; i++) if ($i == "median") ss = $(i+1) }
+         END { print tr, fl, sb, so, (ss == "" ? "-" : ss) }' "$1"
 }
 echo
 echo "== summary (best of 1 and 2 threads per side; times per window)"
-printf '%-8s %8s %14s %12s %16s %16s\n' side threads "train us/win" "final loss" "score us/win" "one window us"
+printf '%-8s %8s %14s %12s %14s %14s %14s\n' side threads "train us/win" "final loss" "score us/win" \
+    "one window us" "sliding us"
 for side in vigil torch; do
-    best=""
     for th in 1 2; do
-        read -r tr fl sb so <<<"$(get "$OUT/$side$th")"
-        printf '%-8s %8s %14s %12s %16s %16s\n' "$side" "$th" "$tr" "$fl" "$sb" "$so"
+        read -r tr fl sb so ss <<<"$(get "$OUT/$side$th")"
+        printf '%-8s %8s %14s %12s %14s %14s %14s\n' "$side" "$th" "$tr" "$fl" "$sb" "$so" "$ss"
     done
 done
-read -r vt1 vl1 vb1 vo1 <<<"$(get "$OUT/vigil1")"
-read -r vt2 vl2 vb2 vo2 <<<"$(get "$OUT/vigil2")"
-read -r tt1 tl1 tb1 to1 <<<"$(get "$OUT/torch1")"
-read -r tt2 tl2 tb2 to2 <<<"$(get "$OUT/torch2")"
+read -r vt1 vl1 vb1 vo1 vs1 <<<"$(get "$OUT/vigil1")"
+read -r vt2 vl2 vb2 vo2 vs2 <<<"$(get "$OUT/vigil2")"
+read -r tt1 tl1 tb1 to1 _ <<<"$(get "$OUT/torch1")"
+read -r tt2 tl2 tb2 to2 _ <<<"$(get "$OUT/torch2")"
 awk -v vt1="$vt1" -v vt2="$vt2" -v tt1="$tt1" -v tt2="$tt2" -v vo1="$vo1" -v vo2="$vo2" \
     -v to1="$to1" -v to2="$to2" -v vb1="$vb1" -v vb2="$vb2" -v tb1="$tb1" -v tb2="$tb2" \
+    -v vs1="$vs1" -v vs2="$vs2" \
     -v vl="$vl2" -v tl="$tl2" 'function min(a, b) { return a < b ? a : b }
     BEGIN {
         printf "training speed-up (best vs best): %.1fx\n", min(tt1, tt2) / min(vt1, vt2)
         printf "batch scoring speed-up: %.1fx\n", min(tb1, tb2) / min(vb1, vb2)
         printf "single-window speed-up: %.1fx (vigil %.1f us)\n", min(to1, to2) / min(vo1, vo2), min(vo1, vo2)
+        printf "sliding-window speed-up: %.1fx (vigil %.1f us)\n", min(to1, to2) / min(vs1, vs2), min(vs1, vs2)
         printf "final loss, 2 threads: vigil %.6f torch %.6f (%+.1f%%)\n", vl, tl, (vl - tl) / tl * 100
     }'

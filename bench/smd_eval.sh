@@ -54,7 +54,7 @@ for d in $DETECTORS; do
             t0=$(date +%s.%N)
             # shellcheck disable=SC2086
             nice "$V" train -q $f --train "$DATA/train/$m.txt.gz" -o "$model" || exit 1
-            echo "$d $m trained in $(echo "$(date +%s.%N) - $t0" | bc) s"
+            printf '%s %s trained in %.1f s\n' "$d" "$m" "$(echo "$(date +%s.%N) - $t0" | bc)"
         fi
         nice "$V" score -q "$model" "$DATA/test/$m.txt.gz" -o "$OUT/$d/$m.csv" || exit 1
         nice "$V" explain -q "$model" "$DATA/test/$m.txt.gz" --errors "$OUT/$d/$m.errors.csv" || exit 1

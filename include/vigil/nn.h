@@ -58,6 +58,9 @@ double vigil_nn_norm(const float *g, size_t n);
 /* g (N) *= s. */
 void vigil_nn_scale(float *g, size_t n, float s);
 
+/* out (C,R) = the transpose of inp (R,C). */
+void vigil_nn_transpose(float *out, const float *inp, size_t r, size_t c);
+
 /* ---- elementwise functions (vectorizable, shared by the layers) ---- */
 
 /* out (N) = logistic sigmoid of inp (N); out may alias inp. */
@@ -70,6 +73,21 @@ void vigil_tanh(float *out, const float *inp, size_t n);
 /* out (N,O) = inp (N,F) w^T + b;  w (O,F), b (O) or NULL. */
 void vigil_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t n,
                           size_t f, size_t o);
+
+/*
+ * Packs w (O,F) for the one-row products below: w^T (F,O) cut into column
+ * blocks of 128 outputs (the last one narrower), each block's F rows stored
+ * contiguously. out holds O*F floats. Where O <= 128 this is w^T.
+ */
+void vigil_nn_pack_t(float *out, const float *w, size_t o, size_t f);
+
+/*
+ * The same as vigil_linear_forward with w packed by vigil_nn_pack_t, for one
+ * or a few rows (one-window scoring): outputs kept in registers, weights read
+ * in address order. out (N,O) = inp (N,F) w^T + b;  b (O) or NULL.
+ */
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
+                            size_t n, size_t f, size_t o);
 
 /*
  * dinp (N,F) += dout w;  dw (O,F) += dout^T inp;  db (O) += column sums of dout.
@@ -97,6 +115,21 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float *x,
                         const float *wx, const float *wh, const float *b, size_t t, size_t bsz,
                         size_t f, size_t hd, int x_repeat);
+
+/*
+ * vigil_lstm_forward for ONE sequence (B = 1), the live-scoring case, with
+ * the weights transposed and packed: wxt = vigil_nn_pack_t of wx (4H,F),
+ * wht = vigil_nn_pack_t of wh (4H,H). Every product is then a sum of
+ * weight rows scaled by one input, which vectorizes without horizontal sums,
+ * keeps the outputs in registers and reads each weight once. Same outputs and shapes as
+ * vigil_lstm_forward with bsz = 1, equal up to float rounding (the sums run
+ * in another order). With wxt = NULL, gates (T,4H) must already hold the
+ * input products x_t wx^T + b (a caller that keeps them from one sliding
+ * window to the next); x and b are then not read.
+ */
+void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const float *x,
+                            const float *wxt, const float *wht, const float *b, size_t t, size_t f,
+                            size_t hd, int x_repeat);
 
 /*
  * Backward through time for vigil_lstm_forward.

@@ -252,10 +252,7 @@ static int km_save(const void *sub, struct vigil_buf *out)
     const struct km *m = sub;
     int rc = vigil_buf_put_u32(out, (uint32_t)m->f);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)m->k);
-    for (size_t j = 0; j < m->k * m->f && !rc; j++) {
-        rc = vigil_buf_put_f32(out, m->c[j]);
-    }
-    return rc;
+    return rc ? rc : vigil__recon_put_floats(out, m->c, m->k * m->f);
 }
 
 static int km_load(void **sub, const void *params, const void *bytes, size_t n, size_t f)
@@ -273,12 +270,9 @@ static int km_load(void **sub, const void *params, const void *bytes, size_t n, 
     if (!m) {
         return -ENOMEM;
     }
-    for (size_t j = 0; j < (size_t)k * f; j++) {
-        vigil_rd_f32(&rd, &m->c[j]);
-        if (!isfinite(m->c[j])) {
-            km_free(m);
-            return VIGIL_EFORMAT;
-        }
+    if (vigil__recon_rd_floats(&rd, m->c, (size_t)k * f)) {
+        km_free(m);
+        return VIGIL_EFORMAT;
     }
     *sub = m;
     return 0;
@@ -293,21 +287,6 @@ const struct vigil__recon_kind vigil__kmeans_kind = {
     .free = km_free,
 };
 
-const struct vigil_model_ops vigil_kmeans_ops = {
-    .abi = VIGIL_MODEL_ABI,
-    .name = "kmeans",
-    .summary = "k-means distance to the nearest centroid per metric group (Netdata's approach)",
-    .opts = km_opts,
-    .params_size = sizeof(struct km_params),
-    .supervised = 0,
-    .check = vigil__recon_check,
-    .init = vigil__recon_init,
-    .fit = vigil__recon_fit,
-    .n_out = vigil__recon_n_out,
-    .out_name = vigil__recon_out_name,
-    .score = vigil__recon_score,
-    .update = NULL,
-    .save = vigil__recon_save,
-    .load = vigil__recon_load,
-    .fini = vigil__recon_fini,
-};
+const struct vigil_model_ops vigil_kmeans_ops = VIGIL__RECON_OPS(
+    "kmeans", "k-means distance to the nearest centroid per metric group (Netdata's approach)",
+    km_opts, struct km_params, vigil__recon_check);

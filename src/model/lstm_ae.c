@@ -232,6 +232,15 @@ struct shard {
     float *se;       /* scoring: (N,F) output */
     size_t f_out;
     void (*fn)(struct shard *s);
+    /*
+     * One-window scoring keeps the last window's rows and their first-layer
+     * input products: the next window of a live stream shares T-1 rows, so
+     * only the new row's product is computed (incremental sliding window).
+     */
+    float *inc_x;   /* (T,F) rows of the last window scored alone */
+    float *inc_p;   /* (T,4H1) their products x wx^T + b */
+    float *inc_block;
+    int inc_ok;
 };
 
 struct ae {
@@ -239,6 +248,13 @@ struct ae {
     struct ae_w w;
     float *params; /* (n_params) one block */
     size_t n_params;
+    /* Weights transposed and packed for one-window scoring (vigil_nn_pack_t). */
+    float *wt; /* one block; owned; set by ae_ready */
+    float *e1wxt, *e1wht; /* (F,4H1) (H1,4H1) */
+    float *e2wxt, *e2wht; /* (H1,4H2) (H2,4H2) */
+    float *d1wxt, *d1wht; /* (H2,4H2) (H2,4H2) */
+    float *d2wxt, *d2wht; /* (H2,4H1) (H1,4H1) */
+    float *owt;           /* (H1,F) */
     int threads;
     struct shard sc[AE_MAX_THREADS]; /* scoring shards, allocated on first use */
     size_t n_sc;
@@ -248,6 +264,7 @@ struct ae {
 
 static void shard_free(struct shard *s)
 {
+    vigil_free(s->inc_block);
     vigil_free(s->a_block);
     vigil_free(s->g_block);
     vigil_free(s->dw_block);
@@ -262,6 +279,15 @@ static int shard_init(struct shard *s, const struct ae *ae, size_t cap, int trai
     s->a_block = acts_alloc(&s->a, &ae->d, cap, train);
     if (!s->a_block) {
         return -ENOMEM;
+    }
+    if (!train) {
+        size_t sz[2] = {ae->d.t * ae->d.f, ae->d.t * 4 * ae->d.h1};
+        float **p[2] = {&s->inc_x, &s->inc_p};
+        s->inc_block = vigil_nn_alloc(p, sz, 2);
+        if (!s->inc_block) {
+            shard_free(s);
+            return -ENOMEM;
+        }
     }
     if (train) {
         s->g_block = grads_alloc(&s->g, &ae->d, cap, &s->g_zero);
@@ -286,7 +312,31 @@ static void ae_free(void *sub)
     }
     vigil_free(ae->bad);
     vigil_free(ae->params);
+    vigil_free(ae->wt);
     vigil_free(ae);
+}
+
+/* Makes the scoring copies of the trained weights (after fit and load). 0 or -ENOMEM. */
+static int ae_ready(struct ae *ae)
+{
+    const struct ae_dims *d = &ae->d;
+    size_t g1 = 4 * d->h1, g2 = 4 * d->h2;
+    size_t s[9] = {d->f * g1,  d->h1 * g1, d->h1 * g2, d->h2 * g2, d->h2 * g2,
+                   d->h2 * g2, d->h2 * g1, d->h1 * g1, d->h1 * d->f};
+    float **p[9] = {&ae->e1wxt, &ae->e1wht, &ae->e2wxt, &ae->e2wht, &ae->d1wxt,
+                    &ae->d1wht, &ae->d2wxt, &ae->d2wht, &ae->owt};
+    const float *src[9] = {ae->w.e1wx, ae->w.e1wh, ae->w.e2wx, ae->w.e2wh, ae->w.d1wx,
+                           ae->w.d1wh, ae->w.d2wx, ae->w.d2wh, ae->w.ow};
+    size_t rows[9] = {g1, g1, g2, g2, g2, g2, g1, g1, d->f};
+    vigil_free(ae->wt);
+    ae->wt = vigil_nn_alloc(p, s, 9);
+    if (!ae->wt) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < 9; i++) {
+        vigil_nn_pack_t(*p[i], src[i], rows[i], s[i] / rows[i]);
+    }
+    return 0;
 }
 
 static struct ae *ae_new(const struct ae_dims *d, int threads)
@@ -332,6 +382,42 @@ static void load_windows(float *x, const float *src, const uint32_t *start, size
                    d->f * sizeof(float));
         }
     }
+}
+
+/*
+ * Scoring forward of one window (the live case) with the transposed weights.
+ * The first layer's input products of rows shared with the previous window
+ * (shifted by one row, or the same window again) are reused.
+ */
+static void ae_forward_one(struct shard *s)
+{
+    const struct ae *ae = s->ae;
+    const struct ae_dims *d = &ae->d;
+    const struct ae_w *w = &ae->w;
+    struct ae_acts *a = &s->a;
+    size_t t = d->t, f = d->f, g1 = 4 * d->h1, keep = 0;
+    if (s->inc_ok) {
+        if (memcmp(a->x, s->inc_x + f, (t - 1) * f * sizeof(float)) == 0) {
+            memmove(s->inc_p, s->inc_p + g1, (t - 1) * g1 * sizeof(float));
+            keep = t - 1;
+        } else if (memcmp(a->x, s->inc_x, t * f * sizeof(float)) == 0) {
+            keep = t;
+        }
+    }
+    vigil_linear_forward_t(s->inc_p + keep * g1, a->x + keep * f, ae->e1wxt, w->e1b, t - keep, f,
+                           g1);
+    memcpy(s->inc_x, a->x, t * f * sizeof(float));
+    s->inc_ok = 1;
+    memcpy(a->g1, s->inc_p, t * g1 * sizeof(float));
+    vigil_lstm_forward_one(a->h1, a->c1, a->g1, a->tc1, NULL, NULL, ae->e1wht, NULL, t, f, d->h1,
+                           0);
+    vigil_lstm_forward_one(a->h2, a->c2, a->g2, a->tc2, a->h1, ae->e2wxt, ae->e2wht, w->e2b, t,
+                           d->h1, d->h2, 0);
+    vigil_lstm_forward_one(a->h3, a->c3, a->g3, a->tc3, a->h2 + (t - 1) * d->h2, ae->d1wxt,
+                           ae->d1wht, w->d1b, t, d->h2, d->h2, 1);
+    vigil_lstm_forward_one(a->h4, a->c4, a->g4, a->tc4, a->h3, ae->d2wxt, ae->d2wht, w->d2b, t,
+                           d->h2, d->h1, 0);
+    vigil_linear_forward_t(a->y, a->h4 + (t - 1) * d->h1, ae->owt, w->ob, 1, d->h1, d->f);
 }
 
 /*
@@ -455,7 +541,11 @@ static void shard_score(struct shard *s)
         return;
     }
     load_windows(s->a.x, s->src, s->start, s->b, d);
-    ae_forward(s->ae, &s->a, s->b, 0.0f, NULL, 0);
+    if (s->b == 1) {
+        ae_forward_one(s);
+    } else {
+        ae_forward(s->ae, &s->a, s->b, 0.0f, NULL, 0);
+    }
     const float *last = s->a.x + (d->t - 1) * s->b * d->f;
     for (size_t k = 0; k < s->b; k++) {
         size_t row = (size_t)s->start[k] + d->t - 1;
@@ -703,9 +793,12 @@ static int ae_fit(void **sub, const void *params, const float *x, size_t n, size
     if (n_val > 0) {
         memcpy(tr.ae->params, tr.best, tr.ae->n_params * sizeof(float));
     }
+    rc = ae_ready(tr.ae);
+    if (rc) {
+        goto fail;
+    }
     *sub = tr.ae;
     tr.ae = NULL;
-    rc = 0;
 fail:
     trainer_fini(&tr);
     ae_free(tr.ae);
@@ -799,10 +892,7 @@ static int ae_save(const void *sub, struct vigil_buf *out)
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)ae->d.h1);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)ae->d.h2);
     rc = rc ? rc : vigil_buf_put_u64(out, ae->n_params);
-    for (size_t i = 0; i < ae->n_params && !rc; i++) {
-        rc = vigil_buf_put_f32(out, ae->params[i]);
-    }
-    return rc;
+    return rc ? rc : vigil__recon_put_floats(out, ae->params, ae->n_params);
 }
 
 static int ae_load(void **sub, const void *params, const void *p, size_t n, size_t f)
@@ -830,12 +920,13 @@ static int ae_load(void **sub, const void *params, const void *p, size_t n, size
     if (!ae) {
         return -ENOMEM;
     }
-    for (size_t i = 0; i < ae->n_params; i++) {
-        vigil_rd_f32(&rd, &ae->params[i]);
-        if (!isfinite(ae->params[i])) {
-            ae_free(ae);
-            return VIGIL_EFORMAT;
-        }
+    if (vigil__recon_rd_floats(&rd, ae->params, ae->n_params)) {
+        ae_free(ae);
+        return VIGIL_EFORMAT;
+    }
+    if (ae_ready(ae)) {
+        ae_free(ae);
+        return -ENOMEM;
     }
     *sub = ae;
     return 0;
@@ -850,21 +941,6 @@ const struct vigil__recon_kind vigil__lstm_ae_kind = {
     .free = ae_free,
 };
 
-const struct vigil_model_ops vigil_lstm_ae_ops = {
-    .abi = VIGIL_MODEL_ABI,
-    .name = "lstm-ae",
-    .summary = "LSTM autoencoder per metric group, score = reconstruction MSE / threshold",
-    .opts = ae_opts,
-    .params_size = sizeof(struct ae_params),
-    .supervised = 0,
-    .check = ae_check,
-    .init = vigil__recon_init,
-    .fit = vigil__recon_fit,
-    .n_out = vigil__recon_n_out,
-    .out_name = vigil__recon_out_name,
-    .score = vigil__recon_score,
-    .update = NULL,
-    .save = vigil__recon_save,
-    .load = vigil__recon_load,
-    .fini = vigil__recon_fini,
-};
+const struct vigil_model_ops vigil_lstm_ae_ops = VIGIL__RECON_OPS(
+    "lstm-ae", "LSTM autoencoder per metric group, score = reconstruction MSE / threshold",
+    ae_opts, struct ae_params, ae_check);

@@ -22,7 +22,8 @@
 #include "vigil/nn.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+/* -std=c11 turns contraction off; the FMA clones want a*b+c fused. */
+#pragma GCC optimize("O3", "fp-contract=fast")
 #endif
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                           \
     !defined(__SANITIZE_ADDRESS__)
@@ -81,6 +82,15 @@ void vigil_nn_scale(float *g, size_t n, float s)
 {
     for (size_t i = 0; i < n; i++) {
         g[i] *= s;
+    }
+}
+
+void vigil_nn_transpose(float *out, const float *inp, size_t r, size_t c)
+{
+    for (size_t i = 0; i < r; i++) {
+        for (size_t j = 0; j < c; j++) {
+            out[j * r + i] = inp[i * c + j];
+        }
     }
 }
 
@@ -239,6 +249,106 @@ void vigil_lstm_forward(float *h, float *c, float *gates, float *tc, const float
         }
         size_t o = s * bsz * hd;
         lstm_cell(a, c + o, tc + o, h + o, s > 0 ? c + o - bsz * hd : NULL, bsz, hd);
+    }
+}
+
+/*
+ * a (G) += h (H) w^T for w^T packed by vigil_nn_pack_t: column blocks of
+ * MV_BLOCK outputs, each block's H rows contiguous. The outputs of a block
+ * stay in registers (eight AVX-512 vectors, enough to hide the FMA latency)
+ * while its rows stream past in address order, so each weight is loaded once,
+ * a only once per block, and the prefetcher sees one sequential stream.
+ * rev = 1 takes the blocks last to first: a recurrence that alternates finds
+ * the block it read last still in L1 (a 64x256 matrix is 64 KB, more than L1,
+ * one of its two blocks is not). Each output's sum runs in the same order.
+ */
+#define MV_BLOCK 128
+static inline void matvec_tail(float *restrict a, const float *restrict wb, const float *restrict h,
+                               size_t hd, size_t tail)
+{
+    for (size_t j = 0; tail && j < hd; j++) {
+        const float *w = wb + j * tail;
+        float hj = h[j];
+        for (size_t k = 0; k < tail; k++) {
+            a[k] += hj * w[k];
+        }
+    }
+}
+
+NN_CLONES static void matvec_rows(float *restrict a, const float *restrict wp,
+                                  const float *restrict h, size_t hd, size_t g, int rev)
+{
+    size_t nb = g / MV_BLOCK, tail = g - nb * MV_BLOCK;
+    if (rev) {
+        matvec_tail(a + nb * MV_BLOCK, wp + nb * MV_BLOCK * hd, h, hd, tail);
+    }
+    for (size_t i = 0; i < nb; i++) {
+        size_t k0 = (rev ? nb - 1 - i : i) * MV_BLOCK;
+        const float *wb = wp + k0 * hd;
+        float acc[MV_BLOCK];
+        for (size_t k = 0; k < MV_BLOCK; k++) {
+            acc[k] = a[k0 + k];
+        }
+        for (size_t j = 0; j < hd; j++) {
+            const float *w = wb + j * MV_BLOCK;
+            float hj = h[j];
+            for (size_t k = 0; k < MV_BLOCK; k++) {
+                acc[k] += hj * w[k];
+            }
+        }
+        for (size_t k = 0; k < MV_BLOCK; k++) {
+            a[k0 + k] = acc[k];
+        }
+    }
+    if (!rev) {
+        matvec_tail(a + nb * MV_BLOCK, wp + nb * MV_BLOCK * hd, h, hd, tail);
+    }
+}
+
+void vigil_nn_pack_t(float *out, const float *w, size_t o, size_t f)
+{
+    for (size_t k0 = 0; k0 < o; k0 += MV_BLOCK) {
+        size_t bw = o - k0 < MV_BLOCK ? o - k0 : MV_BLOCK;
+        float *ob = out + k0 * f;
+        for (size_t j = 0; j < f; j++) {
+            for (size_t k = 0; k < bw; k++) {
+                ob[j * bw + k] = w[(k0 + k) * f + j];
+            }
+        }
+    }
+}
+
+void vigil_linear_forward_t(float *out, const float *inp, const float *wt, const float *b,
+                            size_t n, size_t f, size_t o)
+{
+    for (size_t r = 0; r < n; r++) {
+        if (b) {
+            memcpy(out + r * o, b, o * sizeof(float));
+        } else {
+            memset(out + r * o, 0, o * sizeof(float));
+        }
+        matvec_rows(out + r * o, wt, inp + r * f, f, o, 0);
+    }
+}
+
+void vigil_lstm_forward_one(float *h, float *c, float *gates, float *tc, const float *x,
+                            const float *wxt, const float *wht, const float *b, size_t t, size_t f,
+                            size_t hd, int x_repeat)
+{
+    size_t g4 = 4 * hd;
+    if (wxt) {
+        /* Input products row by row: at one window, cheaper than packing for sgemm. */
+        vigil_linear_forward_t(gates, x, wxt, b, x_repeat ? 1 : t, f, g4);
+        for (size_t s = 1; x_repeat && s < t; s++) {
+            memcpy(gates + s * g4, gates, g4 * sizeof(float));
+        }
+    }
+    for (size_t s = 0; s < t; s++) {
+        float *a = gates + s * g4;
+        if (s > 0) {
+            matvec_rows(a, wht, h + (s - 1) * hd, hd, g4, (int)(s & 1));
+        }
+        lstm_cell(a, c + s * hd, tc + s * hd, h + s * hd, s > 0 ? c + (s - 1) * hd : NULL, 1, hd);
     }
 }
 

@@ -231,13 +231,8 @@ static int pca_save(const void *sub, struct vigil_buf *out)
     const struct pca *p = sub;
     int rc = vigil_buf_put_u32(out, (uint32_t)p->f);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)p->k);
-    for (size_t j = 0; j < p->f && !rc; j++) {
-        rc = vigil_buf_put_f32(out, p->mean[j]);
-    }
-    for (size_t j = 0; j < p->k * p->f && !rc; j++) {
-        rc = vigil_buf_put_f32(out, p->comp[j]);
-    }
-    return rc;
+    rc = rc ? rc : vigil__recon_put_floats(out, p->mean, p->f);
+    return rc ? rc : vigil__recon_put_floats(out, p->comp, p->k * p->f);
 }
 
 static int pca_load(void **sub, const void *params, const void *bytes, size_t n, size_t f)
@@ -255,16 +250,8 @@ static int pca_load(void **sub, const void *params, const void *bytes, size_t n,
     if (!p) {
         return -ENOMEM;
     }
-    int rc = 0;
-    for (size_t j = 0; j < f; j++) {
-        vigil_rd_f32(&rd, &p->mean[j]);
-        rc |= !isfinite(p->mean[j]);
-    }
-    for (size_t j = 0; j < (size_t)k * f; j++) {
-        vigil_rd_f32(&rd, &p->comp[j]);
-        rc |= !isfinite(p->comp[j]);
-    }
-    if (rc) {
+    if (vigil__recon_rd_floats(&rd, p->mean, f) ||
+        vigil__recon_rd_floats(&rd, p->comp, (size_t)k * f)) {
         pca_free(p);
         return VIGIL_EFORMAT;
     }
@@ -281,21 +268,6 @@ const struct vigil__recon_kind vigil__pca_kind = {
     .free = pca_free,
 };
 
-const struct vigil_model_ops vigil_pca_ops = {
-    .abi = VIGIL_MODEL_ABI,
-    .name = "pca",
-    .summary = "PCA reconstruction error per metric group (LAPACK), score = MSE / threshold",
-    .opts = pca_opts,
-    .params_size = sizeof(struct pca_params),
-    .supervised = 0,
-    .check = vigil__recon_check,
-    .init = vigil__recon_init,
-    .fit = vigil__recon_fit,
-    .n_out = vigil__recon_n_out,
-    .out_name = vigil__recon_out_name,
-    .score = vigil__recon_score,
-    .update = NULL,
-    .save = vigil__recon_save,
-    .load = vigil__recon_load,
-    .fini = vigil__recon_fini,
-};
+const struct vigil_model_ops vigil_pca_ops = VIGIL__RECON_OPS(
+    "pca", "PCA reconstruction error per metric group (LAPACK), score = MSE / threshold",
+    pca_opts, struct pca_params, vigil__recon_check);

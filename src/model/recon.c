@@ -55,6 +55,25 @@ struct recon {
     double *acc;           /* (2, max Fg) running sums and NaN counts; owned */
 };
 
+int vigil__recon_put_floats(struct vigil_buf *out, const float *x, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = vigil_buf_put_f32(out, x[i]);
+    }
+    return rc;
+}
+
+int vigil__recon_rd_floats(struct vigil_rd *rd, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (vigil_rd_f32(rd, &x[i]) || !isfinite(x[i])) {
+            return VIGIL_EFORMAT;
+        }
+    }
+    return 0;
+}
+
 const struct vigil__recon_kind *vigil__recon_kind_of(const struct vigil_model_ops *ops)
 {
     if (ops == &vigil_lstm_ae_ops) {

@@ -74,6 +74,27 @@ int vigil__recon_load(struct vigil_model *m, const void *p, size_t n);
 void vigil__recon_fini(struct vigil_model *m);
 
 /*
+ * The ops table of a reconstruction model: its name, summary, option table,
+ * params struct type and check; every callback is the generic one above.
+ */
+#define VIGIL__RECON_OPS(name_, summary_, opts_, params_t, check_)                                 \
+    {                                                                                              \
+        .abi = VIGIL_MODEL_ABI, .name = (name_), .summary = (summary_), .opts = (opts_),           \
+        .params_size = sizeof(params_t), .supervised = 0, .check = (check_),                       \
+        .init = vigil__recon_init, .fit = vigil__recon_fit, .n_out = vigil__recon_n_out,           \
+        .out_name = vigil__recon_out_name, .score = vigil__recon_score, .update = NULL,            \
+        .save = vigil__recon_save, .load = vigil__recon_load, .fini = vigil__recon_fini,           \
+    }
+
+/* For a submodel's save: appends x (N) as f32. 0 or -ENOMEM. */
+int vigil__recon_put_floats(struct vigil_buf *out, const float *x, size_t n);
+/*
+ * For a submodel's load: reads x (N) as f32 from rd, whose length the caller
+ * has checked. 0, or VIGIL_EFORMAT when one is missing or not finite.
+ */
+int vigil__recon_rd_floats(struct vigil_rd *rd, float *x, size_t n);
+
+/*
  * The method behind an ops table (lstm_ae.c, pca.c, kmeans.c each define
  * their ops and kind; recon.c maps one to the other).
  */

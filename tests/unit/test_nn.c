@@ -173,6 +173,58 @@ static void test_lstm_forward_by_hand(void **state)
     assert_true(fabs((double)h[0] - o * tanh(cc)) < 1e-6);
 }
 
+static void test_lstm_forward_one_matches_batched(void **state)
+{
+    (void)state;
+    enum { T = 7, F = 5, H = 9 }; /* H not a multiple of 4: the tail rows too */
+    struct vigil_rng rng;
+    vigil_rng_seed(&rng, 11);
+    float x[T * F], wx[4 * H * F], wxt[F * 4 * H], wh[4 * H * H], wht[H * 4 * H], b[4 * H];
+    float h1[T * H], c1[T * H], g1[T * 4 * H], t1[T * H];
+    float h2[T * H], c2[T * H], g2[T * 4 * H], t2[T * H];
+    fill(x, T * F, &rng, 1.0f);
+    fill(wx, 4 * H * F, &rng, 0.5f);
+    fill(wh, 4 * H * H, &rng, 0.5f);
+    fill(b, 4 * H, &rng, 0.5f);
+    vigil_nn_pack_t(wht, wh, 4 * H, H);
+    vigil_nn_pack_t(wxt, wx, 4 * H, F);
+    assert_true(wht[3 * 4 * H + 5] == wh[5 * H + 3]);
+    for (int rep = 0; rep < 2; rep++) {
+        vigil_lstm_forward(h1, c1, g1, t1, x, wx, wh, b, T, 1, F, H, rep);
+        vigil_lstm_forward_one(h2, c2, g2, t2, x, wxt, wht, b, T, F, H, rep);
+        for (int i = 0; i < T * H; i++) {
+            assert_true(fabsf(h1[i] - h2[i]) < 1e-5f && fabsf(c1[i] - c2[i]) < 1e-5f);
+        }
+    }
+    /* The input products given beforehand (wxt = NULL): the same states. */
+    vigil_linear_forward_t(g2, x, wxt, b, T, F, 4 * H);
+    vigil_lstm_forward_one(h2, c2, g2, t2, NULL, NULL, wht, NULL, T, F, H, 0);
+    vigil_lstm_forward(h1, c1, g1, t1, x, wx, wh, b, T, 1, F, H, 0);
+    for (int i = 0; i < T * H; i++) {
+        assert_true(fabsf(h1[i] - h2[i]) < 1e-5f && fabsf(c1[i] - c2[i]) < 1e-5f);
+    }
+}
+
+static void test_linear_forward_t_matches(void **state)
+{
+    (void)state;
+    enum { N = 3, F = 6, O = 139 }; /* one register block of 128 outputs and a tail */
+    struct vigil_rng rng;
+    vigil_rng_seed(&rng, 12);
+    float x[N * F], w[O * F], wt[F * O], b[O], y1[N * O], y2[N * O];
+    fill(x, N * F, &rng, 1.0f);
+    fill(w, O * F, &rng, 0.5f);
+    fill(b, O, &rng, 0.5f);
+    vigil_nn_pack_t(wt, w, O, F);
+    for (int with_b = 0; with_b < 2; with_b++) {
+        vigil_linear_forward(y1, x, w, with_b ? b : NULL, N, F, O);
+        vigil_linear_forward_t(y2, x, wt, with_b ? b : NULL, N, F, O);
+        for (int i = 0; i < N * O; i++) {
+            assert_true(fabsf(y1[i] - y2[i]) < 1e-5f);
+        }
+    }
+}
+
 /* ---- dropout, ReLU ---- */
 
 struct ew_ctx {
@@ -386,6 +438,8 @@ int main(void)
         cmocka_unit_test(test_linear_gradients),
         cmocka_unit_test(test_lstm_gradients),
         cmocka_unit_test(test_lstm_forward_by_hand),
+        cmocka_unit_test(test_lstm_forward_one_matches_batched),
+        cmocka_unit_test(test_linear_forward_t_matches),
         cmocka_unit_test(test_dropout_and_relu_gradients),
         cmocka_unit_test(test_softmax_crossentropy_gradients),
         cmocka_unit_test(test_mse_gradients),

@@ -206,6 +206,19 @@ static void test_lstm_ae_learns_and_flags_a_spike(void **state)
     assert_int_equal(vigil_recon_errors(&m, y, AE_N, se), 0);
     const float *last = se + (AE_N - 1) * AE_F;
     assert_true(last[2] > last[0] && last[2] > last[1]);
+    /*
+     * The live case: one window at a time, sliding by a row (the model reuses
+     * the shared rows' input products), the same window twice, and a jump.
+     * Each must give the batch score of its last row.
+     */
+    const size_t starts[] = {100, 101, 102, 102, 103, 150, 151, 232};
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        float one[8 * 5];
+        size_t s0 = starts[i];
+        assert_int_equal(m.ops->score(&m, y + s0 * AE_F, 8, one), 0);
+        float want = out2[(s0 + 7) * 5], got = one[7 * 5];
+        assert_true(fabsf(got - want) <= 1e-4f * fabsf(want) + 1e-7f);
+    }
     vigil_model_fini(&m);
 }
 
@@ -247,6 +260,13 @@ static void test_same_seed_same_bytes_and_roundtrip(void **state)
         for (size_t cut = 0; cut < ba.len; cut += 1 + ba.len / 97) {
             assert_int_not_equal(c.ops->load(&c, ba.p, cut), 0);
         }
+        /* The last 4 bytes are the last float of the last group's submodel: NaN is refused. */
+        uint8_t keep[4];
+        memcpy(keep, ba.p + ba.len - 4, 4);
+        memset(ba.p + ba.len - 4, 0xff, 4);
+        assert_int_equal(c.ops->load(&c, ba.p, ba.len), VIGIL_EFORMAT);
+        memcpy(ba.p + ba.len - 4, keep, 4);
+        assert_int_equal(c.ops->load(&c, ba.p, ba.len), 0);
         ba.p[ba.len - 1] ^= 0x40;
         (void)c.ops->load(&c, ba.p, ba.len); /* a float payload bit may still load */
         vigil_buf_fini(&ba);
