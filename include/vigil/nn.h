@@ -130,6 +130,21 @@ void vigil_dropout_forward(float *out, float *mask, const float *inp, float p,
 /* dinp (N) += dout * mask. */
 void vigil_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 
+/*
+ * Dense layers in lane layout, for scoring: a tile of VIGIL_NN_TILE rows held
+ * feature-major, x (F, TILE) with x[k * TILE + r] = feature k of row r.
+ * vigil_lanes_load fills xt (F, TILE) from n <= TILE rows of x (N,F), the
+ * missing rows zero, and sets bad[r] (N) when row r has a NaN or infinity. vigil_dense_lanes_forward: out (O, TILE) = w (O,F) inp
+ * (F, TILE) + b (O, or NULL), then max(., 0) when relu. vigil_softmax_lanes
+ * writes probs (N,K), row r the softmax of column r of logits (K, TILE), with
+ * a fast exp (relative error ~2e-7); logits is overwritten.
+ */
+#define VIGIL_NN_TILE 32
+void vigil_lanes_load(float *xt, uint8_t *bad, const float *x, size_t n, size_t f);
+void vigil_dense_lanes_forward(float *out, const float *inp, const float *w, const float *b,
+                               size_t f, size_t o, int relu);
+void vigil_softmax_lanes(float *probs, float *logits, size_t n, size_t k);
+
 /* out (N) = max(inp, 0); out may alias inp. */
 void vigil_relu_forward(float *out, const float *inp, size_t n);
 /* dinp (N) += dout where out > 0; out (N) is the forward's output. */

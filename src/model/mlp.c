@@ -271,6 +271,27 @@ static void forward(const struct mlp *m, float *const *acts, float *probs, const
     vigil_softmax_forward(probs, acts[m->L - 1], n, m->k);
 }
 
+/*
+ * The scoring forward: VIGIL_NN_TILE rows at a time, transposed, through every
+ * layer in lane layout (nn.h; bias and ReLU fused), then the softmax. buf
+ * holds 2 * VIGIL_NN_TILE * max width floats. bad[r] is set for rows with a
+ * NaN or infinite input.
+ */
+static void forward_lanes(const struct mlp *m, float *buf, float *probs, const float *x, size_t n,
+                          uint8_t *bad)
+{
+    float *h[2] = {buf, buf + VIGIL_NN_TILE * max_width(m)};
+    for (size_t s = 0; s < n; s += VIGIL_NN_TILE) {
+        size_t tn = n - s < VIGIL_NN_TILE ? n - s : VIGIL_NN_TILE;
+        vigil_lanes_load(h[1], bad + s, x + s * m->f, tn, m->f);
+        for (size_t l = 0; l < m->L; l++) {
+            vigil_dense_lanes_forward(h[l & 1], h[(l + 1) & 1], m->w[l], m->b[l], m->width[l],
+                                      m->width[l + 1], l + 1 < m->L);
+        }
+        vigil_softmax_lanes(probs + s * m->k, h[(m->L - 1) & 1], tn, m->k);
+    }
+}
+
 /* ---- training ---- */
 
 static int row_finite(const float *x, size_t f)
@@ -583,7 +604,7 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             xm = xin;
         }
         uint8_t *bad = (uint8_t *)(xin + (size_t)CHUNK * m->f);
-        forward(m, a, pc, xm, cn, bad);
+        forward_lanes(m, a[0], pc, xm, cn, bad);
         if (m->gate.ops) {
             int rc = apply_gate(m, xm, cn, pc);
             if (rc) {

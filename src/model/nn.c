@@ -178,6 +178,145 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
     }
 }
 
+/* ---- dense layers in lane layout (inference) ----
+ *
+ * For scoring many rows through small layers (the flow MLP: 24 -> 64 -> 32
+ * -> 5), sgemm spends much of its time packing the weights at every call, and
+ * the bias, ReLU and softmax are extra passes over memory. Here a tile of
+ * VIGIL_NN_TILE rows is held transposed, feature-major: x[k] is one vector
+ * whose lanes are the rows. A dense layer is then out[j] = b[j] + sum_k
+ * w[j][k] x[k], where each w[j][k] is a scalar broadcast (AVX-512 takes it
+ * straight from memory into the FMA), the weights stay in their (O,F)
+ * training layout, 8 outputs x 2 row vectors accumulate in 16 registers, and
+ * bias, ReLU and the softmax are applied in registers or on the tile in L1.
+ * GCC/Clang vector extensions keep it portable (16 floats = one AVX-512
+ * register, two AVX2 or four SSE ones).
+ */
+#define NN_LANES 16
+#define NN_VECS (VIGIL_NN_TILE / NN_LANES)
+typedef float nn_v16 __attribute__((vector_size(NN_LANES * sizeof(float))));
+typedef int32_t nn_v16i __attribute__((vector_size(NN_LANES * sizeof(int32_t))));
+
+/* Unaligned loads and stores (macros: a function passing vectors by value would change its ABI). */
+#define V16_LOAD(v, p) memcpy(&(v), (p), sizeof(nn_v16))
+#define V16_STORE(p, v) memcpy((p), &(v), sizeof(nn_v16))
+
+/*
+ * -std=c11 turns floating-point contraction off; these functions want their
+ * multiply-adds fused (one FMA instead of a multiply and an add).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_FMA __attribute__((optimize("fp-contract=fast")))
+#else
+#define NN_FMA
+#endif
+
+/* J outputs (a constant at every call, so the loops unroll) starting at output j. */
+static inline __attribute__((always_inline)) NN_FMA void
+dense_lanes_block(float *restrict out, const float *restrict inp, const float *restrict w,
+                  const float *restrict b, size_t f, size_t j, int relu, const int J)
+{
+    nn_v16 acc[8][NN_VECS];
+    for (int q = 0; q < J; q++) {
+        float bq = b ? b[j + (size_t)q] : 0.0f;
+        for (int v = 0; v < NN_VECS; v++) {
+            acc[q][v] = (nn_v16){0} + bq;
+        }
+    }
+    for (size_t k = 0; k < f; k++) {
+        nn_v16 x[NN_VECS];
+        for (int v = 0; v < NN_VECS; v++) {
+            V16_LOAD(x[v], inp + k * VIGIL_NN_TILE + (size_t)v * NN_LANES);
+        }
+        for (int q = 0; q < J; q++) {
+            float wq = w[(j + (size_t)q) * f + k];
+            for (int v = 0; v < NN_VECS; v++) {
+                acc[q][v] += wq * x[v];
+            }
+        }
+    }
+    for (int q = 0; q < J; q++) {
+        for (int v = 0; v < NN_VECS; v++) {
+            nn_v16 a = acc[q][v];
+            if (relu) {
+                nn_v16i pos = a > (nn_v16){0};
+                nn_v16i bits;
+                memcpy(&bits, &a, sizeof bits);
+                bits &= pos;
+                memcpy(&a, &bits, sizeof a);
+            }
+            V16_STORE(out + (j + (size_t)q) * VIGIL_NN_TILE + (size_t)v * NN_LANES, a);
+        }
+    }
+}
+
+NN_CLONES NN_FMA void vigil_dense_lanes_forward(float *restrict out, const float *restrict inp,
+                                                const float *restrict w, const float *restrict b,
+                                                size_t f, size_t o, int relu)
+{
+    size_t j = 0;
+    for (; j + 8 <= o; j += 8) {
+        dense_lanes_block(out, inp, w, b, f, j, relu, 8);
+    }
+    for (; j < o; j++) {
+        dense_lanes_block(out, inp, w, b, f, j, relu, 1);
+    }
+}
+
+NN_CLONES void vigil_lanes_load(float *restrict xt, uint8_t *restrict bad, const float *restrict x,
+                                size_t n, size_t f)
+{
+    for (size_t r = 0; r < n; r++) {
+        for (size_t k = 0; k < f; k++) {
+            xt[k * VIGIL_NN_TILE + r] = x[r * f + k];
+        }
+    }
+    for (size_t k = 0; k < f && n < VIGIL_NN_TILE; k++) {
+        memset(xt + k * VIGIL_NN_TILE + n, 0, (VIGIL_NN_TILE - n) * sizeof *xt);
+    }
+    /* x * 0 is 0 unless x is NaN or infinite; one accumulator per lane, no dependency chain */
+    float z[VIGIL_NN_TILE] = {0};
+    for (size_t k = 0; k < f; k++) {
+        for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+            z[r] += xt[k * VIGIL_NN_TILE + r] * 0.0f;
+        }
+    }
+    for (size_t r = 0; r < n; r++) {
+        bad[r] = z[r] != 0.0f;
+    }
+}
+
+NN_CLONES void vigil_softmax_lanes(float *restrict probs, float *restrict logits, size_t n,
+                                   size_t k)
+{
+    float mx[VIGIL_NN_TILE], sum[VIGIL_NN_TILE];
+    for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+        mx[r] = logits[r];
+        sum[r] = 0.0f;
+    }
+    for (size_t j = 1; j < k; j++) {
+        const float *l = logits + j * VIGIL_NN_TILE;
+        for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+            mx[r] = l[r] > mx[r] ? l[r] : mx[r];
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        float *l = logits + j * VIGIL_NN_TILE;
+        for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+            l[r] = exp_fast(l[r] - mx[r]);
+            sum[r] += l[r];
+        }
+    }
+    for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+        sum[r] = 1.0f / sum[r];
+    }
+    for (size_t r = 0; r < n; r++) {
+        for (size_t j = 0; j < k; j++) {
+            probs[r * k + j] = logits[j * VIGIL_NN_TILE + r] * sum[r];
+        }
+    }
+}
+
 /* ---- LSTM layer ---- */
 
 /*
