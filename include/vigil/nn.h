@@ -145,6 +145,22 @@ void vigil_dense_lanes_forward(float *out, const float *inp, const float *w, con
                                size_t f, size_t o, int relu);
 void vigil_softmax_lanes(float *probs, float *logits, size_t n, size_t k);
 
+/*
+ * The lane layout in half precision, for CPUs with AVX512-FP16
+ * (vigil_nn_have_fp16; elsewhere these do nothing). Everything is IEEE
+ * binary16 (as uint16_t) except the logits: vigil_fp16_pack converts w (O,F)
+ * and b (O, or NULL) once into (O*F + O) words, each half twice; vigil_lanes_to_fp16 converts
+ * a tile xt (F, TILE) filled by vigil_lanes_load into halves xh (F, TILE);
+ * vigil_dense_lanes_fp16 writes out
+ * (O, TILE) in halves, or, when last, float32 logits for vigil_softmax_lanes.
+ * Values beyond +-65504 saturate.
+ */
+int vigil_nn_have_fp16(void);
+void vigil_fp16_pack(uint32_t *wp, const float *w, const float *b, size_t f, size_t o);
+void vigil_lanes_to_fp16(uint16_t *xh, const float *xt, size_t f);
+void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, size_t f, size_t o,
+                            int relu, int last);
+
 /* out (N) = max(inp, 0); out may alias inp. */
 void vigil_relu_forward(float *out, const float *inp, size_t n);
 /* dinp (N) += dout where out > 0; out (N) is the forward's output. */

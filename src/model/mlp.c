@@ -57,9 +57,11 @@ struct mlp_params {
     int novelty_k; /* 0 = no gate */
     double novelty_q;
     double input_log; /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
+    int precision;    /* scoring arithmetic: 0 float32, 1 half */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
+static const char *const precision_choices[] = {"f32", "f16", NULL};
 
 static const struct vigil_opt mlp_opts[] = {
     {"hidden", VIGIL_OPT_STR, offsetof(struct mlp_params, hidden), "64,32", 0, 0,
@@ -82,6 +84,10 @@ static const struct vigil_opt mlp_opts[] = {
      "novelty gate threshold: this quantile of the normal training rows' distances", NULL},
     {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
      "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
+    {"precision", VIGIL_OPT_ENUM, offsetof(struct mlp_params, precision), "f32", 0, 0,
+     "scoring arithmetic, saved with the model: f32, or f16 (half precision throughout, about "
+     "twice as fast on CPUs with AVX512-FP16; f32 elsewhere). Training is always f32",
+     precision_choices},
     {0},
 };
 
@@ -137,6 +143,9 @@ struct mlp {
     float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params */
     float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
     float *params;                    /* owned block */
+    int f16;                          /* scoring in half precision requested (saved) */
+    uint32_t *wh;                     /* owned: half weights when f16 runs here, else NULL */
+    uint32_t *whl[MLP_MAX_LAYERS];    /* into wh: layer l's weights then bias */
     size_t n_params;
     float *scratch;          /* owned: scoring activations (L, CHUNK, max width), */
                              /* then the transformed inputs (CHUNK, F) */
@@ -181,9 +190,31 @@ static size_t max_width(const struct mlp *m)
     return mw;
 }
 
+/* Converts the layers to halves when the model asks for it and the CPU can (else f32 scoring). */
+static int pack_f16(struct mlp *m)
+{
+    vigil_free(m->wh);
+    m->wh = NULL;
+    if (!m->f16 || !vigil_nn_have_fp16()) {
+        return 0;
+    }
+    m->wh = vigil_mallocarray(m->n_params, sizeof *m->wh);
+    if (!m->wh) {
+        return -ENOMEM;
+    }
+    for (size_t l = 0, off = 0; l < m->L; l++) {
+        m->whl[l] = m->wh + off;
+        vigil_fp16_pack(m->whl[l], m->w[l], m->b[l], m->width[l], m->width[l + 1]);
+        off += m->width[l + 1] * (m->width[l] + 1);
+    }
+    return 0;
+}
+
 static void free_net(struct mlp *m)
 {
     vigil_free(m->params);
+    vigil_free(m->wh);
+    m->wh = NULL;
     vigil_free(m->scratch);
     vigil_free(m->gate_out);
     m->params = m->scratch = m->gate_out = NULL;
@@ -292,6 +323,23 @@ static void forward_lanes(const struct mlp *m, float *buf, float *probs, const f
     }
 }
 
+/* The same in half precision (m->wh set); the last layer writes float32 logits. */
+static void forward_lanes_f16(const struct mlp *m, float *buf, float *probs, const float *x,
+                              size_t n, uint8_t *bad)
+{
+    void *h[2] = {buf, buf + VIGIL_NN_TILE * max_width(m)};
+    for (size_t s = 0; s < n; s += VIGIL_NN_TILE) {
+        size_t tn = n - s < VIGIL_NN_TILE ? n - s : VIGIL_NN_TILE;
+        vigil_lanes_load(h[0], bad + s, x + s * m->f, tn, m->f);
+        vigil_lanes_to_fp16(h[1], h[0], m->f);
+        for (size_t l = 0; l < m->L; l++) {
+            vigil_dense_lanes_fp16(h[l & 1], h[(l + 1) & 1], m->whl[l], m->width[l],
+                                   m->width[l + 1], l + 1 < m->L, l + 1 == m->L);
+        }
+        vigil_softmax_lanes(probs + s * m->k, h[(m->L - 1) & 1], tn, m->k);
+    }
+}
+
 /* ---- training ---- */
 
 static int row_finite(const float *x, size_t f)
@@ -388,6 +436,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     size_t hidden[MLP_MAX_LAYERS];
     size_t nh = parse_hidden(m->p.hidden, hidden);
     m->in_log = m->p.input_log;
+    m->f16 = m->p.precision == 1;
     m->f = t->f;
     m->k = t->n_classes;
     m->L = nh + 1;
@@ -525,7 +574,8 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     if (t->progress) {
         fputc('\n', stderr);
     }
-    if (m->p.novelty_k > 0) {
+    rc = pack_f16(m);
+    if (!rc && m->p.novelty_k > 0) {
         rc = fit_gate(m, t, tx, rows, n);
     }
     vm->f = m->f;
@@ -604,7 +654,11 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             xm = xin;
         }
         uint8_t *bad = (uint8_t *)(xin + (size_t)CHUNK * m->f);
-        forward_lanes(m, a[0], pc, xm, cn, bad);
+        if (m->wh) {
+            forward_lanes_f16(m, a[0], pc, xm, cn, bad);
+        } else {
+            forward_lanes(m, a[0], pc, xm, cn, bad);
+        }
         if (m->gate.ops) {
             int rc = apply_gate(m, xm, cn, pc);
             if (rc) {
@@ -626,7 +680,8 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
 /* ---- bytes ----
  *
  *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] | f64 input-log K |
- *   n_params x f32 | u32 gate (0/1) | [u64 len | len bytes of the kmeans model]
+ *   n_params x f32 | u32 flags (bit 0: gate, bit 1: score in half precision) |
+ *   [u64 len | len bytes of the kmeans model] (when the gate bit is set)
  */
 
 static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
@@ -646,7 +701,7 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t i = 0; i < m->n_params && !rc; i++) {
         rc = vigil_buf_put_f32(out, m->params[i]);
     }
-    rc = rc ? rc : vigil_buf_put_u32(out, m->gate.ops ? 1u : 0u);
+    rc = rc ? rc : vigil_buf_put_u32(out, (m->gate.ops ? 1u : 0u) | (m->f16 ? 2u : 0u));
     if (!rc && m->gate.ops) {
         struct vigil_buf g;
         vigil_buf_init(&g);
@@ -725,13 +780,19 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     }
     uint32_t gate;
     uint64_t glen = 0;
-    if (vigil_rd_u32(&r, &gate) || gate > 1 || (gate && (vigil_rd_u64(&r, &glen) || glen != r.n)) ||
-        (!gate && r.n != 0)) {
+    if (vigil_rd_u32(&r, &gate) || gate > 3) {
+        free_net(m);
+        return VIGIL_EFORMAT;
+    }
+    m->f16 = (gate & 2u) != 0;
+    gate &= 1u;
+    if ((gate && (vigil_rd_u64(&r, &glen) || glen != r.n)) || (!gate && r.n != 0)) {
         free_net(m);
         return VIGIL_EFORMAT;
     }
     m->scratch = vigil_mallocarray(scratch_floats(m), sizeof *m->scratch);
     rc = m->scratch ? make_out_names(m) : -ENOMEM;
+    rc = rc ? rc : pack_f16(m);
     if (!rc && gate) {
         rc = load_gate(m, r.p, (size_t)glen);
     }

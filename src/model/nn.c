@@ -317,6 +317,136 @@ NN_CLONES void vigil_softmax_lanes(float *restrict probs, float *restrict logits
     }
 }
 
+/* ---- the same in half precision (AVX512-FP16) ----
+ *
+ * Inputs, weights, sums and activations in IEEE binary16 (11-bit
+ * significand, largest value 65504): one VFMADD231PH does 32 multiply-adds,
+ * twice a float32 FMA, and a tile of 32 rows is exactly one register, so
+ * each output neuron has one accumulator (16 at a time) and hidden layers
+ * need no conversion. Values beyond +-65504 saturate (inputs and every
+ * layer's outputs), so an outlier row gets an approximate score, not NaN.
+ * Only the logits go back to float32, for the softmax.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#include <immintrin.h>
+#define NN_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
+#define NN_HAVE_FP16 1
+#endif
+
+#ifdef NN_HAVE_FP16
+int vigil_nn_have_fp16(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512fp16") != 0;
+}
+
+static NN_FP16_TARGET uint16_t fp16_bits(float v)
+{
+    v = v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v;
+    _Float16 h = (_Float16)v;
+    uint16_t u;
+    memcpy(&u, &h, sizeof u);
+    return u;
+}
+
+/*
+ * Each half is stored twice in a 32-bit word: a dword broadcast from memory
+ * is a plain load, while a word broadcast also needs the shuffle port that
+ * the FMAs use.
+ */
+NN_FP16_TARGET void vigil_fp16_pack(uint32_t *wp, const float *w, const float *b, size_t f,
+                                    size_t o)
+{
+    for (size_t i = 0; i < o * f; i++) {
+        wp[i] = fp16_bits(w[i]) * 0x10001u;
+    }
+    for (size_t j = 0; j < o; j++) {
+        wp[o * f + j] = fp16_bits(b ? b[j] : 0.0f) * 0x10001u;
+    }
+}
+
+NN_FP16_TARGET void vigil_lanes_to_fp16(uint16_t *restrict xh, const float *restrict xt, size_t f)
+{
+    const __m512 hi = _mm512_set1_ps(65504.0f), lo = _mm512_set1_ps(-65504.0f);
+    for (size_t k = 0; k < f; k++) {
+        for (size_t v = 0; v < VIGIL_NN_TILE; v += 16) {
+            __m512 a = _mm512_loadu_ps(xt + k * VIGIL_NN_TILE + v);
+            a = _mm512_min_ps(_mm512_max_ps(a, lo), hi);
+            _mm256_storeu_si256((__m256i *)(xh + k * VIGIL_NN_TILE + v),
+                                _mm256_castph_si256(_mm512_cvtxps_ph(a)));
+        }
+    }
+}
+
+/* J outputs (a constant at every call) from output j. */
+static inline __attribute__((always_inline)) NN_FP16_TARGET void
+fp16_block(void *out, const uint16_t *restrict inp, const uint32_t *restrict wp, size_t f,
+           size_t o, size_t j, int relu, int last, const int J)
+{
+    __m512h acc[16];
+    const uint32_t *bias = wp + o * f;
+    for (int q = 0; q < J; q++) {
+        acc[q] = _mm512_castsi512_ph(_mm512_set1_epi32((int)bias[j + (size_t)q]));
+    }
+    for (size_t k = 0; k < f; k++) {
+        __m512h x = _mm512_loadu_ph(inp + k * VIGIL_NN_TILE);
+        for (int q = 0; q < J; q++) {
+            __m512h wq =
+                _mm512_castsi512_ph(_mm512_set1_epi32((int)wp[(j + (size_t)q) * f + k]));
+            acc[q] = _mm512_fmadd_ph(wq, x, acc[q]);
+        }
+    }
+    const __m512h hi = _mm512_set1_ph((_Float16)65504.0f), lo = _mm512_set1_ph((_Float16)-65504.0f);
+    for (int q = 0; q < J; q++) {
+        __m512h a = _mm512_min_ph(_mm512_max_ph(acc[q], relu ? _mm512_setzero_ph() : lo), hi);
+        if (last) {
+            float *lg = (float *)out + (j + (size_t)q) * VIGIL_NN_TILE;
+            _mm512_storeu_ps(lg, _mm512_cvtxph_ps(_mm512_castph512_ph256(a)));
+            _mm512_storeu_ps(lg + 16, _mm512_cvtxph_ps(_mm256_castsi256_ph(
+                                          _mm512_extracti64x4_epi64(_mm512_castph_si512(a), 1))));
+        } else {
+            _mm512_storeu_ph((uint16_t *)out + (j + (size_t)q) * VIGIL_NN_TILE, a);
+        }
+    }
+}
+
+NN_FP16_TARGET void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp,
+                                           size_t f, size_t o, int relu, int last)
+{
+    size_t j = 0;
+    for (; j + 16 <= o; j += 16) {
+        fp16_block(out, inp, wp, f, o, j, relu, last, 16);
+    }
+    for (; j + 4 <= o; j += 4) {
+        fp16_block(out, inp, wp, f, o, j, relu, last, 4);
+    }
+    for (; j < o; j++) {
+        fp16_block(out, inp, wp, f, o, j, relu, last, 1);
+    }
+}
+#else
+int vigil_nn_have_fp16(void)
+{
+    return 0;
+}
+
+void vigil_fp16_pack(uint32_t *wp, const float *w, const float *b, size_t f, size_t o)
+{
+    (void)wp, (void)w, (void)b, (void)f, (void)o;
+}
+
+void vigil_lanes_to_fp16(uint16_t *xh, const float *xt, size_t f)
+{
+    (void)xh, (void)xt, (void)f;
+}
+
+void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, size_t f, size_t o,
+                            int relu, int last)
+{
+    (void)out, (void)inp, (void)wp, (void)f, (void)o, (void)relu, (void)last;
+}
+#endif
+
 /* ---- LSTM layer ---- */
 
 /*

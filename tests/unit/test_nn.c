@@ -381,6 +381,24 @@ static void test_lanes_forward_matches_rows(void **state)
             assert_true(fabs((double)probs[r * K + c] - exp(z[c] - mx) / sum) < 1e-5);
         }
     }
+    /* Half precision, where the CPU has it: the same within its error. */
+    if (vigil_nn_have_fp16()) {
+        uint32_t w1h[H * F + H], w2h[K * H + K];
+        uint16_t xh[F * T], hh[H * T];
+        float lo16[K * T], p16[N * K];
+        vigil_fp16_pack(w1h, w1, b1, F, H);
+        vigil_fp16_pack(w2h, w2, b2, H, K);
+        vigil_lanes_load(xt, bad, x, N, F);
+        vigil_lanes_to_fp16(xh, xt, F);
+        vigil_dense_lanes_fp16(hh, xh, w1h, F, H, 1, 0);
+        vigil_dense_lanes_fp16(lo16, hh, w2h, H, K, 0, 1);
+        vigil_softmax_lanes(p16, lo16, N, K);
+        for (size_t i = 0; i < N * K; i++) {
+            if (!bad[i / K]) {
+                assert_true(fabsf(p16[i] - probs[i]) < 0.02f);
+            }
+        }
+    }
     /* the partial tile's missing rows were zeroed */
     for (size_t k = 0; k < F; k++) {
         for (size_t r = N; r < T; r++) {
