@@ -11,10 +11,12 @@
 # 5-class validation accuracy, averaged over the folds and SEEDS seeds.
 # KDDTest+ is never read.
 #
-#   tools/nslkdd_select.sh [OUT_DIR]      SEEDS=2; CONFIGS: one "model opts" a line
+#   tools/nslkdd_select.sh [OUT_DIR]      SEEDS=2; CONFIGS: one "model opts" a line;
+#                                         TAUS: decision rules, "argmax" and/or p_0 thresholds
 #
-# Prints one line per configuration: mean accuracy, min, and the mean recall
-# of the held-out rows alone ("novel").
+# Prints one line per configuration and rule: mean accuracy, min, and the
+# mean recall of the held-out rows alone ("novel"). A rule tau calls a row
+# normal when p_0 >= tau, else its most likely attack class.
 set -u
 cd "$(dirname "$0")/.."
 V=${VIGIL_BIN:-$PWD/vigil}
@@ -58,18 +60,25 @@ while read -r model opts; do
                 --train "$OUT/f$i.train.csv" --labels "$OUT/f$i.train.labels" -o "$OUT/m.vmdl" ||
                 continue
             nice "$V" score -q "$OUT/m.vmdl" "$OUT/f$i.val.csv" -o "$OUT/s.csv" || continue
-            # predicted class = argmax of the p_k columns; accuracy overall and on held-out rows
-            awk -F, 'FILENAME == ARGV[1] { y[FNR] = $1; next }
+            # predicted class: normal when p_0 >= tau, else the most likely attack class
+            # (tau "argmax": the most likely class); accuracy overall and on held-out rows
+            for tau in ${TAUS:-argmax}; do
+                awk -F, -v tau="$tau" 'FILENAME == ARGV[1] { y[FNR] = $1; next }
                      FILENAME == ARGV[2] { nov[FNR] = $1; next }
                      FNR == 1 { for (j = 1; j <= NF; j++) if ($j ~ /^p_[0-9]+$/) c[++k] = j; next }
                      { r = FNR - 1; b = 1
                        for (j = 2; j <= k; j++) if ($(c[j]) + 0 > $(c[b]) + 0) b = j
+                       if (tau != "argmax") { if ($(c[1]) + 0 >= tau) b = 1; else { b = 2
+                           for (j = 3; j <= k; j++) if ($(c[j]) + 0 > $(c[b]) + 0) b = j } }
                        ok = (b - 1 == y[r]); n++; a += ok; if (nov[r]) { nn++; na += ok } }
-                     END { printf "%.4f %.4f\n", a / n, nn ? na / nn : 0 }' \
-                "$OUT/f$i.val.labels" "$OUT/f$i.val.novel" "$OUT/s.csv" >>"$OUT/acc"
+                     END { printf "%s %.4f %.4f\n", tau, a / n, nn ? na / nn : 0 }' \
+                    "$OUT/f$i.val.labels" "$OUT/f$i.val.novel" "$OUT/s.csv" >>"$OUT/acc"
+            done
         done
     done
-    awk -v name="$model $opts" '{ n++; a += $1; v += $2; if (n == 1 || $1 < lo) lo = $1 }
-        END { if (n) printf "%.4f  min %.4f  novel %.4f  (%d runs)  %s\n", a / n, lo, v / n, n, name }' \
-        "$OUT/acc"
+    for tau in ${TAUS:-argmax}; do
+        awk -v name="$model $opts" -v tau="$tau" '$1 == tau { n++; a += $2; v += $3; if (n == 1 || $2 < lo) lo = $2 }
+            END { if (n) printf "%.4f  min %.4f  novel %.4f  (%d runs)  %s  [normal if p_0 >= %s]\n",
+                                a / n, lo, v / n, n, name, tau }' "$OUT/acc"
+    done
 done <<<"$CONFIGS"
