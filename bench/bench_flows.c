@@ -404,12 +404,19 @@ int main(void)
         return 1;
     }
     time_scoring(ops, mp, &m, &mb, x, n_recs, out, threads, reps);
-    /* The same weights scored in half precision (--precision f16), when the CPU has AVX512-FP16. */
-    if (vigil_nn_have_fp16()) {
+    /* The same weights scored in half precision (--precision f16, AVX512-FP16) and in bfloat16
+       on AMX tiles (--precision bf16), when the CPU has them. */
+    static const char *const precs[] = {"f16", "bf16"};
+    for (int pi = 0; pi < 2; pi++) {
+        const char *prec = precs[pi];
+        if (pi == 0 ? !vigil_nn_have_fp16() : !vigil_nn_have_amx()) {
+            printf("mlp %-4s:                  not supported by this CPU: skipped\n", prec);
+            continue;
+        }
         void *mp16 = vigil_calloc(1, ops->params_size);
         vigil_opt_defaults(ops->opts, mp16);
         vigil_opt_set(ops->opts, mp16, "epochs", "1", 1, &d);
-        vigil_opt_set(ops->opts, mp16, "precision", "f16", 3, &d);
+        vigil_opt_set(ops->opts, mp16, "precision", prec, strlen(prec), &d);
         struct vigil_model m16;
         vigil_model_init(&m16, ops, mp16);
         struct vigil_buf mb16;
@@ -431,19 +438,17 @@ int main(void)
                 }
                 same += c1 == c2;
             }
-            printf("mlp f16 check:             same class as f32 for %zu of %zu rows (%.4f%%), "
+            printf("mlp %-4s check:            same class as f32 for %zu of %zu rows (%.4f%%), "
                    "max |p diff| %.2g\n",
-                   same, n_recs, 100.0 * (double)same / (double)n_recs, pd);
+                   prec, same, n_recs, 100.0 * (double)same / (double)n_recs, pd);
             vigil_free(o16);
-            printf("f16: ");
+            printf("%s: ", prec);
             time_scoring(ops, mp16, &m16, &mb16, x, n_recs, out, threads, reps);
         }
         vigil_buf_fini(&mb16);
         vigil_model_fini(&m16);
         vigil_opt_free(ops->opts, mp16);
         vigil_free(mp16);
-    } else {
-        printf("mlp f16:                   this CPU has no AVX512-FP16: skipped\n");
     }
     /* flowdet: a bundle around the same kind of model, scaling records itself. */
     struct vigil_frame fr;

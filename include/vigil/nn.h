@@ -161,6 +161,24 @@ void vigil_lanes_to_fp16(uint16_t *xh, const float *xt, size_t f);
 void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, size_t f, size_t o,
                             int relu, int last);
 
+/*
+ * A whole MLP forward on Intel AMX tiles in bfloat16 (float32 sums), for CPUs
+ * and kernels that allow it (vigil_nn_have_amx asks the kernel for the tile
+ * state once per process; elsewhere vigil_amx_forward does nothing). Layer l
+ * (L layers, widths width[0..L]) has weights w (width[l+1], width[l]) packed
+ * once by vigil_amx_pack into vigil_amx_packed_size halves, and bias b[l].
+ * ReLU after every layer but the last, then the softmax into probs (N, K);
+ * bad[r] as in vigil_lanes_load. scratch: vigil_amx_scratch_bytes(largest
+ * width) bytes, 64-byte aligned not required.
+ */
+int vigil_nn_have_amx(void);
+size_t vigil_amx_packed_size(size_t f, size_t o);
+size_t vigil_amx_scratch_bytes(size_t max_width);
+void vigil_amx_pack(uint16_t *wp, const float *w, size_t f, size_t o);
+void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n, size_t L,
+                       const size_t *width, const uint16_t *const *wp, const float *const *b,
+                       void *scratch);
+
 /* out (N) = max(inp, 0); out may alias inp. */
 void vigil_relu_forward(float *out, const float *inp, size_t n);
 /* dinp (N) += dout where out > 0; out (N) is the forward's output. */

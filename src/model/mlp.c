@@ -57,11 +57,11 @@ struct mlp_params {
     int novelty_k; /* 0 = no gate */
     double novelty_q;
     double input_log; /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
-    int precision;    /* scoring arithmetic: 0 float32, 1 half */
+    int precision;    /* scoring arithmetic: 0 float32, 1 half (AVX512-FP16), 2 bfloat16 (AMX) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
-static const char *const precision_choices[] = {"f32", "f16", NULL};
+static const char *const precision_choices[] = {"f32", "f16", "bf16", NULL};
 
 static const struct vigil_opt mlp_opts[] = {
     {"hidden", VIGIL_OPT_STR, offsetof(struct mlp_params, hidden), "64,32", 0, 0,
@@ -85,8 +85,9 @@ static const struct vigil_opt mlp_opts[] = {
     {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
      "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
     {"precision", VIGIL_OPT_ENUM, offsetof(struct mlp_params, precision), "f32", 0, 0,
-     "scoring arithmetic, saved with the model: f32, or f16 (half precision throughout, about "
-     "twice as fast on CPUs with AVX512-FP16; f32 elsewhere). Training is always f32",
+     "scoring arithmetic, saved with the model: f32; f16 (half precision throughout, on CPUs "
+     "with AVX512-FP16); bf16 (bfloat16 products, float32 sums, on AMX tiles). Where the CPU "
+     "lacks it, f32. Training is always f32",
      precision_choices},
     {0},
 };
@@ -143,9 +144,11 @@ struct mlp {
     float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params */
     float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
     float *params;                    /* owned block */
-    int f16;                          /* scoring in half precision requested (saved) */
+    int prec;                         /* scoring precision requested (saved): 0 f32, 1 f16, 2 bf16 */
     uint32_t *wh;                     /* owned: half weights when f16 runs here, else NULL */
     uint32_t *whl[MLP_MAX_LAYERS];    /* into wh: layer l's weights then bias */
+    uint16_t *wa;                     /* owned: AMX-packed bf16 weights when bf16 runs here */
+    const uint16_t *wal[MLP_MAX_LAYERS]; /* into wa */
     size_t n_params;
     float *scratch;          /* owned: scoring activations (L, CHUNK, max width), */
                              /* then the transformed inputs (CHUNK, F) */
@@ -190,12 +193,33 @@ static size_t max_width(const struct mlp *m)
     return mw;
 }
 
-/* Converts the layers to halves when the model asks for it and the CPU can (else f32 scoring). */
-static int pack_f16(struct mlp *m)
+/*
+ * Converts the layers for the requested scoring precision when the CPU can
+ * run it (else scoring stays f32).
+ */
+static int pack_precision(struct mlp *m)
 {
     vigil_free(m->wh);
+    vigil_free(m->wa);
     m->wh = NULL;
-    if (!m->f16 || !vigil_nn_have_fp16()) {
+    m->wa = NULL;
+    if (m->prec == 2 && vigil_nn_have_amx()) {
+        size_t total = 0;
+        for (size_t l = 0; l < m->L; l++) {
+            total += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+        }
+        m->wa = vigil_mallocarray(total, sizeof *m->wa);
+        if (!m->wa) {
+            return -ENOMEM;
+        }
+        for (size_t l = 0, off = 0; l < m->L; l++) {
+            vigil_amx_pack(m->wa + off, m->w[l], m->width[l], m->width[l + 1]);
+            m->wal[l] = m->wa + off;
+            off += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+        }
+        return 0;
+    }
+    if (m->prec != 1 || !vigil_nn_have_fp16()) {
         return 0;
     }
     m->wh = vigil_mallocarray(m->n_params, sizeof *m->wh);
@@ -214,7 +238,9 @@ static void free_net(struct mlp *m)
 {
     vigil_free(m->params);
     vigil_free(m->wh);
+    vigil_free(m->wa);
     m->wh = NULL;
+    m->wa = NULL;
     vigil_free(m->scratch);
     vigil_free(m->gate_out);
     m->params = m->scratch = m->gate_out = NULL;
@@ -436,7 +462,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     size_t hidden[MLP_MAX_LAYERS];
     size_t nh = parse_hidden(m->p.hidden, hidden);
     m->in_log = m->p.input_log;
-    m->f16 = m->p.precision == 1;
+    m->prec = m->p.precision;
     m->f = t->f;
     m->k = t->n_classes;
     m->L = nh + 1;
@@ -574,7 +600,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     if (t->progress) {
         fputc('\n', stderr);
     }
-    rc = pack_f16(m);
+    rc = pack_precision(m);
     if (!rc && m->p.novelty_k > 0) {
         rc = fit_gate(m, t, tx, rows, n);
     }
@@ -654,7 +680,13 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             xm = xin;
         }
         uint8_t *bad = (uint8_t *)(xin + (size_t)CHUNK * m->f);
-        if (m->wh) {
+        if (m->wa && vigil_amx_scratch_bytes(mw) <= (size_t)CHUNK * mw * m->L * sizeof(float)) {
+            const float *bias[MLP_MAX_LAYERS];
+            for (size_t l = 0; l < m->L; l++) {
+                bias[l] = m->b[l];
+            }
+            vigil_amx_forward(pc, bad, xm, cn, m->L, m->width, m->wal, bias, a[0]);
+        } else if (m->wh) {
             forward_lanes_f16(m, a[0], pc, xm, cn, bad);
         } else {
             forward_lanes(m, a[0], pc, xm, cn, bad);
@@ -680,7 +712,7 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
 /* ---- bytes ----
  *
  *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] | f64 input-log K |
- *   n_params x f32 | u32 flags (bit 0: gate, bit 1: score in half precision) |
+ *   n_params x f32 | u32 flags (bit 0: gate; bits 1-2: scoring precision 0 f32, 1 f16, 2 bf16) |
  *   [u64 len | len bytes of the kmeans model] (when the gate bit is set)
  */
 
@@ -701,7 +733,7 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t i = 0; i < m->n_params && !rc; i++) {
         rc = vigil_buf_put_f32(out, m->params[i]);
     }
-    rc = rc ? rc : vigil_buf_put_u32(out, (m->gate.ops ? 1u : 0u) | (m->f16 ? 2u : 0u));
+    rc = rc ? rc : vigil_buf_put_u32(out, (m->gate.ops ? 1u : 0u) | (uint32_t)m->prec << 1);
     if (!rc && m->gate.ops) {
         struct vigil_buf g;
         vigil_buf_init(&g);
@@ -780,11 +812,11 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     }
     uint32_t gate;
     uint64_t glen = 0;
-    if (vigil_rd_u32(&r, &gate) || gate > 3) {
+    if (vigil_rd_u32(&r, &gate) || gate >> 1 > 2) {
         free_net(m);
         return VIGIL_EFORMAT;
     }
-    m->f16 = (gate & 2u) != 0;
+    m->prec = (int)(gate >> 1);
     gate &= 1u;
     if ((gate && (vigil_rd_u64(&r, &glen) || glen != r.n)) || (!gate && r.n != 0)) {
         free_net(m);
@@ -792,7 +824,7 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     }
     m->scratch = vigil_mallocarray(scratch_floats(m), sizeof *m->scratch);
     rc = m->scratch ? make_out_names(m) : -ENOMEM;
-    rc = rc ? rc : pack_f16(m);
+    rc = rc ? rc : pack_precision(m);
     if (!rc && gate) {
         rc = load_gate(m, r.p, (size_t)glen);
     }

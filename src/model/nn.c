@@ -447,6 +447,256 @@ void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, 
 }
 #endif
 
+/* ---- a whole MLP on AMX tiles (bfloat16) ----
+ *
+ * Intel AMX multiplies 16 x 32 bfloat16 by 32 x 16 bfloat16 into 16 x 16
+ * float32 in one instruction (TDPBF16PS: 8192 multiply-adds). Rows stay
+ * row-major (no transpose): 16 rows at a time, each layer's input as bf16
+ * (16, Kp) with Kp = F rounded up to 32, the weights packed once in the
+ * tiles' pair layout, up to 6 accumulator tiles of 16 outputs per pass over
+ * the input. Between layers the float32 sums get their bias, ReLU and
+ * rounding to bf16 with AVX-512. The process must ask the kernel for the
+ * tile state once (arch_prctl ARCH_REQ_XCOMP_PERM), which
+ * vigil_nn_have_amx does; each call loads its own tile configuration, so
+ * any thread may call.
+ */
+#define AMX_K 32 /* bf16 per tile row */
+#define AMX_N 16     /* outputs per accumulator tile, rows per tile */
+#define AMX_ROWS 128 /* rows taken through every layer at once (8 tiles of rows) */
+
+static size_t amx_kp(size_t f)
+{
+    return (f + AMX_K - 1) / AMX_K * AMX_K;
+}
+
+static size_t amx_op(size_t o)
+{
+    return (o + AMX_N - 1) / AMX_N * AMX_N;
+}
+
+size_t vigil_amx_packed_size(size_t f, size_t o)
+{
+    return amx_kp(f) * amx_op(o);
+}
+
+size_t vigil_amx_scratch_bytes(size_t max_width)
+{
+    /* two bf16 activation blocks (ROWS, Kp) and one float32 block (ROWS, Op) */
+    return 2 * AMX_ROWS * amx_kp(max_width) * sizeof(uint16_t) + AMX_ROWS * amx_op(max_width) * 4;
+}
+
+void vigil_amx_pack(uint16_t *wp, const float *w, size_t f, size_t o)
+{
+    /* block (ob, kb): 16 pair rows x 16 outputs x 2, 1024 bytes, blocks ob-major */
+    size_t kp = amx_kp(f), op = amx_op(o), nkb = kp / AMX_K;
+    for (size_t ob = 0; ob < op / AMX_N; ob++) {
+        for (size_t kb = 0; kb < nkb; kb++) {
+            uint16_t *blk = wp + (ob * nkb + kb) * AMX_K * AMX_N;
+            for (size_t pr = 0; pr < AMX_K / 2; pr++) {
+                for (size_t c = 0; c < AMX_N; c++) {
+                    for (size_t e = 0; e < 2; e++) {
+                        size_t j = ob * AMX_N + c, k = kb * AMX_K + 2 * pr + e;
+                        float v = j < o && k < f ? w[j * f + k] : 0.0f;
+                        uint32_t u;
+                        memcpy(&u, &v, sizeof u);
+                        blk[(pr * AMX_N + c) * 2 + e] =
+                            (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 &&      \
+    defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define NN_AMX_TARGET                                                                              \
+    __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512bf16")))
+
+int vigil_nn_have_amx(void)
+{
+    static volatile int state; /* 0 unknown, 1 yes, -1 no (a benign race: same answer) */
+    if (!state) {
+        __builtin_cpu_init();
+        int ok = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bf16");
+        /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18) */
+        ok = ok && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+        state = ok ? 1 : -1;
+    }
+    return state > 0;
+}
+
+struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+/*
+ * dst bf16 (total, kp) from float rows src (rows of stride lds, width w; the
+ * rest zero), plus the bias (w, or NULL) and max(., 0) when relu. With bad,
+ * bad[r] is set for a row with a NaN or an infinity.
+ */
+static NN_AMX_TARGET void amx_to_bf16(uint16_t *restrict dst, size_t kp,
+                                      const float *restrict src, size_t lds, size_t w,
+                                      size_t rows, size_t total, const float *restrict bias,
+                                      int relu, uint8_t *restrict bad)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < total; r++) {
+        __mmask16 nonfinite = 0;
+        if (bad && r + 16 < rows) {
+            _mm_prefetch((const char *)(src + (r + 16) * lds), _MM_HINT_T0);
+        }
+        for (size_t k = 0; k < kp; k += 32) {
+            __m512 lo = zero, hi = zero;
+            if (r < rows && k < w) {
+                size_t nl = w - k < 16 ? w - k : 16;
+                size_t nh = w > k + 16 ? (w - k - 16 < 16 ? w - k - 16 : 16) : 0;
+                __mmask16 ml = (__mmask16)((1u << nl) - 1u), mh = (__mmask16)((1u << nh) - 1u);
+                lo = _mm512_maskz_loadu_ps(ml, src + r * lds + k);
+                hi = _mm512_maskz_loadu_ps(mh, src + r * lds + k + 16);
+                if (bias) {
+                    lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(ml, bias + k));
+                    hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mh, bias + k + 16));
+                }
+                if (relu) {
+                    lo = _mm512_max_ps(lo, zero);
+                    hi = _mm512_max_ps(hi, zero);
+                }
+                if (bad) {
+                    /* QNaN 0x01, +Inf 0x08, -Inf 0x10, SNaN 0x80 */
+                    nonfinite |= _mm512_fpclass_ps_mask(lo, 0x99) | _mm512_fpclass_ps_mask(hi, 0x99);
+                }
+            }
+            _mm512_storeu_si512(dst + r * kp + k, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+        if (bad && r < rows) {
+            bad[r] = nonfinite != 0;
+        }
+    }
+}
+
+NN_AMX_TARGET void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n,
+                                     size_t L, const size_t *width, const uint16_t *const *wp,
+                                     const float *const *b, void *scratch)
+{
+    size_t mw = 0;
+    for (size_t l = 0; l <= L; l++) {
+        mw = width[l] > mw ? width[l] : mw;
+    }
+    uint16_t *act[2] = {scratch, (uint16_t *)scratch + AMX_ROWS * amx_kp(mw)};
+    float *sum = (float *)(act[1] + AMX_ROWS * amx_kp(mw));
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = AMX_N;
+        cfg.colsb[t] = 64;
+    }
+    _tile_loadconfig(&cfg);
+    size_t f = width[0], k = width[L];
+    for (size_t s = 0; s < n; s += AMX_ROWS) {
+        size_t rows = n - s < AMX_ROWS ? n - s : AMX_ROWS;
+        size_t nrb = (rows + AMX_N - 1) / AMX_N; /* 16-row blocks; the last padded with zeros */
+        amx_to_bf16(act[0], amx_kp(f), x + s * f, f, f, rows, nrb * AMX_N, NULL, 0, bad + s);
+        /* Layer by layer over every block: the blocks' tile products are independent, so
+           they overlap in the pipeline instead of waiting on one another. */
+        for (size_t l = 0; l < L; l++) {
+            size_t kp = amx_kp(width[l]), op = amx_op(width[l + 1]), nkb = kp / AMX_K;
+            long lda = (long)(kp * sizeof(uint16_t)), ldc = (long)(op * sizeof(float));
+            for (size_t rb = 0; rb < nrb; rb++) {
+                const uint16_t *in = act[l & 1] + rb * AMX_N * kp;
+                float *out = sum + rb * AMX_N * op;
+                /* groups of up to 6 output tiles (tiles 2-7), one pass over the input each */
+                for (size_t g = 0; g < op / AMX_N; g += 6) {
+                    size_t ng = op / AMX_N - g < 6 ? op / AMX_N - g : 6;
+                    _tile_zero(2);
+                    if (ng > 1) _tile_zero(3);
+                    if (ng > 2) _tile_zero(4);
+                    if (ng > 3) _tile_zero(5);
+                    if (ng > 4) _tile_zero(6);
+                    if (ng > 5) _tile_zero(7);
+                    for (size_t kb = 0; kb < nkb; kb++) {
+                        _tile_loadd(0, in + kb * AMX_K, lda);
+#define AMX_STEP(t)                                                                                \
+    do {                                                                                           \
+        _tile_loadd(1, wp[l] + ((g + (t)-2) * nkb + kb) * AMX_K * AMX_N, 64);                      \
+        _tile_dpbf16ps(t, 0, 1);                                                                   \
+    } while (0)
+                        AMX_STEP(2);
+                        if (ng > 1) AMX_STEP(3);
+                        if (ng > 2) AMX_STEP(4);
+                        if (ng > 3) AMX_STEP(5);
+                        if (ng > 4) AMX_STEP(6);
+                        if (ng > 5) AMX_STEP(7);
+#undef AMX_STEP
+                    }
+                    _tile_stored(2, out + (g + 0) * AMX_N, ldc);
+                    if (ng > 1) _tile_stored(3, out + (g + 1) * AMX_N, ldc);
+                    if (ng > 2) _tile_stored(4, out + (g + 2) * AMX_N, ldc);
+                    if (ng > 3) _tile_stored(5, out + (g + 3) * AMX_N, ldc);
+                    if (ng > 4) _tile_stored(6, out + (g + 4) * AMX_N, ldc);
+                    if (ng > 5) _tile_stored(7, out + (g + 5) * AMX_N, ldc);
+                }
+            }
+            if (l + 1 < L) {
+                size_t o = width[l + 1];
+                amx_to_bf16(act[(l + 1) & 1], amx_kp(o), sum, op, o, nrb * AMX_N, nrb * AMX_N,
+                            b[l], 1, NULL);
+            }
+        }
+        /* Softmax, vertically: the logits (+ bias) transposed to (K, ROWS) over both act blocks. */
+        size_t op = amx_op(k);
+        float *lt = (float *)act[0], mx[AMX_ROWS], tot[AMX_ROWS];
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t j = 0; j < k; j++) {
+                lt[j * AMX_ROWS + r] = sum[r * op + j] + b[L - 1][j];
+            }
+        }
+        for (size_t r = 0; r < AMX_ROWS; r++) {
+            mx[r] = lt[r];
+            tot[r] = 0.0f;
+        }
+        for (size_t j = 1; j < k; j++) {
+            for (size_t r = 0; r < AMX_ROWS; r++) {
+                mx[r] = lt[j * AMX_ROWS + r] > mx[r] ? lt[j * AMX_ROWS + r] : mx[r];
+            }
+        }
+        for (size_t j = 0; j < k; j++) {
+            for (size_t r = 0; r < AMX_ROWS; r++) {
+                lt[j * AMX_ROWS + r] = exp_fast(lt[j * AMX_ROWS + r] - mx[r]);
+                tot[r] += lt[j * AMX_ROWS + r];
+            }
+        }
+        for (size_t r = 0; r < AMX_ROWS; r++) {
+            tot[r] = 1.0f / tot[r];
+        }
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t j = 0; j < k; j++) {
+                probs[(s + r) * k + j] = lt[j * AMX_ROWS + r] * tot[r];
+            }
+        }
+    }
+    _tile_release();
+}
+#else
+int vigil_nn_have_amx(void)
+{
+    return 0;
+}
+
+void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n, size_t L,
+                       const size_t *width, const uint16_t *const *wp, const float *const *b,
+                       void *scratch)
+{
+    (void)probs, (void)bad, (void)x, (void)n, (void)L, (void)width, (void)wp, (void)b;
+    (void)scratch;
+}
+#endif
+
 /* ---- LSTM layer ---- */
 
 /*
