@@ -104,7 +104,8 @@ static inline float exp_fast(float x)
         float f;
         int32_t i;
     } u;
-    u.i = ((int32_t)rn + 127) << 23;
+    /* NaN in, NaN out (through p), without converting NaN to an integer */
+    u.i = ((int32_t)(rn == rn ? rn : 0.0f) + 127) << 23;
     return p * u.f;
 }
 
