@@ -134,10 +134,10 @@ void vigil_dropout_backward(float *dinp, const float *dout, const float *mask, s
  * Dense layers in lane layout, for scoring: a tile of VIGIL_NN_TILE rows held
  * feature-major, x (F, TILE) with x[k * TILE + r] = feature k of row r.
  * vigil_lanes_load fills xt (F, TILE) from n <= TILE rows of x (N,F), the
- * missing rows zero, and sets bad[r] (N) when row r has a NaN or infinity. vigil_dense_lanes_forward: out (O, TILE) = w (O,F) inp
- * (F, TILE) + b (O, or NULL), then max(., 0) when relu. vigil_softmax_lanes
- * writes probs (N,K), row r the softmax of column r of logits (K, TILE), with
- * a fast exp (relative error ~2e-7); logits is overwritten.
+ * missing rows zero, and sets bad[r] (N) when row r has a NaN or infinity.
+ * vigil_dense_lanes_forward: out (O, TILE) = w (O,F) inp (F, TILE) + b (O, or NULL), then max(., 0)
+ * when relu. vigil_softmax_lanes writes probs (N,K), row r the softmax of column r of logits (K,
+ * TILE), with a fast exp (relative error ~2e-7); logits is overwritten.
  */
 #define VIGIL_NN_TILE 32
 void vigil_lanes_load(float *xt, uint8_t *bad, const float *x, size_t n, size_t f);

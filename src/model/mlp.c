@@ -22,7 +22,9 @@
  * test-only attacks) can still be flagged; the threshold never sees test data.
  *
  * Scoring runs in chunks of CHUNK rows through scratch allocated once, so a
- * warm model scores any number of rows without allocating.
+ * warm model scores any number of rows without allocating. It does not use
+ * sgemm: the lane-layout kernels of nn.c (f32), or, as --precision asks and
+ * the CPU allows, half precision (AVX512-FP16) or bfloat16 on AMX tiles.
  *
  * Dimension letters: N rows, B batch, F inputs, H hidden units, K classes,
  * L dense layers (hidden layers + output).
@@ -144,10 +146,10 @@ struct mlp {
     float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params */
     float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
     float *params;                    /* owned block */
-    int prec;                         /* scoring precision requested (saved): 0 f32, 1 f16, 2 bf16 */
-    uint32_t *wh;                     /* owned: half weights when f16 runs here, else NULL */
-    uint32_t *whl[MLP_MAX_LAYERS];    /* into wh: layer l's weights then bias */
-    uint16_t *wa;                     /* owned: AMX-packed bf16 weights when bf16 runs here */
+    int prec;                      /* scoring precision requested (saved): 0 f32, 1 f16, 2 bf16 */
+    uint32_t *wh;                  /* owned: half weights when f16 runs here, else NULL */
+    uint32_t *whl[MLP_MAX_LAYERS]; /* into wh: layer l's weights then bias */
+    uint16_t *wa;                  /* owned: AMX-packed bf16 weights when bf16 runs here */
     const uint16_t *wal[MLP_MAX_LAYERS]; /* into wa */
     size_t n_params;
     float *scratch;          /* owned: scoring activations (L, CHUNK, max width), */
@@ -300,26 +302,15 @@ static int make_out_names(struct mlp *m)
 }
 
 /*
- * Forward of n rows through every layer. acts[l] (N, width[l+1]) receives
- * layer l's output after ReLU (logits for the last layer, then softmax into
- * probs (N,K)).
+ * The training forward of n rows through every layer (sgemm). acts[l]
+ * (N, width[l+1]) receives layer l's output after ReLU (logits for the last
+ * layer, then softmax into probs (N,K)). Scoring uses forward_lanes.
  */
-static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x, size_t n,
-                    uint8_t *bad)
+static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x, size_t n)
 {
     const float *inp = x;
     for (size_t l = 0; l < m->L; l++) {
         vigil_linear_forward(acts[l], inp, m->w[l], m->b[l], n, m->width[l], m->width[l + 1]);
-        if (l == 0 && bad) {
-            /*
-             * A NaN or infinite input makes every pre-activation of its row NaN or
-             * infinite (NaN * w and Inf * 0 are NaN), so one column tells; after the
-             * ReLU a NaN would read as 0.
-             */
-            for (size_t r = 0; r < n; r++) {
-                bad[r] = !isfinite(acts[0][r * m->width[1]]);
-            }
-        }
         if (l + 1 < m->L) {
             vigil_relu_forward(acts[l], acts[l], n * m->width[l + 1]);
         }
@@ -569,7 +560,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
                 wb += (double)cw[yb[i]];
             }
             /* forward */
-            forward(m, a, probs, xb, bn, NULL);
+            forward(m, a, probs, xb, bn);
             loss_sum += vigil_crossentropy_forward(NULL, probs, yb, cw, bn, m->k) * (double)bn;
             /* zero_grad */
             memset(grad, 0, m->n_params * sizeof *grad);

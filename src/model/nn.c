@@ -381,8 +381,8 @@ NN_FP16_TARGET void vigil_lanes_to_fp16(uint16_t *restrict xh, const float *rest
 
 /* J outputs (a constant at every call) from output j. */
 static inline __attribute__((always_inline)) NN_FP16_TARGET void
-fp16_block(void *out, const uint16_t *restrict inp, const uint32_t *restrict wp, size_t f,
-           size_t o, size_t j, int relu, int last, const int J)
+fp16_block(void *out, const uint16_t *restrict inp, const uint32_t *restrict wp, size_t f, size_t o,
+           size_t j, int relu, int last, const int J)
 {
     __m512h acc[16];
     const uint32_t *bias = wp + o * f;
@@ -392,8 +392,7 @@ fp16_block(void *out, const uint16_t *restrict inp, const uint32_t *restrict wp,
     for (size_t k = 0; k < f; k++) {
         __m512h x = _mm512_loadu_ph(inp + k * VIGIL_NN_TILE);
         for (int q = 0; q < J; q++) {
-            __m512h wq =
-                _mm512_castsi512_ph(_mm512_set1_epi32((int)wp[(j + (size_t)q) * f + k]));
+            __m512h wq = _mm512_castsi512_ph(_mm512_set1_epi32((int)wp[(j + (size_t)q) * f + k]));
             acc[q] = _mm512_fmadd_ph(wq, x, acc[q]);
         }
     }
@@ -461,7 +460,7 @@ void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, 
  * vigil_nn_have_amx does; each call loads its own tile configuration, so
  * any thread may call.
  */
-#define AMX_K 32 /* bf16 per tile row */
+#define AMX_K 32     /* bf16 per tile row */
 #define AMX_N 16     /* outputs per accumulator tile, rows per tile */
 #define AMX_ROWS 128 /* rows taken through every layer at once (8 tiles of rows) */
 
@@ -509,7 +508,7 @@ void vigil_amx_pack(uint16_t *wp, const float *w, size_t f, size_t o)
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 &&      \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 &&           \
     defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -540,10 +539,9 @@ struct amx_cfg {
  * rest zero), plus the bias (w, or NULL) and max(., 0) when relu. With bad,
  * bad[r] is set for a row with a NaN or an infinity.
  */
-static NN_AMX_TARGET void amx_to_bf16(uint16_t *restrict dst, size_t kp,
-                                      const float *restrict src, size_t lds, size_t w,
-                                      size_t rows, size_t total, const float *restrict bias,
-                                      int relu, uint8_t *restrict bad)
+static NN_AMX_TARGET void amx_to_bf16(uint16_t *restrict dst, size_t kp, const float *restrict src,
+                                      size_t lds, size_t w, size_t rows, size_t total,
+                                      const float *restrict bias, int relu, uint8_t *restrict bad)
 {
     const __m512 zero = _mm512_setzero_ps();
     for (size_t r = 0; r < total; r++) {
@@ -569,7 +567,8 @@ static NN_AMX_TARGET void amx_to_bf16(uint16_t *restrict dst, size_t kp,
                 }
                 if (bad) {
                     /* QNaN 0x01, +Inf 0x08, -Inf 0x10, SNaN 0x80 */
-                    nonfinite |= _mm512_fpclass_ps_mask(lo, 0x99) | _mm512_fpclass_ps_mask(hi, 0x99);
+                    nonfinite |=
+                        _mm512_fpclass_ps_mask(lo, 0x99) | _mm512_fpclass_ps_mask(hi, 0x99);
                 }
             }
             _mm512_storeu_si512(dst + r * kp + k, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
@@ -580,8 +579,8 @@ static NN_AMX_TARGET void amx_to_bf16(uint16_t *restrict dst, size_t kp,
     }
 }
 
-NN_AMX_TARGET void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n,
-                                     size_t L, const size_t *width, const uint16_t *const *wp,
+NN_AMX_TARGET void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n, size_t L,
+                                     const size_t *width, const uint16_t *const *wp,
                                      const float *const *b, void *scratch)
 {
     size_t mw = 0;
@@ -614,12 +613,26 @@ NN_AMX_TARGET void vigil_amx_forward(float *probs, uint8_t *bad, const float *x,
                 /* groups of up to 6 output tiles (tiles 2-7), one pass over the input each */
                 for (size_t g = 0; g < op / AMX_N; g += 6) {
                     size_t ng = op / AMX_N - g < 6 ? op / AMX_N - g : 6;
-                    _tile_zero(2);
-                    if (ng > 1) _tile_zero(3);
-                    if (ng > 2) _tile_zero(4);
-                    if (ng > 3) _tile_zero(5);
-                    if (ng > 4) _tile_zero(6);
-                    if (ng > 5) _tile_zero(7);
+                    /* tile numbers are immediates: one case per count, falling through */
+                    switch (ng) {
+                    case 6:
+                        _tile_zero(7);
+                        /* fall through */
+                    case 5:
+                        _tile_zero(6);
+                        /* fall through */
+                    case 4:
+                        _tile_zero(5);
+                        /* fall through */
+                    case 3:
+                        _tile_zero(4);
+                        /* fall through */
+                    case 2:
+                        _tile_zero(3);
+                        /* fall through */
+                    default:
+                        _tile_zero(2);
+                    }
                     for (size_t kb = 0; kb < nkb; kb++) {
                         _tile_loadd(0, in + kb * AMX_K, lda);
 #define AMX_STEP(t)                                                                                \
@@ -627,26 +640,52 @@ NN_AMX_TARGET void vigil_amx_forward(float *probs, uint8_t *bad, const float *x,
         _tile_loadd(1, wp[l] + ((g + (t)-2) * nkb + kb) * AMX_K * AMX_N, 64);                      \
         _tile_dpbf16ps(t, 0, 1);                                                                   \
     } while (0)
-                        AMX_STEP(2);
-                        if (ng > 1) AMX_STEP(3);
-                        if (ng > 2) AMX_STEP(4);
-                        if (ng > 3) AMX_STEP(5);
-                        if (ng > 4) AMX_STEP(6);
-                        if (ng > 5) AMX_STEP(7);
+                        switch (ng) {
+                        case 6:
+                            AMX_STEP(7);
+                            /* fall through */
+                        case 5:
+                            AMX_STEP(6);
+                            /* fall through */
+                        case 4:
+                            AMX_STEP(5);
+                            /* fall through */
+                        case 3:
+                            AMX_STEP(4);
+                            /* fall through */
+                        case 2:
+                            AMX_STEP(3);
+                            /* fall through */
+                        default:
+                            AMX_STEP(2);
+                        }
 #undef AMX_STEP
                     }
-                    _tile_stored(2, out + (g + 0) * AMX_N, ldc);
-                    if (ng > 1) _tile_stored(3, out + (g + 1) * AMX_N, ldc);
-                    if (ng > 2) _tile_stored(4, out + (g + 2) * AMX_N, ldc);
-                    if (ng > 3) _tile_stored(5, out + (g + 3) * AMX_N, ldc);
-                    if (ng > 4) _tile_stored(6, out + (g + 4) * AMX_N, ldc);
-                    if (ng > 5) _tile_stored(7, out + (g + 5) * AMX_N, ldc);
+                    switch (ng) {
+                    case 6:
+                        _tile_stored(7, out + (g + 5) * AMX_N, ldc);
+                        /* fall through */
+                    case 5:
+                        _tile_stored(6, out + (g + 4) * AMX_N, ldc);
+                        /* fall through */
+                    case 4:
+                        _tile_stored(5, out + (g + 3) * AMX_N, ldc);
+                        /* fall through */
+                    case 3:
+                        _tile_stored(4, out + (g + 2) * AMX_N, ldc);
+                        /* fall through */
+                    case 2:
+                        _tile_stored(3, out + (g + 1) * AMX_N, ldc);
+                        /* fall through */
+                    default:
+                        _tile_stored(2, out + g * AMX_N, ldc);
+                    }
                 }
             }
             if (l + 1 < L) {
                 size_t o = width[l + 1];
-                amx_to_bf16(act[(l + 1) & 1], amx_kp(o), sum, op, o, nrb * AMX_N, nrb * AMX_N,
-                            b[l], 1, NULL);
+                amx_to_bf16(act[(l + 1) & 1], amx_kp(o), sum, op, o, nrb * AMX_N, nrb * AMX_N, b[l],
+                            1, NULL);
             }
         }
         /* Softmax, vertically: the logits (+ bias) transposed to (K, ROWS) over both act blocks. */
