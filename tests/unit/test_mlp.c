@@ -166,12 +166,14 @@ static void test_overfits_blobs_and_is_deterministic(void **state)
  */
 static void check_precision(const char *prec, uint8_t code, int supported)
 {
-    enum { N = 150 }; /* not a multiple of the 16- or 32-row tiles */
+    /* 150 rows: not a multiple of the 16-, 32- or 128-row tiles; 100 hidden units: two
+       groups of AMX accumulator tiles */
+    enum { N = 150 };
     float x[N * 2], o32[N * 3], olo[N * 3];
     int32_t y[N];
     blobs(x, y, N, 9);
-    const char *k32[] = {"hidden", "16,8", "epochs", "50", "lr", "0.01", NULL};
-    const char *klo[] = {"hidden", "16,8", "epochs", "50", "lr", "0.01", "precision", prec, NULL};
+    const char *k32[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", NULL};
+    const char *klo[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", "precision", prec, NULL};
     struct vigil_model m32 = train_blobs(k32, x, y, N);
     struct vigil_model mlo = train_blobs(klo, x, y, N);
     struct vigil_buf b32, blo;
