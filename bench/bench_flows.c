@@ -30,6 +30,7 @@
 #include "vigil/flowdet.h"
 #include "vigil/mem.h"
 #include "vigil/model.h"
+#include "vigil/nn.h"
 #include "vigil/rng.h"
 
 static const char *const files[] = {
@@ -217,6 +218,53 @@ static void *score_job(void *arg)
     return NULL;
 }
 
+/* Times ops->score on n rows: 1 thread, then T threads with a model each (loaded from mb). */
+static void time_scoring(const struct vigil_model_ops *ops, void *mp, struct vigil_model *m,
+                         const struct vigil_buf *mb, const float *x, size_t n_recs, float *out,
+                         int threads, int reps)
+{
+    double t[50];
+    ops->score(m, x, n_recs, out); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        T_START();
+        ops->score(m, x, n_recs, out);
+        T_STOP(r);
+    }
+    printf("mlp score (records):       ");
+    rates((double)n_recs, t, reps);
+    printf("  [1 thread, F=24, hidden 64,32, 5 classes]\n");
+    /* T threads, each its own model loaded from the same bytes, each 1/T of the rows. */
+    struct job jobs[16];
+    pthread_t th[16];
+    for (int k = 0; k < threads; k++) {
+        vigil_model_init(&jobs[k].m, ops, mp);
+        jobs[k].m.ops->load(&jobs[k].m, mb->p, mb->len);
+        jobs[k].n = n_recs / (size_t)threads;
+        jobs[k].x = x + (size_t)k * jobs[k].n * VIGIL_FLOW_F;
+        jobs[k].rows_per_call = 65536;
+        jobs[k].reps = 1;
+        jobs[k].out = vigil_mallocarray(65536 * 5, sizeof(float));
+        score_job(&jobs[k]); /* warm-up */
+    }
+    for (int r = 0; r < reps; r++) {
+        T_START();
+        for (int k = 0; k < threads; k++) {
+            pthread_create(&th[k], NULL, score_job, &jobs[k]);
+        }
+        for (int k = 0; k < threads; k++) {
+            pthread_join(th[k], NULL);
+        }
+        T_STOP(r);
+    }
+    printf("mlp score x%d (records):    ", threads);
+    rates((double)(jobs[0].n * (size_t)threads), t, reps);
+    printf("  [%d threads, a model each]\n", threads);
+    for (int k = 0; k < threads; k++) {
+        vigil_model_fini(&jobs[k].m);
+        vigil_free(jobs[k].out);
+    }
+}
+
 int main(void)
 {
     const char *dir = getenv("VIGIL_DATA") ? getenv("VIGIL_DATA") : "../shared/data";
@@ -355,44 +403,52 @@ int main(void)
     if (maxdiff >= 1e-4) {
         return 1;
     }
-    ops->score(&m, x, n_recs, out); /* warm-up */
-    for (int r = 0; r < reps; r++) {
-        T_START();
-        ops->score(&m, x, n_recs, out);
-        T_STOP(r);
-    }
-    printf("mlp score (records):       ");
-    rates((double)n_recs, t, reps);
-    printf("  [1 thread, F=24, hidden 64,32, 5 classes]\n");
-    /* T threads, each its own model loaded from the same bytes, each half the rows. */
-    struct job jobs[16];
-    pthread_t th[16];
-    for (int k = 0; k < threads; k++) {
-        vigil_model_init(&jobs[k].m, ops, mp);
-        jobs[k].m.ops->load(&jobs[k].m, mb.p, mb.len);
-        jobs[k].n = n_recs / (size_t)threads;
-        jobs[k].x = x + (size_t)k * jobs[k].n * VIGIL_FLOW_F;
-        jobs[k].rows_per_call = 65536;
-        jobs[k].reps = 1;
-        jobs[k].out = vigil_mallocarray(65536 * 5, sizeof(float));
-        score_job(&jobs[k]); /* warm-up */
-    }
-    for (int r = 0; r < reps; r++) {
-        T_START();
-        for (int k = 0; k < threads; k++) {
-            pthread_create(&th[k], NULL, score_job, &jobs[k]);
+    time_scoring(ops, mp, &m, &mb, x, n_recs, out, threads, reps);
+    /* The same weights scored in half precision (--precision f16, AVX512-FP16) and in bfloat16
+       on AMX tiles (--precision bf16), when the CPU has them. */
+    static const char *const precs[] = {"f16", "bf16"};
+    for (int pi = 0; pi < 2; pi++) {
+        const char *prec = precs[pi];
+        if (pi == 0 ? !vigil_nn_have_fp16() : !vigil_nn_have_amx()) {
+            printf("mlp %-4s:                  not supported by this CPU: skipped\n", prec);
+            continue;
         }
-        for (int k = 0; k < threads; k++) {
-            pthread_join(th[k], NULL);
+        void *mp16 = vigil_calloc(1, ops->params_size);
+        vigil_opt_defaults(ops->opts, mp16);
+        vigil_opt_set(ops->opts, mp16, "epochs", "1", 1, &d);
+        vigil_opt_set(ops->opts, mp16, "precision", prec, strlen(prec), &d);
+        struct vigil_model m16;
+        vigil_model_init(&m16, ops, mp16);
+        struct vigil_buf mb16;
+        vigil_buf_init(&mb16);
+        if (ops->fit(&m16, &b) == 0 && ops->save(&m16, &mb16) == 0) {
+            /* Agreement with float32 on every row: the class (argmax) and the probabilities. */
+            float *o16 = vigil_mallocarray(n_recs * 5, sizeof *o16);
+            ops->score(&m, x, n_recs, out);
+            ops->score(&m16, x, n_recs, o16);
+            size_t same = 0;
+            double pd = 0;
+            for (size_t i = 0; i < n_recs; i++) {
+                int c1 = 0, c2 = 0;
+                for (int c = 0; c < 5; c++) {
+                    c1 = out[i * 5 + c] > out[i * 5 + c1] ? c : c1;
+                    c2 = o16[i * 5 + c] > o16[i * 5 + c2] ? c : c2;
+                    double dl = fabs((double)out[i * 5 + c] - (double)o16[i * 5 + c]);
+                    pd = dl > pd ? dl : pd;
+                }
+                same += c1 == c2;
+            }
+            printf("mlp %-4s check:            same class as f32 for %zu of %zu rows (%.4f%%), "
+                   "max |p diff| %.2g\n",
+                   prec, same, n_recs, 100.0 * (double)same / (double)n_recs, pd);
+            vigil_free(o16);
+            printf("%s: ", prec);
+            time_scoring(ops, mp16, &m16, &mb16, x, n_recs, out, threads, reps);
         }
-        T_STOP(r);
-    }
-    printf("mlp score x%d (records):    ", threads);
-    rates((double)(jobs[0].n * (size_t)threads), t, reps);
-    printf("  [%d threads, a model each]\n", threads);
-    for (int k = 0; k < threads; k++) {
-        vigil_model_fini(&jobs[k].m);
-        vigil_free(jobs[k].out);
+        vigil_buf_fini(&mb16);
+        vigil_model_fini(&m16);
+        vigil_opt_free(ops->opts, mp16);
+        vigil_free(mp16);
     }
     /* flowdet: a bundle around the same kind of model, scaling records itself. */
     struct vigil_frame fr;

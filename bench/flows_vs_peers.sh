@@ -16,7 +16,8 @@
 #      JetStream in 1024-record batches, then 1 worker, then 2 workers of one
 #      group drain the stream; records/s from the first fetch to the last ack.
 #
-# Medians of RUNS (default 5). Needs $VIGIL_DATA/pcaps; peers that are not
+# Medians of RUNS (default 5). ONLY=classify runs parts 2 and 3 alone (bench_flows
+# and scikit-learn, no capture, no peers, no NATS). Needs $VIGIL_DATA/pcaps; peers that are not
 # installed are reported as absent. Results go to docs/perf.md ("## Flows").
 set -u
 cd "$(dirname "$0")/.."
@@ -33,6 +34,7 @@ export OPENBLAS_NUM_THREADS=1
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "vigil $(git rev-parse --short HEAD 2>/dev/null), $(cc --version | head -1)"
 
+if [ "${ONLY:-}" != classify ]; then
 # ---- the capture ----
 /usr/bin/python3 - "$P" "$W/big.pcap" "$REPEAT" <<'EOF'
 import gzip, struct, sys
@@ -111,6 +113,8 @@ else
     echo "softflowd: absent"
 fi
 
+fi
+
 echo
 echo "## vigil in process (bench_flows, medians of $RUNS)"
 if [ -x "$B/bench/bench_flows" ]; then
@@ -148,6 +152,7 @@ for f in (24, 122):
 EOF
 done
 
+[ "${ONLY:-}" = classify ] && exit 0
 echo
 echo "## NATS JetStream end to end (sensor -> stream -> workers), medians of $RUNS"
 NATS=$(command -v nats-server || true)

@@ -7,6 +7,8 @@
 #
 #   tools/nslkdd_eval.sh [OUT_DIR]        SEEDS=5 by default
 #
+# Set SKLEARN=0 to skip scikit-learn's MLP on the same files (tools/nslkdd_sklearn.py).
+#
 # Every model sees the same converted files; --deltas false because columns
 # such as srv_count would otherwise be taken for counters (their names end in
 # _count) and differenced, while NSL-KDD rows are independent records.
@@ -64,3 +66,12 @@ for t in KDDTest+ KDDTest-21; do
                   for (c = 0; c < 5; c++) printf " %.3f |", r[c] / n; printf "\n" }'
     done <<<"$CONFIGS"
 done
+
+# The peer in the same run: scikit-learn's MLP(64, 32) on the same converted files.
+if [ "${SKLEARN:-1}" = 1 ] && /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
+    echo
+    echo "### scikit-learn, same files (seeds 1-$SEEDS)"
+    echo
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 nice /usr/bin/python3 tools/nslkdd_sklearn.py "$OUT" "$SEEDS" |
+        grep '^|'
+fi

@@ -163,6 +163,55 @@ void vigil_dropout_forward(float *out, float *mask, const float *inp, float p,
 /* dinp (N) += dout * mask. */
 void vigil_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 
+/*
+ * Dense layers in lane layout, for scoring: a tile of VIGIL_NN_TILE rows held
+ * feature-major, x (F, TILE) with x[k * TILE + r] = feature k of row r.
+ * vigil_lanes_load fills xt (F, TILE) from n <= TILE rows of x (N,F), the
+ * missing rows zero, and sets bad[r] (N) when row r has a NaN or infinity.
+ * vigil_dense_lanes_forward: out (O, TILE) = w (O,F) inp (F, TILE) + b (O, or NULL), then max(., 0)
+ * when relu. vigil_softmax_lanes writes probs (N,K), row r the softmax of column r of logits (K,
+ * TILE), with a fast exp (relative error ~2e-7); logits is overwritten.
+ */
+#define VIGIL_NN_TILE 32
+void vigil_lanes_load(float *xt, uint8_t *bad, const float *x, size_t n, size_t f);
+void vigil_dense_lanes_forward(float *out, const float *inp, const float *w, const float *b,
+                               size_t f, size_t o, int relu);
+void vigil_softmax_lanes(float *probs, float *logits, size_t n, size_t k);
+
+/*
+ * The lane layout in half precision, for CPUs with AVX512-FP16
+ * (vigil_nn_have_fp16; elsewhere these do nothing). Everything is IEEE
+ * binary16 (as uint16_t) except the logits: vigil_fp16_pack converts w (O,F)
+ * and b (O, or NULL) once into (O*F + O) words, each half twice; vigil_lanes_to_fp16 converts
+ * a tile xt (F, TILE) filled by vigil_lanes_load into halves xh (F, TILE);
+ * vigil_dense_lanes_fp16 writes out
+ * (O, TILE) in halves, or, when last, float32 logits for vigil_softmax_lanes.
+ * Values beyond +-65504 saturate.
+ */
+int vigil_nn_have_fp16(void);
+void vigil_fp16_pack(uint32_t *wp, const float *w, const float *b, size_t f, size_t o);
+void vigil_lanes_to_fp16(uint16_t *xh, const float *xt, size_t f);
+void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, size_t f, size_t o,
+                            int relu, int last);
+
+/*
+ * A whole MLP forward on Intel AMX tiles in bfloat16 (float32 sums), for CPUs
+ * and kernels that allow it (vigil_nn_have_amx asks the kernel for the tile
+ * state once per process; elsewhere vigil_amx_forward does nothing). Layer l
+ * (L layers, widths width[0..L]) has weights w (width[l+1], width[l]) packed
+ * once by vigil_amx_pack into vigil_amx_packed_size halves, and bias b[l].
+ * ReLU after every layer but the last, then the softmax into probs (N, K);
+ * bad[r] as in vigil_lanes_load. scratch: vigil_amx_scratch_bytes(largest
+ * width) bytes, 64-byte aligned not required.
+ */
+int vigil_nn_have_amx(void);
+size_t vigil_amx_packed_size(size_t f, size_t o);
+size_t vigil_amx_scratch_bytes(size_t max_width);
+void vigil_amx_pack(uint16_t *wp, const float *w, size_t f, size_t o);
+void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n, size_t L,
+                       const size_t *width, const uint16_t *const *wp, const float *const *b,
+                       void *scratch);
+
 /* out (N) = max(inp, 0); out may alias inp. */
 void vigil_relu_forward(float *out, const float *inp, size_t n);
 /* dinp (N) += dout where out > 0; out (N) is the forward's output. */

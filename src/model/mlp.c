@@ -22,7 +22,9 @@
  * test-only attacks) can still be flagged; the threshold never sees test data.
  *
  * Scoring runs in chunks of CHUNK rows through scratch allocated once, so a
- * warm model scores any number of rows without allocating.
+ * warm model scores any number of rows without allocating. It does not use
+ * sgemm: the lane-layout kernels of nn.c (f32), or, as --precision asks and
+ * the CPU allows, half precision (AVX512-FP16) or bfloat16 on AMX tiles.
  *
  * Dimension letters: N rows, B batch, F inputs, H hidden units, K classes,
  * L dense layers (hidden layers + output).
@@ -57,9 +59,11 @@ struct mlp_params {
     int novelty_k; /* 0 = no gate */
     double novelty_q;
     double input_log; /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
+    int precision;    /* scoring arithmetic: 0 float32, 1 half (AVX512-FP16), 2 bfloat16 (AMX) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
+static const char *const precision_choices[] = {"f32", "f16", "bf16", NULL};
 
 static const struct vigil_opt mlp_opts[] = {
     {"hidden", VIGIL_OPT_STR, offsetof(struct mlp_params, hidden), "64,32", 0, 0,
@@ -82,6 +86,11 @@ static const struct vigil_opt mlp_opts[] = {
      "novelty gate threshold: this quantile of the normal training rows' distances", NULL},
     {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
      "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
+    {"precision", VIGIL_OPT_ENUM, offsetof(struct mlp_params, precision), "f32", 0, 0,
+     "scoring arithmetic, saved with the model: f32; f16 (half precision throughout, on CPUs "
+     "with AVX512-FP16); bf16 (bfloat16 products, float32 sums, on AMX tiles). Where the CPU "
+     "lacks it, f32. Training is always f32",
+     precision_choices},
     {0},
 };
 
@@ -137,6 +146,11 @@ struct mlp {
     float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params */
     float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
     float *params;                    /* owned block */
+    int prec;                      /* scoring precision requested (saved): 0 f32, 1 f16, 2 bf16 */
+    uint32_t *wh;                  /* owned: half weights when f16 runs here, else NULL */
+    uint32_t *whl[MLP_MAX_LAYERS]; /* into wh: layer l's weights then bias */
+    uint16_t *wa;                  /* owned: AMX-packed bf16 weights when bf16 runs here */
+    const uint16_t *wal[MLP_MAX_LAYERS]; /* into wa */
     size_t n_params;
     float *scratch;          /* owned: scoring activations (L, CHUNK, max width), */
                              /* then the transformed inputs (CHUNK, F) */
@@ -181,9 +195,54 @@ static size_t max_width(const struct mlp *m)
     return mw;
 }
 
+/*
+ * Converts the layers for the requested scoring precision when the CPU can
+ * run it (else scoring stays f32).
+ */
+static int pack_precision(struct mlp *m)
+{
+    vigil_free(m->wh);
+    vigil_free(m->wa);
+    m->wh = NULL;
+    m->wa = NULL;
+    if (m->prec == 2 && vigil_nn_have_amx()) {
+        size_t total = 0;
+        for (size_t l = 0; l < m->L; l++) {
+            total += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+        }
+        m->wa = vigil_mallocarray(total, sizeof *m->wa);
+        if (!m->wa) {
+            return -ENOMEM;
+        }
+        for (size_t l = 0, off = 0; l < m->L; l++) {
+            vigil_amx_pack(m->wa + off, m->w[l], m->width[l], m->width[l + 1]);
+            m->wal[l] = m->wa + off;
+            off += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+        }
+        return 0;
+    }
+    if (m->prec != 1 || !vigil_nn_have_fp16()) {
+        return 0;
+    }
+    m->wh = vigil_mallocarray(m->n_params, sizeof *m->wh);
+    if (!m->wh) {
+        return -ENOMEM;
+    }
+    for (size_t l = 0, off = 0; l < m->L; l++) {
+        m->whl[l] = m->wh + off;
+        vigil_fp16_pack(m->whl[l], m->w[l], m->b[l], m->width[l], m->width[l + 1]);
+        off += m->width[l + 1] * (m->width[l] + 1);
+    }
+    return 0;
+}
+
 static void free_net(struct mlp *m)
 {
     vigil_free(m->params);
+    vigil_free(m->wh);
+    vigil_free(m->wa);
+    m->wh = NULL;
+    m->wa = NULL;
     vigil_free(m->scratch);
     vigil_free(m->gate_out);
     m->params = m->scratch = m->gate_out = NULL;
@@ -243,32 +302,59 @@ static int make_out_names(struct mlp *m)
 }
 
 /*
- * Forward of n rows through every layer. acts[l] (N, width[l+1]) receives
- * layer l's output after ReLU (logits for the last layer, then softmax into
- * probs (N,K)).
+ * The training forward of n rows through every layer (sgemm). acts[l]
+ * (N, width[l+1]) receives layer l's output after ReLU (logits for the last
+ * layer, then softmax into probs (N,K)). Scoring uses forward_lanes.
  */
-static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x, size_t n,
-                    uint8_t *bad)
+static void forward(const struct mlp *m, float *const *acts, float *probs, const float *x, size_t n)
 {
     const float *inp = x;
     for (size_t l = 0; l < m->L; l++) {
         vigil_linear_forward(acts[l], inp, m->w[l], m->b[l], n, m->width[l], m->width[l + 1]);
-        if (l == 0 && bad) {
-            /*
-             * A NaN or infinite input makes every pre-activation of its row NaN or
-             * infinite (NaN * w and Inf * 0 are NaN), so one column tells; after the
-             * ReLU a NaN would read as 0.
-             */
-            for (size_t r = 0; r < n; r++) {
-                bad[r] = !isfinite(acts[0][r * m->width[1]]);
-            }
-        }
         if (l + 1 < m->L) {
             vigil_relu_forward(acts[l], acts[l], n * m->width[l + 1]);
         }
         inp = acts[l];
     }
     vigil_softmax_forward(probs, acts[m->L - 1], n, m->k);
+}
+
+/*
+ * The scoring forward: VIGIL_NN_TILE rows at a time, transposed, through every
+ * layer in lane layout (nn.h; bias and ReLU fused), then the softmax. buf
+ * holds 2 * VIGIL_NN_TILE * max width floats. bad[r] is set for rows with a
+ * NaN or infinite input.
+ */
+static void forward_lanes(const struct mlp *m, float *buf, float *probs, const float *x, size_t n,
+                          uint8_t *bad)
+{
+    float *h[2] = {buf, buf + VIGIL_NN_TILE * max_width(m)};
+    for (size_t s = 0; s < n; s += VIGIL_NN_TILE) {
+        size_t tn = n - s < VIGIL_NN_TILE ? n - s : VIGIL_NN_TILE;
+        vigil_lanes_load(h[1], bad + s, x + s * m->f, tn, m->f);
+        for (size_t l = 0; l < m->L; l++) {
+            vigil_dense_lanes_forward(h[l & 1], h[(l + 1) & 1], m->w[l], m->b[l], m->width[l],
+                                      m->width[l + 1], l + 1 < m->L);
+        }
+        vigil_softmax_lanes(probs + s * m->k, h[(m->L - 1) & 1], tn, m->k);
+    }
+}
+
+/* The same in half precision (m->wh set); the last layer writes float32 logits. */
+static void forward_lanes_f16(const struct mlp *m, float *buf, float *probs, const float *x,
+                              size_t n, uint8_t *bad)
+{
+    void *h[2] = {buf, buf + VIGIL_NN_TILE * max_width(m)};
+    for (size_t s = 0; s < n; s += VIGIL_NN_TILE) {
+        size_t tn = n - s < VIGIL_NN_TILE ? n - s : VIGIL_NN_TILE;
+        vigil_lanes_load(h[0], bad + s, x + s * m->f, tn, m->f);
+        vigil_lanes_to_fp16(h[1], h[0], m->f);
+        for (size_t l = 0; l < m->L; l++) {
+            vigil_dense_lanes_fp16(h[l & 1], h[(l + 1) & 1], m->whl[l], m->width[l],
+                                   m->width[l + 1], l + 1 < m->L, l + 1 == m->L);
+        }
+        vigil_softmax_lanes(probs + s * m->k, h[(m->L - 1) & 1], tn, m->k);
+    }
 }
 
 /* ---- training ---- */
@@ -367,6 +453,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     size_t hidden[MLP_MAX_LAYERS];
     size_t nh = parse_hidden(m->p.hidden, hidden);
     m->in_log = m->p.input_log;
+    m->prec = m->p.precision;
     m->f = t->f;
     m->k = t->n_classes;
     m->L = nh + 1;
@@ -473,7 +560,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
                 wb += (double)cw[yb[i]];
             }
             /* forward */
-            forward(m, a, probs, xb, bn, NULL);
+            forward(m, a, probs, xb, bn);
             loss_sum += vigil_crossentropy_forward(NULL, probs, yb, cw, bn, m->k) * (double)bn;
             /* zero_grad */
             memset(grad, 0, m->n_params * sizeof *grad);
@@ -504,7 +591,8 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     if (t->progress) {
         fputc('\n', stderr);
     }
-    if (m->p.novelty_k > 0) {
+    rc = pack_precision(m);
+    if (!rc && m->p.novelty_k > 0) {
         rc = fit_gate(m, t, tx, rows, n);
     }
     vm->f = m->f;
@@ -583,7 +671,17 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             xm = xin;
         }
         uint8_t *bad = (uint8_t *)(xin + (size_t)CHUNK * m->f);
-        forward(m, a, pc, xm, cn, bad);
+        if (m->wa && vigil_amx_scratch_bytes(mw) <= (size_t)CHUNK * mw * m->L * sizeof(float)) {
+            const float *bias[MLP_MAX_LAYERS];
+            for (size_t l = 0; l < m->L; l++) {
+                bias[l] = m->b[l];
+            }
+            vigil_amx_forward(pc, bad, xm, cn, m->L, m->width, m->wal, bias, a[0]);
+        } else if (m->wh) {
+            forward_lanes_f16(m, a[0], pc, xm, cn, bad);
+        } else {
+            forward_lanes(m, a[0], pc, xm, cn, bad);
+        }
         if (m->gate.ops) {
             int rc = apply_gate(m, xm, cn, pc);
             if (rc) {
@@ -605,7 +703,8 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
 /* ---- bytes ----
  *
  *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] | f64 input-log K |
- *   n_params x f32 | u32 gate (0/1) | [u64 len | len bytes of the kmeans model]
+ *   n_params x f32 | u32 flags (bit 0: gate; bits 1-2: scoring precision 0 f32, 1 f16, 2 bf16) |
+ *   [u64 len | len bytes of the kmeans model] (when the gate bit is set)
  */
 
 static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
@@ -625,7 +724,7 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t i = 0; i < m->n_params && !rc; i++) {
         rc = vigil_buf_put_f32(out, m->params[i]);
     }
-    rc = rc ? rc : vigil_buf_put_u32(out, m->gate.ops ? 1u : 0u);
+    rc = rc ? rc : vigil_buf_put_u32(out, (m->gate.ops ? 1u : 0u) | (uint32_t)m->prec << 1);
     if (!rc && m->gate.ops) {
         struct vigil_buf g;
         vigil_buf_init(&g);
@@ -704,13 +803,19 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     }
     uint32_t gate;
     uint64_t glen = 0;
-    if (vigil_rd_u32(&r, &gate) || gate > 1 || (gate && (vigil_rd_u64(&r, &glen) || glen != r.n)) ||
-        (!gate && r.n != 0)) {
+    if (vigil_rd_u32(&r, &gate) || gate >> 1 > 2) {
+        free_net(m);
+        return VIGIL_EFORMAT;
+    }
+    m->prec = (int)(gate >> 1);
+    gate &= 1u;
+    if ((gate && (vigil_rd_u64(&r, &glen) || glen != r.n)) || (!gate && r.n != 0)) {
         free_net(m);
         return VIGIL_EFORMAT;
     }
     m->scratch = vigil_mallocarray(scratch_floats(m), sizeof *m->scratch);
     rc = m->scratch ? make_out_names(m) : -ENOMEM;
+    rc = rc ? rc : pack_precision(m);
     if (!rc && gate) {
         rc = load_gate(m, r.p, (size_t)glen);
     }

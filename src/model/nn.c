@@ -114,7 +114,8 @@ static inline float exp_fast(float x)
         float f;
         int32_t i;
     } u;
-    u.i = ((int32_t)rn + 127) << 23;
+    /* NaN in, NaN out (through p), without converting NaN to an integer */
+    u.i = ((int32_t)(rn == rn ? rn : 0.0f) + 127) << 23;
     return p * u.f;
 }
 
@@ -187,6 +188,564 @@ void vigil_linear_backward(float *dinp, float *dw, float *db, const float *dout,
         add_colsums(db, dout, n, o);
     }
 }
+
+/* ---- dense layers in lane layout (inference) ----
+ *
+ * For scoring many rows through small layers (the flow MLP: 24 -> 64 -> 32
+ * -> 5), sgemm spends much of its time packing the weights at every call, and
+ * the bias, ReLU and softmax are extra passes over memory. Here a tile of
+ * VIGIL_NN_TILE rows is held transposed, feature-major: x[k] is one vector
+ * whose lanes are the rows. A dense layer is then out[j] = b[j] + sum_k
+ * w[j][k] x[k], where each w[j][k] is a scalar broadcast (AVX-512 takes it
+ * straight from memory into the FMA), the weights stay in their (O,F)
+ * training layout, 8 outputs x 2 row vectors accumulate in 16 registers, and
+ * bias, ReLU and the softmax are applied in registers or on the tile in L1.
+ * GCC/Clang vector extensions keep it portable (16 floats = one AVX-512
+ * register, two AVX2 or four SSE ones).
+ */
+#define NN_LANES 16
+#define NN_VECS (VIGIL_NN_TILE / NN_LANES)
+typedef float nn_v16 __attribute__((vector_size(NN_LANES * sizeof(float))));
+typedef int32_t nn_v16i __attribute__((vector_size(NN_LANES * sizeof(int32_t))));
+
+/* Unaligned loads and stores (macros: a function passing vectors by value would change its ABI). */
+#define V16_LOAD(v, p) memcpy(&(v), (p), sizeof(nn_v16))
+#define V16_STORE(p, v) memcpy((p), &(v), sizeof(nn_v16))
+
+/*
+ * -std=c11 turns floating-point contraction off; these functions want their
+ * multiply-adds fused (one FMA instead of a multiply and an add).
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NN_FMA __attribute__((optimize("fp-contract=fast")))
+#else
+#define NN_FMA
+#endif
+
+/* J outputs (a constant at every call, so the loops unroll) starting at output j. */
+static inline __attribute__((always_inline)) NN_FMA void
+dense_lanes_block(float *restrict out, const float *restrict inp, const float *restrict w,
+                  const float *restrict b, size_t f, size_t j, int relu, const int J)
+{
+    nn_v16 acc[8][NN_VECS];
+    for (int q = 0; q < J; q++) {
+        float bq = b ? b[j + (size_t)q] : 0.0f;
+        for (int v = 0; v < NN_VECS; v++) {
+            acc[q][v] = (nn_v16){0} + bq;
+        }
+    }
+    for (size_t k = 0; k < f; k++) {
+        nn_v16 x[NN_VECS];
+        for (int v = 0; v < NN_VECS; v++) {
+            V16_LOAD(x[v], inp + k * VIGIL_NN_TILE + (size_t)v * NN_LANES);
+        }
+        for (int q = 0; q < J; q++) {
+            float wq = w[(j + (size_t)q) * f + k];
+            for (int v = 0; v < NN_VECS; v++) {
+                acc[q][v] += wq * x[v];
+            }
+        }
+    }
+    for (int q = 0; q < J; q++) {
+        for (int v = 0; v < NN_VECS; v++) {
+            nn_v16 a = acc[q][v];
+            if (relu) {
+                nn_v16i pos = a > (nn_v16){0};
+                nn_v16i bits;
+                memcpy(&bits, &a, sizeof bits);
+                bits &= pos;
+                memcpy(&a, &bits, sizeof a);
+            }
+            V16_STORE(out + (j + (size_t)q) * VIGIL_NN_TILE + (size_t)v * NN_LANES, a);
+        }
+    }
+}
+
+NN_CLONES NN_FMA void vigil_dense_lanes_forward(float *restrict out, const float *restrict inp,
+                                                const float *restrict w, const float *restrict b,
+                                                size_t f, size_t o, int relu)
+{
+    size_t j = 0;
+    for (; j + 8 <= o; j += 8) {
+        dense_lanes_block(out, inp, w, b, f, j, relu, 8);
+    }
+    for (; j < o; j++) {
+        dense_lanes_block(out, inp, w, b, f, j, relu, 1);
+    }
+}
+
+NN_CLONES void vigil_lanes_load(float *restrict xt, uint8_t *restrict bad, const float *restrict x,
+                                size_t n, size_t f)
+{
+    for (size_t r = 0; r < n; r++) {
+        for (size_t k = 0; k < f; k++) {
+            xt[k * VIGIL_NN_TILE + r] = x[r * f + k];
+        }
+    }
+    for (size_t k = 0; k < f && n < VIGIL_NN_TILE; k++) {
+        memset(xt + k * VIGIL_NN_TILE + n, 0, (VIGIL_NN_TILE - n) * sizeof *xt);
+    }
+    /* x * 0 is 0 unless x is NaN or infinite; one accumulator per lane, no dependency chain */
+    float z[VIGIL_NN_TILE] = {0};
+    for (size_t k = 0; k < f; k++) {
+        for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+            z[r] += xt[k * VIGIL_NN_TILE + r] * 0.0f;
+        }
+    }
+    for (size_t r = 0; r < n; r++) {
+        bad[r] = z[r] != 0.0f;
+    }
+}
+
+NN_CLONES void vigil_softmax_lanes(float *restrict probs, float *restrict logits, size_t n,
+                                   size_t k)
+{
+    float mx[VIGIL_NN_TILE], sum[VIGIL_NN_TILE];
+    for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+        mx[r] = logits[r];
+        sum[r] = 0.0f;
+    }
+    for (size_t j = 1; j < k; j++) {
+        const float *l = logits + j * VIGIL_NN_TILE;
+        for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+            mx[r] = l[r] > mx[r] ? l[r] : mx[r];
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        float *l = logits + j * VIGIL_NN_TILE;
+        for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+            l[r] = exp_fast(l[r] - mx[r]);
+            sum[r] += l[r];
+        }
+    }
+    for (size_t r = 0; r < VIGIL_NN_TILE; r++) {
+        sum[r] = 1.0f / sum[r];
+    }
+    for (size_t r = 0; r < n; r++) {
+        for (size_t j = 0; j < k; j++) {
+            probs[r * k + j] = logits[j * VIGIL_NN_TILE + r] * sum[r];
+        }
+    }
+}
+
+/* ---- the same in half precision (AVX512-FP16) ----
+ *
+ * Inputs, weights, sums and activations in IEEE binary16 (11-bit
+ * significand, largest value 65504): one VFMADD231PH does 32 multiply-adds,
+ * twice a float32 FMA, and a tile of 32 rows is exactly one register, so
+ * each output neuron has one accumulator (16 at a time) and hidden layers
+ * need no conversion. Values beyond +-65504 saturate (inputs and every
+ * layer's outputs), so an outlier row gets an approximate score, not NaN.
+ * Only the logits go back to float32, for the softmax.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#include <immintrin.h>
+#define NN_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
+#define NN_HAVE_FP16 1
+#endif
+
+#ifdef NN_HAVE_FP16
+int vigil_nn_have_fp16(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512fp16") != 0;
+}
+
+static NN_FP16_TARGET uint16_t fp16_bits(float v)
+{
+    v = v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v;
+    _Float16 h = (_Float16)v;
+    uint16_t u;
+    memcpy(&u, &h, sizeof u);
+    return u;
+}
+
+/*
+ * Each half is stored twice in a 32-bit word: a dword broadcast from memory
+ * is a plain load, while a word broadcast also needs the shuffle port that
+ * the FMAs use.
+ */
+NN_FP16_TARGET void vigil_fp16_pack(uint32_t *wp, const float *w, const float *b, size_t f,
+                                    size_t o)
+{
+    for (size_t i = 0; i < o * f; i++) {
+        wp[i] = fp16_bits(w[i]) * 0x10001u;
+    }
+    for (size_t j = 0; j < o; j++) {
+        wp[o * f + j] = fp16_bits(b ? b[j] : 0.0f) * 0x10001u;
+    }
+}
+
+NN_FP16_TARGET void vigil_lanes_to_fp16(uint16_t *restrict xh, const float *restrict xt, size_t f)
+{
+    const __m512 hi = _mm512_set1_ps(65504.0f), lo = _mm512_set1_ps(-65504.0f);
+    for (size_t k = 0; k < f; k++) {
+        for (size_t v = 0; v < VIGIL_NN_TILE; v += 16) {
+            __m512 a = _mm512_loadu_ps(xt + k * VIGIL_NN_TILE + v);
+            a = _mm512_min_ps(_mm512_max_ps(a, lo), hi);
+            _mm256_storeu_si256((__m256i *)(xh + k * VIGIL_NN_TILE + v),
+                                _mm256_castph_si256(_mm512_cvtxps_ph(a)));
+        }
+    }
+}
+
+/* J outputs (a constant at every call) from output j. */
+static inline __attribute__((always_inline)) NN_FP16_TARGET void
+fp16_block(void *out, const uint16_t *restrict inp, const uint32_t *restrict wp, size_t f, size_t o,
+           size_t j, int relu, int last, const int J)
+{
+    __m512h acc[16];
+    const uint32_t *bias = wp + o * f;
+    for (int q = 0; q < J; q++) {
+        acc[q] = _mm512_castsi512_ph(_mm512_set1_epi32((int)bias[j + (size_t)q]));
+    }
+    for (size_t k = 0; k < f; k++) {
+        __m512h x = _mm512_loadu_ph(inp + k * VIGIL_NN_TILE);
+        for (int q = 0; q < J; q++) {
+            __m512h wq = _mm512_castsi512_ph(_mm512_set1_epi32((int)wp[(j + (size_t)q) * f + k]));
+            acc[q] = _mm512_fmadd_ph(wq, x, acc[q]);
+        }
+    }
+    const __m512h hi = _mm512_set1_ph((_Float16)65504.0f), lo = _mm512_set1_ph((_Float16)-65504.0f);
+    for (int q = 0; q < J; q++) {
+        __m512h a = _mm512_min_ph(_mm512_max_ph(acc[q], relu ? _mm512_setzero_ph() : lo), hi);
+        if (last) {
+            float *lg = (float *)out + (j + (size_t)q) * VIGIL_NN_TILE;
+            _mm512_storeu_ps(lg, _mm512_cvtxph_ps(_mm512_castph512_ph256(a)));
+            _mm512_storeu_ps(lg + 16, _mm512_cvtxph_ps(_mm256_castsi256_ph(
+                                          _mm512_extracti64x4_epi64(_mm512_castph_si512(a), 1))));
+        } else {
+            _mm512_storeu_ph((uint16_t *)out + (j + (size_t)q) * VIGIL_NN_TILE, a);
+        }
+    }
+}
+
+NN_FP16_TARGET void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp,
+                                           size_t f, size_t o, int relu, int last)
+{
+    size_t j = 0;
+    for (; j + 16 <= o; j += 16) {
+        fp16_block(out, inp, wp, f, o, j, relu, last, 16);
+    }
+    for (; j + 4 <= o; j += 4) {
+        fp16_block(out, inp, wp, f, o, j, relu, last, 4);
+    }
+    for (; j < o; j++) {
+        fp16_block(out, inp, wp, f, o, j, relu, last, 1);
+    }
+}
+#else
+int vigil_nn_have_fp16(void)
+{
+    return 0;
+}
+
+void vigil_fp16_pack(uint32_t *wp, const float *w, const float *b, size_t f, size_t o)
+{
+    (void)wp, (void)w, (void)b, (void)f, (void)o;
+}
+
+void vigil_lanes_to_fp16(uint16_t *xh, const float *xt, size_t f)
+{
+    (void)xh, (void)xt, (void)f;
+}
+
+void vigil_dense_lanes_fp16(void *out, const uint16_t *inp, const uint32_t *wp, size_t f, size_t o,
+                            int relu, int last)
+{
+    (void)out, (void)inp, (void)wp, (void)f, (void)o, (void)relu, (void)last;
+}
+#endif
+
+/* ---- a whole MLP on AMX tiles (bfloat16) ----
+ *
+ * Intel AMX multiplies 16 x 32 bfloat16 by 32 x 16 bfloat16 into 16 x 16
+ * float32 in one instruction (TDPBF16PS: 8192 multiply-adds). Rows stay
+ * row-major (no transpose): 16 rows at a time, each layer's input as bf16
+ * (16, Kp) with Kp = F rounded up to 32, the weights packed once in the
+ * tiles' pair layout, up to 6 accumulator tiles of 16 outputs per pass over
+ * the input. Between layers the float32 sums get their bias, ReLU and
+ * rounding to bf16 with AVX-512. The process must ask the kernel for the
+ * tile state once (arch_prctl ARCH_REQ_XCOMP_PERM), which
+ * vigil_nn_have_amx does; each call loads its own tile configuration, so
+ * any thread may call.
+ */
+#define AMX_K 32     /* bf16 per tile row */
+#define AMX_N 16     /* outputs per accumulator tile, rows per tile */
+#define AMX_ROWS 128 /* rows taken through every layer at once (8 tiles of rows) */
+
+static size_t amx_kp(size_t f)
+{
+    return (f + AMX_K - 1) / AMX_K * AMX_K;
+}
+
+static size_t amx_op(size_t o)
+{
+    return (o + AMX_N - 1) / AMX_N * AMX_N;
+}
+
+size_t vigil_amx_packed_size(size_t f, size_t o)
+{
+    return amx_kp(f) * amx_op(o);
+}
+
+size_t vigil_amx_scratch_bytes(size_t max_width)
+{
+    /* two bf16 activation blocks (ROWS, Kp) and one float32 block (ROWS, Op) */
+    return 2 * AMX_ROWS * amx_kp(max_width) * sizeof(uint16_t) + AMX_ROWS * amx_op(max_width) * 4;
+}
+
+void vigil_amx_pack(uint16_t *wp, const float *w, size_t f, size_t o)
+{
+    /* block (ob, kb): 16 pair rows x 16 outputs x 2, 1024 bytes, blocks ob-major */
+    size_t kp = amx_kp(f), op = amx_op(o), nkb = kp / AMX_K;
+    for (size_t ob = 0; ob < op / AMX_N; ob++) {
+        for (size_t kb = 0; kb < nkb; kb++) {
+            uint16_t *blk = wp + (ob * nkb + kb) * AMX_K * AMX_N;
+            for (size_t pr = 0; pr < AMX_K / 2; pr++) {
+                for (size_t c = 0; c < AMX_N; c++) {
+                    for (size_t e = 0; e < 2; e++) {
+                        size_t j = ob * AMX_N + c, k = kb * AMX_K + 2 * pr + e;
+                        float v = j < o && k < f ? w[j * f + k] : 0.0f;
+                        uint32_t u;
+                        memcpy(&u, &v, sizeof u);
+                        blk[(pr * AMX_N + c) * 2 + e] =
+                            (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 &&           \
+    defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define NN_AMX_TARGET                                                                              \
+    __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512bf16")))
+
+int vigil_nn_have_amx(void)
+{
+    static volatile int state; /* 0 unknown, 1 yes, -1 no (a benign race: same answer) */
+    if (!state) {
+        __builtin_cpu_init();
+        int ok = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512bf16");
+        /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18) */
+        ok = ok && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+        state = ok ? 1 : -1;
+    }
+    return state > 0;
+}
+
+struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+/*
+ * dst bf16 (total, kp) from float rows src (rows of stride lds, width w; the
+ * rest zero), plus the bias (w, or NULL) and max(., 0) when relu. With bad,
+ * bad[r] is set for a row with a NaN or an infinity.
+ */
+static NN_AMX_TARGET void amx_to_bf16(uint16_t *restrict dst, size_t kp, const float *restrict src,
+                                      size_t lds, size_t w, size_t rows, size_t total,
+                                      const float *restrict bias, int relu, uint8_t *restrict bad)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < total; r++) {
+        __mmask16 nonfinite = 0;
+        if (bad && r + 16 < rows) {
+            _mm_prefetch((const char *)(src + (r + 16) * lds), _MM_HINT_T0);
+        }
+        for (size_t k = 0; k < kp; k += 32) {
+            __m512 lo = zero, hi = zero;
+            if (r < rows && k < w) {
+                size_t nl = w - k < 16 ? w - k : 16;
+                size_t nh = w > k + 16 ? (w - k - 16 < 16 ? w - k - 16 : 16) : 0;
+                __mmask16 ml = (__mmask16)((1u << nl) - 1u), mh = (__mmask16)((1u << nh) - 1u);
+                lo = _mm512_maskz_loadu_ps(ml, src + r * lds + k);
+                hi = _mm512_maskz_loadu_ps(mh, src + r * lds + k + 16);
+                if (bias) {
+                    lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(ml, bias + k));
+                    hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mh, bias + k + 16));
+                }
+                if (relu) {
+                    lo = _mm512_max_ps(lo, zero);
+                    hi = _mm512_max_ps(hi, zero);
+                }
+                if (bad) {
+                    /* QNaN 0x01, +Inf 0x08, -Inf 0x10, SNaN 0x80 */
+                    nonfinite |=
+                        _mm512_fpclass_ps_mask(lo, 0x99) | _mm512_fpclass_ps_mask(hi, 0x99);
+                }
+            }
+            _mm512_storeu_si512(dst + r * kp + k, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+        if (bad && r < rows) {
+            bad[r] = nonfinite != 0;
+        }
+    }
+}
+
+NN_AMX_TARGET void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n, size_t L,
+                                     const size_t *width, const uint16_t *const *wp,
+                                     const float *const *b, void *scratch)
+{
+    size_t mw = 0;
+    for (size_t l = 0; l <= L; l++) {
+        mw = width[l] > mw ? width[l] : mw;
+    }
+    uint16_t *act[2] = {scratch, (uint16_t *)scratch + AMX_ROWS * amx_kp(mw)};
+    float *sum = (float *)(act[1] + AMX_ROWS * amx_kp(mw));
+    struct amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = AMX_N;
+        cfg.colsb[t] = 64;
+    }
+    _tile_loadconfig(&cfg);
+    size_t f = width[0], k = width[L];
+    for (size_t s = 0; s < n; s += AMX_ROWS) {
+        size_t rows = n - s < AMX_ROWS ? n - s : AMX_ROWS;
+        size_t nrb = (rows + AMX_N - 1) / AMX_N; /* 16-row blocks; the last padded with zeros */
+        amx_to_bf16(act[0], amx_kp(f), x + s * f, f, f, rows, nrb * AMX_N, NULL, 0, bad + s);
+        /* Layer by layer over every block: the blocks' tile products are independent, so
+           they overlap in the pipeline instead of waiting on one another. */
+        for (size_t l = 0; l < L; l++) {
+            size_t kp = amx_kp(width[l]), op = amx_op(width[l + 1]), nkb = kp / AMX_K;
+            long lda = (long)(kp * sizeof(uint16_t)), ldc = (long)(op * sizeof(float));
+            for (size_t rb = 0; rb < nrb; rb++) {
+                const uint16_t *in = act[l & 1] + rb * AMX_N * kp;
+                float *out = sum + rb * AMX_N * op;
+                /* groups of up to 6 output tiles (tiles 2-7), one pass over the input each */
+                for (size_t g = 0; g < op / AMX_N; g += 6) {
+                    size_t ng = op / AMX_N - g < 6 ? op / AMX_N - g : 6;
+                    /* tile numbers are immediates: one case per count, falling through */
+                    switch (ng) {
+                    case 6:
+                        _tile_zero(7);
+                        /* fall through */
+                    case 5:
+                        _tile_zero(6);
+                        /* fall through */
+                    case 4:
+                        _tile_zero(5);
+                        /* fall through */
+                    case 3:
+                        _tile_zero(4);
+                        /* fall through */
+                    case 2:
+                        _tile_zero(3);
+                        /* fall through */
+                    default:
+                        _tile_zero(2);
+                    }
+                    for (size_t kb = 0; kb < nkb; kb++) {
+                        _tile_loadd(0, in + kb * AMX_K, lda);
+#define AMX_STEP(t)                                                                                \
+    do {                                                                                           \
+        _tile_loadd(1, wp[l] + ((g + (t)-2) * nkb + kb) * AMX_K * AMX_N, 64);                      \
+        _tile_dpbf16ps(t, 0, 1);                                                                   \
+    } while (0)
+                        switch (ng) {
+                        case 6:
+                            AMX_STEP(7);
+                            /* fall through */
+                        case 5:
+                            AMX_STEP(6);
+                            /* fall through */
+                        case 4:
+                            AMX_STEP(5);
+                            /* fall through */
+                        case 3:
+                            AMX_STEP(4);
+                            /* fall through */
+                        case 2:
+                            AMX_STEP(3);
+                            /* fall through */
+                        default:
+                            AMX_STEP(2);
+                        }
+#undef AMX_STEP
+                    }
+                    switch (ng) {
+                    case 6:
+                        _tile_stored(7, out + (g + 5) * AMX_N, ldc);
+                        /* fall through */
+                    case 5:
+                        _tile_stored(6, out + (g + 4) * AMX_N, ldc);
+                        /* fall through */
+                    case 4:
+                        _tile_stored(5, out + (g + 3) * AMX_N, ldc);
+                        /* fall through */
+                    case 3:
+                        _tile_stored(4, out + (g + 2) * AMX_N, ldc);
+                        /* fall through */
+                    case 2:
+                        _tile_stored(3, out + (g + 1) * AMX_N, ldc);
+                        /* fall through */
+                    default:
+                        _tile_stored(2, out + g * AMX_N, ldc);
+                    }
+                }
+            }
+            if (l + 1 < L) {
+                size_t o = width[l + 1];
+                amx_to_bf16(act[(l + 1) & 1], amx_kp(o), sum, op, o, nrb * AMX_N, nrb * AMX_N, b[l],
+                            1, NULL);
+            }
+        }
+        /* Softmax, vertically: the logits (+ bias) transposed to (K, ROWS) over both act blocks. */
+        size_t op = amx_op(k);
+        float *lt = (float *)act[0], mx[AMX_ROWS], tot[AMX_ROWS];
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t j = 0; j < k; j++) {
+                lt[j * AMX_ROWS + r] = sum[r * op + j] + b[L - 1][j];
+            }
+        }
+        for (size_t r = 0; r < AMX_ROWS; r++) {
+            mx[r] = lt[r];
+            tot[r] = 0.0f;
+        }
+        for (size_t j = 1; j < k; j++) {
+            for (size_t r = 0; r < AMX_ROWS; r++) {
+                mx[r] = lt[j * AMX_ROWS + r] > mx[r] ? lt[j * AMX_ROWS + r] : mx[r];
+            }
+        }
+        for (size_t j = 0; j < k; j++) {
+            for (size_t r = 0; r < AMX_ROWS; r++) {
+                lt[j * AMX_ROWS + r] = exp_fast(lt[j * AMX_ROWS + r] - mx[r]);
+                tot[r] += lt[j * AMX_ROWS + r];
+            }
+        }
+        for (size_t r = 0; r < AMX_ROWS; r++) {
+            tot[r] = 1.0f / tot[r];
+        }
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t j = 0; j < k; j++) {
+                probs[(s + r) * k + j] = lt[j * AMX_ROWS + r] * tot[r];
+            }
+        }
+    }
+    _tile_release();
+}
+#else
+int vigil_nn_have_amx(void)
+{
+    return 0;
+}
+
+void vigil_amx_forward(float *probs, uint8_t *bad, const float *x, size_t n, size_t L,
+                       const size_t *width, const uint16_t *const *wp, const float *const *b,
+                       void *scratch)
+{
+    (void)probs, (void)bad, (void)x, (void)n, (void)L, (void)width, (void)wp, (void)b;
+    (void)scratch;
+}
+#endif
 
 /* ---- LSTM layer ---- */
 

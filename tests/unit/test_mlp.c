@@ -12,6 +12,7 @@
 #include "testutil.h"
 #include "vigil/mem.h"
 #include "vigil/model.h"
+#include "vigil/nn.h"
 #include "vigil/nslkdd.h"
 #include "vigil/rng.h"
 
@@ -155,6 +156,74 @@ static void test_overfits_blobs_and_is_deterministic(void **state)
     vigil_buf_fini(&b1);
     vigil_buf_fini(&b2);
     vigil_model_fini(&m);
+}
+
+/*
+ * --precision f16 and bf16: the same weights as f32 (training is f32 either
+ * way), the precision survives save and load, unknown flag values are
+ * refused, and scores are within the precision's error of f32 (equal where
+ * the CPU lacks AVX512-FP16 or AMX and f32 is used), NaN rows still NaN.
+ */
+static void check_precision(const char *prec, uint8_t code, int supported)
+{
+    /* 150 rows: not a multiple of the 16-, 32- or 128-row tiles; 100 hidden units: two
+       groups of AMX accumulator tiles */
+    enum { N = 150 };
+    float x[N * 2], o32[N * 3], olo[N * 3];
+    int32_t y[N];
+    blobs(x, y, N, 9);
+    const char *k32[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", NULL};
+    const char *klo[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", "precision", prec, NULL};
+    struct vigil_model m32 = train_blobs(k32, x, y, N);
+    struct vigil_model mlo = train_blobs(klo, x, y, N);
+    struct vigil_buf b32, blo;
+    vigil_buf_init(&b32);
+    vigil_buf_init(&blo);
+    assert_int_equal(m32.ops->save(&m32, &b32), 0);
+    assert_int_equal(mlo.ops->save(&mlo, &blo), 0);
+    assert_int_equal(b32.len, blo.len);
+    /* identical but for the flags word (the last 4 bytes: no gate) */
+    assert_memory_equal(b32.p, blo.p, b32.len - 4);
+    assert_int_equal(b32.p[b32.len - 4], 0);
+    assert_int_equal(blo.p[blo.len - 4], code << 1);
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *p = params_with(ops, NULL);
+    struct vigil_model m3;
+    assert_int_equal(vigil_model_init(&m3, ops, p), 0);
+    assert_int_equal(m3.ops->load(&m3, blo.p, blo.len), 0);
+    x[5 * 2] = INFINITY;
+    assert_int_equal(m32.ops->score(&m32, x, N, o32), 0);
+    assert_int_equal(m3.ops->score(&m3, x, N, olo), 0);
+    for (size_t i = 0; i < N * 3; i++) {
+        if (i / 3 == 5) {
+            assert_true(isnan(olo[i]) && isnan(o32[i]));
+        } else {
+            assert_true(fabsf(o32[i] - olo[i]) < 0.03f);
+        }
+    }
+    if (!supported) {
+        assert_memory_equal(o32, olo, sizeof o32);
+    }
+    /* Warm scoring allocates nothing either. */
+    tu_alloc_fail_at(0);
+    assert_int_equal(m3.ops->score(&m3, x, N, olo), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+    blo.p[blo.len - 4] = 6; /* precision 3: unknown */
+    assert_int_equal(m3.ops->load(&m3, blo.p, blo.len), VIGIL_EFORMAT);
+    vigil_model_fini(&m3);
+    params_free(ops, p);
+    vigil_buf_fini(&b32);
+    vigil_buf_fini(&blo);
+    vigil_model_fini(&m32);
+    vigil_model_fini(&mlo);
+}
+
+static void test_low_precision_scoring(void **state)
+{
+    (void)state;
+    check_precision("f16", 1, vigil_nn_have_fp16());
+    check_precision("bf16", 2, vigil_nn_have_amx());
 }
 
 static void test_fit_rejects_bad_batches(void **state)
@@ -409,6 +478,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_rejects_bad_params),
         cmocka_unit_test(test_overfits_blobs_and_is_deterministic),
+        cmocka_unit_test(test_low_precision_scoring),
         cmocka_unit_test(test_fit_rejects_bad_batches),
         cmocka_unit_test(test_fit_oom_sweep),
         cmocka_unit_test(test_novelty_gate_flags_unseen_rows),

@@ -379,6 +379,86 @@ static void test_fast_sigmoid_tanh_match_libm(void **state)
     vigil_free(t);
 }
 
+/*
+ * The lane-layout scoring path (load, dense with bias and ReLU, softmax)
+ * against a double-precision forward done here row by row, for sizes that
+ * are not multiples of the 8-output blocks or of the tile, a partial tile,
+ * and rows with a NaN or an infinity (flagged bad).
+ */
+static void test_lanes_forward_matches_rows(void **state)
+{
+    (void)state;
+    enum { N = 21, F = 7, H = 13, K = 5, T = VIGIL_NN_TILE };
+    struct vigil_rng rng;
+    vigil_rng_seed(&rng, 11);
+    float x[N * F], w1[H * F], b1[H], w2[K * H], b2[K], probs[N * K];
+    float xt[F * T], h[H * T], lo[K * T];
+    uint8_t bad[N];
+    fill(x, N * F, &rng, 2.0f);
+    fill(w1, H * F, &rng, 1.0f);
+    fill(b1, H, &rng, 0.5f);
+    fill(w2, K * H, &rng, 1.0f);
+    fill(b2, K, &rng, 0.5f);
+    x[3 * F + 2] = NAN;
+    x[17 * F + 6] = INFINITY;
+    memset(xt, 0xff, sizeof xt); /* garbage the partial tile must overwrite */
+    vigil_lanes_load(xt, bad, x, N, F);
+    vigil_dense_lanes_forward(h, xt, w1, b1, F, H, 1);
+    vigil_dense_lanes_forward(lo, h, w2, b2, H, K, 0);
+    vigil_softmax_lanes(probs, lo, N, K);
+    for (size_t r = 0; r < N; r++) {
+        assert_int_equal(bad[r], r == 3 || r == 17);
+        if (bad[r]) {
+            continue;
+        }
+        double hid[H], z[K], mx = -INFINITY, sum = 0;
+        for (size_t j = 0; j < H; j++) {
+            hid[j] = b1[j];
+            for (size_t k = 0; k < F; k++) {
+                hid[j] += (double)w1[j * F + k] * (double)x[r * F + k];
+            }
+            hid[j] = hid[j] > 0 ? hid[j] : 0;
+        }
+        for (size_t c = 0; c < K; c++) {
+            z[c] = b2[c];
+            for (size_t j = 0; j < H; j++) {
+                z[c] += (double)w2[c * H + j] * hid[j];
+            }
+            mx = fmax(mx, z[c]);
+        }
+        for (size_t c = 0; c < K; c++) {
+            sum += exp(z[c] - mx);
+        }
+        for (size_t c = 0; c < K; c++) {
+            assert_true(fabs((double)probs[r * K + c] - exp(z[c] - mx) / sum) < 1e-5);
+        }
+    }
+    /* Half precision, where the CPU has it: the same within its error. */
+    if (vigil_nn_have_fp16()) {
+        uint32_t w1h[H * F + H], w2h[K * H + K];
+        uint16_t xh[F * T], hh[H * T];
+        float lo16[K * T], p16[N * K];
+        vigil_fp16_pack(w1h, w1, b1, F, H);
+        vigil_fp16_pack(w2h, w2, b2, H, K);
+        vigil_lanes_load(xt, bad, x, N, F);
+        vigil_lanes_to_fp16(xh, xt, F);
+        vigil_dense_lanes_fp16(hh, xh, w1h, F, H, 1, 0);
+        vigil_dense_lanes_fp16(lo16, hh, w2h, H, K, 0, 1);
+        vigil_softmax_lanes(p16, lo16, N, K);
+        for (size_t i = 0; i < N * K; i++) {
+            if (!bad[i / K]) {
+                assert_true(fabsf(p16[i] - probs[i]) < 0.02f);
+            }
+        }
+    }
+    /* the partial tile's missing rows were zeroed */
+    for (size_t k = 0; k < F; k++) {
+        for (size_t r = N; r < T; r++) {
+            assert_true(xt[k * T + r] == 0.0f);
+        }
+    }
+}
+
 static void test_adamw_step_by_hand(void **state)
 {
     (void)state;
@@ -444,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_softmax_crossentropy_gradients),
         cmocka_unit_test(test_mse_gradients),
         cmocka_unit_test(test_fast_sigmoid_tanh_match_libm),
+        cmocka_unit_test(test_lanes_forward_matches_rows),
         cmocka_unit_test(test_adamw_step_by_hand),
         cmocka_unit_test(test_blocks_and_seeded_init),
     };
