@@ -187,13 +187,23 @@ static int64_t run_until_scoring(struct vigil_watch *wt, struct world *w, int64_
     return ts;
 }
 
-static void check_burst(const char *model, const char *const *opts)
+/* Shutdown of a test's engine: open events close at ts, then everything is freed. */
+static void watch_end(struct vigil_watch *wt, int64_t ts, struct vigil_watch_conf *conf,
+                      struct world *w)
 {
-    struct vigil_watch_conf conf;
-    conf_init(&conf, model);
-    /* The held-out quantile of a few dozen points is a noisy estimate; a margin keeps
-     * this synthetic world free of marginal alarms (the bursts score ~100x). */
-    conf.threshold = 1.5;
+    vigil_watch_close_all(wt, ts);
+    vigil_watch_free(wt);
+    vigil_watch_conf_fini(conf);
+    vigil_series_table_fini(&w->t);
+}
+
+/* A small autoencoder, so that the tests train in a fraction of a second. */
+static const char *const lstm_small[] = {"window", "8",  "hidden", "8",  "latent", "4",
+                                         "epochs", "15", "batch",  "32", NULL};
+
+/* The model's params: its defaults, then opts (name, value pairs, NULL-terminated). */
+static void *model_params(const char *model, const char *const *opts)
+{
     const struct vigil_model_ops *ops = vigil_model_find(model);
     assert_non_null(ops);
     void *params = vigil_calloc(1, ops->params_size);
@@ -202,8 +212,23 @@ static void check_burst(const char *model, const char *const *opts)
         assert_int_equal(
             vigil_opt_set(ops->opts, params, opts[i], opts[i + 1], strlen(opts[i + 1]), NULL), 0);
     }
-    vigil_free(conf.model);
-    conf.model = vigil_strdup(model);
+    return params;
+}
+
+static void model_params_free(const char *model, void *params)
+{
+    vigil_opt_free(vigil_model_find(model)->opts, params);
+    vigil_free(params);
+}
+
+static void check_burst(const char *model, const char *const *opts)
+{
+    struct vigil_watch_conf conf;
+    conf_init(&conf, model);
+    /* The held-out quantile of a few dozen points is a noisy estimate; a margin keeps
+     * this synthetic world free of marginal alarms (the bursts score ~100x). */
+    conf.threshold = 1.5;
+    void *params = model_params(model, opts);
     struct rec r = {0};
     struct vigil_watch_sink sink = {sink_fn, &r};
     struct vigil_watch *wt;
@@ -269,8 +294,7 @@ static void check_burst(const char *model, const char *const *opts)
     assert_int_equal(r.n_open, r.n_close);
     vigil_buf_fini(&b);
     vigil_watch_free(wt);
-    vigil_opt_free(ops->opts, params);
-    vigil_free(params);
+    model_params_free(model, params);
     vigil_watch_conf_fini(&conf);
     vigil_series_table_fini(&w.t);
 }
@@ -284,9 +308,7 @@ static void test_watch_kmeans_detects_cpu_burst(void **state)
 static void test_watch_lstm_ae_detects_cpu_burst(void **state)
 {
     (void)state;
-    static const char *const opts[] = {"window", "8",  "hidden", "8",  "latent", "4",
-                                       "epochs", "15", "batch",  "32", NULL};
-    check_burst("lstm-ae", opts);
+    check_burst("lstm-ae", lstm_small);
 }
 
 /* Feeds rows, waiting for a training started meanwhile (the fake clock stops while it runs). */
@@ -366,10 +388,7 @@ static void test_watch_retrains_without_past_events(void **state)
     assert_int_equal(metric(wt, "vigil_watch_trainings_total"), 4);
     assert_int_equal(r.closed[VIGIL_GROUP_MEMORY], 1);
     assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
-    vigil_watch_close_all(wt, ts);
-    vigil_watch_free(wt);
-    vigil_watch_conf_fini(&conf);
-    vigil_series_table_fini(&w.t);
+    watch_end(wt, ts, &conf, &w);
 }
 
 /*
@@ -384,15 +403,7 @@ static void test_watch_retrain_during_burst(void **state)
     conf_init(&conf, "lstm-ae");
     conf.threshold = 1.5;
     conf.retrain = 3600 * SEC;
-    const struct vigil_model_ops *ops = vigil_model_find("lstm-ae");
-    void *params = vigil_calloc(1, ops->params_size);
-    assert_int_equal(vigil_opt_defaults(ops->opts, params), 0);
-    static const char *const opts[] = {"window", "8",  "hidden", "8",  "latent", "4",
-                                       "epochs", "15", "batch",  "32", NULL};
-    for (int i = 0; opts[i]; i += 2) {
-        assert_int_equal(
-            vigil_opt_set(ops->opts, params, opts[i], opts[i + 1], strlen(opts[i + 1]), NULL), 0);
-    }
+    void *params = model_params("lstm-ae", lstm_small);
     struct rec r = {0};
     struct vigil_watch_sink sink = {sink_fn, &r};
     struct vigil_watch *wt;
@@ -410,8 +421,7 @@ static void test_watch_retrain_during_burst(void **state)
     assert_int_equal(r.opened[VIGIL_GROUP_CPU], 1);
     vigil_watch_close_all(wt, ts);
     vigil_watch_free(wt);
-    vigil_opt_free(ops->opts, params);
-    vigil_free(params);
+    model_params_free("lstm-ae", params);
     vigil_watch_conf_fini(&conf);
     vigil_series_table_fini(&w.t);
 }
@@ -533,10 +543,7 @@ static void test_watch_supervised_names_faults(void **state)
     ts = feed(wt, &w, ts, 30, 0.2, 1.5e9);
     assert_int_equal(r.opened[VIGIL_GROUP_MEMORY], 1);
     assert_true(strncmp(r.fault[VIGIL_GROUP_MEMORY], "mem_leak (p=", 12) == 0);
-    vigil_watch_close_all(wt, ts);
-    vigil_watch_free(wt);
-    vigil_watch_conf_fini(&conf);
-    vigil_series_table_fini(&w.t);
+    watch_end(wt, ts, &conf, &w);
 }
 
 /* A model file that is missing, corrupt or unsupervised is refused, naming it. */
@@ -602,10 +609,7 @@ static void test_watch_outage_raises_nothing_6(void **state)
     /* The policy still works once the window is fresh: a burst opens a strong event. */
     ts = feed(wt, &w, ts, 10, 0.98, 4e9);
     assert_true(r.max_cpu > 20.0);
-    vigil_watch_close_all(wt, ts);
-    vigil_watch_free(wt);
-    vigil_watch_conf_fini(&conf);
-    vigil_series_table_fini(&w.t);
+    watch_end(wt, ts, &conf, &w);
 }
 
 /*
