@@ -1550,6 +1550,11 @@ int vigil_watch_push(struct vigil_watch *w, int64_t ts, const struct vigil_serie
         malloc_trim(0);
 #endif
     }
+    /* Score the row before a training starts, so that a job knows whether its newest row
+     * begins an anomaly (job_spans leaves it out then). */
+    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
+        live_push(w, &w->live[k], ts, row, 1);
+    }
     if (!w->running) {
         if (w->phase == VIGIL_WATCH_WARMUP) {
             if (ts - w->first_ts >= w->conf.warmup) {
@@ -1560,9 +1565,6 @@ int vigil_watch_push(struct vigil_watch *w, int64_t ts, const struct vigil_serie
                                : w->conf.retrain > 0 && ts - w->last_train_ts >= retrain_gap(w)) {
             start_training(w, series, ts);
         }
-    }
-    for (size_t k = 0; w->gen && k < w->gen->n; k++) {
-        live_push(w, &w->live[k], ts, row, 1);
     }
     return 0;
 }

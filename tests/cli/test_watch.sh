@@ -128,7 +128,7 @@ if [ -x /usr/bin/python3 ]; then
     # shellcheck disable=SC2086
     "$VIGIL" watch --no-host --scrape "http://127.0.0.1:$GP/m.prom" --step 500ms --warmup 20s \
         --model kmeans --supervised "$TMP/faults.vmdl" --classes normal,cpu_hog,mem_leak \
-        --listen "127.0.0.1:$P3" --state "$TMP/s3" -q $AMARG >"$TMP/w3.out" 2>"$TMP/w3.err" &
+        --listen "127.0.0.1:$P3" --state "$TMP/s3" $AMARG >"$TMP/w3.out" 2>"$TMP/w3.err" &
     W3=$!; PIDS="$PIDS $W3"
 fi
 NATS=$(command -v nats-server || true)
@@ -211,7 +211,8 @@ if [ -n "$GEN" ]; then
     rm -f "$GEN/cpu"; touch "$GEN/leak"
     if wait_grep "127.0.0.1:$P3/api/events?entity=gen&group=memory" '"fault":"mem_leak \(p=' 15; then
         ok "memory leak: event named mem_leak"; else
-        not_ok "memory leak: event named mem_leak" "$(curl -s "127.0.0.1:$P3/api/events" | head -c 600)"; fi
+        not_ok "memory leak: event named mem_leak" "$(curl -s "127.0.0.1:$P3/api/events" | head -c 600)" \
+            "$(curl -s "127.0.0.1:$P3/api/entities" | head -c 400)" "$(grep -v '^vigil: warming' "$TMP/w3.err" | tail -6)"; fi
     rm -f "$GEN/leak"
     # The burst ended during the leak: its event is closed, its alert resolved.
     if wait_grep "127.0.0.1:$P3/api/events?entity=gen&group=cpu" '"end":"' 10; then
