@@ -126,7 +126,9 @@ if [ -x /usr/bin/python3 ]; then
     PIDS="$PIDS $!"
     P3=$(free_port)
     # shellcheck disable=SC2086
-    "$VIGIL" watch --no-host --scrape "http://127.0.0.1:$GP/m.prom" --step 500ms --warmup 20s \
+    # One model for the whole scenario (--retrain 0): this part is about naming the faults;
+    # retraining is covered by the unit tests (test_watch.c).
+    "$VIGIL" watch --no-host --scrape "http://127.0.0.1:$GP/m.prom" --step 500ms --warmup 20s --retrain 0 \
         --model kmeans --supervised "$TMP/faults.vmdl" --classes normal,cpu_hog,mem_leak \
         --listen "127.0.0.1:$P3" --state "$TMP/s3" $AMARG >"$TMP/w3.out" 2>"$TMP/w3.err" &
     W3=$!; PIDS="$PIDS $W3"
