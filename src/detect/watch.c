@@ -260,39 +260,45 @@ static int cmp_double(const void *a, const void *b)
 /* Held-out rows scored per call: the model keeps scratch for the largest call it saw. */
 #define CAL_CHUNK 256
 
+/* The q-quantile of n sorted values, interpolated linearly. */
+static double sorted_quantile(const double *v, size_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    double frac = pos - (double)lo;
+    return lo + 1 < n ? v[lo] * (1 - frac) + v[lo + 1] * frac : v[lo];
+}
+
 /*
  * The q-quantile of n positive errors v (sorted in place): the larger of the
- * empirical one and that of a log-normal fitted to them. A few hundred
- * held-out rows (a short warm-up) put the empirical 99th percentile at about
- * the largest value seen, which normal data exceed every few dozen steps; the
- * fitted tail extrapolates past it. With many rows the two agree unless the
- * errors are far from log-normal, and the empirical one keeps a heavy tail.
+ * empirical one and that of a log-normal fitted to the upper half of them. A
+ * few hundred held-out rows (a short warm-up) put the empirical 99th
+ * percentile at about the largest value seen, which normal data exceed every
+ * few dozen steps; the fitted tail extrapolates past it. The fit uses the
+ * median and the 90th percentile (sigma = (ln q90 - ln q50) / z(0.9)), not the
+ * mean and spread of the logs: errors a model reconstructs almost exactly
+ * (1e-9 beside 1e-3) would make the spread, and the threshold, huge.
  */
 static double tail_quantile(double *v, size_t n, double q)
 {
     qsort(v, n, sizeof *v, cmp_double);
-    double pos = q * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    double frac = pos - (double)lo;
-    double emp = lo + 1 < n ? v[lo] * (1 - frac) + v[lo + 1] * frac : v[lo];
-    double s = 0, ss = 0;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] > 0) {
-            double l = log(v[i]);
-            s += l;
-            ss += l * l;
-            m++;
-        }
-    }
-    if (m < 8 || q >= 1) {
+    double emp = sorted_quantile(v, n, q);
+    double q50 = sorted_quantile(v, n, 0.5), q90 = sorted_quantile(v, n, 0.9);
+    if (n < 8 || q >= 1 || !(q50 > 0) || !(q90 > q50)) {
         return emp;
     }
-    double mu = s / (double)m, var = (ss - s * mu) / (double)(m - 1);
-    double fit = exp(mu + vigil_normal_quantile(q) * sqrt(var > 0 ? var : 0));
+    double sigma = (log(q90) - log(q50)) / vigil_normal_quantile(0.9);
+    double fit = exp(log(q50) + vigil_normal_quantile(q) * sigma);
     return fit > emp ? fit : emp;
 }
 
+/*
+ * Sets out->thresh[g] to tail_quantile (q) of group g's MSE over the held-out
+ * rows [n_fit, N) of feat, each scored with the window context before it, in
+ * chunks of CAL_CHUNK rows so that the model's scoring scratch stays small
+ * for its whole life. With no held-out rows the model's own training
+ * thresholds stay in force.
+ */
 static int calibrate(struct gen_entity *out, const struct vigil_frame *feat, size_t n_fit, double q)
 {
     struct vigil_model *m = &out->model;
