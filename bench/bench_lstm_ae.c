@@ -43,11 +43,12 @@ static float *load_csv(const char *path, size_t max_rows, size_t *n, size_t *f)
                 break;
             }
             if (len == cap) {
-                cap *= 2;
-                x = realloc(x, cap * sizeof(float));
-                if (!x) {
+                float *nx = realloc(x, cap * 2 * sizeof(float));
+                if (!nx) {
                     break;
                 }
+                x = nx;
+                cap *= 2;
             }
             x[len++] = v;
             c++;

@@ -1295,7 +1295,7 @@ static void close_open(struct vigil_watch *w, struct live *l, int64_t ts)
 static void carry_over(struct vigil_watch *w, struct live *nl, struct live *old)
 {
     size_t r = (size_t)w->conf.rate_window;
-    size_t from[VIGIL_GROUP_COUNT + 1];
+    size_t from[VIGIL_GROUP_COUNT + 1] = {0};
     for (size_t a = 0; a < nl->n_groups; a++) {
         from[a] = SIZE_MAX;
         for (size_t b = 0; b < old->n_groups; b++) {
