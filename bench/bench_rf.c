@@ -123,7 +123,7 @@ static void synth(struct data *d, size_t n, size_t nte, size_t f, size_t inf, ui
 struct result {
     double fit1_cpu, batch_us_cpu; /* process CPU time: robust when other jobs share the cores */
     double fit1, fit2, batch_us, batch_us_2t, single_med, single_p99, roc, ap, f1;
-    double batch_cpu_walk[3]; /* CPU us/row of walk 0 (heap + levels), 1 (8 lanes), 2 (plain) */
+    double batch_cpu_walk[4]; /* CPU us/row of walk 0 (heap + levels, AVX-512 when the CPU has it), 1 (8 lanes), 2 (plain), 3 (heap + levels, scalar) */
     size_t nodes, depth;
     int identical, consistent, walks_agree;
 };
@@ -242,7 +242,7 @@ static int run(const struct data *d, int trees, int runs, int bins, struct resul
     res->walks_agree = memcmp(alt, out, n * c * sizeof *alt) == 0;
     ops->score(&m, d->xte, n, alt);
     res->walks_agree &= memcmp(alt, out, n * c * sizeof *alt) == 0;
-    for (int w = 0; w < 3; w++) {
+    for (int w = 0; w < 4; w++) {
         for (int r = 0; r < (runs < 3 ? 3 : runs); r++) {
             double c0 = cpu_now();
             vigil__rf_score_walk(&m, d->xte, n, alt, w, 1);
@@ -328,8 +328,8 @@ static void print_human(const char *what, const struct data *d, int trees, int b
            "walks = reference: %s\n",
            r->identical ? "yes" : "NO", r->consistent ? "yes" : "NO",
            r->walks_agree ? "yes" : "NO");
-    printf("  walks   cpu us/row: heap + levels %.3f, 8 lanes %.3f, plain %.3f\n", r->batch_cpu_walk[0],
-           r->batch_cpu_walk[1], r->batch_cpu_walk[2]);
+    printf("  walks   cpu us/row: default %.3f, scalar heap + levels %.3f, 8 lanes %.3f, plain %.3f\n",
+           r->batch_cpu_walk[0], r->batch_cpu_walk[3], r->batch_cpu_walk[1], r->batch_cpu_walk[2]);
     printf("  fit     1 thread %8.3f s (cpu %.3f s)   2 threads %8.3f s (%.2fx)\n", r->fit1,
            r->fit1_cpu, r->fit2, r->fit1 / r->fit2);
     printf("  score   batch %8.3f us/row (cpu %.3f), 2 threads %.3f   single row median %.2f us, "
@@ -376,12 +376,12 @@ int main(int argc, char **argv)
                "\"single_us_median\": %.3f, \"single_us_p99\": %.3f, "
                "\"roc_auc\": %.6f, \"ap\": %.6f, \"macro_f1\": %.6f, \"nodes\": %zu, "
                "\"identical_1t_2t\": %s, \"single_equals_batch\": %s, \"walks_agree\": %s, "
-               "\"batch_cpu_us_walks\": [%.4f, %.4f, %.4f]}\n",
+               "\"batch_cpu_us_walks\": [%.4f, %.4f, %.4f, %.4f]}\n",
                name, d.n, d.f, trees, bins, runs, r.fit1, r.fit1_cpu, r.fit2, r.batch_us,
                r.batch_us_cpu, r.batch_us_2t, r.single_med,
                r.single_p99, r.roc, r.ap, r.f1, r.nodes, r.identical ? "true" : "false",
                r.consistent ? "true" : "false", r.walks_agree ? "true" : "false",
-               r.batch_cpu_walk[0], r.batch_cpu_walk[1], r.batch_cpu_walk[2]);
+               r.batch_cpu_walk[0], r.batch_cpu_walk[1], r.batch_cpu_walk[2], r.batch_cpu_walk[3]);
         return r.identical && r.consistent && r.walks_agree ? 0 : 1;
     }
     struct data d;

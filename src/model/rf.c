@@ -36,6 +36,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "internal.h"
 #include "vigil/eval.h"
 #include "vigil/log.h"
@@ -192,7 +196,18 @@ struct rf_lnode {
     float thr;
     uint32_t feat;
     uint32_t a;    /* children a and a + 1; a leaf: a + 1 = its own index */
-    uint32_t live; /* 1 on a split, 0 on a leaf */
+    uint32_t live; /* bit 0: a split (0 on a leaf); bits 1, 2: child a, a + 1 is a leaf */
+};
+
+/*
+ * A split packed in 8 bytes for the AVX-512 walk (one 64-bit gather a step):
+ * w = a << (cfb + 2) | (child a + 1 is a leaf) << (cfb + 1) | (child a is a
+ * leaf) << cfb | feat. Built when the widest tree's node ids and the feature
+ * ids fit in 30 bits together; leaves are never read.
+ */
+struct rf_cnode {
+    float thr;
+    uint32_t w;
 };
 
 struct rf_ctx {
@@ -208,6 +223,8 @@ struct rf_ctx {
     struct rf_top *top;       /* (K) heaps over the trees' top levels */
     void *top_mem;            /* one block holding every heap and exit table */
     struct rf_lnode *loop;    /* (n_nodes) the nodes, leaves looping on themselves */
+    struct rf_cnode *cnode;   /* (n_nodes) the splits packed for the SIMD walk, or NULL */
+    uint32_t cfb;             /* feature bits in rf_cnode.w */
 };
 
 static int build_tops(struct rf_ctx *c);
@@ -222,7 +239,9 @@ static void ctx_clear_fit(struct rf_ctx *c)
     vigil_free(c->top);
     vigil_free(c->top_mem);
     vigil_free(c->loop);
+    vigil_free(c->cnode);
     c->loop = NULL;
+    c->cnode = NULL;
     c->top = NULL;
     c->top_mem = NULL;
     c->trees = NULL;
@@ -1251,6 +1270,21 @@ static int build_tops(struct rf_ctx *c)
     uint32_t *map = vigil_mallocarray((size_t)2 << dm, sizeof *map); /* slot -> node id */
     c->top_mem = mem;
     c->loop = vigil_mallocarray(c->n_nodes, sizeof *c->loop);
+    size_t most = 1; /* nodes of the widest tree */
+    for (size_t t = 0; t < c->k; t++) {
+        most = c->trees[t].n_nodes > most ? c->trees[t].n_nodes : most;
+    }
+    uint32_t nb = 1;
+    for (c->cfb = 1; ((size_t)1 << c->cfb) < c->f; c->cfb++) {
+    }
+    while (((size_t)1 << nb) < most) {
+        nb++;
+    }
+    c->cnode = c->cfb + nb <= 30 ? vigil_calloc(c->n_nodes, sizeof *c->cnode) : NULL;
+    if (c->cfb + nb <= 30 && !c->cnode) {
+        vigil_free(map);
+        return -ENOMEM;
+    }
     if (!mem || !map || !c->loop) {
         vigil_free(map);
         return -ENOMEM; /* the caller clears the context */
@@ -1260,8 +1294,18 @@ static int build_tops(struct rf_ctx *c)
         struct rf_lnode *lp = c->loop + c->trees[t].node_off;
         for (uint32_t i = 0; i < c->trees[t].n_nodes; i++) {
             /* a leaf goes right (x <= NaN is false) to a + 1 = itself; i - 1 wraps for the root */
-            lp[i] = nd[i].feat >= 0 ? (struct rf_lnode){nd[i].thr, (uint32_t)nd[i].feat, nd[i].a, 1}
-                                    : (struct rf_lnode){NAN, 0, i - 1u, 0};
+            if (nd[i].feat < 0) {
+                lp[i] = (struct rf_lnode){NAN, 0, i - 1u, 0};
+                continue;
+            }
+            uint32_t a = nd[i].a, fl = 1u | (uint32_t)(nd[a].feat < 0) << 1 |
+                                      (uint32_t)(nd[a + 1].feat < 0) << 2;
+            lp[i] = (struct rf_lnode){nd[i].thr, (uint32_t)nd[i].feat, a, fl};
+            if (c->cnode) {
+                c->cnode[c->trees[t].node_off + i] =
+                    (struct rf_cnode){nd[i].thr, a << (c->cfb + 2) | (fl >> 1) << c->cfb |
+                                                     (uint32_t)nd[i].feat};
+            }
         }
         struct rf_top *tp = &c->top[t];
         size_t inner = ((size_t)1 << tp->d) - 1;
@@ -1322,7 +1366,7 @@ static void walk_level(const struct rf_lnode *lp, size_t f, const float *x, size
         uint32_t i = at[r];
         ar[na] = (uint32_t)r;
         ai[na] = i;
-        na += lp[i].live;
+        na += lp[i].live & 1;
     }
     while (na) {
         size_t m = 0;
@@ -1333,7 +1377,7 @@ static void walk_level(const struct rf_lnode *lp, size_t f, const float *x, size
             at[r] = nx;
             ar[m] = r;
             ai[m] = nx;
-            m += q->live;
+            m += q->live & 1;
         }
         na = m;
     }
@@ -1434,6 +1478,186 @@ static void walk_heap(const struct rf_ctx *c, size_t t, const float *x, size_t n
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RF_SIMD 1
+/*
+ * The same walk with AVX-512 gathers, 16 rows a vector (walk 0 when the CPU
+ * has AVX-512F, chosen at run time; walk 3 forces the scalar walk above).
+ * Each step is the scalar step lane by lane: the same nodes, the same
+ * x <= thr test (_CMP_NLE_UQ: NaN goes right), so the same leaves, and the
+ * leaves are added in the same tree order, so the bytes are the scalar
+ * walk's. A row whose node loops on itself (a leaf) leaves the active list
+ * for the done list (row, leaf) by a compress store, and the done list is
+ * summed at the end. Needs (block rows) * F < 2^31 (32-bit gather indices).
+ */
+#define RF_TARGET __attribute__((target("avx512f,popcnt")))
+
+/* Lane l gets the pair (float, uint32) at byte p + 8 * idx[l]: two 8-lane 64-bit gathers. */
+RF_TARGET static inline void gather_pairs(__m512i idx, __mmask16 m, const void *p, __m512 *lo32,
+                                          __m512i *hi32)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __m512i a = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), (__mmask8)m,
+                                            _mm512_castsi512_si256(idx), p, 8);
+    __m512i b = _mm512_mask_i32gather_epi64(_mm512_setzero_si512(), (__mmask8)(m >> 8),
+                                            _mm512_extracti64x4_epi64(idx, 1), p, 8);
+    *lo32 = _mm512_castsi512_ps(_mm512_permutex2var_epi32(a, even, b));
+    *hi32 = _mm512_permutex2var_epi32(a, odd, b);
+}
+
+RF_TARGET static inline __mmask16 tail16(size_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* The pairs of heap level lv <= 5 (at most 32 slots) in registers: lane j of lo/hi = slot j/16 + j. */
+RF_TARGET static void level_regs(const struct rf_hnode *h, uint32_t lv, __m512 *thr, __m512i *ft)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const uint32_t *p = (const uint32_t *)(const void *)(h + ((size_t)1 << lv) - 1);
+    size_t words = (size_t)2 << lv; /* thr and feat of 2^lv slots */
+    __m512i v[4];
+    for (size_t q = 0; q < 4; q++) {
+        v[q] = q * 16 < words ? _mm512_maskz_loadu_epi32(tail16(words - q * 16), p + q * 16)
+                              : _mm512_setzero_si512();
+    }
+    thr[0] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(v[0], even, v[1]));
+    thr[1] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(v[2], even, v[3]));
+    ft[0] = _mm512_permutex2var_epi32(v[0], odd, v[1]);
+    ft[1] = _mm512_permutex2var_epi32(v[2], odd, v[3]);
+}
+
+RF_TARGET static void walk_heap_512(const struct rf_ctx *c, size_t t, const float *x, size_t n,
+                                    uint32_t *at, uint32_t *buf, float *out)
+{
+    const struct rf_tree *tr = &c->trees[t];
+    const struct rf_top *tp = &c->top[t];
+    const struct rf_lnode *lp = c->loop + tr->node_off;
+    /* buf: active rows, their nodes, done rows, their leaves, each n + 16 */
+    uint32_t *ar = buf, *ai = ar + n + 16, *dr = ai + n + 16, *di = dr + n + 16;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i fv = _mm512_set1_epi32((int)c->f), one = _mm512_set1_epi32(1);
+    for (size_t r = 0; r < n; r += 16) {
+        _mm512_mask_storeu_epi32(at + r, tail16(n - r), _mm512_setzero_si512());
+    }
+    for (uint32_t lv = 0; lv < tp->d; lv++) {
+        __m512 lt[2];
+        __m512i lf[2];
+        int regs = lv <= 5;
+        if (regs) {
+            level_regs(tp->h, lv, lt, lf);
+        }
+        const __m512i off = _mm512_set1_epi32((int)(((uint32_t)1 << lv) - 1));
+        for (size_t r = 0; r < n; r += 16) {
+            __mmask16 m = tail16(n - r);
+            __m512i i = _mm512_maskz_loadu_epi32(m, at + r);
+            __m512 thr;
+            __m512i ft;
+            if (regs) { /* the level's slots from registers, no gather */
+                __m512i j = _mm512_sub_epi32(i, off);
+                thr = _mm512_permutex2var_ps(lt[0], j, lt[1]);
+                ft = _mm512_permutex2var_epi32(lf[0], j, lf[1]);
+            } else {
+                gather_pairs(i, m, tp->h, &thr, &ft);
+            }
+            __m512i ro = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32((int)r), lane), fv);
+            __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, _mm512_add_epi32(ro, ft),
+                                                 x, 4);
+            __mmask16 gt = _mm512_cmp_ps_mask(xv, thr, _CMP_NLE_UQ);
+            __m512i nx = _mm512_add_epi32(_mm512_add_epi32(i, i), one);
+            _mm512_mask_storeu_epi32(at + r, m, _mm512_mask_add_epi32(nx, gt, nx, one));
+        }
+    }
+    /* heap exits: rows at a split to the active list, rows at a leaf to the done list */
+    const __m512i base = _mm512_set1_epi32((int)(((uint32_t)1 << tp->d) - 1));
+    size_t na = 0, nd = 0;
+    for (size_t r = 0; r < n; r += 16) {
+        __mmask16 m = tail16(n - r);
+        __m512i s = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, at + r), base);
+        __m512i i = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, s, tp->exit, 4);
+        __m512i fl = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
+                                                 _mm512_add_epi32(i, i), &lp->live, 8);
+        __mmask16 live = _mm512_mask_test_epi32_mask(m, fl, one);
+        __mmask16 dead = m & (__mmask16)~live;
+        __m512i rv = _mm512_add_epi32(_mm512_set1_epi32((int)r), lane);
+        _mm512_storeu_si512(ar + na, _mm512_maskz_compress_epi32(live, rv));
+        _mm512_storeu_si512(ai + na, _mm512_maskz_compress_epi32(live, i));
+        _mm512_storeu_si512(dr + nd, _mm512_maskz_compress_epi32(dead, rv));
+        _mm512_storeu_si512(di + nd, _mm512_maskz_compress_epi32(dead, i));
+        na += (size_t)__builtin_popcount(live);
+        nd += (size_t)__builtin_popcount(dead);
+    }
+    /* level passes below the heap: a row whose child is a leaf goes to the done list */
+    const struct rf_cnode *cn = c->cnode + tr->node_off;
+    const __m512i lbit = _mm512_set1_epi32(1 << c->cfb), rbit = _mm512_set1_epi32(2 << c->cfb);
+    const __m512i fmask = _mm512_set1_epi32((int)((1u << c->cfb) - 1));
+    while (na) {
+        size_t w = 0;
+        for (size_t k = 0; k < na; k += 16) {
+            __mmask16 m = tail16(na - k);
+            __m512i rv = _mm512_maskz_loadu_epi32(m, ar + k);
+            __m512i i = _mm512_maskz_loadu_epi32(m, ai + k);
+            __m512 thr;
+            __m512i wd;
+            gather_pairs(i, m, cn, &thr, &wd);
+            __m512i xi = _mm512_add_epi32(_mm512_mullo_epi32(rv, fv), _mm512_and_si512(wd, fmask));
+            __m512 xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, xi, x, 4);
+            __mmask16 gt = _mm512_cmp_ps_mask(xv, thr, _CMP_NLE_UQ);
+            __m512i a = _mm512_srli_epi32(wd, (unsigned)c->cfb + 2);
+            __m512i nx = _mm512_mask_add_epi32(a, gt, a, one);
+            __mmask16 dead = _mm512_mask_test_epi32_mask(m, wd, _mm512_mask_mov_epi32(lbit, gt, rbit));
+            __mmask16 live = m & (__mmask16)~dead;
+            _mm512_storeu_si512(ar + w, _mm512_maskz_compress_epi32(live, rv));
+            _mm512_storeu_si512(ai + w, _mm512_maskz_compress_epi32(live, nx));
+            _mm512_storeu_si512(dr + nd, _mm512_maskz_compress_epi32(dead, rv));
+            _mm512_storeu_si512(di + nd, _mm512_maskz_compress_epi32(dead, nx));
+            w += (size_t)__builtin_popcount(live);
+            nd += (size_t)__builtin_popcount(dead);
+        }
+        na = w;
+    }
+    /* leaves: the same additions as the scalar walk, in the same tree order */
+    const struct rf_node *nds = c->nodes + tr->node_off;
+    const float *lv = c->leaf + tr->leaf_off * c->c;
+    size_t nc = c->c;
+    if (nc <= 16) {
+        __mmask16 cm = tail16(nc);
+        for (size_t k = 0; k < nd; k++) {
+            float *o = out + (size_t)dr[k] * nc;
+            __m512 v = _mm512_maskz_loadu_ps(cm, lv + (size_t)nds[di[k]].a * nc);
+            _mm512_mask_storeu_ps(o, cm, _mm512_add_ps(_mm512_maskz_loadu_ps(cm, o), v));
+        }
+        return;
+    }
+    for (size_t k = 0; k < nd; k++) {
+        const float *v = lv + (size_t)nds[di[k]].a * nc;
+        float *o = out + (size_t)dr[k] * nc;
+        for (size_t j = 0; j < nc; j++) {
+            o[j] += v[j];
+        }
+    }
+}
+
+/* 1 when this CPU runs walk_heap_512 (AVX-512F), checked once per batch. */
+static int simd_ok(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
+}
+#else
+static int simd_ok(void)
+{
+    return 0;
+}
+#endif
+
+int vigil__rf_walk_simd(void)
+{
+    return simd_ok();
+}
+
 /*
  * Rows per block (every tree walks a block before the next block): 1024, or
  * fewer for wide rows. Measured (CPU per row): 100 trees of 10,240 x 64 1.75
@@ -1447,8 +1671,9 @@ struct score_job {
     const float *x;
     size_t n;
     float *out;
-    int walk;
+    int walk;   /* 0 heap (AVX-512 when simd), 1 lanes, 2 plain, 3 heap scalar */
     size_t blk; /* rows per block, <= RF_BLOCK */
+    int simd;   /* walk 0 takes walk_heap_512 */
 };
 
 /* Scores block b of the job: trees outside, so a tree's nodes stay in cache. */
@@ -1461,11 +1686,17 @@ static int score_block(void *shared, void *scratch, size_t b)
     size_t n = j->n - r0 < j->blk ? j->n - r0 : j->blk;
     const float *x = j->x + r0 * f;
     float *out = j->out + r0 * nc;
-    uint32_t at[RF_BLOCK], act[2 * RF_BLOCK];
+    uint32_t at[RF_BLOCK], act[4 * (RF_BLOCK + 16)];
     memset(out, 0, n * nc * sizeof *out);
     rf_walk_fn w = n < 4 || j->walk == 2 ? walk_plain : walk_lanes;
     for (size_t t = 0; t < c->k; t++) {
-        if (j->walk == 0 && n >= 4) {
+#ifdef RF_SIMD
+        if (j->walk == 0 && j->simd && n >= 4) {
+            walk_heap_512(c, t, x, n, at, act, out);
+            continue;
+        }
+#endif
+        if ((j->walk == 0 || j->walk == 3) && n >= 4) {
             walk_heap(c, t, x, n, at, act, out);
         } else {
             const struct rf_tree *tr = &c->trees[t];
@@ -1498,10 +1729,11 @@ int vigil__rf_score_walk(struct vigil_model *m, const float *x, size_t n, float 
     if (!c || c->k == 0) {
         return -EINVAL;
     }
-    struct score_job j = {c, x, n, out, walk, RF_BLOCK};
+    struct score_job j = {c, x, n, out, walk, RF_BLOCK, 0};
     while (j.blk > 128 && j.blk * c->f * sizeof *x > ((size_t)256 << 10)) {
         j.blk /= 2; /* wide rows: a block's values stay within 256 KiB */
     }
+    j.simd = walk == 0 && c->cnode && j.blk * c->f < ((size_t)1 << 31) && simd_ok();
     size_t blocks = (n + j.blk - 1) / j.blk;
     if (threads <= 1 || blocks < 2) {
         for (size_t b = 0; b < blocks; b++) {

@@ -518,10 +518,13 @@ static void test_permutation_importance(void **state)
 }
 
 /*
- * Every batch walk (top heap + level passes, 8 lanes) on 1 and 3 threads
- * gives the reference walk's bytes: on blobs (shallow trees), on noise labels
- * (trees far deeper than the top heap) and on one class (every root a leaf),
- * at sizes around the lane and block edges.
+ * Every batch walk (top heap + level passes with AVX-512 gathers when the CPU
+ * has them, the same in scalar code, 8 lanes) on 1 and 3 threads gives the
+ * reference walk's bytes: on blobs (shallow trees), on noise labels (trees far
+ * deeper than the top heap), on blobs with every 7th label noise (leaves from
+ * near the root to far below the heap) and on one class (every root a leaf),
+ * with NaN inputs, at sizes around the 16-row vector, the lane and the block
+ * edges.
  */
 static void test_batch_walk_matches_reference(void **state)
 {
@@ -536,12 +539,18 @@ static void test_batch_walk_matches_reference(void **state)
     }
     struct vigil_rf_params p;
     params_default(&p);
-    size_t depth[3];
-    for (int kind = 0; kind < 3; kind++) {
-        if (kind == 1) { /* labels unrelated to x: pure leaves only deep down */
+    size_t depth[4];
+    if (!vigil__rf_walk_simd()) {
+        print_message("note: no AVX-512F here, walk 0 is the scalar heap walk\n");
+    }
+    for (int kind = 0; kind < 4; kind++) {
+        if (kind == 1 || kind == 3) { /* labels unrelated to x: pure leaves only deep down */
             struct vigil_rng r;
             vigil_rng_seed(&r, 9);
-            for (size_t i = 0; i < N; i++) {
+            if (kind == 3) {
+                make_blobs(x, y, N, F, C, 1.0, 5);
+            }
+            for (size_t i = 0; i < N; i += kind == 3 ? 7 : 1) {
                 y[i] = (int32_t)(vigil_rng_u64(&r) % C);
             }
         } else if (kind == 2) {
@@ -551,13 +560,15 @@ static void test_batch_walk_matches_reference(void **state)
         fit_model(&m, &p, x, y, N, F, C, 1);
         size_t k, nodes;
         assert_int_equal(vigil_rf_shape(&m, &k, &nodes, &depth[kind]), 0);
-        static const size_t ns[] = {1, 3, 4, 5, 8, 9, 255, 256, 1023, 1024, 1025, 2049, N};
+        static const size_t ns[] = {1,   3,   4,    5,    8,    9,    15,   16, 17,
+                                    33,  255, 256,  1023, 1024, 1025, 1041, 2049, N};
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
             assert_int_equal(vigil__rf_score_walk(&m, q, ns[i], ref, 2, 1), 0);
-            for (int walk = 0; walk < 2; walk++) {
+            static const int walks[] = {0, 3, 1}; /* SIMD (if any), scalar heap, 8 lanes */
+            for (size_t w = 0; w < 3; w++) {
                 for (int th = 1; th <= 3; th += 2) {
                     memset(o, 0xff, sizeof o);
-                    assert_int_equal(vigil__rf_score_walk(&m, q, ns[i], o, walk, th), 0);
+                    assert_int_equal(vigil__rf_score_walk(&m, q, ns[i], o, walks[w], th), 0);
                     assert_memory_equal(o, ref, ns[i] * C * sizeof *o);
                 }
             }
@@ -568,6 +579,7 @@ static void test_batch_walk_matches_reference(void **state)
     }
     assert_true(depth[1] > 12); /* deeper than the top heap */
     assert_int_equal(depth[2], 0);
+    assert_true(depth[3] > 12);
     vigil_opt_free(rf_ops()->opts, &p);
 }
 
