@@ -225,6 +225,7 @@ struct rf_ctx {
     struct rf_lnode *loop;    /* (n_nodes) the nodes, leaves looping on themselves */
     struct rf_cnode *cnode;   /* (n_nodes) the splits packed for the SIMD walk, or NULL */
     uint32_t cfb;             /* feature bits in rf_cnode.w */
+    uint32_t cnb;             /* node id bits of the widest tree */
 };
 
 static int build_tops(struct rf_ctx *c);
@@ -1280,6 +1281,7 @@ static int build_tops(struct rf_ctx *c)
     while (((size_t)1 << nb) < most) {
         nb++;
     }
+    c->cnb = nb;
     c->cnode = c->cfb + nb <= 30 ? vigil_calloc(c->n_nodes, sizeof *c->cnode) : NULL;
     if (c->cfb + nb <= 30 && !c->cnode) {
         vigil_free(map);
@@ -1535,8 +1537,9 @@ RF_TARGET static void walk_heap_512(const struct rf_ctx *c, size_t t, const floa
     const struct rf_tree *tr = &c->trees[t];
     const struct rf_top *tp = &c->top[t];
     const struct rf_lnode *lp = c->loop + tr->node_off;
-    /* buf: active rows, their nodes, done rows, their leaves, each n + 16 */
-    uint32_t *ar = buf, *ai = ar + n + 16, *dr = ai + n + 16, *di = dr + n + 16;
+    /* buf: active (row, node) and done (row, leaf) pairs packed as row << nb | node, n + 16 each */
+    uint32_t *ap = buf, *dp = ap + n + 16, nb = c->cnb;
+    const __m512i nmask = _mm512_set1_epi32((int)((1u << nb) - 1));
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i fv = _mm512_set1_epi32((int)c->f), one = _mm512_set1_epi32(1);
     for (size_t r = 0; r < n; r += 16) {
@@ -1582,10 +1585,9 @@ RF_TARGET static void walk_heap_512(const struct rf_ctx *c, size_t t, const floa
         __mmask16 live = _mm512_mask_test_epi32_mask(m, fl, one);
         __mmask16 dead = m & (__mmask16)~live;
         __m512i rv = _mm512_add_epi32(_mm512_set1_epi32((int)r), lane);
-        _mm512_storeu_si512(ar + na, _mm512_maskz_compress_epi32(live, rv));
-        _mm512_storeu_si512(ai + na, _mm512_maskz_compress_epi32(live, i));
-        _mm512_storeu_si512(dr + nd, _mm512_maskz_compress_epi32(dead, rv));
-        _mm512_storeu_si512(di + nd, _mm512_maskz_compress_epi32(dead, i));
+        __m512i v = _mm512_or_si512(_mm512_slli_epi32(rv, nb), i);
+        _mm512_storeu_si512(ap + na, _mm512_maskz_compress_epi32(live, v));
+        _mm512_storeu_si512(dp + nd, _mm512_maskz_compress_epi32(dead, v));
         na += (size_t)__builtin_popcount(live);
         nd += (size_t)__builtin_popcount(dead);
     }
@@ -1597,8 +1599,8 @@ RF_TARGET static void walk_heap_512(const struct rf_ctx *c, size_t t, const floa
         size_t w = 0;
         for (size_t k = 0; k < na; k += 16) {
             __mmask16 m = tail16(na - k);
-            __m512i rv = _mm512_maskz_loadu_epi32(m, ar + k);
-            __m512i i = _mm512_maskz_loadu_epi32(m, ai + k);
+            __m512i v = _mm512_maskz_loadu_epi32(m, ap + k);
+            __m512i i = _mm512_and_si512(v, nmask), rv = _mm512_srli_epi32(v, nb);
             __m512 thr;
             __m512i wd;
             gather_pairs(i, m, cn, &thr, &wd);
@@ -1609,10 +1611,9 @@ RF_TARGET static void walk_heap_512(const struct rf_ctx *c, size_t t, const floa
             __m512i nx = _mm512_mask_add_epi32(a, gt, a, one);
             __mmask16 dead = _mm512_mask_test_epi32_mask(m, wd, _mm512_mask_mov_epi32(lbit, gt, rbit));
             __mmask16 live = m & (__mmask16)~dead;
-            _mm512_storeu_si512(ar + w, _mm512_maskz_compress_epi32(live, rv));
-            _mm512_storeu_si512(ai + w, _mm512_maskz_compress_epi32(live, nx));
-            _mm512_storeu_si512(dr + nd, _mm512_maskz_compress_epi32(dead, rv));
-            _mm512_storeu_si512(di + nd, _mm512_maskz_compress_epi32(dead, nx));
+            v = _mm512_or_si512(_mm512_andnot_si512(nmask, v), nx);
+            _mm512_storeu_si512(ap + w, _mm512_maskz_compress_epi32(live, v));
+            _mm512_storeu_si512(dp + nd, _mm512_maskz_compress_epi32(dead, v));
             w += (size_t)__builtin_popcount(live);
             nd += (size_t)__builtin_popcount(dead);
         }
@@ -1625,15 +1626,15 @@ RF_TARGET static void walk_heap_512(const struct rf_ctx *c, size_t t, const floa
     if (nc <= 16) {
         __mmask16 cm = tail16(nc);
         for (size_t k = 0; k < nd; k++) {
-            float *o = out + (size_t)dr[k] * nc;
-            __m512 v = _mm512_maskz_loadu_ps(cm, lv + (size_t)nds[di[k]].a * nc);
+            float *o = out + (size_t)(dp[k] >> nb) * nc;
+            __m512 v = _mm512_maskz_loadu_ps(cm, lv + (size_t)nds[dp[k] & ((1u << nb) - 1)].a * nc);
             _mm512_mask_storeu_ps(o, cm, _mm512_add_ps(_mm512_maskz_loadu_ps(cm, o), v));
         }
         return;
     }
     for (size_t k = 0; k < nd; k++) {
-        const float *v = lv + (size_t)nds[di[k]].a * nc;
-        float *o = out + (size_t)dr[k] * nc;
+        const float *v = lv + (size_t)nds[dp[k] & ((1u << nb) - 1)].a * nc;
+        float *o = out + (size_t)(dp[k] >> nb) * nc;
         for (size_t j = 0; j < nc; j++) {
             o[j] += v[j];
         }
@@ -1665,6 +1666,7 @@ int vigil__rf_walk_simd(void)
  * against 0.61 at 1024; ITU 02_b the same at 256 to 1024.
  */
 enum { RF_BLOCK = 1024 };
+_Static_assert(RF_BLOCK <= 1024, "walk_heap_512 packs a block's row index in 10 bits");
 
 struct score_job {
     const struct rf_ctx *c;
@@ -1733,7 +1735,7 @@ int vigil__rf_score_walk(struct vigil_model *m, const float *x, size_t n, float 
     while (j.blk > 128 && j.blk * c->f * sizeof *x > ((size_t)256 << 10)) {
         j.blk /= 2; /* wide rows: a block's values stay within 256 KiB */
     }
-    j.simd = walk == 0 && c->cnode && j.blk * c->f < ((size_t)1 << 31) && simd_ok();
+    j.simd = walk == 0 && c->cnode && c->cnb + 10 <= 32 && j.blk * c->f < ((size_t)1 << 31) && simd_ok();
     size_t blocks = (n + j.blk - 1) / j.blk;
     if (threads <= 1 || blocks < 2) {
         for (size_t b = 0; b < blocks; b++) {
