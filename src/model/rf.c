@@ -20,7 +20,9 @@
  * through each tree level by level: a complete heap over the top levels
  * (no leaf test, children at 2i+1 and 2i+2), then passes over the rows still
  * inside the tree; their loads are independent, so the CPU overlaps them.
- * The result is bit-identical to the plain one-row-at-a-time walk.
+ * On CPUs with AVX-512F (checked at run time) the same walk takes 16 rows a
+ * vector with gathers. The result is bit-identical to the plain
+ * one-row-at-a-time walk.
  *
  * Missing values (NaN) always go to the right child: the test is
  * x <= threshold, in training and in prediction alike.
@@ -1488,9 +1490,12 @@ static void walk_heap(const struct rf_ctx *c, size_t t, const float *x, size_t n
  * Each step is the scalar step lane by lane: the same nodes, the same
  * x <= thr test (_CMP_NLE_UQ: NaN goes right), so the same leaves, and the
  * leaves are added in the same tree order, so the bytes are the scalar
- * walk's. A row whose node loops on itself (a leaf) leaves the active list
- * for the done list (row, leaf) by a compress store, and the done list is
- * summed at the end. Needs (block rows) * F < 2^31 (32-bit gather indices).
+ * walk's. Heap levels 0-5 read their slots from registers; below the heap
+ * a step reads the packed split (rf_cnode), and a row whose child is a leaf
+ * moves from the active list to the done list (both hold row << nb | node,
+ * compacted by compress stores); the done list is summed at the end. Needs
+ * rf_cnode (ids in 30 bits), at most 2^22 nodes a tree (the row takes 10
+ * bits) and (block rows) * F < 2^31 (32-bit gather indices).
  */
 #define RF_TARGET __attribute__((target("avx512f,popcnt")))
 
