@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side by side in one run: CPU time per metric sample of `vigil collect
 # --interval 100ms` (collection plus serving /metrics) against Debian's
-# prometheus-node-exporter, both on 127.0.0.1 and both scraped with curl every
+# prometheus-node-exporter, both on 127.0.0.1 and both scraped every
 # 100 ms. CPU is the sum of /proc/PID/task/*/schedstat (ns on CPU, every
 # thread) over the measured window; series are the sample lines of one scrape.
 # Prints each run and the medians over RUNS runs, and the RSS and PSS of both
@@ -11,8 +11,16 @@
 # vigil unscraped during the window (node-exporter is still scraped): vigil's
 # figure is then its collection alone, as with a Prometheus that scrapes every
 # 15 s while vigil ticks every 100 ms (/metrics renders on demand).
+# SCRAPER=curl (the default) opens a new TCP connection per scrape (one curl
+# per 100 ms); SCRAPER=keepalive scrapes both over one kept-alive connection
+# each (bench/scrape_keepalive.py), as Prometheus does, and prints how many
+# connections each target saw in the window (1 = kept alive). With it,
+# SCRAPE_GZIP=1 adds `Accept-Encoding: gzip` to every request, as Prometheus
+# does by default: node-exporter then compresses its answers, vigil answers
+# uncompressed.
 #
 #   bench/collect_vs_node_exporter.sh            # RUNS=5 SECS=10
+#   SCRAPER=keepalive [SCRAPE_GZIP=1] bench/collect_vs_node_exporter.sh
 #   RUNS=3 SECS=5 VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/...
 set -u
 cd "$(dirname "$0")/.."
@@ -21,6 +29,7 @@ RUNS=${RUNS:-5}
 SECS=${SECS:-10}
 VIGIL_ARGS=${VIGIL_ARGS:-}
 VIGIL_SCRAPE=${VIGIL_SCRAPE:-1}
+SCRAPER=${SCRAPER:-curl}
 NE=$(command -v prometheus-node-exporter || true)
 if [ -z "$NE" ]; then echo "skip: prometheus-node-exporter not installed"; exit 0; fi
 TMP=$(mktemp -d /tmp/vigil-bench-XXXXXX)
@@ -38,7 +47,7 @@ series() { grep -vc '^#' "$1"; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}, scraped: $VIGIL_SCRAPE"
+echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}, scraped: $VIGIL_SCRAPE, scraper: $SCRAPER, gzip: ${SCRAPE_GZIP:-0}"
 echo "node-exporter: $("$NE" --version 2>&1 | head -1)"
 printf '%-4s %8s %8s %11s %11s %9s %9s %8s %8s %8s %8s\n' run v_series n_series v_ms/scrape \
     n_ms/scrape v_us/smp n_us/smp v_rss_kB v_pss_kB n_rss_kB n_pss_kB
@@ -60,42 +69,65 @@ for run in $(seq 1 "$RUNS"); do
     if [ -z "$VPORT" ]; then echo "vigil did not start: $(cat "$TMP/v.log")"; exit 1; fi
     VU="http://127.0.0.1:$VPORT/metrics"
     NU="http://127.0.0.1:$NPORT/metrics"
-    # Warm-up: one second of scrapes, then one scrape of each kept for the series count.
-    for _ in $(seq 1 10); do curl -s -o /dev/null "$VU" -o /dev/null "$NU"; sleep 0.1; done
-    curl -s -o "$TMP/v.prom" "$VU" -o "$TMP/n.prom" "$NU"
-    v0=$(cpu_ns "$VP")
-    n0=$(cpu_ns "$NP")
-    t0=$(date +%s%N)
-    scrapes=0
-    end=$((t0 + SECS * 1000000000))
-    next=$t0
-    while [ "$(date +%s%N)" -lt "$end" ]; do
-        if [ "$VIGIL_SCRAPE" = 1 ]; then
-            curl -s -o /dev/null "$VU" -o /dev/null "$NU"
-        else
-            curl -s -o /dev/null "$NU"
-        fi
-        scrapes=$((scrapes + 1))
-        next=$((next + 100000000))
-        now=$(date +%s%N)
-        [ "$next" -gt "$now" ] && sleep "$(awk -v d=$((next - now)) 'BEGIN {printf "%.3f", d / 1e9}')"
-    done
-    v1=$(cpu_ns "$VP")
-    n1=$(cpu_ns "$NP")
-    t1=$(date +%s%N)
+    if [ "$SCRAPER" = keepalive ]; then
+        # One kept-alive connection per target; warm-up, window and CPU in one process.
+        /usr/bin/python3 bench/scrape_keepalive.py "$SECS" "$TMP" "v:$VIGIL_SCRAPE:$VP:$VU" \
+            "n:1:$NP:$NU" \
+            >"$TMP/ka.out" || { echo "keep-alive scraper failed"; exit 1; }
+        dv=$(awk '$1 == "v" {print $2}' "$TMP/ka.out")
+        dn=$(awk '$1 == "n" {print $2}' "$TMP/ka.out")
+        scrapes=$(awk '$1 == "n" {print $3}' "$TMP/ka.out")
+        vconn=$(awk '$1 == "v" {print $4}' "$TMP/ka.out")
+        nconn=$(awk '$1 == "n" {print $4}' "$TMP/ka.out")
+        vgz=$(awk '$1 == "v" {print $5}' "$TMP/ka.out")
+        ngz=$(awk '$1 == "n" {print $5}' "$TMP/ka.out")
+        dt=$(awk '$1 == "elapsed_ns" {print $2}' "$TMP/ka.out")
+    else
+        # Warm-up: one second of scrapes, then one scrape of each kept for the series count.
+        for _ in $(seq 1 10); do curl -s -o /dev/null "$VU" -o /dev/null "$NU"; sleep 0.1; done
+        curl -s -o "$TMP/v.prom" "$VU" -o "$TMP/n.prom" "$NU"
+        v0=$(cpu_ns "$VP")
+        n0=$(cpu_ns "$NP")
+        t0=$(date +%s%N)
+        scrapes=0
+        end=$((t0 + SECS * 1000000000))
+        next=$t0
+        while [ "$(date +%s%N)" -lt "$end" ]; do
+            if [ "$VIGIL_SCRAPE" = 1 ]; then
+                curl -s -o /dev/null "$VU" -o /dev/null "$NU"
+            else
+                curl -s -o /dev/null "$NU"
+            fi
+            scrapes=$((scrapes + 1))
+            next=$((next + 100000000))
+            now=$(date +%s%N)
+            [ "$next" -gt "$now" ] && sleep "$(awk -v d=$((next - now)) 'BEGIN {printf "%.3f", d / 1e9}')"
+        done
+        v1=$(cpu_ns "$VP")
+        n1=$(cpu_ns "$NP")
+        t1=$(date +%s%N)
+        dv=$((v1 - v0))
+        dn=$((n1 - n0))
+        dt=$((t1 - t0))
+        vconn=$scrapes
+        nconn=$scrapes
+    fi
     vs=$(series "$TMP/v.prom")
     ns=$(series "$TMP/n.prom")
     rss=$(rss_kb "$VP")
     pss=$(pss_kb "$VP")
     nrss=$(rss_kb "$NP")
     npss=$(pss_kb "$NP")
+    [ "$run" = 1 ] && [ "$SCRAPER" = keepalive ] &&
+        echo "TCP connections in the window: vigil $vconn, node-exporter $nconn (1 = kept alive);" \
+            "gzip answers (SCRAPE_GZIP=${SCRAPE_GZIP:-0}): vigil $vgz, node-exporter $ngz"
     [ "$run" = 1 ] && echo "vigil runs as $(cat /proc/"$VP"/comm), $(grep -c '[.]so' /proc/"$VP"/maps) library mappings"
     # vigil collects every 100 ms whatever the scrapes; count its ticks by elapsed time.
-    ticks=$(awk -v t=$((t1 - t0)) 'BEGIN {printf "%d", t / 1e8}')
-    v_ms=$(awk -v c=$((v1 - v0)) -v n="$ticks" 'BEGIN {printf "%.3f", c / n / 1e6}')
-    n_ms=$(awk -v c=$((n1 - n0)) -v n="$scrapes" 'BEGIN {printf "%.3f", c / n / 1e6}')
-    v_us=$(awk -v c=$((v1 - v0)) -v n="$ticks" -v s="$vs" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
-    n_us=$(awk -v c=$((n1 - n0)) -v n="$scrapes" -v s="$ns" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
+    ticks=$(awk -v t="$dt" 'BEGIN {printf "%d", t / 1e8}')
+    v_ms=$(awk -v c="$dv" -v n="$ticks" 'BEGIN {printf "%.3f", c / n / 1e6}')
+    n_ms=$(awk -v c="$dn" -v n="$scrapes" 'BEGIN {printf "%.3f", c / n / 1e6}')
+    v_us=$(awk -v c="$dv" -v n="$ticks" -v s="$vs" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
+    n_us=$(awk -v c="$dn" -v n="$scrapes" -v s="$ns" 'BEGIN {printf "%.3f", c / n / s / 1e3}')
     printf '%-4s %8s %8s %11s %11s %9s %9s %8s %8s %8s %8s\n' "$run" "$vs" "$ns" "$v_ms" "$n_ms" \
         "$v_us" "$n_us" "$rss" "$pss" "$nrss" "$npss"
     echo "$vs $ns $v_ms $n_ms $v_us $n_us $rss $scrapes $pss $nrss $npss" >>"$TMP/runs"

@@ -399,6 +399,14 @@ int cmd_collect(int argc, char **argv)
         hc.port = port;
         hc.routes = routes;
         hc.n_routes = 1;
+        /*
+         * Prometheus keeps its scrape connection open for 5 minutes between
+         * scrapes (prometheus/common's idle timeout); with the 10 s default an
+         * idle connection closed before a 15 s or 1 min scrape, so each scrape
+         * paid a new connection. Idle connections cost a socket each, within
+         * max_conns.
+         */
+        hc.timeout_s = 300;
         rc = vigil_http_start(&h, &hc, &d);
         if (rc) {
             cli_fail("collect: %s", d.msg);

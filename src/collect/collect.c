@@ -30,7 +30,8 @@
 struct family {
     uint8_t kind;
     uint8_t meta_done; /* VIGIL_RENDER_META_ONCE wrote its # HELP/# TYPE */
-    char *help;        /* owned */
+    char *meta;        /* its "# HELP ...\n# TYPE ...\n" lines, rendered once; owned */
+    size_t meta_len;
     uint32_t *ids;     /* member series in intern order; owned */
     size_t n;
     size_t cap;
@@ -284,6 +285,31 @@ static int grow_series(struct vigil_collect *c, size_t need)
     return 0;
 }
 
+/* The # HELP and # TYPE lines of a family; HELP text escapes backslash and newline. */
+static int family_meta(struct vigil_buf *b, const char *name, enum vigil_kind kind,
+                       const char *help)
+{
+    int rc = vigil_buf_puts(b, "# HELP ");
+    rc = rc ? rc : vigil_buf_puts(b, name);
+    rc = rc ? rc : vigil_buf_append(b, " ", 1);
+    const char *p = help;
+    while (!rc && *p) {
+        size_t run = strcspn(p, "\\\n");
+        rc = vigil_buf_append(b, p, run);
+        p += run;
+        if (!rc && *p) {
+            rc = vigil_buf_append(b, *p == '\\' ? "\\\\" : "\\n", 2);
+            p++;
+        }
+    }
+    rc = rc ? rc : vigil_buf_puts(b, "\n# TYPE ");
+    rc = rc ? rc : vigil_buf_puts(b, name);
+    return rc ? rc
+              : vigil_buf_puts(b, kind == VIGIL_KIND_COUNTER ? " counter\n"
+                                  : kind == VIGIL_KIND_GAUGE ? " gauge\n"
+                                                             : " untyped\n");
+}
+
 static int family_for(struct vigil_collect *c, const char *name, enum vigil_kind kind,
                       const char *help, uint32_t *fid)
 {
@@ -301,19 +327,20 @@ static int family_for(struct vigil_collect *c, const char *name, enum vigil_kind
         c->fam = f;
         c->fam_cap = cap;
     }
-    char *h = vigil_strdup(help ? help : name);
-    if (!h) {
-        return -ENOMEM;
-    }
-    int rc = vigil_series_intern(&c->fam_names, name, nl, NULL, 0, fid);
+    /* Rendered once here, copied whole by every render. */
+    struct vigil_buf meta;
+    vigil_buf_init(&meta);
+    int rc = family_meta(&meta, name, kind, help ? help : name);
+    rc = rc ? rc : vigil_series_intern(&c->fam_names, name, nl, NULL, 0, fid);
     if (rc) {
-        vigil_free(h);
+        vigil_buf_fini(&meta);
         return rc;
     }
     struct family *f = &c->fam[*fid];
     memset(f, 0, sizeof *f);
     f->kind = (uint8_t)kind;
-    f->help = h;
+    f->meta = meta.p;
+    f->meta_len = meta.len;
     return 0;
 }
 
@@ -618,7 +645,7 @@ void vigil_collect_free(struct vigil_collect *c)
     }
     vigil_free(c->col);
     for (size_t i = 0; i < c->fam_names.n; i++) {
-        vigil_free(c->fam[i].help);
+        vigil_free(c->fam[i].meta);
         vigil_free(c->fam[i].ids);
     }
     vigil_free(c->fam);
@@ -714,25 +741,6 @@ size_t vigil_fmt_value(char *out, double v)
     return 0;
 }
 
-static int put_help(struct vigil_buf *b, const char *name, const char *help)
-{
-    /* HELP text escapes backslash and newline; plain runs are copied whole. */
-    int rc = vigil_buf_puts(b, "# HELP ");
-    rc = rc ? rc : vigil_buf_puts(b, name);
-    rc = rc ? rc : vigil_buf_append(b, " ", 1);
-    const char *p = help;
-    while (!rc && *p) {
-        size_t run = strcspn(p, "\\\n");
-        rc = vigil_buf_append(b, p, run);
-        p += run;
-        if (!rc && *p) {
-            rc = vigil_buf_append(b, *p == '\\' ? "\\\\" : "\\n", 2);
-            p++;
-        }
-    }
-    return rc ? rc : vigil_buf_append(b, "\n", 1);
-}
-
 int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigned flags)
 {
     char ts[32];
@@ -752,16 +760,8 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
             }
             const struct vigil_series *s = &c->series.v[id];
             if (!any && meta) {
-                const char *name = c->fam_names.v[fi].key;
-                int rc = put_help(out, name, f->help);
-                rc = rc ? rc : vigil_buf_puts(out, "# TYPE ");
-                rc = rc ? rc : vigil_buf_puts(out, name);
-                rc = rc ? rc
-                        : vigil_buf_puts(out, f->kind == VIGIL_KIND_COUNTER ? " counter\n"
-                                              : f->kind == VIGIL_KIND_GAUGE ? " gauge\n"
-                                                                            : " untyped\n");
-                if (rc) {
-                    return rc;
+                if (vigil_buf_append(out, f->meta, f->meta_len)) {
+                    return -ENOMEM;
                 }
                 if (flags & VIGIL_RENDER_META_ONCE) {
                     f->meta_done = 1;

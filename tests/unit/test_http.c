@@ -199,6 +199,55 @@ static void test_hostile_requests(void **state)
     stop(f);
 }
 
+/* Reads one response with a Content-Length from fd into buf; returns the status or -1. */
+static int read_one(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    while (got + 1 < cap && poll(&p, 1, 2000) > 0) {
+        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
+        if (r <= 0) {
+            return -1;
+        }
+        got += (size_t)r;
+        buf[got] = '\0';
+        const char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strstr(buf, "Content-Length: ");
+        if (end && cl && cl < end && got >= (size_t)(end + 4 - buf) + strtoul(cl + 16, NULL, 10)) {
+            int status;
+            return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : -1;
+        }
+    }
+    return -1;
+}
+
+static void test_keep_alive(void **state)
+{
+    (void)state;
+    /* Prometheus scrapes over one kept-alive connection: several requests, one socket. */
+    struct fixture *f = start();
+    struct vigil_buf *b = vigil_snapshot_begin(&f->snap);
+    assert_non_null(b);
+    assert_int_equal(vigil_buf_puts(b, "up 1\n"), 0);
+    vigil_snapshot_commit(&f->snap);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(vigil_http_port(f->h))};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    uint64_t before = vigil_http_requests(f->h);
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+        assert_int_equal(read_one(fd, resp, sizeof resp), 200);
+        assert_string_equal(body_of(resp), "up 1\n");
+        assert_null(strstr(resp, "Connection: close"));
+    }
+    assert_int_equal(vigil_http_requests(f->h) - before, 3);
+    close(fd);
+    stop(f);
+}
+
 static void test_busy_port_and_listen_parse(void **state)
 {
     (void)state;
@@ -305,6 +354,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_status),
         cmocka_unit_test(test_hostile_requests),
+        cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_busy_port_and_listen_parse),
         cmocka_unit_test(test_snapshot_publish_while_scraping),
     };
