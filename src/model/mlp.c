@@ -7,6 +7,9 @@
  * moment, and a training step of four visible calls (forward, zero_grad,
  * backward, update).
  *
+ * Label smoothing (label-smoothing eps > 0): the targets are (1 - eps) on the
+ * true class plus eps / K on each class.
+ *
  * Class weights: w_k = (N / (K n_k))^a with a = 0 (none), 0.5 (sqrt, the
  * default) or 1 (balanced), normalized so the weighted mean loss has the scale
  * of the plain one. Rare classes (R2L, U2R in NSL-KDD; probes in traffic)
