@@ -7,15 +7,25 @@
  * moment, and a training step of four visible calls (forward, zero_grad,
  * backward, update).
  *
+ * Label smoothing (label-smoothing eps > 0): the targets are (1 - eps) on the
+ * true class plus eps / K on each class.
+ *
  * Class weights: w_k = (N / (K n_k))^a with a = 0 (none), 0.5 (sqrt, the
  * default) or 1 (balanced), normalized so the weighted mean loss has the scale
  * of the plain one. Rare classes (R2L, U2R in NSL-KDD; probes in traffic)
  * would otherwise be ignored.
  *
+ * Ensemble (--ensemble N): N networks of the same shape in one model, member e
+ * trained exactly as a single model with seed + e would be; scores are the
+ * mean of their probabilities (the seed variance of one network is about a
+ * point of NSL-KDD accuracy). One parameter block holds the members one after
+ * the other; use_member points the layer pointers at one of them.
+ *
  * Optional novelty gate (novelty-k > 0): a k-means model ("kmeans", the
  * reconstruction model of src/model/kmeans.c, used through the generic model
- * interface) is fitted on the normal training rows only, with its threshold
- * at the novelty-q quantile of their distances. A row the MLP calls normal
+ * interface) is fitted on the normal training rows only (or, novelty-fit
+ * known, on every training row), with its threshold at the novelty-q
+ * quantile of their distances. A row the MLP calls normal
  * but which lies farther from every normal centroid than that is not normal:
  * its normal probability is handed to the attack classes in proportion to
  * theirs. This is how an attack absent from the training set (NSL-KDD's
@@ -46,7 +56,9 @@
 #define MLP_MAX_CLASSES 1024
 #define MLP_MAX_F (1u << 20)
 #define CHUNK 2048
-#define MAGIC 0x31504c4du /* "MLP1" little-endian */
+#define MLP_MAX_MEMBERS 64
+#define MAGIC 0x31504c4du  /* "MLP1" little-endian: one network */
+#define MAGIC2 0x32504c4du /* "MLP2": an ensemble (u32 members follows the magic) */
 
 struct mlp_params {
     char *hidden; /* "64,32" */
@@ -55,14 +67,20 @@ struct mlp_params {
     double lr;
     double weight_decay;
     int class_weight; /* 0 none, 1 sqrt, 2 balanced */
+    double smooth;    /* label smoothing eps: targets (1 - eps) one-hot + eps / K */
     int seed;
+    int ensemble;  /* networks trained with seeds seed, seed + 1, ...; probabilities averaged */
     int novelty_k; /* 0 = no gate */
     double novelty_q;
-    double input_log; /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
-    int precision;    /* scoring arithmetic: 0 float32, 1 half (AVX512-FP16), 2 bfloat16 (AMX) */
+    int novelty_fit;    /* 0: the gate's k-means sees the normal rows, 1: every training row */
+    int novelty_assign; /* a gated row goes to 0: the MLP's likeliest attack, 1: the nearest */
+    double input_log;   /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
+    int precision;      /* scoring arithmetic: 0 float32, 1 half (AVX512-FP16), 2 bfloat16 (AMX) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
+static const char *const fit_choices[] = {"normal", "known", NULL};
+static const char *const assign_choices[] = {"mlp", "nearest", NULL};
 static const char *const precision_choices[] = {"f32", "f16", "bf16", NULL};
 
 static const struct vigil_opt mlp_opts[] = {
@@ -78,12 +96,26 @@ static const struct vigil_opt mlp_opts[] = {
      "decoupled weight decay (AdamW); 0 = plain Adam", NULL},
     {"class-weight", VIGIL_OPT_ENUM, offsetof(struct mlp_params, class_weight), "sqrt", 0, 0,
      "loss weight of class k: none = 1, sqrt = (N/(K n_k))^0.5, balanced = N/(K n_k)", cw_choices},
+    {"label-smoothing", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, smooth), "0", 0, 0.9,
+     "label smoothing: train towards (1 - eps) on the true class and eps / K on every class", NULL},
     {"seed", VIGIL_OPT_INT, offsetof(struct mlp_params, seed), "1", 0, INT_MAX,
      "random seed (initial weights, shuffles)", NULL},
+    {"ensemble", VIGIL_OPT_INT, offsetof(struct mlp_params, ensemble), "1", 1, MLP_MAX_MEMBERS,
+     "networks in the model, trained alike with seeds seed, seed+1, ...; scores average their "
+     "probabilities",
+     NULL},
     {"novelty-k", VIGIL_OPT_INT, offsetof(struct mlp_params, novelty_k), "0", 0, 4096,
      "k-means centroids of the normal rows for the novelty gate; 0 = no gate", NULL},
     {"novelty-q", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, novelty_q), "0.98", 0.5, 1.0,
-     "novelty gate threshold: this quantile of the normal training rows' distances", NULL},
+     "novelty gate threshold: this quantile of the gate's training rows' distances", NULL},
+    {"novelty-fit", VIGIL_OPT_ENUM, offsetof(struct mlp_params, novelty_fit), "normal", 0, 0,
+     "rows the gate's k-means is fitted on: normal (distance from normal traffic) or known "
+     "(every training row: distance from all known classes)",
+     fit_choices},
+    {"novelty-assign", VIGIL_OPT_ENUM, offsetof(struct mlp_params, novelty_assign), "mlp", 0, 0,
+     "class of a row the gate takes from normal: mlp (the MLP's likeliest attack class) or "
+     "nearest (the attack class with the nearest k-means centroid; one k-means per class)",
+     assign_choices},
     {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
      "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
     {"precision", VIGIL_OPT_ENUM, offsetof(struct mlp_params, precision), "f32", 0, 0,
@@ -141,40 +173,29 @@ struct mlp {
     struct mlp_params p; /* hidden points into hidden_text */
     char hidden_text[128];
     size_t f, k, L;
+    size_t n_mem;                     /* ensemble members (>= 1) */
+    size_t n_one;                     /* parameters of one member */
     double in_log;                    /* input compression K (0 = none), saved with the model */
     size_t width[MLP_MAX_LAYERS + 1]; /* width[0] = F, width[L] = K */
-    float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params */
-    float *b[MLP_MAX_LAYERS];         /* (width[l+1]) */
-    float *params;                    /* owned block */
+    float *w[MLP_MAX_LAYERS];         /* (width[l+1], width[l]) into params: the current */
+    float *b[MLP_MAX_LAYERS];         /* (width[l+1]) member's (use_member) */
+    float *params;                    /* owned block: n_mem members of n_one floats */
     int prec;                      /* scoring precision requested (saved): 0 f32, 1 f16, 2 bf16 */
     uint32_t *wh;                  /* owned: half weights when f16 runs here, else NULL */
-    uint32_t *whl[MLP_MAX_LAYERS]; /* into wh: layer l's weights then bias */
+    uint32_t *whl[MLP_MAX_LAYERS]; /* into wh: the current member's layer l, weights then bias */
     uint16_t *wa;                  /* owned: AMX-packed bf16 weights when bf16 runs here */
-    const uint16_t *wal[MLP_MAX_LAYERS]; /* into wa */
+    const uint16_t *wal[MLP_MAX_LAYERS]; /* into wa: the current member's */
+    size_t wh_one, wa_one;               /* wh and wa elements per member */
     size_t n_params;
     float *scratch;          /* owned: scoring activations (L, CHUNK, max width), */
                              /* then the transformed inputs (CHUNK, F) */
     struct vigil_model gate; /* k-means of the normal rows (ops NULL = none) */
-    float *gate_out;         /* owned: (CHUNK, gate n_out) */
+    float *gate_out;         /* owned: (CHUNK, gate n_out), then 3 x (CHUNK) (alloc_gate_out) */
+    struct vigil_model *cls; /* owned, NULL or (K): k-means of attack class c (ops NULL: none) */
     char *out_names[MLP_MAX_CLASSES];
 };
 
-static int layout(struct mlp *m)
-{
-    size_t sizes[2 * MLP_MAX_LAYERS];
-    float **ptrs[2 * MLP_MAX_LAYERS];
-    for (size_t l = 0; l < m->L; l++) {
-        sizes[2 * l] = m->width[l + 1] * m->width[l];
-        sizes[2 * l + 1] = m->width[l + 1];
-        ptrs[2 * l] = &m->w[l];
-        ptrs[2 * l + 1] = &m->b[l];
-    }
-    m->n_params = vigil_nn_count(sizes, 2 * m->L);
-    m->params = vigil_nn_alloc(ptrs, sizes, 2 * m->L);
-    return m->params ? 0 : -ENOMEM;
-}
-
-/* Points another block (gradients, moments) like the parameters. */
+/* Points a block of one member's size (parameters, gradients, moments) into w and b. */
 static void point_like(const struct mlp *m, float *block, float **w, float **b)
 {
     size_t off = 0;
@@ -183,6 +204,36 @@ static void point_like(const struct mlp *m, float *block, float **w, float **b)
         off += m->width[l + 1] * m->width[l];
         b[l] = block + off;
         off += m->width[l + 1];
+    }
+}
+
+/* Allocates the parameters of n_mem members; w and b point at member 0. */
+static int layout(struct mlp *m)
+{
+    m->n_one = 0;
+    for (size_t l = 0; l < m->L; l++) {
+        m->n_one += m->width[l + 1] * m->width[l] + m->width[l + 1];
+    }
+    m->n_params = m->n_one * m->n_mem;
+    m->params = vigil_calloc(m->n_params, sizeof *m->params);
+    if (!m->params) {
+        return -ENOMEM;
+    }
+    point_like(m, m->params, m->w, m->b);
+    return 0;
+}
+
+/* Makes member e the one w, b, whl and wal point at. */
+static void use_member(struct mlp *m, size_t e)
+{
+    point_like(m, m->params + e * m->n_one, m->w, m->b);
+    for (size_t l = 0, off = e * m->wh_one; m->wh && l < m->L; l++) {
+        m->whl[l] = m->wh + off;
+        off += m->width[l + 1] * (m->width[l] + 1);
+    }
+    for (size_t l = 0, off = e * m->wa_one; m->wa && l < m->L; l++) {
+        m->wal[l] = m->wa + off;
+        off += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
     }
 }
 
@@ -206,33 +257,39 @@ static int pack_precision(struct mlp *m)
     m->wh = NULL;
     m->wa = NULL;
     if (m->prec == 2 && vigil_nn_have_amx()) {
-        size_t total = 0;
+        m->wa_one = 0;
         for (size_t l = 0; l < m->L; l++) {
-            total += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+            m->wa_one += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
         }
-        m->wa = vigil_mallocarray(total, sizeof *m->wa);
+        m->wa = vigil_mallocarray(m->wa_one * m->n_mem, sizeof *m->wa);
         if (!m->wa) {
             return -ENOMEM;
         }
-        for (size_t l = 0, off = 0; l < m->L; l++) {
-            vigil_amx_pack(m->wa + off, m->w[l], m->width[l], m->width[l + 1]);
-            m->wal[l] = m->wa + off;
-            off += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+        for (size_t e = 0, off = 0; e < m->n_mem; e++) {
+            use_member(m, e);
+            for (size_t l = 0; l < m->L; l++) {
+                vigil_amx_pack(m->wa + off, m->w[l], m->width[l], m->width[l + 1]);
+                off += vigil_amx_packed_size(m->width[l], m->width[l + 1]);
+            }
         }
+        use_member(m, 0);
         return 0;
     }
     if (m->prec != 1 || !vigil_nn_have_fp16()) {
         return 0;
     }
+    m->wh_one = m->n_one; /* each layer's weights then bias, one 32-bit word per value */
     m->wh = vigil_mallocarray(m->n_params, sizeof *m->wh);
     if (!m->wh) {
         return -ENOMEM;
     }
-    for (size_t l = 0, off = 0; l < m->L; l++) {
-        m->whl[l] = m->wh + off;
-        vigil_fp16_pack(m->whl[l], m->w[l], m->b[l], m->width[l], m->width[l + 1]);
-        off += m->width[l + 1] * (m->width[l] + 1);
+    for (size_t e = 0; e < m->n_mem; e++) {
+        use_member(m, e);
+        for (size_t l = 0; l < m->L; l++) {
+            vigil_fp16_pack(m->whl[l], m->w[l], m->b[l], m->width[l], m->width[l + 1]);
+        }
     }
+    use_member(m, 0);
     return 0;
 }
 
@@ -247,6 +304,11 @@ static void free_net(struct mlp *m)
     vigil_free(m->gate_out);
     m->params = m->scratch = m->gate_out = NULL;
     vigil_model_fini(&m->gate);
+    for (size_t c = 0; m->cls && c < m->k; c++) {
+        vigil_model_fini(&m->cls[c]);
+    }
+    vigil_free(m->cls);
+    m->cls = NULL;
     for (size_t j = 0; j < MLP_MAX_CLASSES; j++) {
         vigil_free(m->out_names[j]);
         m->out_names[j] = NULL;
@@ -382,29 +444,36 @@ static void transform(const struct mlp *m, const float *x, float *out, size_t n)
 
 static size_t scratch_floats(const struct mlp *m)
 {
-    /* activations, transformed inputs, then one byte per row (bad) as CHUNK / 4 floats */
-    return (size_t)CHUNK * max_width(m) * m->L + (size_t)CHUNK * m->f + CHUNK / 4;
+    /* activations, transformed inputs, one byte per row (bad) as CHUNK / 4 floats, then one
+       ensemble member's probabilities */
+    return (size_t)CHUNK * max_width(m) * m->L + (size_t)CHUNK * m->f + CHUNK / 4 +
+           (m->n_mem > 1 ? (size_t)CHUNK * m->k : 0);
 }
 
-static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
-                    const uint32_t *rows, size_t n)
+/*
+ * Fits km, a k-means model with k centroids and the novelty-q threshold, on
+ * the usable rows of class cls (-1: every row). VIGIL_EEMPTY when fewer rows
+ * than k.
+ */
+static int fit_km(const struct mlp *m, struct vigil_model *km, const struct vigil_batch *t,
+                  const float *tx, const uint32_t *rows, size_t n, int cls, size_t k)
 {
     const struct vigil_model_ops *ops = vigil_model_find("kmeans");
     if (!ops) {
         return VIGIL_ENOTSUP;
     }
-    size_t normal = 0;
+    size_t nk = 0;
     for (size_t i = 0; i < n; i++) {
-        normal += t->y[rows[i]] == 0;
+        nk += cls < 0 || t->y[rows[i]] == cls;
     }
-    if (normal < (size_t)m->p.novelty_k) {
+    if (nk < k || k == 0) {
         return VIGIL_EEMPTY;
     }
-    float *xn = vigil_mallocarray(normal * t->f, sizeof *xn);
+    float *xn = vigil_mallocarray(nk * t->f, sizeof *xn);
     void *kp = vigil_calloc(1, ops->params_size);
     int rc = xn && kp ? vigil_opt_defaults(ops->opts, kp) : -ENOMEM;
     char val[32];
-    snprintf(val, sizeof val, "%d", m->p.novelty_k);
+    snprintf(val, sizeof val, "%zu", k);
     rc = rc ? rc : vigil_opt_set(ops->opts, kp, "k", val, strlen(val), NULL);
     snprintf(val, sizeof val, "%.17g", m->p.novelty_q);
     rc = rc ? rc : vigil_opt_set(ops->opts, kp, "quantile", val, strlen(val), NULL);
@@ -413,21 +482,16 @@ static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
     if (!rc) {
         size_t r = 0;
         for (size_t i = 0; i < n; i++) {
-            if (t->y[rows[i]] == 0) {
+            if (cls < 0 || t->y[rows[i]] == cls) {
                 memcpy(xn + r++ * t->f, tx + (size_t)rows[i] * t->f, t->f * sizeof *xn);
             }
         }
-        rc = vigil_model_init(&m->gate, ops, kp);
+        rc = vigil_model_init(km, ops, kp);
     }
     if (!rc) {
-        struct vigil_batch b = {.x = xn, .n = normal, .f = t->f, .threads = t->threads};
-        rc = m->gate.ops->fit(&m->gate, &b);
-        m->gate.f = t->f;
-    }
-    if (!rc) {
-        m->gate_out =
-            vigil_mallocarray((size_t)CHUNK * m->gate.ops->n_out(&m->gate), sizeof *m->gate_out);
-        rc = m->gate_out ? 0 : -ENOMEM;
+        struct vigil_batch b = {.x = xn, .n = nk, .f = t->f, .threads = t->threads};
+        rc = km->ops->fit(km, &b);
+        km->f = t->f;
     }
     if (kp) {
         vigil_opt_free(ops->opts, kp);
@@ -435,6 +499,40 @@ static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
     vigil_free(kp);
     vigil_free(xn);
     return rc;
+}
+
+/* Scoring scratch of the gate: its score columns, then per row the ratio, the distance to the
+   nearest attack centroid and its class. */
+static int alloc_gate_out(struct mlp *m)
+{
+    size_t go = m->gate.ops->n_out(&m->gate);
+    m->gate_out = vigil_mallocarray((size_t)CHUNK * (go + 3), sizeof *m->gate_out);
+    return m->gate_out ? 0 : -ENOMEM;
+}
+
+/*
+ * The gate (novelty-fit: normal rows or every row) and, for novelty-assign
+ * nearest, one k-means per attack class with min(novelty-k, rows of the
+ * class) centroids.
+ */
+static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
+                    const uint32_t *rows, size_t n)
+{
+    int rc =
+        fit_km(m, &m->gate, t, tx, rows, n, m->p.novelty_fit == 1 ? -1 : 0, (size_t)m->p.novelty_k);
+    if (!rc && m->p.novelty_assign == 1) {
+        m->cls = vigil_calloc(m->k, sizeof *m->cls);
+        rc = m->cls ? 0 : -ENOMEM;
+        for (size_t c = 1; c < m->k && !rc; c++) {
+            size_t nc = 0;
+            for (size_t i = 0; i < n; i++) {
+                nc += (size_t)t->y[rows[i]] == c;
+            }
+            size_t kc = nc < (size_t)m->p.novelty_k ? nc : (size_t)m->p.novelty_k;
+            rc = kc ? fit_km(m, &m->cls[c], t, tx, rows, n, (int)c, kc) : 0;
+        }
+    }
+    return rc ? rc : alloc_gate_out(m);
 }
 
 static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
@@ -457,6 +555,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     m->f = t->f;
     m->k = t->n_classes;
     m->L = nh + 1;
+    m->n_mem = (size_t)m->p.ensemble;
     m->width[0] = m->f;
     for (size_t l = 0; l < nh; l++) {
         m->width[l + 1] = hidden[l];
@@ -465,14 +564,15 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     size_t B = (size_t)m->p.batch;
     size_t mw = max_width(m);
 
-    /* Usable rows: finite features and a label in range. */
+    /* Usable rows: finite features and a label in range (kept in order in rows0). */
     uint32_t *rows = vigil_mallocarray(t->n, sizeof *rows);
+    uint32_t *rows0 = vigil_mallocarray(t->n, sizeof *rows0);
     double count[MLP_MAX_CLASSES] = {0};
-    int rc = rows ? layout(m) : -ENOMEM;
+    int rc = rows && rows0 ? layout(m) : -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < t->n && !rc; i++) {
         if (t->y[i] >= 0 && (size_t)t->y[i] < m->k && row_finite(t->x + i * t->f, t->f)) {
-            rows[n++] = (uint32_t)i;
+            rows0[n++] = (uint32_t)i;
             count[t->y[i]]++;
         }
     }
@@ -494,9 +594,9 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
         }
     }
     if (!rc) {
-        grad = vigil_calloc(m->n_params, sizeof *grad);
-        mom1 = vigil_calloc(m->n_params, sizeof *mom1);
-        mom2 = vigil_calloc(m->n_params, sizeof *mom2);
+        grad = vigil_calloc(m->n_one, sizeof *grad);
+        mom1 = vigil_calloc(m->n_one, sizeof *mom1);
+        mom2 = vigil_calloc(m->n_one, sizeof *mom2);
         xb = vigil_mallocarray(B * m->f, sizeof *xb);
         acts = vigil_mallocarray(B * mw * m->L, sizeof *acts);
         dacts = vigil_mallocarray(B * mw * m->L, sizeof *dacts);
@@ -527,14 +627,6 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
         cw[c] = (float)((double)cw[c] * (double)n / wsum);
     }
 
-    /* Initial weights as PyTorch's nn.Linear: U(-1/sqrt(F), 1/sqrt(F)). */
-    struct vigil_rng rng;
-    vigil_rng_seed(&rng, (uint64_t)m->p.seed);
-    for (size_t l = 0; l < m->L; l++) {
-        float bound = 1.0f / sqrtf((float)m->width[l]);
-        vigil_nn_init_uniform(m->w[l], m->width[l + 1] * m->width[l], bound, &rng);
-        vigil_nn_init_uniform(m->b[l], m->width[l + 1], bound, &rng);
-    }
     float *gw[MLP_MAX_LAYERS], *gb[MLP_MAX_LAYERS];
     point_like(m, grad, gw, gb);
     float *a[MLP_MAX_LAYERS], *da[MLP_MAX_LAYERS];
@@ -547,50 +639,75 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
                              .beta2 = 0.999f,
                              .eps = 1e-8f,
                              .weight_decay = (float)m->p.weight_decay};
-    int64_t step = 0;
-    for (int ep = 0; ep < m->p.epochs; ep++) {
-        vigil_rng_shuffle(&rng, rows, n);
-        double loss_sum = 0;
-        for (size_t s = 0; s < n; s += B) {
-            size_t bn = n - s < B ? n - s : B;
-            double wb = 0;
-            for (size_t i = 0; i < bn; i++) {
-                memcpy(xb + i * m->f, tx + (size_t)rows[s + i] * m->f, m->f * sizeof *xb);
-                yb[i] = t->y[rows[s + i]];
-                wb += (double)cw[yb[i]];
-            }
-            /* forward */
-            forward(m, a, probs, xb, bn);
-            loss_sum += vigil_crossentropy_forward(NULL, probs, yb, cw, bn, m->k) * (double)bn;
-            /* zero_grad */
-            memset(grad, 0, m->n_params * sizeof *grad);
-            memset(dacts, 0, B * mw * m->L * sizeof *dacts);
-            /* backward: the weighted mean, as PyTorch's CrossEntropyLoss(weight=...) */
-            vigil_crossentropy_softmax_backward(da[m->L - 1], probs, yb, cw,
-                                                (float)(1.0 / (wb > 0 ? wb : 1.0)), bn, m->k);
-            for (size_t l = m->L; l-- > 0;) {
-                const float *inp = l == 0 ? xb : a[l - 1];
-                if (l > 0) {
-                    memset(dpost, 0, bn * m->width[l] * sizeof *dpost);
+    /* Member e is the network a single model with seed + e would be. */
+    for (size_t e = 0; e < m->n_mem; e++) {
+        use_member(m, e);
+        memcpy(rows, rows0, n * sizeof *rows);
+        memset(mom1, 0, m->n_one * sizeof *mom1);
+        memset(mom2, 0, m->n_one * sizeof *mom2);
+        /* Initial weights as PyTorch's nn.Linear: U(-1/sqrt(F), 1/sqrt(F)). */
+        struct vigil_rng rng;
+        vigil_rng_seed(&rng, (uint64_t)m->p.seed + e);
+        for (size_t l = 0; l < m->L; l++) {
+            float bound = 1.0f / sqrtf((float)m->width[l]);
+            vigil_nn_init_uniform(m->w[l], m->width[l + 1] * m->width[l], bound, &rng);
+            vigil_nn_init_uniform(m->b[l], m->width[l + 1], bound, &rng);
+        }
+        int64_t step = 0;
+        for (int ep = 0; ep < m->p.epochs; ep++) {
+            vigil_rng_shuffle(&rng, rows, n);
+            double loss_sum = 0;
+            for (size_t s = 0; s < n; s += B) {
+                size_t bn = n - s < B ? n - s : B;
+                double wb = 0;
+                for (size_t i = 0; i < bn; i++) {
+                    memcpy(xb + i * m->f, tx + (size_t)rows[s + i] * m->f, m->f * sizeof *xb);
+                    yb[i] = t->y[rows[s + i]];
+                    wb += (double)cw[yb[i]];
                 }
-                /* da[l] holds the gradient of layer l's pre-activation output. */
-                vigil_linear_backward(l == 0 ? NULL : dpost, gw[l], gb[l], da[l], inp, m->w[l], bn,
-                                      m->width[l], m->width[l + 1]);
-                if (l > 0) {
-                    vigil_relu_backward(da[l - 1], dpost, a[l - 1], bn * m->width[l]);
+                /* forward */
+                forward(m, a, probs, xb, bn);
+                loss_sum += vigil_crossentropy_forward(NULL, probs, yb, cw, bn, m->k) * (double)bn;
+                /* zero_grad */
+                memset(grad, 0, m->n_one * sizeof *grad);
+                memset(dacts, 0, B * mw * m->L * sizeof *dacts);
+                /* backward: the weighted mean, as PyTorch's CrossEntropyLoss(weight=...) */
+                float sc = (float)(1.0 / (wb > 0 ? wb : 1.0));
+                vigil_crossentropy_softmax_backward(da[m->L - 1], probs, yb, cw, sc, bn, m->k);
+                /* label smoothing: the gradient p - t gains eps (onehot - 1 / K) */
+                for (size_t i = 0; m->p.smooth > 0 && i < bn; i++) {
+                    float eps = (float)m->p.smooth, sw = sc * cw[yb[i]];
+                    float *d = da[m->L - 1] + i * m->k;
+                    for (size_t c = 0; c < m->k; c++) {
+                        d[c] +=
+                            sw * eps * (((size_t)yb[i] == c ? 1.0f : 0.0f) - 1.0f / (float)m->k);
+                    }
                 }
+                for (size_t l = m->L; l-- > 0;) {
+                    const float *inp = l == 0 ? xb : a[l - 1];
+                    if (l > 0) {
+                        memset(dpost, 0, bn * m->width[l] * sizeof *dpost);
+                    }
+                    /* da[l] holds the gradient of layer l's pre-activation output. */
+                    vigil_linear_backward(l == 0 ? NULL : dpost, gw[l], gb[l], da[l], inp, m->w[l],
+                                          bn, m->width[l], m->width[l + 1]);
+                    if (l > 0) {
+                        vigil_relu_backward(da[l - 1], dpost, a[l - 1], bn * m->width[l]);
+                    }
+                }
+                /* update */
+                vigil_adamw_update(m->w[0], mom1, mom2, grad, m->n_one, &hp, ++step);
             }
-            /* update */
-            vigil_adamw_update(m->params, mom1, mom2, grad, m->n_params, &hp, ++step);
+            if (t->progress) {
+                fprintf(stderr, "\rmlp: member %zu/%zu, epoch %d/%d, loss %.4f", e + 1, m->n_mem,
+                        ep + 1, m->p.epochs, loss_sum / (double)n);
+            }
         }
         if (t->progress) {
-            fprintf(stderr, "\rmlp: epoch %d/%d, loss %.4f", ep + 1, m->p.epochs,
-                    loss_sum / (double)n);
+            fputc('\n', stderr);
         }
     }
-    if (t->progress) {
-        fputc('\n', stderr);
-    }
+    use_member(m, 0);
     rc = pack_precision(m);
     if (!rc && m->p.novelty_k > 0) {
         rc = fit_gate(m, t, tx, rows, n);
@@ -598,6 +715,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     vm->f = m->f;
 done:
     vigil_free(rows);
+    vigil_free(rows0);
     vigil_free(xt);
     vigil_free(grad);
     vigil_free(mom1);
@@ -619,34 +737,77 @@ done:
 /* ---- scoring ---- */
 
 /*
- * The gate: rows the network calls normal but the k-means of normal rows
- * finds novel (ratio column > 1) give their normal probability to the attack
- * classes, in proportion to theirs (uniformly when those are all zero).
+ * The gate: rows the network calls normal but the gate's k-means finds novel
+ * (ratio column > 1) are not normal. Their normal probability goes to the
+ * attack classes in proportion to theirs (uniformly when those are all zero),
+ * or, with per-class k-means (novelty-assign nearest), all of it to the
+ * attack class whose nearest centroid is closest (the others keep theirs).
  */
 static int apply_gate(struct mlp *m, const float *x, size_t n, float *probs)
 {
+    size_t go = m->gate.ops->n_out(&m->gate);
+    float *ratio = m->gate_out + (size_t)CHUNK * go, *dist = ratio + CHUNK, *near = dist + CHUNK;
     int rc = m->gate.ops->score(&m->gate, x, n, m->gate_out);
+    for (size_t i = 0; i < n && !rc; i++) {
+        ratio[i] = m->gate_out[i * go];
+        dist[i] = INFINITY;
+        near[i] = 0.0f;
+    }
+    /* Per-class k-means: column 3 is the row's raw distance (the "all" group's MSE, recon.h). */
+    for (size_t c = 1; m->cls && c < m->k && !rc; c++) {
+        if (!m->cls[c].ops) {
+            continue;
+        }
+        rc = m->cls[c].ops->score(&m->cls[c], x, n, m->gate_out);
+        for (size_t i = 0; i < n && !rc; i++) {
+            float d = m->gate_out[i * go + 3];
+            if (d < dist[i]) {
+                dist[i] = d;
+                near[i] = (float)c;
+            }
+        }
+    }
     if (rc) {
         return rc;
     }
-    size_t go = m->gate.ops->n_out(&m->gate);
     for (size_t i = 0; i < n; i++) {
         float *p = probs + i * m->k;
-        float novel = m->gate_out[i * go];
         size_t best = 0;
         for (size_t c = 1; c < m->k; c++) {
             best = p[c] > p[best] ? c : best;
         }
-        if (best != 0 || !(novel > 1.0f)) {
+        if (best != 0 || !(ratio[i] > 1.0f)) {
             continue;
         }
-        float rest = 1.0f - p[0];
-        for (size_t c = 1; c < m->k; c++) {
-            p[c] = rest > 0 ? p[c] / rest : 1.0f / (float)(m->k - 1);
+        if (near[i] > 0.0f) {
+            p[(size_t)near[i]] += p[0];
+        } else {
+            float rest = 1.0f - p[0];
+            for (size_t c = 1; c < m->k; c++) {
+                p[c] = rest > 0 ? p[c] / rest : 1.0f / (float)(m->k - 1);
+            }
         }
         p[0] = 0.0f;
     }
     return 0;
+}
+
+/* One network (the current member) over cn <= CHUNK rows, in the model's precision. */
+static void forward_one(const struct mlp *m, float *buf, float *probs, const float *x, size_t n,
+                        uint8_t *bad)
+{
+    size_t mw = max_width(m);
+    if (m->wa && vigil_amx_scratch_bytes(mw) <= (size_t)CHUNK * mw * m->L * sizeof(float)) {
+        const float *bias[MLP_MAX_LAYERS];
+        for (size_t l = 0; l < m->L; l++) {
+            bias[l] = m->b[l];
+        }
+        vigil_amx_forward(probs, bad, x, n, m->L, m->width, m->wal, bias, buf);
+    } else if (m->wh) {
+        forward_lanes_f16(m, buf, probs, x, n, bad);
+    } else {
+        forward_lanes(m, buf, probs, x, n, bad);
+    }
 }
 
 static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *out)
@@ -671,16 +832,21 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             xm = xin;
         }
         uint8_t *bad = (uint8_t *)(xin + (size_t)CHUNK * m->f);
-        if (m->wa && vigil_amx_scratch_bytes(mw) <= (size_t)CHUNK * mw * m->L * sizeof(float)) {
-            const float *bias[MLP_MAX_LAYERS];
-            for (size_t l = 0; l < m->L; l++) {
-                bias[l] = m->b[l];
+        /* The ensemble's mean: member 0 into pc, the others through pe. */
+        float *pe = xin + (size_t)CHUNK * m->f + CHUNK / 4;
+        for (size_t e = 0; e < m->n_mem; e++) {
+            use_member(m, e);
+            forward_one(m, a[0], e ? pe : pc, xm, cn, bad);
+            for (size_t i = 0; e && i < cn * m->k; i++) {
+                pc[i] += pe[i];
             }
-            vigil_amx_forward(pc, bad, xm, cn, m->L, m->width, m->wal, bias, a[0]);
-        } else if (m->wh) {
-            forward_lanes_f16(m, a[0], pc, xm, cn, bad);
-        } else {
-            forward_lanes(m, a[0], pc, xm, cn, bad);
+        }
+        if (m->n_mem > 1) {
+            use_member(m, 0);
+            float inv = 1.0f / (float)m->n_mem;
+            for (size_t i = 0; i < cn * m->k; i++) {
+                pc[i] *= inv;
+            }
         }
         if (m->gate.ops) {
             int rc = apply_gate(m, xm, cn, pc);
@@ -705,7 +871,26 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
  *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] | f64 input-log K |
  *   n_params x f32 | u32 flags (bit 0: gate; bits 1-2: scoring precision 0 f32, 1 f16, 2 bf16) |
  *   [u64 len | len bytes of the kmeans model] (when the gate bit is set)
+ *
+ * An ensemble (members > 1) is "MLP2" | u32 members | the same fields, with
+ * members x n_params floats, member after member. A single network keeps the
+ * MLP1 bytes, so files of either kind read unchanged.
  */
+
+/* u64 len | the k-means model's bytes; len 0 for none (ops NULL). */
+static int save_km(const struct vigil_model *km, struct vigil_buf *out)
+{
+    if (!km->ops) {
+        return vigil_buf_put_u64(out, 0);
+    }
+    struct vigil_buf g;
+    vigil_buf_init(&g);
+    int rc = km->ops->save(km, &g);
+    rc = rc ? rc : vigil_buf_put_u64(out, g.len);
+    rc = rc ? rc : vigil_buf_append(out, g.p, g.len);
+    vigil_buf_fini(&g);
+    return rc;
+}
 
 static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
 {
@@ -713,7 +898,10 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     if (!m || !m->params) {
         return -EINVAL;
     }
-    int rc = vigil_buf_put_u32(out, MAGIC);
+    int rc = vigil_buf_put_u32(out, m->n_mem > 1 ? MAGIC2 : MAGIC);
+    if (!rc && m->n_mem > 1) {
+        rc = vigil_buf_put_u32(out, (uint32_t)m->n_mem);
+    }
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)m->f);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)m->k);
     rc = rc ? rc : vigil_buf_put_u32(out, (uint32_t)m->L);
@@ -724,33 +912,46 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t i = 0; i < m->n_params && !rc; i++) {
         rc = vigil_buf_put_f32(out, m->params[i]);
     }
-    rc = rc ? rc : vigil_buf_put_u32(out, (m->gate.ops ? 1u : 0u) | (uint32_t)m->prec << 1);
+    uint32_t flags = (m->gate.ops ? 1u : 0u) | (uint32_t)m->prec << 1 | (m->cls ? 8u : 0u);
+    rc = rc ? rc : vigil_buf_put_u32(out, flags);
     if (!rc && m->gate.ops) {
-        struct vigil_buf g;
-        vigil_buf_init(&g);
-        rc = m->gate.ops->save(&m->gate, &g);
-        rc = rc ? rc : vigil_buf_put_u64(out, g.len);
-        rc = rc ? rc : vigil_buf_append(out, g.p, g.len);
-        vigil_buf_fini(&g);
+        rc = save_km(&m->gate, out);
+    }
+    for (size_t c = 1; !rc && m->cls && c < m->k; c++) {
+        rc = save_km(&m->cls[c], out);
     }
     return rc;
 }
 
-static int load_gate(struct mlp *m, const void *p, size_t n)
+/*
+ * Reads u64 len | a k-means model into km, which must have the MLP's inputs
+ * and the gate's score columns (go; 0 for the gate itself). len 0 leaves km
+ * empty when may_be_empty.
+ */
+static int load_km(struct mlp *m, struct vigil_model *km, struct vigil_rd *r, size_t go,
+                   int may_be_empty)
 {
     const struct vigil_model_ops *ops = vigil_model_find("kmeans");
+    uint64_t len;
     if (!ops) {
         return VIGIL_ENOTSUP;
     }
+    if (vigil_rd_u64(r, &len) || len > r->n || (len == 0 && !may_be_empty)) {
+        return VIGIL_EFORMAT;
+    }
+    if (len == 0) {
+        return 0;
+    }
     void *kp = vigil_calloc(1, ops->params_size);
     int rc = kp ? vigil_opt_defaults(ops->opts, kp) : -ENOMEM;
-    rc = rc ? rc : vigil_model_init(&m->gate, ops, kp);
-    rc = rc ? rc : ops->load(&m->gate, p, n);
-    if (!rc) {
-        m->gate.f = m->f;
-        m->gate_out = vigil_mallocarray((size_t)CHUNK * ops->n_out(&m->gate), sizeof *m->gate_out);
-        rc = m->gate_out ? 0 : -ENOMEM;
+    rc = rc ? rc : vigil_model_init(km, ops, kp);
+    rc = rc ? rc : ops->load(km, r->p, (size_t)len);
+    /* Column 3 (a raw distance) is read from every model: at least 4 columns. */
+    if (!rc && (km->f != m->f || ops->n_out(km) < 4 || (go && ops->n_out(km) != go))) {
+        rc = VIGIL_EFORMAT;
     }
+    r->p += len;
+    r->n -= (size_t)len;
     if (kp) {
         vigil_opt_free(ops->opts, kp);
     }
@@ -764,15 +965,17 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     free_net(m);
     struct vigil_rd r;
     vigil_rd_init(&r, p, n);
-    uint32_t magic, f, k, L, v;
-    if (vigil_rd_u32(&r, &magic) || magic != MAGIC || vigil_rd_u32(&r, &f) ||
-        vigil_rd_u32(&r, &k) || vigil_rd_u32(&r, &L) || f == 0 || f > MLP_MAX_F || k < 2 ||
-        k > MLP_MAX_CLASSES || L < 1 || L > MLP_MAX_LAYERS) {
+    uint32_t magic, mem = 1, f, k, L, v;
+    if (vigil_rd_u32(&r, &magic) || (magic != MAGIC && magic != MAGIC2) ||
+        (magic == MAGIC2 && (vigil_rd_u32(&r, &mem) || mem < 2 || mem > MLP_MAX_MEMBERS)) ||
+        vigil_rd_u32(&r, &f) || vigil_rd_u32(&r, &k) || vigil_rd_u32(&r, &L) || f == 0 ||
+        f > MLP_MAX_F || k < 2 || k > MLP_MAX_CLASSES || L < 1 || L > MLP_MAX_LAYERS) {
         return VIGIL_EFORMAT;
     }
     m->f = f;
     m->k = k;
     m->L = L;
+    m->n_mem = mem;
     m->width[0] = f;
     for (size_t l = 1; l <= L; l++) {
         if (vigil_rd_u32(&r, &v) || v == 0 || v > MLP_MAX_WIDTH) {
@@ -788,7 +991,7 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     for (size_t l = 0; l < L; l++) {
         need += m->width[l + 1] * m->width[l] + m->width[l + 1];
     }
-    if (need > r.n / 4) {
+    if (need > r.n / 4 / mem) {
         return VIGIL_EFORMAT;
     }
     int rc = layout(m);
@@ -801,23 +1004,30 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
             return VIGIL_EFORMAT;
         }
     }
-    uint32_t gate;
-    uint64_t glen = 0;
-    if (vigil_rd_u32(&r, &gate) || gate >> 1 > 2) {
+    /* flags: bit 0 gate, bits 1-2 precision, bit 3 per-class k-means (needs the gate) */
+    uint32_t flags;
+    if (vigil_rd_u32(&r, &flags) || (flags >> 1 & 3u) > 2 || flags >> 4 ||
+        ((flags & 8u) && !(flags & 1u))) {
         free_net(m);
         return VIGIL_EFORMAT;
     }
-    m->prec = (int)(gate >> 1);
-    gate &= 1u;
-    if ((gate && (vigil_rd_u64(&r, &glen) || glen != r.n)) || (!gate && r.n != 0)) {
-        free_net(m);
-        return VIGIL_EFORMAT;
-    }
+    m->prec = (int)(flags >> 1 & 3u);
     m->scratch = vigil_mallocarray(scratch_floats(m), sizeof *m->scratch);
     rc = m->scratch ? make_out_names(m) : -ENOMEM;
     rc = rc ? rc : pack_precision(m);
-    if (!rc && gate) {
-        rc = load_gate(m, r.p, (size_t)glen);
+    if (!rc && (flags & 1u)) {
+        rc = load_km(m, &m->gate, &r, 0, 0);
+        rc = rc ? rc : alloc_gate_out(m);
+    }
+    if (!rc && (flags & 8u)) {
+        m->cls = vigil_calloc(k, sizeof *m->cls);
+        rc = m->cls ? 0 : -ENOMEM;
+        for (size_t c = 1; c < k && !rc; c++) {
+            rc = load_km(m, &m->cls[c], &r, m->gate.ops->n_out(&m->gate), 1);
+        }
+    }
+    if (!rc && r.n != 0) {
+        rc = VIGIL_EFORMAT;
     }
     if (rc) {
         free_net(m);

@@ -1,7 +1,8 @@
 /*
  * MLP classifier tests: parameter checks, overfitting a small dataset,
  * determinism (same seed, same bytes), save/load/score identity, corrupt
- * model bytes, no allocation when scoring, the novelty gate, an OOM sweep of
+ * model bytes, no allocation when scoring, the novelty gate, ensembles (the
+ * mean of the networks trained alone, their bytes and corrupt ones), an OOM sweep of
  * fit, and the NSL-KDD reader with a short training run on the real data.
  */
 #include <errno.h>
@@ -47,6 +48,18 @@ static void blobs(float *x, int32_t *y, size_t n, uint64_t seed)
     }
 }
 
+/* Trains an mlp with options kv on b. */
+static struct vigil_model train_blobs_n(const char *const *kv, const struct vigil_batch *b)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *p = params_with(ops, kv);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, p), 0);
+    params_free(ops, p);
+    assert_int_equal(m.ops->fit(&m, b), 0);
+    return m;
+}
+
 static void test_check_rejects_bad_params(void **state)
 {
     (void)state;
@@ -62,6 +75,14 @@ static void test_check_rejects_bad_params(void **state)
         assert_int_equal(vigil_model_init(&m, ops, p), VIGIL_ECONFIG);
         params_free(ops, p);
     }
+    const char *ens[] = {"0", "65", "x"};
+    void *pe = params_with(ops, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        struct vigil_diag d;
+        assert_int_not_equal(vigil_opt_set(ops->opts, pe, "ensemble", ens[i], strlen(ens[i]), &d),
+                             0);
+    }
+    params_free(ops, pe);
     const char *good[] = {"hidden", "8,4,2", NULL};
     void *p = params_with(ops, good);
     assert_null(ops->check(p));
@@ -164,7 +185,7 @@ static void test_overfits_blobs_and_is_deterministic(void **state)
  * refused, and scores are within the precision's error of f32 (equal where
  * the CPU lacks AVX512-FP16 or AMX and f32 is used), NaN rows still NaN.
  */
-static void check_precision(const char *prec, uint8_t code, int supported)
+static void check_precision(const char *prec, uint8_t code, int supported, const char *ens)
 {
     /* 150 rows: not a multiple of the 16-, 32- or 128-row tiles; 100 hidden units: two
        groups of AMX accumulator tiles */
@@ -172,8 +193,9 @@ static void check_precision(const char *prec, uint8_t code, int supported)
     float x[N * 2], o32[N * 3], olo[N * 3];
     int32_t y[N];
     blobs(x, y, N, 9);
-    const char *k32[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", NULL};
-    const char *klo[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", "precision", prec, NULL};
+    const char *k32[] = {"hidden", "100,20", "epochs", "50", "lr", "0.01", "ensemble", ens, NULL};
+    const char *klo[] = {"hidden",   "100,20", "epochs",    "50", "lr", "0.01",
+                         "ensemble", ens,      "precision", prec, NULL};
     struct vigil_model m32 = train_blobs(k32, x, y, N);
     struct vigil_model mlo = train_blobs(klo, x, y, N);
     struct vigil_buf b32, blo;
@@ -222,8 +244,10 @@ static void check_precision(const char *prec, uint8_t code, int supported)
 static void test_low_precision_scoring(void **state)
 {
     (void)state;
-    check_precision("f16", 1, vigil_nn_have_fp16());
-    check_precision("bf16", 2, vigil_nn_have_amx());
+    check_precision("f16", 1, vigil_nn_have_fp16(), "1");
+    check_precision("bf16", 2, vigil_nn_have_amx(), "1");
+    check_precision("f16", 1, vigil_nn_have_fp16(), "3"); /* every member converted */
+    check_precision("bf16", 2, vigil_nn_have_amx(), "3");
 }
 
 static void test_fit_rejects_bad_batches(void **state)
@@ -256,7 +280,7 @@ static void test_fit_oom_sweep(void **state)
     int32_t y[N];
     blobs(x, y, N, 3);
     const struct vigil_model_ops *ops = vigil_model_find("mlp");
-    const char *kv[] = {"hidden", "4", "epochs", "2", "novelty-k", "2", NULL};
+    const char *kv[] = {"hidden", "4", "epochs", "2", "novelty-k", "2", "ensemble", "2", NULL};
     void *p = params_with(ops, kv);
     for (long k = 1;; k++) {
         struct vigil_model m;
@@ -279,20 +303,26 @@ static void test_fit_oom_sweep(void **state)
     params_free(ops, p);
 }
 
-static void test_novelty_gate_flags_unseen_rows(void **state)
+/* Normal rows around (0,0), attacks (class 1: every `every`-th row, from row 0) around (4,0). */
+static void normal_and_attack(float *x, int32_t *y, size_t n, size_t every)
 {
-    (void)state;
-    /* Normal around (0,0), attack around (4,0); then rows far below both. */
-    enum { N = 200 };
-    float x[N * 2];
-    int32_t y[N];
     struct vigil_rng r;
     vigil_rng_seed(&r, 11);
-    for (size_t i = 0; i < N; i++) {
-        y[i] = i % 4 == 0; /* a quarter attacks */
+    for (size_t i = 0; i < n; i++) {
+        y[i] = i % every == 0;
         x[2 * i] = (float)(4 * y[i] + 0.3 * vigil_rng_normal(&r));
         x[2 * i + 1] = (float)(0.3 * vigil_rng_normal(&r));
     }
+}
+
+static void test_novelty_gate_flags_unseen_rows(void **state)
+{
+    (void)state;
+    /* Normal around (0,0), a quarter attacks around (4,0); then rows far below both. */
+    enum { N = 200 };
+    float x[N * 2];
+    int32_t y[N];
+    normal_and_attack(x, y, N, 4);
     float probe[6] = {0.0f, 0.0f, 0.0f, -12.0f, 4.0f, 0.0f};
     float out[6];
     const char *plain[] = {"hidden", "8", "epochs", "50", "lr", "0.01", NULL};
@@ -337,6 +367,265 @@ static void test_novelty_gate_flags_unseen_rows(void **state)
     params_free(ops, p);
     print_message("without the gate the far row was normal with p=%.3f\n",
                   (double)plain_far_normal);
+}
+
+/*
+ * --novelty-fit known: the gate's k-means covers every training row, so the
+ * known attack rows an (untrained) network calls normal are not gated, while
+ * with the default (normal rows only) they are.
+ */
+static void test_novelty_fit_known(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    float x[N * 2], out[N * 2];
+    int32_t y[N];
+    normal_and_attack(x, y, N, 2); /* the even rows are attacks */
+    /* lr 1e-7: the network stays at its initial weights; take the first seed whose initial
+       network calls at least 20 of the 100 attack rows normal. */
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 2, .threads = 1};
+    char seed[16] = "";
+    size_t called_normal = 0;
+    for (int s = 1; s <= 100 && called_normal < 20; s++) {
+        snprintf(seed, sizeof seed, "%d", s);
+        const char *kv[] = {"hidden", "8", "epochs", "1", "lr", "1e-7", "seed", seed, NULL};
+        struct vigil_model m = train_blobs_n(kv, &b);
+        assert_int_equal(m.ops->score(&m, x, N, out), 0);
+        called_normal = 0;
+        for (size_t i = 0; i < N; i += 2) {
+            called_normal += out[2 * i] > out[2 * i + 1];
+        }
+        vigil_model_fini(&m);
+    }
+    const char *fits[] = {"normal", "known"};
+    size_t gated[2] = {0};
+    for (size_t v = 0; v < 2; v++) {
+        const char *kv[] = {"hidden",    "8",    "epochs",      "1",         "lr",
+                            "1e-7",      "seed", seed,          "novelty-k", "4",
+                            "novelty-q", "0.99", "novelty-fit", fits[v],     NULL};
+        struct vigil_model m = train_blobs_n(kv, &b);
+        assert_int_equal(m.ops->score(&m, x, N, out), 0);
+        for (size_t i = 0; i < N; i += 2) {
+            gated[v] += out[2 * i] == 0.0f;
+        }
+        vigil_model_fini(&m);
+    }
+    print_message("seed %s: attack rows called normal %zu, gated: fit normal %zu, fit known %zu\n",
+                  seed, called_normal, gated[0], gated[1]);
+    assert_true(called_normal >= 20);
+    assert_int_equal(gated[0], called_normal);
+    assert_true(gated[1] <= 5); /* the rows beyond the 0.99 quantile of all rows */
+}
+
+/*
+ * --novelty-assign nearest: a gated row goes to the attack class whose own
+ * k-means has the nearest centroid, not to the network's likeliest attack;
+ * the per-class models survive save and load; a corrupt one is refused.
+ */
+static void test_novelty_assign_nearest(void **state)
+{
+    (void)state;
+    /* normal around (0,0), class 1 around (4,-3), class 2 around (4,3) */
+    enum { N = 300 };
+    float x[N * 2];
+    int32_t y[N];
+    struct vigil_rng r;
+    vigil_rng_seed(&r, 5);
+    for (size_t i = 0; i < N; i++) {
+        y[i] = i % 3 == 0 ? 0 : i % 3 == 1 ? 1 : 2;
+        x[2 * i] = (float)(4 * (y[i] != 0) + 0.3 * vigil_rng_normal(&r));
+        x[2 * i + 1] = (float)(3 * (y[i] == 2) - 3 * (y[i] == 1) + 0.3 * vigil_rng_normal(&r));
+    }
+    /* outside the normal cloud, on its far side: nearer class 2, then nearer class 1 */
+    float probe[6] = {-1.5f, 1.2f, -1.5f, -1.2f, 0.0f, 0.0f};
+    float plain[9], near[9], mlp[9], again[9];
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    const char *assign[] = {NULL, "mlp", "nearest"};
+    float *outs[] = {plain, mlp, near};
+    struct vigil_buf buf;
+    vigil_buf_init(&buf);
+    for (size_t v = 0; v < 3; v++) {
+        const char *kv[] = {"hidden",
+                            "8",
+                            "epochs",
+                            "50",
+                            "lr",
+                            "0.01",
+                            v ? "novelty-k" : NULL, /* v = 0: no gate */
+                            "4",
+                            "novelty-q",
+                            "0.99",
+                            "novelty-assign",
+                            assign[v],
+                            NULL};
+        void *p = params_with(ops, kv);
+        struct vigil_model m;
+        assert_int_equal(vigil_model_init(&m, ops, p), 0);
+        assert_int_equal(m.ops->fit(&m, &b), 0);
+        assert_int_equal(m.ops->score(&m, probe, 3, outs[v]), 0);
+        if (v == 2) {
+            assert_int_equal(m.ops->save(&m, &buf), 0);
+        }
+        vigil_model_fini(&m);
+        params_free(ops, p);
+    }
+    assert_true(plain[0] > 0.5f && plain[3] > 0.5f); /* the network calls both far rows normal */
+    assert_true(plain[6] > 0.5f && near[6] > 0.5f);  /* the normal row stays normal */
+    assert_float_equal(near[0], 0.0f, 0);
+    assert_true(near[2] > near[1]); /* (-1.5, 1.2): class 2's centroid (4, 3) is nearer */
+    assert_float_equal(near[2], plain[0] + plain[2], 1e-6);
+    assert_float_equal(near[3], 0.0f, 0);
+    assert_true(near[4] > near[5]); /* (-1.5, -1.2): class 1's (4, -3) is nearer */
+    assert_float_equal(mlp[0], 0.0f, 0);
+    assert_true(mlp[5] > mlp[4]); /* the network's pick for (-1.5, -1.2) differs */
+    print_message("gated rows by the network: (%.3f %.3f) (%.3f %.3f); nearest: (%.3f %.3f) "
+                  "(%.3f %.3f)\n",
+                  (double)mlp[1], (double)mlp[2], (double)mlp[4], (double)mlp[5], (double)near[1],
+                  (double)near[2], (double)near[4], (double)near[5]);
+    /* save -> load -> the same scores; flags bit 3 set */
+    void *p = params_with(ops, NULL);
+    struct vigil_model m2;
+    assert_int_equal(vigil_model_init(&m2, ops, p), 0);
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0);
+    assert_memory_equal(near, again, sizeof near);
+    /* flags: 9 = gate + per-class models; 8 alone (no gate) and 16 are refused */
+    size_t flags_at = 4 * 6 + 8 + 4 * (8 * 2 + 8 + 8 * 3 + 3); /* hidden 8: 2->8->3 */
+    assert_int_equal(buf.p[flags_at], 9);
+    buf.p[flags_at] = 8;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[flags_at] = 25;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[flags_at] = 1; /* the class models become trailing bytes */
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[flags_at] = 9;
+    for (size_t k = flags_at; k < buf.len; k += 11) {
+        assert_int_equal(m2.ops->load(&m2, buf.p, k), VIGIL_EFORMAT);
+    }
+    /* A bad version word in class 1's k-means (after the gate: u64 len | bytes, then its len) */
+    uint64_t glen;
+    memcpy(&glen, buf.p + flags_at + 4, 8);
+    size_t cls1 = flags_at + 4 + 8 + (size_t)glen + 8;
+    assert_true(cls1 < buf.len);
+    buf.p[cls1] ^= 0x40;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[cls1] ^= 0x40;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    vigil_model_fini(&m2);
+    params_free(ops, p);
+    vigil_buf_fini(&buf);
+}
+
+/*
+ * --ensemble 3 with seed 5: member e is the network a single model with seed
+ * 5 + e is (same bytes), the scores are the mean of the three single models'
+ * scores, the bytes round-trip ("MLP2"), corrupt member counts and
+ * truncations are refused, warm scoring allocates nothing, and the gate
+ * works on the mean.
+ */
+static void test_ensemble_is_the_mean_of_its_members(void **state)
+{
+    (void)state;
+    enum { N = 150 };
+    float x[N * 2], ens[N * 3], one[3][N * 3], out2[N * 3];
+    int32_t y[N];
+    blobs(x, y, N, 13);
+    x[7 * 2 + 1] = NAN;
+    const char *seeds[] = {"5", "6", "7"};
+    struct vigil_buf b1;
+    vigil_buf_init(&b1);
+    for (size_t e = 0; e < 3; e++) {
+        const char *kv[] = {"hidden", "8", "epochs", "5", "seed", seeds[e], NULL};
+        struct vigil_model m = train_blobs(kv, x, y, N);
+        assert_int_equal(m.ops->score(&m, x, N, one[e]), 0);
+        if (e == 0) {
+            assert_int_equal(m.ops->save(&m, &b1), 0);
+        }
+        vigil_model_fini(&m);
+    }
+    assert_true(memcmp(one[0], one[1], sizeof one[0]) != 0); /* the seeds differ */
+    const char *kv[] = {"hidden", "8", "epochs", "5", "seed", "5", "ensemble", "3", NULL};
+    struct vigil_model m = train_blobs(kv, x, y, N);
+    assert_int_equal(m.ops->n_out(&m), 3);
+    assert_int_equal(m.ops->score(&m, x, N, ens), 0);
+    for (size_t i = 0; i < N * 3; i++) {
+        if (i / 3 == 7) {
+            assert_true(isnan(ens[i]));
+            continue;
+        }
+        float mean = (one[0][i] + one[1][i] + one[2][i]) / 3.0f;
+        assert_float_equal(ens[i], mean, 1e-6);
+    }
+    struct vigil_buf b3;
+    vigil_buf_init(&b3);
+    assert_int_equal(m.ops->save(&m, &b3), 0);
+    /* "MLP2", 3 members, then the single model's fields; member 0 = seed 5's network
+       (b1 without its magic and the flags word at its end). */
+    assert_memory_equal(b3.p, "MLP2", 4);
+    assert_int_equal(b3.p[4], 3);
+    assert_memory_equal(b3.p + 8, b1.p + 4, b1.len - 8);
+    assert_int_equal(b3.len, 8 + (b1.len - 8) + 2 * (b1.len - 36) + 4); /* 36: header and flags */
+
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *p = params_with(ops, NULL);
+    struct vigil_model m3;
+    assert_int_equal(vigil_model_init(&m3, ops, p), 0);
+    assert_int_equal(m3.ops->load(&m3, b3.p, b3.len), 0);
+    assert_int_equal(m3.ops->score(&m3, x, N, out2), 0);
+    assert_memory_equal(ens, out2, sizeof ens);
+    tu_alloc_fail_at(0);
+    assert_int_equal(m3.ops->score(&m3, x, N, out2), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+    /* Member counts other than the bytes hold, and truncations, are refused. */
+    const uint8_t bad_counts[] = {0, 1, 2, 4, 65};
+    for (size_t i = 0; i < sizeof bad_counts; i++) {
+        b3.p[4] = bad_counts[i];
+        assert_int_equal(m3.ops->load(&m3, b3.p, b3.len), VIGIL_EFORMAT);
+    }
+    b3.p[4] = 3;
+    for (size_t k = 0; k < b3.len; k += 5) {
+        assert_int_equal(m3.ops->load(&m3, b3.p, k), VIGIL_EFORMAT);
+    }
+    assert_int_equal(m3.ops->score(&m3, x, 1, out2), -EINVAL);
+    assert_int_equal(m3.ops->load(&m3, b3.p, b3.len), 0);
+    vigil_model_fini(&m3);
+    params_free(ops, p);
+    vigil_buf_fini(&b1);
+    vigil_buf_fini(&b3);
+    vigil_model_fini(&m);
+}
+
+/*
+ * --label-smoothing 0.3 on separable blobs: the fitted probabilities stop near
+ * the smoothed target 1 - eps + eps / K = 0.8 instead of going to 1.
+ */
+static void test_label_smoothing_caps_confidence(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    float x[N * 2], out[N * 3];
+    int32_t y[N];
+    blobs(x, y, N, 7);
+    const char *eps[] = {"0", "0.3"};
+    double top[2];
+    for (size_t v = 0; v < 2; v++) {
+        const char *kv[] = {"hidden", "16",   "epochs",          "200",  "batch", "16",
+                            "lr",     "0.01", "label-smoothing", eps[v], NULL};
+        struct vigil_model m = train_blobs(kv, x, y, N);
+        assert_int_equal(m.ops->score(&m, x, N, out), 0);
+        double sum = 0;
+        for (size_t i = 0; i < N; i++) {
+            sum += (double)out[3 * i + (size_t)y[i]];
+        }
+        top[v] = sum / N;
+        vigil_model_fini(&m);
+    }
+    print_message("mean probability of the true class: %.4f plain, %.4f smoothed\n", top[0],
+                  top[1]);
+    assert_true(top[0] > 0.95);
+    assert_true(top[1] > 0.7 && top[1] < 0.88);
 }
 
 /* ---- NSL-KDD ---- */
@@ -482,6 +771,10 @@ int main(void)
         cmocka_unit_test(test_fit_rejects_bad_batches),
         cmocka_unit_test(test_fit_oom_sweep),
         cmocka_unit_test(test_novelty_gate_flags_unseen_rows),
+        cmocka_unit_test(test_ensemble_is_the_mean_of_its_members),
+        cmocka_unit_test(test_novelty_fit_known),
+        cmocka_unit_test(test_novelty_assign_nearest),
+        cmocka_unit_test(test_label_smoothing_caps_confidence),
         cmocka_unit_test(test_nslkdd_reader_rejects_bad_rows),
         cmocka_unit_test(test_nslkdd_real_data_and_short_training),
     };
