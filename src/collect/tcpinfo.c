@@ -117,7 +117,8 @@ int vigil__tcpinfo_parse(const void *buf, size_t len, struct vigil__tcp_agg *a)
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof *e)) {
                 return VIGIL_EPARSE;
             }
-            return e->error < 0 ? e->error : VIGIL_EPARSE;
+            /* An errno from the kernel; anything else is not one. */
+            return e->error < 0 && e->error > -4096 ? e->error : VIGIL_EPARSE;
         }
         if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) {
             continue;
