@@ -982,17 +982,24 @@ static void loopback_pair(int fd[3])
     assert_int_equal(read(fd[1], &c, 1), 1);
 }
 
-static void tcpinfo_sees(const char *netns, int want_sockets)
+/* A set of the tcpinfo collector alone, not started; netns NULL = our own namespace. */
+static struct vigil_collect *tcpinfo_set(const char *netns, struct vigil_diag *d)
 {
     struct vigil_collect *c;
     struct vigil_collect_conf conf;
-    struct vigil_diag d;
     vigil_collect_conf_default(&conf);
     conf.collectors = "tcpinfo";
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_new(&c, &conf, d), 0);
     if (netns) {
-        assert_int_equal(vigil_collect_set(c, "tcpinfo.netns", netns, &d), 0);
+        assert_int_equal(vigil_collect_set(c, "tcpinfo.netns", netns, d), 0);
     }
+    return c;
+}
+
+static void tcpinfo_sees(const char *netns, int want_sockets)
+{
+    struct vigil_diag d;
+    struct vigil_collect *c = tcpinfo_set(netns, &d);
     assert_int_equal(vigil_collect_start(c, &d), 0);
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
@@ -1033,13 +1040,8 @@ static void keep_log(enum vigil_log_level level, const char *msg, void *user)
 static void test_tcpinfo_bad_netns_is_an_error(void **state)
 {
     (void)state;
-    struct vigil_collect *c;
-    struct vigil_collect_conf conf;
     struct vigil_diag d;
-    vigil_collect_conf_default(&conf);
-    conf.collectors = "tcpinfo";
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    assert_int_equal(vigil_collect_set(c, "tcpinfo.netns", "/nonexistent/ns", &d), 0);
+    struct vigil_collect *c = tcpinfo_set("/nonexistent/ns", &d);
     vigil_log_set_sink(keep_log, NULL);
     assert_int_equal(vigil_collect_start(c, &d), -ENOENT);
     vigil_log_set_sink(NULL, NULL);
