@@ -6,6 +6,7 @@
 # `vigil radiography` is built in. Run by `make results`.
 #
 #   tools/campaign_results.sh [DATASET_DIR] [RESULTS_MD]
+#   RESULTS_IMG=DIR puts the radiographies there instead of docs/img/campaign.
 #
 # Everything is computed with vigil's own commands; awk only splits columns
 # and joins files. Long steps run under nice.
@@ -16,6 +17,7 @@ OUT=${2:-docs/results.md}
 VIGIL=$(readlink -f "${VIGIL:-./vigil}")
 FOLDS=${RESULTS_FOLDS:-5}
 AE_EPOCHS=${RESULTS_AE_EPOCHS:-10}
+IMG_DIR=${RESULTS_IMG:-docs/img/campaign} # radiographies (RESULTS_IMG for another dataset)
 WORK=$(mktemp -d /tmp/vigil-results-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -35,6 +37,10 @@ SERIES=$(($(head -n 1 "$WORK/metrics.csv" | tr ';' '\n' | wc -l) - 1))
 T0=$(sed -n 2p "$WORK/labels.csv" | cut -d, -f1)
 T1=$(tail -n 1 "$WORK/labels.csv" | cut -d, -f1)
 ENTITIES=$(head -n 1 "$WORK/metrics.csv" | grep -o 'name="[a-z]*"' | sort -u | cut -d'"' -f2 | paste -sd, - | sed 's/,/, /g')
+# The dataset's own reading of a table (DATA/reading-<part>.md), written by whoever ran it.
+reading() {
+    if [ -s "$DATA/reading-$1.md" ]; then cat "$DATA/reading-$1.md"; echo; fi
+}
 fault_name() { case $1 in 0) echo none ;; 1) echo cpu ;; 2) echo memory ;; 3) echo disk ;; 4) echo loss ;; 5) echo latency ;; *) echo "?" ;; esac; }
 
 # One VM's columns: timestamp plus every series whose labels hold name="vm".
@@ -131,16 +137,7 @@ echo
 echo "Paper (Sauvanaud et al., DSN 2016, Clearwater, 15 s observations): binary ROC AUC 0.98 and"
 echo "PR AUC 0.94; per fault type PR AUC from 0.86 (CPU) to 1."
 echo
-echo "Reading (data/campaign-full as kept): CPU, memory and disk are found almost perfectly in"
-echo "both proxies, and loss nearly so (PR AUC about 0.97). Latency is the class that misses the"
-echo "issue's goals (every fault type PR AUC >= 0.90; binary ROC AUC >= 0.99 and PR AUC >= 0.97 per"
-echo "VM): a constant delay on a UDP proxy's outgoing packets changes none of its resource"
-echo "counters at 1 s (same packet and byte rates, no retransmission at 50-100 ms since SIP's T1"
-echo "is 500 ms, and the NFQUEUE helper's CPU is vigil's, not the VM's), so the forest can only"
-echo "use small side effects. The binary figures below the goals are the latency rows; temporal"
-echo "features help a little. The paper's VMs ran TCP services (Cassandra, HTTP between Clearwater"
-echo "nodes), where delay does show in the guest."
-echo
+reading rf
 
 # ---- autoencoder per group ----
 echo "### LSTM autoencoder per metric group"
@@ -171,11 +168,7 @@ for vm in $VMS; do
     done
 done
 echo
-echo "The memory group reacts to every stress-ng fault, not only memory: the stressor's own"
-echo "processes add a few MiB to a VM that uses 2 to 4 MiB; under loss, Kamailio logs every send"
-echo "the DROP rule refuses (EPERM), and that log's page cache (about 1 MiB) is charged to the VM."
-echo "The network group reacts to loss, weakly."
-echo
+reading ae
 echo "Which group moves under which fault: ROC AUC of each group's score on the rows of one"
 echo "fault in that VM against the rows with no injection anywhere (1 = the group separates that"
 echo "fault perfectly, 0.5 = not at all)."
@@ -209,16 +202,9 @@ if "$VIGIL" help radiography >/dev/null 2>&1; then
     echo "Each group's reconstruction error (anomalous rows only, the radiography's default) against"
     echo "the service metric of the same row: failed calls, then the mean response time."
     echo
-    echo "Where they do not point at the right group (data/campaign-full as kept): calls fail only"
-    echo "under loss (below 1 % of calls), and the rows with failed calls or long responses (loss,"
-    echo "latency) sit in the memory panel at a low error, not in the network panel, which has no"
-    echo "row above its threshold; the CPU panel is empty too, although its score separates the CPU"
-    echo "fault (ROC AUC 1.0 above): the 0.99-quantile threshold of the training error is above"
-    echo "the CPU rows' error. Disk rows appear in the filesystem panel, memory faults in the"
-    echo "memory panel. In SYRROCA's vIMS the faults made calls fail; here only loss does."
-    echo
-    mkdir -p docs/img/campaign
-    IMG=$(cd docs/img/campaign && pwd)
+    reading radiography
+    mkdir -p "$IMG_DIR"
+    IMG=$(cd "$IMG_DIR" && pwd)
     cp "$WORK/service.csv" "$WORK/service-calls.csv"
     for vm in $VMS; do
         [ -s "$WORK/$vm-lstm-ae.model" ] || continue

@@ -85,7 +85,10 @@ struct vigil_testbed_params {
     int shm_mb;           /* Kamailio shared memory, MiB */
     char *net;            /* first two octets of the private /16 inside the namespaces */
     int nfq_queue;        /* NFQUEUE number used inside the target namespace */
+    int transport;        /* VIGIL_SIP_UDP or VIGIL_SIP_TCP: SIP on every hop */
 };
+
+enum vigil_sip_transport { VIGIL_SIP_UDP, VIGIL_SIP_TCP };
 
 /* Section "campaign:" of a plan. */
 struct vigil_timing_params {

@@ -385,5 +385,22 @@ extern const struct vigil_collector_ops vigil__collector_cgroup;
 extern const struct vigil_collector_ops vigil__collector_libvirt;
 extern const struct vigil_collector_ops vigil__collector_ovs;
 extern const struct vigil_collector_ops vigil__collector_process;
+extern const struct vigil_collector_ops vigil__collector_tcpinfo;
+
+/* ---- tcpinfo.c: one sock_diag dump, summed over sockets ---- */
+
+struct vigil__tcp_agg {
+    uint64_t sockets;                             /* SOCK_DIAG_BY_FAMILY messages */
+    uint64_t with_rtt;                            /* of which carried a struct tcp_info */
+    double rtt_sum, rtt_max, rtt_min, rttvar_sum; /* seconds; min of the with_rtt ones */
+    double unacked, retrans, lost, send_queue, recv_queue;
+};
+
+/*
+ * Adds the sockets of one netlink datagram (len bytes) to a. Returns 1 at
+ * NLMSG_DONE, 0 when more datagrams follow, the kernel's -errno for an
+ * NLMSG_ERROR, or VIGIL_EPARSE for a length that does not fit.
+ */
+int vigil__tcpinfo_parse(const void *buf, size_t len, struct vigil__tcp_agg *a);
 
 #endif /* VIGIL_COLLECT_INTERNAL_H */

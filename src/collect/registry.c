@@ -20,6 +20,7 @@ static const struct vigil_collector_ops *const collectors[] = {
     &vigil__collector_libvirt,    /* libvirt domains: VMs */
     &vigil__collector_ovs,        /* ovs-vsctl: Open vSwitch interfaces */
     &vigil__collector_process,    /* /proc/PID: processes by name (off by default) */
+    &vigil__collector_tcpinfo,    /* sock_diag: TCP round-trip times (off by default) */
     NULL,
 };
 

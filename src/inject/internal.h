@@ -319,10 +319,11 @@ int vigil__csv_widen(const char *path, const char *const *names, size_t n);
 
 /*
  * Writes a minimal stateless proxy configuration: listen on the given
- * addresses (UDP 5060) and forward every request to next_hop:5060, replies
- * following their Via. Returns 0 or -ENOMEM.
+ * addresses (port 5060, UDP or TCP as transport says) and forward every
+ * request to next_hop:5060 over the same transport, replies following their
+ * Via. Returns 0 or -ENOMEM.
  */
 int vigil__kamailio_cfg(struct vigil_buf *out, const char *role, const char *const *listen,
-                        size_t n_listen, const char *next_hop, int children);
+                        size_t n_listen, const char *next_hop, int children, int transport);
 
 #endif /* VIGIL_INJECT_INTERNAL_H */

@@ -17,6 +17,8 @@
 #include "vigil/mem.h"
 #include "vigil/rng.h"
 
+static const char *const transport_names[] = {"udp", "tcp", NULL};
+
 const struct vigil_opt vigil_testbed_opts[] = {
     {"scscf", VIGIL_OPT_BOOL, offsetof(struct vigil_testbed_params, scscf), "false", 0, 0,
      "chain a second Kamailio (S-CSCF role) behind the P-CSCF", NULL},
@@ -38,6 +40,9 @@ const struct vigil_opt vigil_testbed_opts[] = {
      "first two octets of the private /16 used inside the namespaces", NULL},
     {"nfq_queue", VIGIL_OPT_INT, offsetof(struct vigil_testbed_params, nfq_queue), "4242", 0, 65535,
      "NFQUEUE number of the latency helper (inside the target's namespace)", NULL},
+    {"transport", VIGIL_OPT_ENUM, offsetof(struct vigil_testbed_params, transport), "udp", 0, 0,
+     "SIP transport on every hop; over tcp a VM's delay shows in its sockets' round-trip times",
+     transport_names},
     {0},
 };
 

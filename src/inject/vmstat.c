@@ -9,7 +9,9 @@
  *   - one set per VM runs "netdev" and "netstat" over a root whose proc entry
  *     is a symlink to /proc/<anchor pid>, a process that lives in the VM's
  *     namespace for the whole run, so /proc/net/dev and /proc/net/snmp are
- *     the namespace's own counters (node-exporter names).
+ *     the namespace's own counters (node-exporter names); with SIP over TCP
+ *     it also runs "tcpinfo" in the namespace (/run/netns/<name>): the
+ *     round-trip times of the VM's TCP connections.
  *
  * Each series becomes one column named with the VM in the "name" label
  * (cgroup paths are replaced by the VM name). Series that appear later (a
@@ -109,7 +111,9 @@ static int netns_root(pid_t pid, const char *root)
     return rc ? rc : link_ok(target, path);
 }
 
-static int open_set(struct vigil_collect **out, const char *root, const char *collectors)
+/* netns: the VM's namespace file for the tcpinfo collector, or NULL. */
+static int open_set(struct vigil_collect **out, const char *root, const char *collectors,
+                    const char *netns)
 {
     struct vigil_collect_conf conf;
     vigil_collect_conf_default(&conf);
@@ -118,6 +122,9 @@ static int open_set(struct vigil_collect **out, const char *root, const char *co
     conf.max_series = 20000;
     struct vigil_diag d;
     int rc = vigil_collect_new(out, &conf, &d);
+    if (rc == 0 && netns) {
+        rc = vigil_collect_set(*out, "tcpinfo.netns", netns, &d);
+    }
     if (rc == 0) {
         rc = vigil_collect_start(*out, &d);
     }
@@ -143,7 +150,7 @@ int vigil__vmstat_init(struct vigil__vmstat *ms, struct vigil_testbed *tb)
         rc = rc ? rc : cgroup_root(run, root);
         if (rc == 0) {
             ms->set_vm[ms->n_sets] = -1;
-            rc = open_set(&ms->set[ms->n_sets], root, "cgroup");
+            rc = open_set(&ms->set[ms->n_sets], root, "cgroup", NULL);
             ms->n_sets += rc == 0;
         }
     }
@@ -156,7 +163,11 @@ int vigil__vmstat_init(struct vigil__vmstat *ms, struct vigil_testbed *tb)
         rc = rc ? rc : netns_root(pid, root);
         if (rc == 0) {
             ms->set_vm[ms->n_sets] = vm;
-            rc = open_set(&ms->set[ms->n_sets], root, "netdev,netstat");
+            /* Over TCP, the sockets' round-trip times show a delay on the path. */
+            int tcp = vigil__tb_params(tb)->transport == VIGIL_SIP_TCP;
+            rc = open_set(&ms->set[ms->n_sets], root,
+                          tcp ? "netdev,netstat,tcpinfo" : "netdev,netstat",
+                          tcp ? vigil__tb_netns(tb, vm) : NULL);
             ms->n_sets += rc == 0;
         }
     }

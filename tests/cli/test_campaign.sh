@@ -37,7 +37,8 @@ for p in ip iptables kamailio sipp stress-ng; do
 done
 if [ "$(id -u)" != 0 ] || [ -n "$missing" ]; then
     why="needs root"; [ -n "$missing" ] && why="missing:$missing"
-    for t in "smoke campaign" "dataset files" "labels" "service" "injections" "teardown" \
+    for t in "smoke campaign" "dataset files" "labels" "service" "tcp round-trip times" \
+        "injections" "teardown" \
         "interrupt" "interrupt teardown" "crash leftovers" "clean"; do
         skip_test "$t ($why)"
     done
@@ -90,6 +91,20 @@ set -- $resp
 if [ "$calls" -gt 1000 ] && [ $# -eq 2 ] && [ "$2" -gt $(($1 + 50)) ]; then
     ok "service"
 else not_ok "service" "calls $calls, response normal/latency: $resp"; fi
+
+# Over TCP the delayed VM's sockets all show the delay: the min RTT over its sockets rises by
+# about 100 ms in the latency rows (column found by name in the header).
+rtt=$(paste -d';' <(tail -n +2 "$OUT/labels.csv" | cut -d, -f2) <(tail -n +2 "$OUT/metrics.csv") |
+    awk -F';' -v hdr="$(head -n 1 "$OUT/metrics.csv")" 'BEGIN {
+            n = split(hdr, h, ";")
+            for (i = 1; i <= n; i++) if (h[i] == "node_tcp_info_rtt_seconds{name=\"pcscf\",stat=\"min\"}") col = i + 1
+        }
+        col && $1 == 5 {l += $col; nl++} col && $1 == 0 {b += $col; nb++}
+        END {if (nl && nb) printf "%.0f %.0f", 1000 * b / nb, 1000 * l / nl}')
+set -- $rtt
+if [ $# -eq 2 ] && [ "$2" -gt $(($1 + 50)) ]; then
+    ok "tcp round-trip times"
+else not_ok "tcp round-trip times" "pcscf min RTT normal/latency (ms): ${rtt:-no column}"; fi
 
 # Injections did something: packets dropped and delayed.
 if grep -qE '^[0-9.]+,[0-9.]+,4,loss,pcscf,2,10,.*dropped [1-9][0-9]* packets' "$OUT/injections.csv" &&

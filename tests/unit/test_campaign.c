@@ -432,13 +432,37 @@ static void test_kamailio_cfg(void **state)
     struct vigil_buf b;
     vigil_buf_init(&b);
     const char *listen[] = {"10.77.1.2", "10.77.2.1"};
-    assert_int_equal(vigil__kamailio_cfg(&b, "P-CSCF", listen, 2, "10.77.2.2", 3), 0);
+    assert_int_equal(vigil__kamailio_cfg(&b, "P-CSCF", listen, 2, "10.77.2.2", 3, VIGIL_SIP_UDP),
+                     0);
     assert_true(strncmp(b.p, "#!KAMAILIO\n", 11) == 0);
     assert_non_null(strstr(b.p, "listen=udp:10.77.1.2:5060\n"));
     assert_non_null(strstr(b.p, "listen=udp:10.77.2.1:5060\n"));
     assert_non_null(strstr(b.p, "children=3\n"));
     assert_non_null(strstr(b.p, "forward(\"10.77.2.2\", 5060);"));
     assert_non_null(strstr(b.p, "disable_tcp=yes"));
+    assert_null(strstr(b.p, "force_rport"));
+    vigil_buf_fini(&b);
+}
+
+static void test_kamailio_cfg_tcp(void **state)
+{
+    (void)state;
+    struct vigil_buf b;
+    vigil_buf_init(&b);
+    const char *listen[] = {"10.77.2.2", "10.77.3.1"};
+    assert_int_equal(vigil__kamailio_cfg(&b, "S-CSCF", listen, 2, "10.77.3.2", 1, VIGIL_SIP_TCP),
+                     0);
+    assert_non_null(strstr(b.p, "listen=tcp:10.77.2.2:5060\n"));
+    assert_non_null(strstr(b.p, "listen=tcp:10.77.3.1:5060\n"));
+    assert_null(strstr(b.p, "listen=udp:"));
+    assert_non_null(strstr(b.p, "disable_tcp=no\n"));
+    assert_non_null(strstr(b.p, "tcp_children=1\n"));
+    /* Replies return on the caller's connection, requests go on over TCP. */
+    char *rport = strstr(b.p, "force_rport();");
+    char *fwd = strstr(b.p, "forward_tcp(\"10.77.3.2\", 5060);");
+    assert_non_null(rport);
+    assert_non_null(fwd);
+    assert_true(rport < fwd);
     vigil_buf_fini(&b);
 }
 
@@ -543,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_cg_parents_v1_and_v2),
         cmocka_unit_test(test_cg_create_refuses_foreign_names),
         cmocka_unit_test(test_kamailio_cfg),
+        cmocka_unit_test(test_kamailio_cfg_tcp),
         cmocka_unit_test(test_run_captures_output_and_status),
         cmocka_unit_test(test_spawn_cwd_output_and_failures),
         cmocka_unit_test(test_csv_widen_pads_early_rows),

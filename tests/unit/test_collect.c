@@ -5,14 +5,23 @@
  * truncated files, counter wrap, vanished cgroups, no allocation per tick
  * after warm-up, an OOM sweep, and the Prometheus text rendering.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../src/collect/internal.h"
 #include "testutil.h"
 #include "vigil/collect.h"
 #include "vigil/log.h"
@@ -853,6 +862,194 @@ static void test_out_file_reads_as_frame(void **state)
     rm_tree(dir);
 }
 
+/* ---- tcpinfo: sock_diag dumps ---- */
+
+/* Appends one netlink message of type with payload (n bytes) to buf at *off. */
+static void nl_put(unsigned char *buf, size_t cap, size_t *off, int type, const void *payload,
+                   size_t n)
+{
+    struct nlmsghdr h = {.nlmsg_len = (uint32_t)NLMSG_LENGTH(n), .nlmsg_type = (uint16_t)type};
+    assert_true(*off + NLMSG_SPACE(n) <= cap);
+    memset(buf + *off, 0, NLMSG_SPACE(n));
+    memcpy(buf + *off, &h, sizeof h);
+    memcpy(buf + *off + NLMSG_HDRLEN, payload, n);
+    *off += NLMSG_SPACE(n);
+}
+
+/* A SOCK_DIAG_BY_FAMILY message with queues and, when info_len > 0, a tcp_info of that length. */
+static void nl_socket(unsigned char *buf, size_t cap, size_t *off, uint32_t rtt_us,
+                      uint32_t rttvar_us, uint32_t unacked, uint32_t wq, size_t info_len)
+{
+    unsigned char p[sizeof(struct inet_diag_msg) + RTA_SPACE(sizeof(struct tcp_info))];
+    memset(p, 0, sizeof p);
+    struct inet_diag_msg m = {.idiag_family = AF_INET, .idiag_state = 1, .idiag_wqueue = wq};
+    memcpy(p, &m, sizeof m);
+    size_t n = sizeof m;
+    if (info_len) {
+        struct tcp_info ti;
+        memset(&ti, 0, sizeof ti);
+        ti.tcpi_rtt = rtt_us;
+        ti.tcpi_rttvar = rttvar_us;
+        ti.tcpi_unacked = unacked;
+        struct rtattr at = {.rta_len = (unsigned short)RTA_LENGTH(info_len),
+                            .rta_type = INET_DIAG_INFO};
+        memcpy(p + n, &at, sizeof at);
+        memcpy(p + n + RTA_LENGTH(0), &ti, info_len);
+        n += RTA_SPACE(info_len);
+    }
+    nl_put(buf, cap, off, SOCK_DIAG_BY_FAMILY, p, n);
+}
+
+static void test_tcpinfo_parse_sums_sockets(void **state)
+{
+    (void)state;
+    unsigned char buf[4096];
+    size_t off = 0;
+    nl_socket(buf, sizeof buf, &off, 1000, 500, 2, 100, sizeof(struct tcp_info));
+    nl_socket(buf, sizeof buf, &off, 3000, 100, 1, 50, sizeof(struct tcp_info));
+    /* An older kernel's shorter struct still carries the RTT fields. */
+    nl_socket(buf, sizeof buf, &off, 2000, 300, 0, 0, offsetof(struct tcp_info, tcpi_rcv_rtt));
+    /* No INET_DIAG_INFO: counted as a socket, not in the RTT statistics. */
+    nl_socket(buf, sizeof buf, &off, 0, 0, 0, 7, 0);
+    struct vigil__tcp_agg a;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), 0); /* no DONE yet: more to come */
+    int done = 0;
+    size_t off2 = 0;
+    nl_put(buf, sizeof buf, &off2, NLMSG_DONE, &done, sizeof done);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off2, &a), 1);
+    assert_int_equal(a.sockets, 4);
+    assert_int_equal(a.with_rtt, 3);
+    assert_true(fabs((a.rtt_sum) - (0.006)) <= 1e-12);
+    assert_true(fabs((a.rtt_max) - (0.003)) <= 1e-12);
+    assert_true(fabs((a.rtt_min) - (0.001)) <= 1e-12);
+    assert_true(fabs((a.rttvar_sum) - (0.0009)) <= 1e-12);
+    assert_true(fabs((a.unacked) - (3)) <= 0);
+    assert_true(fabs((a.send_queue) - (157)) <= 0);
+}
+
+static void test_tcpinfo_parse_rejects_bad_lengths(void **state)
+{
+    (void)state;
+    unsigned char buf[4096];
+    size_t off = 0;
+    nl_socket(buf, sizeof buf, &off, 1000, 500, 2, 100, sizeof(struct tcp_info));
+    struct vigil__tcp_agg a;
+    memset(&a, 0, sizeof a);
+    /* Cut inside the message: nlmsg_len says more than the datagram holds. */
+    assert_int_equal(vigil__tcpinfo_parse(buf, off - 8, &a), VIGIL_EPARSE);
+    assert_int_equal(vigil__tcpinfo_parse(buf, 10, &a), VIGIL_EPARSE);
+    /* A message too short for an inet_diag_msg. */
+    off = 0;
+    char small[8] = {0};
+    nl_put(buf, sizeof buf, &off, SOCK_DIAG_BY_FAMILY, small, sizeof small);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), VIGIL_EPARSE);
+    /* An attribute longer than its message is not read past the message. */
+    off = 0;
+    nl_socket(buf, sizeof buf, &off, 1000, 500, 2, 100, sizeof(struct tcp_info));
+    struct rtattr *at = (struct rtattr *)(buf + NLMSG_HDRLEN + sizeof(struct inet_diag_msg));
+    at->rta_len = 60000;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), 0);
+    assert_int_equal(a.sockets, 1);
+    assert_int_equal(a.with_rtt, 0);
+    /* The kernel's error comes back as -errno. */
+    off = 0;
+    struct nlmsgerr e = {.error = -EPERM};
+    nl_put(buf, sizeof buf, &off, NLMSG_ERROR, &e, sizeof e);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), -EPERM);
+    assert_int_equal(vigil__tcpinfo_parse(buf, NLMSG_HDRLEN + 2, &a), VIGIL_EPARSE);
+}
+
+/* A loopback TCP connection with one exchange, so both ends have an RTT sample. */
+static void loopback_pair(int fd[3])
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd[0] >= 0);
+    assert_int_equal(bind(fd[0], (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd[0], 1), 0);
+    assert_int_equal(getsockname(fd[0], (struct sockaddr *)&sa, &sl), 0);
+    fd[1] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fd[1], (struct sockaddr *)&sa, sizeof sa), 0);
+    fd[2] = accept(fd[0], NULL, NULL);
+    assert_true(fd[2] >= 0);
+    char c = 'x';
+    assert_int_equal(write(fd[1], &c, 1), 1);
+    assert_int_equal(read(fd[2], &c, 1), 1);
+    assert_int_equal(write(fd[2], &c, 1), 1);
+    assert_int_equal(read(fd[1], &c, 1), 1);
+}
+
+/* A set of the tcpinfo collector alone, not started; netns NULL = our own namespace. */
+static struct vigil_collect *tcpinfo_set(const char *netns, struct vigil_diag *d)
+{
+    struct vigil_collect *c;
+    struct vigil_collect_conf conf;
+    vigil_collect_conf_default(&conf);
+    conf.collectors = "tcpinfo";
+    assert_int_equal(vigil_collect_new(&c, &conf, d), 0);
+    if (netns) {
+        assert_int_equal(vigil_collect_set(c, "tcpinfo.netns", netns, d), 0);
+    }
+    return c;
+}
+
+static void tcpinfo_sees(const char *netns, int want_sockets)
+{
+    struct vigil_diag d;
+    struct vigil_collect *c = tcpinfo_set(netns, &d);
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double n = value_of(c, b, "node_tcp_info_sockets");
+    double mean = value_of(c, b, "node_tcp_info_rtt_seconds{stat=\"mean\"}");
+    double mx = value_of(c, b, "node_tcp_info_rtt_seconds{stat=\"max\"}");
+    double mn = value_of(c, b, "node_tcp_info_rtt_seconds{stat=\"min\"}");
+    assert_true(n >= want_sockets);
+    assert_true(mx > 0 && mx < 1);
+    assert_true(mn > 0 && mn <= mean && mean <= mx);
+    assert_true(value_of(c, b, "vigil_collect_errors_total{collector=\"tcpinfo\"}") == 0);
+    vigil_collect_free(c);
+}
+
+static void test_tcpinfo_live_loopback(void **state)
+{
+    (void)state;
+    int fd[3];
+    loopback_pair(fd);
+    tcpinfo_sees(NULL, 2);
+    /* The same namespace entered through a file, as the campaign names a VM's. */
+    tcpinfo_sees("/proc/self/ns/net", 2);
+    ticks_without_alloc(tu_fixture("proc/ok"), HOST ",tcpinfo");
+    for (int i = 0; i < 3; i++) {
+        close(fd[i]);
+    }
+}
+
+static char logged[512];
+
+static void keep_log(enum vigil_log_level level, const char *msg, void *user)
+{
+    (void)level;
+    (void)user;
+    snprintf(logged, sizeof logged, "%s", msg);
+}
+
+static void test_tcpinfo_bad_netns_is_an_error(void **state)
+{
+    (void)state;
+    struct vigil_diag d;
+    struct vigil_collect *c = tcpinfo_set("/nonexistent/ns", &d);
+    vigil_log_set_sink(keep_log, NULL);
+    assert_int_equal(vigil_collect_start(c, &d), -ENOENT);
+    vigil_log_set_sink(NULL, NULL);
+    assert_non_null(strstr(d.msg, "tcpinfo"));
+    assert_non_null(strstr(logged, "/nonexistent/ns"));
+    vigil_collect_free(c);
+}
+
 int main(void)
 {
     vigil_log_set_level(VIGIL_LOG_ERROR);
@@ -875,6 +1072,10 @@ int main(void)
         cmocka_unit_test(test_render_exposition),
         cmocka_unit_test(test_metrics_roundtrip_through_prom_parser),
         cmocka_unit_test(test_out_file_reads_as_frame),
+        cmocka_unit_test(test_tcpinfo_parse_sums_sockets),
+        cmocka_unit_test(test_tcpinfo_parse_rejects_bad_lengths),
+        cmocka_unit_test(test_tcpinfo_live_loopback),
+        cmocka_unit_test(test_tcpinfo_bad_netns_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
