@@ -175,6 +175,8 @@ fuzz: $(FUZZ_BIN)
 # ---- results: docs/results.md sections regenerated from kept datasets ----
 results: all
 	$(Q)tools/campaign_results.sh data/campaign-full docs/results.md
+	$(Q)RESULTS_SECTION="Campaign over UDP" RESULTS_IMG=docs/img/campaign-udp \
+	  tools/campaign_results.sh data/campaign-udp docs/results.md
 
 # ---- housekeeping ----
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format \

@@ -74,7 +74,12 @@ struct vigil_bundle_train_opts {
 
 /*
  * Fits the chain on fr (groups already applied; fr->y set for supervised
- * models), applies it, and fits the model(s). When features is not NULL it
+ * models), applies it, and fits the model(s). An unsupervised model given
+ * labels with prep->normal_only learns from the rows labelled 0 alone: the
+ * chain runs over every row (counter increases and windows stay per step),
+ * its scaling ranges come from the rows labelled 0, and the other rows are
+ * NaN in the training features (left out of fit and thresholds), also in
+ * *features when asked for. When features is not NULL it
  * receives the training features (initialized, empty frame; caller finis).
  * Returns 0; -ENOMEM; VIGIL_EEMPTY (no usable series, diag says why);
  * -EINVAL (a supervised model without labels); the model's errors.

@@ -43,6 +43,9 @@ struct vigil_prep_params {
                              (a name ending in _seconds_total: CPU, pressure, I/O time) is at
                              least this many seconds, so that a few milliseconds of scheduling
                              noise on an idle host stay small (0 = off) */
+    int normal_only;      /* fit only: rows labelled > 0 count toward no scaling range (an
+                             unsupervised model learning normal from labelled data); the chain
+                             still runs over them, so counter increases stay per step */
 };
 
 /* Option table for the params (flags of prep/train, keys of a "prep:" config section). */

@@ -87,7 +87,9 @@ static void print_help(const struct vigil_model_ops *ops)
     printf("  -m, --model MODEL     model to train (vigil help models)\n"
            "  -c, --config FILE     YAML: sections '<model>:', 'prep:', 'groups:'\n"
            "      --train DATA      training data (Prometheus text, OpenMetrics, CSV...)\n"
-           "      --labels FILE     one class id per data row, 0 = normal\n"
+           "      --labels FILE     one class id per data row, 0 = normal; an unsupervised model\n"
+           "                        then learns from the rows labelled 0 alone (the chain still\n"
+           "                        runs over every row, so counter increases stay per step)\n"
            "  -o, --output FILE     model file to write\n"
            "      --seed S          the model's random seed\n"
            "      --threads N       worker threads (default 1)\n"
@@ -351,6 +353,8 @@ int cmd_train(int argc, char **argv)
             fr.y[i] = y[i];
         }
     }
+    /* Labels for an unsupervised model say which rows are normal. */
+    pp.normal_only = labels && !ops->supervised;
     if (vigil_groups_apply(groups, &fr.cols) != 0) {
         rc = cli_fail("out of memory");
         goto done;

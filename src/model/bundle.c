@@ -183,6 +183,19 @@ done:
     return rc;
 }
 
+/* Rows labelled > 0 become NaN: an unsupervised model skips them in fit and thresholds. */
+static void mask_labelled(struct vigil_frame *feat)
+{
+    for (size_t i = 0; i < feat->n; i++) {
+        if (feat->y[i] > 0) {
+            float *row = vigil_frame_row(feat, i);
+            for (size_t j = 0; j < feat->f; j++) {
+                row[j] = NAN;
+            }
+        }
+    }
+}
+
 int vigil_bundle_train(struct vigil_bundle *b, const struct vigil_bundle_train_opts *o,
                        const struct vigil_frame *fr, struct vigil_frame *features,
                        struct vigil_diag *diag)
@@ -215,6 +228,9 @@ int vigil_bundle_train(struct vigil_bundle *b, const struct vigil_bundle_train_o
     rc = make_parts(b, &feat);
     if (rc) {
         goto fail;
+    }
+    if (!o->ops->supervised && o->prep && o->prep->normal_only && feat.y) {
+        mask_labelled(&feat);
     }
     size_t n_classes = 0;
     for (size_t i = 0; feat.y && i < feat.n; i++) {

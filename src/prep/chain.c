@@ -741,6 +741,9 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
         proto->kept[j].max = -INFINITY;
     }
     for (size_t i = 0; i < tmp.n; i++) {
+        if (p->normal_only && tmp.y && tmp.y[i] > 0) {
+            continue;
+        }
         const float *row = vigil_frame_row(&tmp, i);
         for (size_t j = 0; j < train->f; j++) {
             double v = row[j];

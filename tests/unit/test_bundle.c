@@ -16,6 +16,8 @@
 #include "vigil/lines.h"
 #include "vigil/mem.h"
 #include "vigil/opt.h"
+#include "vigil/prep.h"
+#include "vigil/recon.h"
 #include "vigil/rf.h"
 #include "vigil/rng.h"
 
@@ -217,12 +219,110 @@ static void test_every_truncation_and_byte(void **state)
     vigil_frame_fini(&fr);
 }
 
+/* ---- an unsupervised model learning normal from labelled rows ---- */
+
+enum { NC = 300 };
+
+/* Rows 30..39 of every 60 are an incident (labelled 1). */
+static int incident(int i)
+{
+    return i % 60 >= 30 && i % 60 < 40;
+}
+
+/* A counter rising 1 or 2 a row, 50 a row during incidents, and a noisy gauge. */
+static void make_counter_frame(struct vigil_frame *fr)
+{
+    static const char *const names[] = {"jobs_total", "load"};
+    vigil_frame_init(fr);
+    for (int j = 0; j < 2; j++) {
+        uint32_t col;
+        assert_int_equal(vigil_frame_add_col(fr, names[j], strlen(names[j]), &col), 0);
+    }
+    fr->cols.v[0].kind = VIGIL_KIND_COUNTER;
+    assert_int_equal(vigil_frame_alloc_labels(fr), 0);
+    struct vigil_rng r;
+    vigil_rng_seed(&r, 7);
+    double c = 0;
+    for (int i = 0; i < NC; i++) {
+        c += incident(i) ? 50 : 1 + (double)vigil_rng_below(&r, 2);
+        float *row;
+        assert_int_equal(vigil_frame_add_row(fr, (int64_t)i * 1000000000, &row), 0);
+        row[0] = (float)c;
+        row[1] = (float)(1.0 + 0.1 * vigil_rng_normal(&r));
+    }
+    for (int i = 0; i < NC; i++) {
+        fr->y[i] = incident(i);
+    }
+}
+
+/*
+ * Trains k-means on fr with normal_only as given, scores fr and counts the
+ * incident rows and the other rows (the first, with no increase, aside)
+ * whose score is above 1.
+ */
+static void recon_flags(const struct vigil_frame *fr, int normal_only, size_t *inc, size_t *other)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("kmeans");
+    assert_non_null(ops);
+    void *p = vigil_calloc(1, ops->params_size);
+    assert_non_null(p);
+    assert_int_equal(vigil_opt_defaults(ops->opts, p), 0);
+    struct vigil_prep_params pp;
+    vigil_prep_params_default(&pp);
+    pp.normal_only = normal_only;
+    struct vigil_bundle_train_opts o = {.ops = ops, .params = p, .prep = &pp, .threads = 1};
+    struct vigil_bundle b;
+    struct vigil_frame train_feat, feat;
+    struct vigil_diag d;
+    vigil_frame_init(&train_feat);
+    vigil_frame_init(&feat);
+    assert_int_equal(vigil_bundle_train(&b, &o, fr, &train_feat, &d), 0);
+    /* Incident rows are left out of the fit (NaN), the others are not. */
+    for (size_t i = 1; i < train_feat.n; i++) {
+        assert_int_equal(isnan(vigil_frame_row(&train_feat, i)[0]) != 0,
+                         normal_only && incident((int)i));
+    }
+    assert_int_equal(vigil_prep_apply(b.prep, fr, &feat, &d), 0);
+    float *out = vigil_mallocarray(feat.n * b.n_out, sizeof *out);
+    assert_non_null(out);
+    assert_int_equal(vigil_bundle_score(&b, feat.x, feat.n, feat.f, out), 0);
+    *inc = *other = 0;
+    for (size_t i = 1; i < feat.n; i++) {
+        if (out[i * b.n_out] > 1.0f) {
+            ++*(incident((int)i) ? inc : other);
+        }
+    }
+    vigil_free(out);
+    vigil_frame_fini(&feat);
+    vigil_frame_fini(&train_feat);
+    vigil_bundle_fini(&b);
+    vigil_opt_free(ops->opts, p);
+    vigil_free(p);
+}
+
+static void test_unsupervised_learns_from_rows_labelled_normal(void **state)
+{
+    (void)state;
+    struct vigil_frame fr;
+    make_counter_frame(&fr);
+    size_t inc, other;
+    /* Normal learnt from the rows labelled 0: every incident row is above its threshold. */
+    recon_flags(&fr, 1, &inc, &other);
+    assert_int_equal(inc, 50);
+    assert_true(other <= NC / 50);
+    /* Learnt from every row, the incidents set the scaling and the threshold: most pass. */
+    recon_flags(&fr, 0, &inc, &other);
+    assert_true(inc < 25);
+    vigil_frame_fini(&fr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_single),
         cmocka_unit_test(test_per_entity),
         cmocka_unit_test(test_every_truncation_and_byte),
+        cmocka_unit_test(test_unsupervised_learns_from_rows_labelled_normal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
