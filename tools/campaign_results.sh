@@ -45,6 +45,15 @@ ENTITIES=$(head -n 1 "$WORK/metrics.csv" | grep -o 'name="[a-z]*"' | sort -u | c
 reading() {
     if [ -s "$DATA/reading-$1.md" ]; then cat "$DATA/reading-$1.md"; echo; fi
 }
+# Sets cols to the groups of VM $1's autoencoder and prints a table head with one column per
+# group, and a last column $2 when not empty.
+group_table_head() {
+    cols=$(head -n 1 "$WORK/ae-$1.csv" | tr ',' '\n' | grep '^score_' | sed 's/^score_//')
+    printf "| %s: fault |" "$1"; for g in $cols; do printf " %s |" "$g"; done
+    if [ -n "$2" ]; then echo " $2 |"; else echo; fi
+    printf "|---|"; for g in $cols; do printf -- "---:|"; done
+    if [ -n "$2" ]; then echo "---|"; else echo; fi
+}
 fault_name() { case $1 in 0) echo none ;; 1) echo cpu ;; 2) echo memory ;; 3) echo disk ;; 4) echo loss ;; 5) echo latency ;; *) echo "?" ;; esac; }
 
 # One VM's columns: timestamp plus every series whose labels hold name="vm".
@@ -198,9 +207,7 @@ echo "fault perfectly, 0.5 = not at all)."
 echo
 for vm in $VMS; do
     [ -s "$WORK/ae-$vm.csv" ] || continue
-    cols=$(head -n 1 "$WORK/ae-$vm.csv" | tr ',' '\n' | grep '^score_' | sed 's/^score_//')
-    printf "| %s: fault |" "$vm"; for g in $cols; do printf " %s |" "$g"; done; echo
-    printf "|---|"; for g in $cols; do printf -- "---:|"; done; echo
+    group_table_head "$vm" ""
     for c in 1 2 3 4 5; do
         # Rows with no injection (0) or this fault in this VM (1); the others are left out.
         paste -d, "$WORK/class.txt" "$WORK/l-$vm.txt" <(tail -n +2 "$WORK/ae-$vm.csv") |
@@ -224,9 +231,7 @@ echo "error is furthest above its threshold (median of score / threshold over th
 echo
 for vm in $VMS; do
     [ -s "$WORK/ae-$vm.csv" ] || continue
-    cols=$(head -n 1 "$WORK/ae-$vm.csv" | tr ',' '\n' | grep '^score_' | sed 's/^score_//')
-    printf "| %s: fault |" "$vm"; for g in $cols; do printf " %s |" "$g"; done; echo " furthest above |"
-    printf "|---|"; for g in $cols; do printf -- "---:|"; done; echo "---|"
+    group_table_head "$vm" "furthest above"
     for c in 1 2 3 4 5; do
         printf "| %s |" "$(fault_name $c)"
         paste -d, "$WORK/l-$vm.txt" <(tail -n +2 "$WORK/ae-$vm.csv") |

@@ -975,11 +975,11 @@ static void test_matches_reference(void **state)
 {
     (void)state;
     static const struct vigil_prep_params ps[] = {
-        {10 * S, 2, 1, 4, 1, 0, 0, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 0, 0, 0, 0},
-        {7 * S, 0, 0, 2, 1, 0, 0, 0, 0, 0}, {5 * S, 3, 1, 0, 0, 0, 0, 0, 0, 0},
+        {10 * S, 2, 1, 4, 1, 0, 0, 0, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 0, 0, 0, 0, 0},
+        {7 * S, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0}, {5 * S, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0},
         /* lags without temporal (lag1..6), with it (lag2..4) and rolling min/max */
-        {10 * S, 2, 1, 0, 1, 0, 6, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 4, 1, 0, 0},
-        {7 * S, 0, 0, 5, 1, 0, 0, 1, 0, 0}};
+        {10 * S, 2, 1, 0, 1, 0, 6, 0, 0, 0, 0}, {0, 1, 1, 3, 1, 0, 4, 1, 0, 0, 0},
+        {7 * S, 0, 0, 5, 1, 0, 0, 1, 0, 0, 0}};
     for (size_t c = 0; c < sizeof ps / sizeof ps[0]; c++) {
         struct vigil_frame fr, out;
         make_irregular(&fr, 100 + c);
