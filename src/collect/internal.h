@@ -397,10 +397,11 @@ struct vigil__tcp_agg {
 };
 
 /*
- * Adds the sockets of one netlink datagram (len bytes) to a. Returns 1 at
- * NLMSG_DONE, 0 when more datagrams follow, the kernel's -errno for an
- * NLMSG_ERROR, or VIGIL_EPARSE for a length that does not fit.
+ * Adds the sockets of one netlink datagram (len bytes) of the dump with
+ * sequence number seq to a; messages of other dumps are skipped. Returns 1
+ * at that dump's NLMSG_DONE, 0 when more datagrams follow, the kernel's
+ * -errno for an NLMSG_ERROR, or VIGIL_EPARSE for a length that does not fit.
  */
-int vigil__tcpinfo_parse(const void *buf, size_t len, struct vigil__tcp_agg *a);
+int vigil__tcpinfo_parse(const void *buf, size_t len, uint32_t seq, struct vigil__tcp_agg *a);
 
 #endif /* VIGIL_COLLECT_INTERNAL_H */

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -40,6 +41,8 @@
 #define RTT_HELP                                                                                   \
     "Smoothed round-trip time of established TCP sockets (tcpi_rtt): mean, max or min over "       \
     "sockets."
+/* A dump's reply not complete after this long fails the tick instead of stalling it. */
+#define RECV_TIMEOUT_MS 1000
 /* Receive buffer: the kernel fills up to about 32 KiB per datagram of a dump. */
 #define DUMP_BUF (64u << 10)
 
@@ -100,7 +103,7 @@ static void add_socket(struct vigil__tcp_agg *a, const struct inet_diag_msg *m,
     a->lost += ti->tcpi_lost;
 }
 
-int vigil__tcpinfo_parse(const void *buf, size_t len, struct vigil__tcp_agg *a)
+int vigil__tcpinfo_parse(const void *buf, size_t len, uint32_t seq, struct vigil__tcp_agg *a)
 {
     const struct nlmsghdr *h = buf;
     if (len < sizeof *h || len > INT32_MAX) {
@@ -109,6 +112,9 @@ int vigil__tcpinfo_parse(const void *buf, size_t len, struct vigil__tcp_agg *a)
     /* Signed, as NLMSG_NEXT expects: an aligned length past the end makes it negative. */
     int left = (int)len;
     for (; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_seq != seq) {
+            continue; /* the rest of an earlier dump that failed half-way */
+        }
         if (h->nlmsg_type == NLMSG_DONE) {
             return 1;
         }
@@ -149,10 +155,20 @@ int vigil__tcpinfo_parse(const void *buf, size_t len, struct vigil__tcp_agg *a)
 
 /* ---- the socket ---- */
 
+/* A NETLINK_SOCK_DIAG socket whose reads give up after RECV_TIMEOUT_MS. Returns fd or -errno. */
 static int diag_socket_here(void)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0) {
+        return -errno;
+    }
+    struct timeval tv = {RECV_TIMEOUT_MS / 1000, (RECV_TIMEOUT_MS % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 struct ns_call {
@@ -216,9 +232,10 @@ static int dump_family(struct tcpinfo *x, int family, struct vigil__tcp_agg *a)
             if (errno == EINTR) {
                 continue;
             }
-            return -errno;
+            /* SO_RCVTIMEO: a dump never takes this long; the tick goes on without it. */
+            return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
         }
-        int rc = vigil__tcpinfo_parse(x->buf, (size_t)n, a);
+        int rc = vigil__tcpinfo_parse(x->buf, (size_t)n, x->seq, a);
         if (rc != 0) {
             return rc > 0 ? 0 : rc;
         }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <linux/netlink.h>
+
 #include "../../src/collect/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,7 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     struct vigil__tcp_agg a;
     memset(&a, 0, sizeof a);
-    int rc = vigil__tcpinfo_parse(buf, size, &a);
+    /* As the dump of the first message's sequence number, then as another dump's. */
+    uint32_t seq = size >= sizeof(struct nlmsghdr) ? ((const struct nlmsghdr *)buf)->nlmsg_seq : 0;
+    int rc = vigil__tcpinfo_parse(buf, size, seq, &a);
+    rc |= vigil__tcpinfo_parse(buf, size, seq + 1, &a);
     volatile double sink = a.rtt_sum + a.rtt_max + a.rtt_min + a.send_queue + (double)a.sockets;
     (void)sink;
     (void)rc;

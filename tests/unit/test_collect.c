@@ -864,11 +864,16 @@ static void test_out_file_reads_as_frame(void **state)
 
 /* ---- tcpinfo: sock_diag dumps ---- */
 
-/* Appends one netlink message of type with payload (n bytes) to buf at *off. */
+/* The sequence number of the dump the parser is reading. */
+#define SEQ 42u
+static uint32_t nl_seq = SEQ;
+
+/* Appends one netlink message of type with payload (n bytes) and seq nl_seq to buf at *off. */
 static void nl_put(unsigned char *buf, size_t cap, size_t *off, int type, const void *payload,
                    size_t n)
 {
-    struct nlmsghdr h = {.nlmsg_len = (uint32_t)NLMSG_LENGTH(n), .nlmsg_type = (uint16_t)type};
+    struct nlmsghdr h = {
+        .nlmsg_len = (uint32_t)NLMSG_LENGTH(n), .nlmsg_type = (uint16_t)type, .nlmsg_seq = nl_seq};
     assert_true(*off + NLMSG_SPACE(n) <= cap);
     memset(buf + *off, 0, NLMSG_SPACE(n));
     memcpy(buf + *off, &h, sizeof h);
@@ -913,11 +918,11 @@ static void test_tcpinfo_parse_sums_sockets(void **state)
     nl_socket(buf, sizeof buf, &off, 0, 0, 0, 7, 0);
     struct vigil__tcp_agg a;
     memset(&a, 0, sizeof a);
-    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), 0); /* no DONE yet: more to come */
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), 0); /* no DONE yet: more to come */
     int done = 0;
     size_t off2 = 0;
     nl_put(buf, sizeof buf, &off2, NLMSG_DONE, &done, sizeof done);
-    assert_int_equal(vigil__tcpinfo_parse(buf, off2, &a), 1);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off2, SEQ, &a), 1);
     assert_int_equal(a.sockets, 4);
     assert_int_equal(a.with_rtt, 3);
     assert_true(fabs((a.rtt_sum) - (0.006)) <= 1e-12);
@@ -926,6 +931,29 @@ static void test_tcpinfo_parse_sums_sockets(void **state)
     assert_true(fabs((a.rttvar_sum) - (0.0009)) <= 1e-12);
     assert_true(fabs((a.unacked) - (3)) <= 0);
     assert_true(fabs((a.send_queue) - (157)) <= 0);
+}
+
+static void test_tcpinfo_parse_skips_other_dumps(void **state)
+{
+    (void)state;
+    unsigned char buf[4096];
+    size_t off = 0;
+    int done = 0;
+    /* The tail of an earlier dump (another seq), its DONE, then this dump's socket and DONE. */
+    nl_seq = SEQ - 1;
+    nl_socket(buf, sizeof buf, &off, 9000, 0, 5, 0, sizeof(struct tcp_info));
+    nl_put(buf, sizeof buf, &off, NLMSG_DONE, &done, sizeof done);
+    nl_seq = SEQ;
+    struct vigil__tcp_agg a;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), 0);
+    assert_int_equal(a.sockets, 0);
+    nl_socket(buf, sizeof buf, &off, 1000, 0, 1, 0, sizeof(struct tcp_info));
+    nl_put(buf, sizeof buf, &off, NLMSG_DONE, &done, sizeof done);
+    memset(&a, 0, sizeof a);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), 1);
+    assert_int_equal(a.sockets, 1);
+    assert_true(fabs(a.rtt_max - 0.001) <= 1e-12);
 }
 
 static void test_tcpinfo_parse_rejects_bad_lengths(void **state)
@@ -937,28 +965,28 @@ static void test_tcpinfo_parse_rejects_bad_lengths(void **state)
     struct vigil__tcp_agg a;
     memset(&a, 0, sizeof a);
     /* Cut inside the message: nlmsg_len says more than the datagram holds. */
-    assert_int_equal(vigil__tcpinfo_parse(buf, off - 8, &a), VIGIL_EPARSE);
-    assert_int_equal(vigil__tcpinfo_parse(buf, 10, &a), VIGIL_EPARSE);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off - 8, SEQ, &a), VIGIL_EPARSE);
+    assert_int_equal(vigil__tcpinfo_parse(buf, 10, SEQ, &a), VIGIL_EPARSE);
     /* A message too short for an inet_diag_msg. */
     off = 0;
     char small[8] = {0};
     nl_put(buf, sizeof buf, &off, SOCK_DIAG_BY_FAMILY, small, sizeof small);
-    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), VIGIL_EPARSE);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), VIGIL_EPARSE);
     /* An attribute longer than its message is not read past the message. */
     off = 0;
     nl_socket(buf, sizeof buf, &off, 1000, 500, 2, 100, sizeof(struct tcp_info));
     struct rtattr *at = (struct rtattr *)(buf + NLMSG_HDRLEN + sizeof(struct inet_diag_msg));
     at->rta_len = 60000;
     memset(&a, 0, sizeof a);
-    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), 0);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), 0);
     assert_int_equal(a.sockets, 1);
     assert_int_equal(a.with_rtt, 0);
     /* The kernel's error comes back as -errno. */
     off = 0;
     struct nlmsgerr e = {.error = -EPERM};
     nl_put(buf, sizeof buf, &off, NLMSG_ERROR, &e, sizeof e);
-    assert_int_equal(vigil__tcpinfo_parse(buf, off, &a), -EPERM);
-    assert_int_equal(vigil__tcpinfo_parse(buf, NLMSG_HDRLEN + 2, &a), VIGIL_EPARSE);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), -EPERM);
+    assert_int_equal(vigil__tcpinfo_parse(buf, NLMSG_HDRLEN + 2, SEQ, &a), VIGIL_EPARSE);
 }
 
 /* A loopback TCP connection with one exchange, so both ends have an RTT sample. */
@@ -1073,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_metrics_roundtrip_through_prom_parser),
         cmocka_unit_test(test_out_file_reads_as_frame),
         cmocka_unit_test(test_tcpinfo_parse_sums_sockets),
+        cmocka_unit_test(test_tcpinfo_parse_skips_other_dumps),
         cmocka_unit_test(test_tcpinfo_parse_rejects_bad_lengths),
         cmocka_unit_test(test_tcpinfo_live_loopback),
         cmocka_unit_test(test_tcpinfo_bad_netns_is_an_error),
