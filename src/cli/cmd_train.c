@@ -396,6 +396,13 @@ int cmd_train(int argc, char **argv)
                "(reading %.2f s); wrote %s\n",
                ops->name, feat.n, feat.f, fr.f, nd, (double)(t2 - t1) / 1e9,
                (double)(t1 - t0) / 1e9, out);
+        if (pp.normal_only && feat.y) {
+            size_t n0 = 0;
+            for (size_t i = 0; i < feat.n; i++) {
+                n0 += feat.y[i] == 0;
+            }
+            printf("  learnt normal from the %zu rows labelled 0\n", n0);
+        }
         for (size_t i = 0; i < nd && i < 20; i++) {
             const char *dwhy;
             const char *key = vigil_prep_dropped(b.prep, i, &dwhy);

@@ -116,6 +116,14 @@ int vigil__tcpinfo_parse(const void *buf, size_t len, uint32_t seq, struct vigil
             continue; /* the rest of an earlier dump that failed half-way */
         }
         if (h->nlmsg_type == NLMSG_DONE) {
+            /* A dump that failed half-way ends with an errno in its DONE (libmnl's rule). */
+            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+                int err;
+                memcpy(&err, NLMSG_DATA(h), sizeof err);
+                if (err < 0 && err > -4096) {
+                    return err;
+                }
+            }
             return 1;
         }
         if (h->nlmsg_type == NLMSG_ERROR) {
@@ -270,10 +278,14 @@ static int tcpinfo_init(struct vigil_collector *c, struct vigil_collect *set, co
     x->fd = diag_socket(pp ? pp->netns : NULL);
     if (x->fd < 0) {
         int rc = x->fd;
+        if (rc == -EPROTONOSUPPORT || rc == -EAFNOSUPPORT) {
+            return VIGIL_ENOTSUP; /* no sock_diag in this kernel: the collector is off */
+        }
+        /* The start error names the collector; the namespace file is said here. */
         vigil_error("tcpinfo: sock_diag socket%s%s: %s",
                     pp && pp->netns && *pp->netns ? " in " : "", pp && pp->netns ? pp->netns : "",
                     vigil_strerror(rc));
-        return rc == -EPROTONOSUPPORT || rc == -EAFNOSUPPORT ? VIGIL_ENOTSUP : rc;
+        return rc;
     }
     if (!(x->buf = vigil_malloc(DUMP_BUF))) {
         return -ENOMEM;

@@ -215,7 +215,12 @@ int vigil_bundle_train(struct vigil_bundle *b, const struct vigil_bundle_train_o
     float *xg = NULL;
     uint8_t *grp = NULL;
     const char **names = NULL;
-    int rc = vigil_prep_fit(&b->prep, fr, o->prep ? o->prep : &pdef, diag);
+    if (o->prep) {
+        pdef = *o->prep;
+    }
+    /* A supervised model learns from every row: normal_only is for unsupervised ones. */
+    pdef.normal_only = pdef.normal_only && !o->ops->supervised;
+    int rc = vigil_prep_fit(&b->prep, fr, &pdef, diag);
     rc = rc ? rc : vigil_prep_apply(b->prep, fr, &feat, diag);
     if (rc) {
         goto fail;
@@ -229,7 +234,7 @@ int vigil_bundle_train(struct vigil_bundle *b, const struct vigil_bundle_train_o
     if (rc) {
         goto fail;
     }
-    if (!o->ops->supervised && o->prep && o->prep->normal_only && feat.y) {
+    if (pdef.normal_only && feat.y) {
         mask_labelled(&feat);
     }
     size_t n_classes = 0;

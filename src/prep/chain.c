@@ -740,10 +740,12 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
         proto->kept[j].min = INFINITY;
         proto->kept[j].max = -INFINITY;
     }
+    size_t n_normal = 0;
     for (size_t i = 0; i < tmp.n; i++) {
         if (p->normal_only && tmp.y && tmp.y[i] > 0) {
             continue;
         }
+        n_normal++;
         const float *row = vigil_frame_row(&tmp, i);
         for (size_t j = 0; j < train->f; j++) {
             double v = row[j];
@@ -753,6 +755,11 @@ int vigil_prep_fit(struct vigil_prep **out, const struct vigil_frame *train,
                 k->max = v > k->max ? v : k->max;
             }
         }
+    }
+    if (n_normal == 0) {
+        vigil_diag_set(diag, 0, 0, "no row labelled 0 to learn normal from");
+        rc = VIGIL_EEMPTY;
+        goto fail;
     }
     for (size_t j = 0; j < train->f; j++) {
         struct kept *src = &proto->kept[j];

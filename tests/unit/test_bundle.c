@@ -313,6 +313,24 @@ static void test_unsupervised_learns_from_rows_labelled_normal(void **state)
     /* Learnt from every row, the incidents set the scaling and the threshold: most pass. */
     recon_flags(&fr, 0, &inc, &other);
     assert_true(inc < 25);
+    /* With no row labelled 0 there is nothing to learn normal from, and training says so. */
+    for (size_t i = 0; i < fr.n; i++) {
+        fr.y[i] = 1;
+    }
+    const struct vigil_model_ops *ops = vigil_model_find("kmeans");
+    void *p = vigil_calloc(1, ops->params_size);
+    assert_non_null(p);
+    assert_int_equal(vigil_opt_defaults(ops->opts, p), 0);
+    struct vigil_prep_params pp;
+    vigil_prep_params_default(&pp);
+    pp.normal_only = 1;
+    struct vigil_bundle_train_opts o = {.ops = ops, .params = p, .prep = &pp, .threads = 1};
+    struct vigil_bundle b;
+    struct vigil_diag d;
+    assert_int_equal(vigil_bundle_train(&b, &o, &fr, NULL, &d), VIGIL_EEMPTY);
+    assert_non_null(strstr(d.msg, "labelled 0"));
+    vigil_opt_free(ops->opts, p);
+    vigil_free(p);
     vigil_frame_fini(&fr);
 }
 

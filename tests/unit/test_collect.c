@@ -956,6 +956,18 @@ static void test_tcpinfo_parse_skips_other_dumps(void **state)
     assert_true(fabs(a.rtt_max - 0.001) <= 1e-12);
 }
 
+static void test_tcpinfo_parse_failed_dump(void **state)
+{
+    (void)state;
+    unsigned char buf[256];
+    size_t off = 0;
+    int err = -EINTR;
+    nl_put(buf, sizeof buf, &off, NLMSG_DONE, &err, sizeof err);
+    struct vigil__tcp_agg a;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(vigil__tcpinfo_parse(buf, off, SEQ, &a), -EINTR);
+}
+
 static void test_tcpinfo_parse_rejects_bad_lengths(void **state)
 {
     (void)state;
@@ -1035,9 +1047,10 @@ static void tcpinfo_sees(const char *netns, int want_sockets)
     double mean = value_of(c, b, "node_tcp_info_rtt_seconds{stat=\"mean\"}");
     double mx = value_of(c, b, "node_tcp_info_rtt_seconds{stat=\"max\"}");
     double mn = value_of(c, b, "node_tcp_info_rtt_seconds{stat=\"min\"}");
+    /* Every established socket of the namespace is in the dump, not only the test's pair. */
     assert_true(n >= want_sockets);
-    assert_true(mx > 0 && mx < 1);
-    assert_true(mn > 0 && mn <= mean && mean <= mx);
+    assert_true(mx > 0);
+    assert_true(mn <= mean && mean <= mx);
     assert_true(value_of(c, b, "vigil_collect_errors_total{collector=\"tcpinfo\"}") == 0);
     vigil_collect_free(c);
 }
@@ -1048,8 +1061,11 @@ static void test_tcpinfo_live_loopback(void **state)
     int fd[3];
     loopback_pair(fd);
     tcpinfo_sees(NULL, 2);
-    /* The same namespace entered through a file, as the campaign names a VM's. */
-    tcpinfo_sees("/proc/self/ns/net", 2);
+    /* The same namespace entered through a file, as the campaign names a VM's (setns needs
+     * CAP_SYS_ADMIN, even into one's own namespace). */
+    if (geteuid() == 0) {
+        tcpinfo_sees("/proc/self/ns/net", 2);
+    }
     ticks_without_alloc(tu_fixture("proc/ok"), HOST ",tcpinfo");
     for (int i = 0; i < 3; i++) {
         close(fd[i]);
@@ -1102,6 +1118,7 @@ int main(void)
         cmocka_unit_test(test_out_file_reads_as_frame),
         cmocka_unit_test(test_tcpinfo_parse_sums_sockets),
         cmocka_unit_test(test_tcpinfo_parse_skips_other_dumps),
+        cmocka_unit_test(test_tcpinfo_parse_failed_dump),
         cmocka_unit_test(test_tcpinfo_parse_rejects_bad_lengths),
         cmocka_unit_test(test_tcpinfo_live_loopback),
         cmocka_unit_test(test_tcpinfo_bad_netns_is_an_error),
