@@ -219,10 +219,11 @@ static int run(const struct data *d, int trees, int runs, int bins, struct resul
     if (ops->load(&m, ref.p, ref.len) != 0) {
         return -1;
     }
-    vigil_rf_shape(&m, &(size_t){0}, &res->nodes, &res->depth);
+    size_t n_trees;
+    vigil_rf_shape(&m, &n_trees, &res->nodes, &res->depth);
     size_t c = d->c, n = d->nte;
-    float *out = malloc(n * c * sizeof *out);
-    float *alt = malloc(n * c * sizeof *alt);
+    float *out = calloc(n * c, sizeof *out);
+    float *alt = calloc(n * c, sizeof *alt);
     /* Batch: the default walk on 1 thread (wall and CPU), then on 2 threads (wall). */
     for (int th = 1; th <= 2; th++) {
         for (int r = 0; r < (runs < 3 ? 3 : runs); r++) {
@@ -288,11 +289,14 @@ static int quality(const struct data *d, int trees, int bins, int seeds)
 {
     const struct vigil_model_ops *ops = vigil_model_find("rf");
     double roc[64], ap[64], f1[64];
-    size_t n = d->nte, c = d->c;
-    float *out = malloc(n * c * sizeof *out);
+    if (seeds < 1) {
+        return -1; /* no forest, no median */
+    }
     if (seeds > 64) {
         seeds = 64;
     }
+    size_t n = d->nte, c = d->c;
+    float *out = malloc(n * c * sizeof *out);
     for (int k = 0; k < seeds; k++) {
         struct vigil_rf_params p = {0};
         vigil_opt_defaults(ops->opts, &p);
@@ -351,6 +355,7 @@ int main(int argc, char **argv)
             trees = atoi(argv[i + 1]);
         } else if (strcmp(argv[i], "--runs") == 0) {
             runs = atoi(argv[i + 1]);
+            runs = runs < 1 ? 1 : runs; /* a median needs one run */
         } else if (strcmp(argv[i], "--bins") == 0) {
             bins = atoi(argv[i + 1]);
         } else if (strcmp(argv[i], "--quality-seeds") == 0) {

@@ -486,7 +486,7 @@ struct two {
 static void test_blocks_and_seeded_init(void **state)
 {
     (void)state;
-    struct two t1, t2;
+    struct two t1 = {0}, t2 = {0};
     size_t sizes[2] = {7, 5};
     float **p1[2] = {&t1.a, &t1.b}, **p2[2] = {&t2.a, &t2.b};
     float *b1 = vigil_nn_alloc(p1, sizes, 2), *b2 = vigil_nn_alloc(p2, sizes, 2);
