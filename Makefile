@@ -46,22 +46,34 @@ USEPKGS := $(PKGS) $(if $(HAVE_LIBVIRT),libvirt) $(if $(HAVE_NFQ),libnetfilter_q
            $(if $(HAVE_NATS),libnats)
 PKG_CFLAGS := $(shell pkg-config --cflags $(USEPKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(USEPKGS) 2>/dev/null)
+# The bus and the HTTP server load the NATS client and libmicrohttpd with
+# dlopen (src/io/nats.c, src/io/http.c), by the soname of the library
+# pkg-config points at.
+soname = $(shell objdump -p $$(pkg-config --variable=libdir $(1))/$(2).so 2>/dev/null | \
+           awk '$$1 == "SONAME" {print $$2}')
+NATS_SONAME := $(if $(HAVE_NATS),$(call soname,libnats,libnats))
+MHD_SONAME  := $(call soname,libmicrohttpd,libmicrohttpd)
 
 DEFS    := -D_GNU_SOURCE $(if $(HAVE_LIBVIRT),-DVIGIL_HAVE_LIBVIRT=1) \
-           $(if $(HAVE_NFQ),-DVIGIL_HAVE_NFQ=1) $(if $(HAVE_NATS),-DVIGIL_HAVE_NATS=1)
+           $(if $(HAVE_NFQ),-DVIGIL_HAVE_NFQ=1) $(if $(HAVE_NATS),-DVIGIL_HAVE_NATS=1) \
+           $(if $(NATS_SONAME),-DVIGIL_NATS_SONAME='"$(NATS_SONAME)"') \
+           $(if $(MHD_SONAME),-DVIGIL_MHD_SONAME='"$(MHD_SONAME)"')
 CFLAGS  := -std=c11 $(OPT) $(WARN) $(DEFS) -pthread -Iinclude $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -pthread
-# The vigil binary does not link libvirt: the libvirt collector loads it with
-# dlopen when it runs (see src/collect/libvirt.c). Tests and benchmarks that
-# drive libvirt's test driver themselves still link it.
-BIN_LDLIBS := $(filter-out $(if $(HAVE_LIBVIRT),$(shell pkg-config --libs libvirt)),$(LDLIBS)) -ldl
+# The vigil binary links neither libvirt, libnats nor libmicrohttpd: the
+# libvirt collector, the bus and the HTTP server load them with dlopen when
+# they run (src/collect/libvirt.c, src/io/nats.c, src/io/http.c). Tests and
+# benchmarks still link them (harmless: dlopen then finds them loaded).
+DL_LIBS    := $(if $(HAVE_LIBVIRT),$(shell pkg-config --libs libvirt)) \
+              $(if $(HAVE_NATS),$(shell pkg-config --libs libnats)) $(shell pkg-config --libs libmicrohttpd)
+BIN_LDLIBS := $(filter-out $(DL_LIBS),$(LDLIBS)) -ldl
 # vigil-collect: `vigil collect` on its own (vigil execs it when it sits next
-# to it), the same objects linked with libmicrohttpd alone and the NATS stub,
-# so the collector does not map the ~70 libraries of the models, plots, HTTP
-# client, SQLite and NATS (docs/perf.md, ## Collection).
-COLLECT_OBJ := $(B)/src/cli/lean/collect_main.o $(B)/src/cli/cmd_collect.o $(B)/src/cli/util.o \
-               $(B)/src/io/nats_stub.o
-COLLECT_LDLIBS := $(shell pkg-config --libs libmicrohttpd) -ldl -lm -pthread
+# to it), the same objects linked with libc alone, so the collector does not
+# map the ~70 libraries of the models, plots, HTTP client and SQLite
+# (docs/perf.md, ## Collection); --listen and --nats load libmicrohttpd and
+# the NATS client on demand.
+COLLECT_OBJ := $(B)/src/cli/lean/collect_main.o $(B)/src/cli/cmd_collect.o $(B)/src/cli/util.o
+COLLECT_LDLIBS := -Wl,--as-needed -ldl -lm -pthread
 LDFLAGS := $(LDSAN) $(EXTRA_LDFLAGS)
 
 # Each optional feature: the real file and its stub; exactly one is built.

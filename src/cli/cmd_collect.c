@@ -6,8 +6,9 @@
  *
  * `vigil collect` normally runs as build/vigil-collect (cli_collect_exec_lean):
  * the same code linked with libmicrohttpd alone, so the collector maps a
- * few libraries instead of the ~70 the models, plots, HTTP client, SQLite
- * and NATS bring (docs/perf.md, "## Collection").
+ * few libraries instead of the ~70 the models, plots, HTTP client and SQLite
+ * bring; with --nats the bus loads the NATS client when it connects
+ * (docs/perf.md, "## Collection").
  *
  * SIGINT and SIGTERM are blocked in every thread (the HTTP server's
  * included) and waited for with sigtimedwait between ticks, so a stop request
@@ -240,13 +241,6 @@ static int parse_args(int argc, char **argv, struct collect_args *a)
 
 void cli_collect_exec_lean(char **argv)
 {
-    /* NATS needs libnats and OpenSSL, which vigil-collect does not map: stay in process.
-     * getopt_long takes any prefix of --nats, and no other long option starts with --n. */
-    for (char **a = argv + 1; *a; a++) {
-        if (strncmp(*a, "--n", 3) == 0) {
-            return;
-        }
-    }
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
     if (n <= 0) {
@@ -302,9 +296,6 @@ int cmd_collect(int argc, char **argv)
     if (a.listen && vigil_http_parse_listen(a.listen, addr, sizeof addr, &port) != 0) {
         return cli_usage("collect", "--listen: expected ADDR:PORT with an IPv4 address, got '%s'",
                          a.listen);
-    }
-    if (a.nats && !vigil_bus_available()) {
-        return cli_fail("collect: --nats: this build has no NATS client (libnats)");
     }
 
     /* Block the stop signals before any thread starts so only sigtimedwait sees them. */

@@ -25,7 +25,6 @@
  * mapped until exit (RTLD_NODELETE) because libvirt keeps thread-local state
  * that an unload would leave dangling.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include <libvirt/virterror.h>
 
 #include "internal.h"
+#include "vigil/dl.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 
@@ -192,14 +192,15 @@ struct virt {
 #undef VIRT_PTR
 };
 
-/* dlsym that remembers the first missing name. */
-static void *virt_sym(void *dl, const char *name, const char **missing)
+/* Fills v's table from dl; returns the first missing name or NULL. */
+static const char *virt_resolve(void *dl, void *ctx)
 {
-    void *p = dlsym(dl, name);
-    if (!p && !*missing) {
-        *missing = name;
-    }
-    return p;
+    struct virt *v = ctx;
+    const char *missing = NULL;
+#define VIRT_LOAD(f) v->f = (__typeof__(v->f))vigil_dl_sym(dl, #f, &missing);
+    VIRT_FUNCS(VIRT_LOAD)
+#undef VIRT_LOAD
+    return missing;
 }
 
 /*
@@ -208,17 +209,10 @@ static void *virt_sym(void *dl, const char *name, const char **missing)
  */
 static int virt_load(struct virt *v)
 {
-    v->dl = dlopen("libvirt.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    char why[256];
+    v->dl = vigil_dl_load("libvirt.so.0", virt_resolve, v, why, sizeof why);
     if (!v->dl) {
-        vigil_info("libvirt: cannot load libvirt.so.0: %s", dlerror());
-        return VIGIL_ENOTSUP;
-    }
-    const char *missing = NULL;
-#define VIRT_LOAD(f) v->f = (__typeof__(v->f))virt_sym(v->dl, #f, &missing);
-    VIRT_FUNCS(VIRT_LOAD)
-#undef VIRT_LOAD
-    if (missing) {
-        vigil_info("libvirt: libvirt.so.0 has no %s", missing);
+        vigil_info("libvirt: %s", why);
         return VIGIL_ENOTSUP;
     }
     return 0;
@@ -226,9 +220,7 @@ static int virt_load(struct virt *v)
 
 static void virt_unload(struct virt *v)
 {
-    if (v->dl) {
-        dlclose(v->dl); /* RTLD_NODELETE: drops the reference, keeps the mapping */
-    }
+    vigil_dl_close(v->dl); /* RTLD_NODELETE: drops the reference, keeps the mapping */
     v->dl = NULL;
 }
 

@@ -237,11 +237,11 @@ static int filesystem_init(struct vigil_collector *c, struct vigil_collect *set,
     if (!x->m || !x->root) {
         return -ENOMEM;
     }
-    if (vigil__filter_init(&x->ex_types, pp->exclude_types) ||
-        vigil__filter_init(&x->ex_mounts, pp->exclude_mounts)) {
-        return VIGIL_ECONFIG;
+    int rc = vigil__filter_init(&x->ex_types, pp->exclude_types);
+    if (rc || (rc = vigil__filter_init(&x->ex_mounts, pp->exclude_mounts)) != 0) {
+        return rc;
     }
-    int rc = vigil__pfile_open(&x->f, root, "proc/self/mounts");
+    rc = vigil__pfile_open(&x->f, root, "proc/self/mounts");
     return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
 }
 

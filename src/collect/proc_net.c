@@ -159,8 +159,9 @@ static int netstat_init(struct vigil_collector *c, struct vigil_collect *set, co
         vigil__pfile_init(&x->f[i]);
         vigil__rowmap_init(&x->rows[i]);
     }
-    if (vigil__filter_init(&x->include, pp->fields)) {
-        return VIGIL_ECONFIG;
+    int frc = vigil__filter_init(&x->include, pp->fields);
+    if (frc) {
+        return frc;
     }
     int found = 0;
     for (int i = 0; i < 3; i++) {

@@ -318,10 +318,11 @@ int vigil__keyed_new(struct vigil_collector *c, const char *root, const char *re
     if (owner) {
         vigil__rowmap_own(&k->rows, owner, /* stride = */ 1);
     }
-    if (vigil__filter_init(&k->filt, pat)) {
-        return VIGIL_ECONFIG;
+    int rc = vigil__filter_init(&k->filt, pat);
+    if (rc) {
+        return rc;
     }
-    int rc = vigil__pfile_open(&k->f, root, rel);
+    rc = vigil__pfile_open(&k->f, root, rel);
     if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES) {
         return VIGIL_ENOTSUP;
     }
@@ -387,32 +388,35 @@ int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_
 
 int vigil__filter_init(struct vigil__filter *f, const char *pat)
 {
-    f->on = 0;
+    f->pat = NULL;
     if (!pat || !*pat) {
         return 0;
     }
-    if (regcomp(&f->re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+    regex_t re;
+    if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
         return VIGIL_ECONFIG;
     }
-    f->on = 1;
-    return 0;
+    regfree(&re);
+    f->pat = vigil_strdup(pat);
+    return f->pat ? 0 : -ENOMEM;
 }
 
 void vigil__filter_fini(struct vigil__filter *f)
 {
-    if (f->on) {
-        regfree(&f->re);
-        f->on = 0;
-    }
+    vigil_free(f->pat);
+    f->pat = NULL;
 }
 
 int vigil__filter_match(const struct vigil__filter *f, const char *s, size_t n)
 {
     char tmp[512];
-    if (!f->on || n >= sizeof tmp) {
+    regex_t re;
+    if (!f->pat || n >= sizeof tmp || regcomp(&re, f->pat, REG_EXTENDED | REG_NOSUB) != 0) {
         return 0;
     }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    return regexec(&f->re, tmp, 0, NULL, 0) == 0;
+    int hit = regexec(&re, tmp, 0, NULL, 0) == 0;
+    regfree(&re);
+    return hit;
 }

@@ -8,6 +8,12 @@
  * A snapshot blob is handed to libmicrohttpd as the response buffer with a
  * release callback, so a scrape costs no copy and the loop never waits for a
  * slow client: it renders into another blob.
+ *
+ * libmicrohttpd is not linked: the first server start loads it with dlopen
+ * (the soname pkg-config's library had at build time, VIGIL_MHD_SONAME).
+ * Loading it initialises GnuTLS and the libraries under it (p11-kit,
+ * nettle, gmp...), about 2.4 MB resident, which a `vigil collect --nats`
+ * that serves no HTTP does not need (docs/perf.md, ## Collection).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,9 +28,54 @@
 
 #include <microhttpd.h>
 
+#include "vigil/dl.h"
 #include "vigil/http.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
+
+#ifndef VIGIL_MHD_SONAME
+#define VIGIL_MHD_SONAME "libmicrohttpd.so"
+#endif
+
+/* ---- libmicrohttpd's entry points, loaded on first start ---- */
+
+#define MHD_FUNCS(X)                                                                               \
+    X(MHD_add_response_header)                                                                     \
+    X(MHD_create_response_from_buffer)                                                             \
+    X(MHD_create_response_from_buffer_with_free_callback)                                          \
+    X(MHD_create_response_from_buffer_with_free_callback_cls)                                      \
+    X(MHD_destroy_response)                                                                        \
+    X(MHD_lookup_connection_value)                                                                 \
+    X(MHD_queue_response)                                                                          \
+    X(MHD_start_daemon)                                                                            \
+    X(MHD_stop_daemon)
+
+/* One typed pointer per entry point, named like it, checked against microhttpd.h. */
+static struct {
+    void *dl;
+    char why[256]; /* why loading failed, for every later diagnostic */
+#define MHD_PTR(f) __typeof__(f) *f;
+    MHD_FUNCS(MHD_PTR)
+#undef MHD_PTR
+} api;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+
+#define MHD(f) (api.f)
+
+static const char *api_resolve(void *dl, void *ctx)
+{
+    (void)ctx;
+    const char *missing = NULL;
+#define MHD_LOAD(f) api.f = (__typeof__(api.f))vigil_dl_sym(dl, #f, &missing);
+    MHD_FUNCS(MHD_LOAD)
+#undef MHD_LOAD
+    return missing;
+}
+
+static void api_load(void)
+{
+    api.dl = vigil_dl_load(VIGIL_MHD_SONAME, api_resolve, NULL, api.why, sizeof api.why);
+}
 
 /* ---- snapshots ---- */
 
@@ -144,23 +195,23 @@ void vigil_http_conf_default(struct vigil_http_conf *c)
 
 const char *vigil_http_arg(const struct vigil_http_req *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+    return MHD(MHD_lookup_connection_value)(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *text,
                                  const char *allow)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+        MHD(MHD_create_response_from_buffer)(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     if (!r) {
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD(MHD_add_response_header)(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     if (allow) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+        MHD(MHD_add_response_header)(r, MHD_HTTP_HEADER_ALLOW, allow);
     }
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
+    enum MHD_Result ret = MHD(MHD_queue_response)(conn, status, r);
+    MHD(MHD_destroy_response)(r);
     return ret;
 }
 
@@ -213,7 +264,7 @@ static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn
         if (!b) {
             return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no data yet\n", NULL);
         }
-        r = MHD_create_response_from_buffer_with_free_callback_cls(
+        r = MHD(MHD_create_response_from_buffer_with_free_callback_cls)(
             b->b.len, b->b.len ? b->b.p : (void *)"", blob_release, b);
         if (!r) {
             blob_release(b);
@@ -224,23 +275,22 @@ static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn
         /* The body buffer goes to libmicrohttpd, which frees it with vigil_free. */
         size_t n = resp.body.len;
         char *p = resp.body.p;
-        r = p ? MHD_create_response_from_buffer_with_free_callback(n, p, vigil_free)
-              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        r = p ? MHD(MHD_create_response_from_buffer_with_free_callback)(n, p, vigil_free)
+              : MHD(MHD_create_response_from_buffer)(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!r) {
             vigil_free(p);
             return MHD_NO;
         }
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, r);
-    MHD_destroy_response(r);
+    MHD(MHD_add_response_header)(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    enum MHD_Result ret = MHD(MHD_queue_response)(conn, (unsigned)resp.status, r);
+    MHD(MHD_destroy_response)(r);
     return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     (void)upload_data;
@@ -309,6 +359,11 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
                      struct vigil_diag *diag)
 {
     *out = NULL;
+    pthread_once(&api_once, api_load);
+    if (!api.dl) {
+        vigil_diag_set(diag, 0, 0, "http: libmicrohttpd: %s", api.why);
+        return VIGIL_ENOTSUP;
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(conf->port)};
     const char *addr = conf->addr ? conf->addr : "127.0.0.1";
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
@@ -334,7 +389,7 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     socklen_t sl = sizeof sa;
     getsockname(h->fd, (struct sockaddr *)&sa, &sl);
     h->port = ntohs(sa.sin_port);
-    h->d = MHD_start_daemon(
+    h->d = MHD(MHD_start_daemon)(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_CONNECTION_LIMIT,
         conf->max_conns ? conf->max_conns : 32u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -372,7 +427,7 @@ void vigil_http_stop(struct vigil_http *h)
     if (!h) {
         return;
     }
-    MHD_stop_daemon(h->d);
+    MHD(MHD_stop_daemon)(h->d);
     close(h->fd);
     vigil_free(h);
 }

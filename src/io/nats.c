@@ -8,15 +8,108 @@
  * Built only when pkg-config finds libnats; src/io/nats_stub.c stands in
  * otherwise. No retry policy lives here: reconnection is the client's, and
  * redelivery is the server's (ack wait).
+ *
+ * The client is not linked: the first connect loads it with dlopen (the
+ * soname pkg-config's library had at build time, VIGIL_NATS_SONAME), so a
+ * process that never publishes does not map libnats, libssl and libcrypto
+ * (about 4 MB resident once OpenSSL initialises). That keeps `vigil-collect
+ * --nats` under 10 MB (docs/perf.md, ## Collection). The library stays
+ * mapped until exit (RTLD_NODELETE): the client keeps threads and
+ * thread-local state.
  */
 #include <errno.h>
 #include <nats/nats.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vigil/bus.h"
+#include "vigil/dl.h"
 #include "vigil/mem.h"
+
+#ifndef VIGIL_NATS_SONAME
+#define VIGIL_NATS_SONAME "libnats.so"
+#endif
+
+#define NATS_FUNCS(X)                                                                              \
+    X(jsCtx_Destroy)                                                                               \
+    X(jsMsgMetaData_Destroy)                                                                       \
+    X(jsOptions_Init)                                                                              \
+    X(jsPubAck_Destroy)                                                                            \
+    X(jsPubOptions_Init)                                                                           \
+    X(jsStreamConfig_Init)                                                                         \
+    X(jsStreamInfo_Destroy)                                                                        \
+    X(jsSubOptions_Init)                                                                           \
+    X(js_AddStream)                                                                                \
+    X(js_DeleteStream)                                                                             \
+    X(js_GetStreamInfo)                                                                            \
+    X(js_Publish)                                                                                  \
+    X(js_PublishAsync)                                                                             \
+    X(js_PublishAsyncComplete)                                                                     \
+    X(js_PullSubscribe)                                                                            \
+    X(natsConnection_Close)                                                                        \
+    X(natsConnection_Connect)                                                                      \
+    X(natsConnection_Destroy)                                                                      \
+    X(natsConnection_FlushTimeout)                                                                 \
+    X(natsConnection_JetStream)                                                                    \
+    X(natsMsgList_Destroy)                                                                         \
+    X(natsMsg_Ack)                                                                                 \
+    X(natsMsg_GetData)                                                                             \
+    X(natsMsg_GetDataLength)                                                                       \
+    X(natsMsg_GetMetaData)                                                                         \
+    X(natsMsg_GetSubject)                                                                          \
+    X(natsMsg_Nak)                                                                                 \
+    X(natsMsg_NakWithDelay)                                                                        \
+    X(natsOptions_Create)                                                                          \
+    X(natsOptions_Destroy)                                                                         \
+    X(natsOptions_SetMaxReconnect)                                                                 \
+    X(natsOptions_SetName)                                                                         \
+    X(natsOptions_SetReconnectWait)                                                                \
+    X(natsOptions_SetTimeout)                                                                      \
+    X(natsOptions_SetURL)                                                                          \
+    X(natsStatus_GetText)                                                                          \
+    X(natsSubscription_Destroy)                                                                    \
+    X(natsSubscription_Fetch)                                                                      \
+    X(nats_GetLastError)
+
+/* One typed pointer per entry point, named like it, checked against nats.h's prototypes. */
+static struct {
+    void *dl;
+    char why[256]; /* why loading failed, for every later diagnostic */
+#define NATS_PTR(f) __typeof__(f) *f;
+    NATS_FUNCS(NATS_PTR)
+#undef NATS_PTR
+} api;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+
+#define NATS(f) (api.f)
+
+static const char *api_resolve(void *dl, void *ctx)
+{
+    (void)ctx;
+    const char *missing = NULL;
+#define NATS_LOAD(f) api.f = (__typeof__(api.f))vigil_dl_sym(dl, #f, &missing);
+    NATS_FUNCS(NATS_LOAD)
+#undef NATS_LOAD
+    return missing;
+}
+
+static void api_load(void)
+{
+    api.dl = vigil_dl_load(VIGIL_NATS_SONAME, api_resolve, NULL, api.why, sizeof api.why);
+}
+
+/* 0 once the client is loaded; else VIGIL_ENOTSUP with the reason in diag. */
+static int api_ready(struct vigil_diag *diag)
+{
+    pthread_once(&api_once, api_load);
+    if (!api.dl) {
+        vigil_diag_set(diag, 0, 0, "nats: the NATS client: %s", api.why);
+        return VIGIL_ENOTSUP;
+    }
+    return 0;
+}
 
 #define ASYNC_MAX_PENDING 256
 
@@ -34,7 +127,7 @@ struct vigil_bus_sub {
 
 int vigil_bus_available(void)
 {
-    return 1;
+    return api_ready(NULL) == 0;
 }
 
 static int map_status(natsStatus s)
@@ -64,13 +157,13 @@ static int map_status(natsStatus s)
 /* Records the client's text for s in diag and returns the mapped code. */
 static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_diag *diag)
 {
-    const char *last = nats_GetLastError(NULL);
+    const char *last = NATS(nats_GetLastError)(NULL);
     if (jerr) {
         vigil_diag_set(diag, 0, 0, "nats: %s: %s (JetStream error %d)", what,
-                       last && *last ? last : natsStatus_GetText(s), (int)jerr);
+                       last && *last ? last : NATS(natsStatus_GetText)(s), (int)jerr);
     } else {
         vigil_diag_set(diag, 0, 0, "nats: %s: %s", what,
-                       last && *last ? last : natsStatus_GetText(s));
+                       last && *last ? last : NATS(natsStatus_GetText)(s));
     }
     return map_status(s);
 }
@@ -87,46 +180,50 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
                       struct vigil_diag *diag)
 {
     *out = NULL;
+    int rc = api_ready(diag);
+    if (rc) {
+        return rc;
+    }
     struct vigil_bus *b = vigil_calloc(1, sizeof *b);
     if (!b) {
         return -ENOMEM;
     }
     atomic_init(&b->failed, 0);
     natsOptions *o = NULL;
-    natsStatus s = natsOptions_Create(&o);
+    natsStatus s = NATS(natsOptions_Create)(&o);
     if (s == NATS_OK) {
-        s = natsOptions_SetURL(o, url);
+        s = NATS(natsOptions_SetURL)(o, url);
     }
     if (s == NATS_OK && name) {
-        s = natsOptions_SetName(o, name);
+        s = NATS(natsOptions_SetName)(o, name);
     }
     if (s == NATS_OK) {
-        s = natsOptions_SetTimeout(o, 2000);
+        s = NATS(natsOptions_SetTimeout)(o, 2000);
     }
     if (s == NATS_OK) {
-        s = natsOptions_SetMaxReconnect(o, 60);
+        s = NATS(natsOptions_SetMaxReconnect)(o, 60);
     }
     if (s == NATS_OK) {
-        s = natsOptions_SetReconnectWait(o, 500);
+        s = NATS(natsOptions_SetReconnectWait)(o, 500);
     }
     if (s == NATS_OK) {
-        s = natsConnection_Connect(&b->nc, o);
+        s = NATS(natsConnection_Connect)(&b->nc, o);
     }
-    natsOptions_Destroy(o);
+    NATS(natsOptions_Destroy)(o);
     if (s != NATS_OK) {
-        int rc = fail(s, 0, url, diag);
+        rc = fail(s, 0, url, diag);
         vigil_free(b);
         return rc;
     }
     jsOptions jo;
-    jsOptions_Init(&jo);
+    NATS(jsOptions_Init)(&jo);
     jo.Wait = 5000;
     jo.PublishAsync.MaxPending = ASYNC_MAX_PENDING;
     jo.PublishAsync.ErrHandler = on_async_error;
     jo.PublishAsync.ErrHandlerClosure = b;
-    s = natsConnection_JetStream(&b->js, b->nc, &jo);
+    s = NATS(natsConnection_JetStream)(&b->js, b->nc, &jo);
     if (s != NATS_OK) {
-        int rc = fail(s, 0, "jetstream", diag);
+        rc = fail(s, 0, "jetstream", diag);
         vigil_bus_close(b);
         return rc;
     }
@@ -140,14 +237,14 @@ void vigil_bus_close(struct vigil_bus *b)
         return;
     }
     if (b->nc) {
-        natsConnection_FlushTimeout(b->nc, 2000);
+        NATS(natsConnection_FlushTimeout)(b->nc, 2000);
     }
     if (b->js) {
-        jsCtx_Destroy(b->js);
+        NATS(jsCtx_Destroy)(b->js);
     }
     if (b->nc) {
-        natsConnection_Close(b->nc);
-        natsConnection_Destroy(b->nc);
+        NATS(natsConnection_Close)(b->nc);
+        NATS(natsConnection_Destroy)(b->nc);
     }
     vigil_free(b);
 }
@@ -157,16 +254,16 @@ int vigil_bus_ensure_stream(struct vigil_bus *b, const struct vigil_bus_stream *
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, b->js, st->name, NULL, &jerr);
+    natsStatus s = NATS(js_GetStreamInfo)(&si, b->js, st->name, NULL, &jerr);
     if (s == NATS_OK) {
-        jsStreamInfo_Destroy(si);
+        NATS(jsStreamInfo_Destroy)(si);
         return 0;
     }
     if (s != NATS_NOT_FOUND) {
         return fail(s, jerr, st->name, diag);
     }
     jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
+    NATS(jsStreamConfig_Init)(&cfg);
     const char *subjects[1] = {st->subjects};
     cfg.Name = st->name;
     cfg.Subjects = subjects;
@@ -178,24 +275,24 @@ int vigil_bus_ensure_stream(struct vigil_bus *b, const struct vigil_bus_stream *
         cfg.MaxBytes = st->max_bytes;
     }
     jerr = 0;
-    s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
+    s = NATS(js_AddStream)(&si, b->js, &cfg, NULL, &jerr);
     if (s != NATS_OK) {
         /* Another process may have created it between the two calls. */
         jsErrCode j2 = 0;
-        if (js_GetStreamInfo(&si, b->js, st->name, NULL, &j2) == NATS_OK) {
-            jsStreamInfo_Destroy(si);
+        if (NATS(js_GetStreamInfo)(&si, b->js, st->name, NULL, &j2) == NATS_OK) {
+            NATS(jsStreamInfo_Destroy)(si);
             return 0;
         }
         return fail(s, jerr, st->name, diag);
     }
-    jsStreamInfo_Destroy(si);
+    NATS(jsStreamInfo_Destroy)(si);
     return 0;
 }
 
 int vigil_bus_delete_stream(struct vigil_bus *b, const char *name, struct vigil_diag *diag)
 {
     jsErrCode jerr = 0;
-    natsStatus s = js_DeleteStream(b->js, name, NULL, &jerr);
+    natsStatus s = NATS(js_DeleteStream)(b->js, name, NULL, &jerr);
     return s == NATS_OK ? 0 : fail(s, jerr, name, diag);
 }
 
@@ -206,12 +303,12 @@ int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, s
         return -EINVAL;
     }
     jsPubOptions po;
-    jsPubOptions_Init(&po);
+    NATS(jsPubOptions_Init)(&po);
     po.MsgId = msg_id;
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
-    natsStatus s = js_Publish(&ack, b->js, subject, p, (int)n, &po, &jerr);
-    jsPubAck_Destroy(ack);
+    natsStatus s = NATS(js_Publish)(&ack, b->js, subject, p, (int)n, &po, &jerr);
+    NATS(jsPubAck_Destroy)(ack);
     return s == NATS_OK ? 0 : fail(s, jerr, subject, diag);
 }
 
@@ -222,18 +319,18 @@ int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void
         return -EINVAL;
     }
     jsPubOptions po;
-    jsPubOptions_Init(&po);
+    NATS(jsPubOptions_Init)(&po);
     po.MsgId = msg_id;
-    natsStatus s = js_PublishAsync(b->js, subject, p, (int)n, &po);
+    natsStatus s = NATS(js_PublishAsync)(b->js, subject, p, (int)n, &po);
     return s == NATS_OK ? 0 : fail(s, 0, subject, diag);
 }
 
 int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil_diag *diag)
 {
     jsPubOptions po;
-    jsPubOptions_Init(&po);
+    NATS(jsPubOptions_Init)(&po);
     po.MaxWait = timeout_ns / 1000000 > 0 ? timeout_ns / 1000000 : 1;
-    natsStatus s = js_PublishAsyncComplete(b->js, &po);
+    natsStatus s = NATS(js_PublishAsyncComplete)(b->js, &po);
     if (s != NATS_OK) {
         return fail(s, 0, "waiting for publish acks", diag);
     }
@@ -266,7 +363,7 @@ int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
     }
     sub->bus = b;
     jsSubOptions so;
-    jsSubOptions_Init(&so);
+    NATS(jsSubOptions_Init)(&so);
     so.Stream = c->stream;
     so.Config.Durable = c->durable;
     so.Config.AckPolicy = js_AckExplicit;
@@ -277,7 +374,8 @@ int vigil_bus_subscribe(struct vigil_bus *b, const struct vigil_bus_consumer *c,
         so.Config.DeliverPolicy = js_DeliverNew;
     }
     jsErrCode jerr = 0;
-    natsStatus s = js_PullSubscribe(&sub->sub, b->js, c->subject, c->durable, NULL, &so, &jerr);
+    natsStatus s =
+        NATS(js_PullSubscribe)(&sub->sub, b->js, c->subject, c->durable, NULL, &so, &jerr);
     if (s != NATS_OK) {
         int rc = fail(s, jerr, c->durable, diag);
         vigil_free(sub);
@@ -292,9 +390,9 @@ void vigil_bus_unsubscribe(struct vigil_bus_sub *s)
     if (!s) {
         return;
     }
-    natsMsgList_Destroy(&s->list);
+    NATS(natsMsgList_Destroy)(&s->list);
     /* Destroy, not Unsubscribe: the durable consumer must outlive this worker. */
-    natsSubscription_Destroy(s->sub);
+    NATS(natsSubscription_Destroy)(s->sub);
     vigil_free(s);
 }
 
@@ -302,15 +400,15 @@ int vigil_bus_fetch(struct vigil_bus_sub *s, struct vigil_bus_msg *msgs, size_t 
                     int64_t timeout_ns, size_t *n, struct vigil_diag *diag)
 {
     *n = 0;
-    natsMsgList_Destroy(&s->list);
+    NATS(natsMsgList_Destroy)(&s->list);
     memset(&s->list, 0, sizeof s->list);
     if (max == 0) {
         return 0;
     }
     int64_t ms = timeout_ns / 1000000;
     jsErrCode jerr = 0;
-    natsStatus st = natsSubscription_Fetch(&s->list, s->sub, max > 4096 ? 4096 : (int)max,
-                                           ms > 0 ? ms : 1, &jerr);
+    natsStatus st = NATS(natsSubscription_Fetch)(&s->list, s->sub, max > 4096 ? 4096 : (int)max,
+                                                 ms > 0 ? ms : 1, &jerr);
     if (st == NATS_TIMEOUT) {
         return 0;
     }
@@ -320,19 +418,19 @@ int vigil_bus_fetch(struct vigil_bus_sub *s, struct vigil_bus_msg *msgs, size_t 
     for (int i = 0; i < s->list.Count && (size_t)i < max; i++) {
         natsMsg *m = s->list.Msgs[i];
         struct vigil_bus_msg *o = &msgs[*n];
-        o->data = natsMsg_GetData(m);
-        o->len = (size_t)natsMsg_GetDataLength(m);
-        o->subject = natsMsg_GetSubject(m);
+        o->data = NATS(natsMsg_GetData)(m);
+        o->len = (size_t)NATS(natsMsg_GetDataLength)(m);
+        o->subject = NATS(natsMsg_GetSubject)(m);
         o->impl = m;
         o->stream_seq = 0;
         o->delivered = 1;
         o->ts_ns = 0;
         jsMsgMetaData *meta = NULL;
-        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+        if (NATS(natsMsg_GetMetaData)(&meta, m) == NATS_OK) {
             o->stream_seq = meta->Sequence.Stream;
             o->delivered = meta->NumDelivered;
             o->ts_ns = meta->Timestamp;
-            jsMsgMetaData_Destroy(meta);
+            NATS(jsMsgMetaData_Destroy)(meta);
         }
         (*n)++;
     }
@@ -341,12 +439,13 @@ int vigil_bus_fetch(struct vigil_bus_sub *s, struct vigil_bus_msg *msgs, size_t 
 
 int vigil_bus_ack(struct vigil_bus_msg *m)
 {
-    return map_status(natsMsg_Ack((natsMsg *)m->impl, NULL));
+    return map_status(NATS(natsMsg_Ack)((natsMsg *)m->impl, NULL));
 }
 
 int vigil_bus_nak(struct vigil_bus_msg *m, int64_t delay_ns)
 {
-    natsStatus s = delay_ns > 0 ? natsMsg_NakWithDelay((natsMsg *)m->impl, delay_ns / 1000000, NULL)
-                                : natsMsg_Nak((natsMsg *)m->impl, NULL);
+    natsStatus s = delay_ns > 0
+                       ? NATS(natsMsg_NakWithDelay)((natsMsg *)m->impl, delay_ns / 1000000, NULL)
+                       : NATS(natsMsg_Nak)((natsMsg *)m->impl, NULL);
     return map_status(s);
 }

@@ -14,6 +14,7 @@
 #include "vigil/buf.h"
 #include "vigil/clock.h"
 #include "vigil/config.h"
+#include "vigil/dl.h"
 #include "vigil/frame.h"
 #include "vigil/lines.h"
 #include "vigil/mem.h"
@@ -184,6 +185,35 @@ static void test_rng_is_deterministic_and_uniform(void **state)
     assert_true(seen == (1ULL << 50) - 1);
 }
 
+/* Fills the table {fn} with the one name in ctx. */
+static const char *resolve_one(void *dl, void *ctx)
+{
+    const char **name = ctx;
+    const char *missing = NULL;
+    void *p = vigil_dl_sym(dl, name[0], &missing);
+    name[1] = p ? "found" : NULL;
+    return missing;
+}
+
+static void test_dl_load(void **state)
+{
+    (void)state;
+    char why[256] = "";
+    const char *want[2] = {"strlen", NULL};
+    void *dl = vigil_dl_load("libc.so.6", resolve_one, want, why, sizeof why);
+    assert_non_null(dl);
+    assert_string_equal(want[1], "found");
+    vigil_dl_close(dl);
+
+    const char *absent[2] = {"vigil_no_such_symbol", NULL};
+    assert_null(vigil_dl_load("libc.so.6", resolve_one, absent, why, sizeof why));
+    assert_string_equal(why, "libc.so.6 has no vigil_no_such_symbol");
+
+    assert_null(vigil_dl_load("libvigil-absent.so.9", resolve_one, want, why, sizeof why));
+    assert_non_null(strstr(why, "cannot load libvigil-absent.so.9: "));
+    vigil_dl_close(NULL);
+}
+
 static void test_duration_parse(void **state)
 {
     (void)state;
@@ -198,6 +228,10 @@ static void test_duration_parse(void **state)
     assert_true(ns == 1500000000LL);
     assert_int_equal(vigil_duration_parse("3h", 2, &ns), 0);
     assert_true(ns == 3LL * 3600 * 1000000000LL);
+    assert_int_equal(vigil_duration_parse("1.6ns", 5, &ns), 0); /* rounded to the nearest ns */
+    assert_true(ns == 2);
+    assert_int_equal(vigil_duration_parse("2.4ns", 5, &ns), 0);
+    assert_true(ns == 2);
     assert_int_equal(vigil_duration_parse("", 0, &ns), VIGIL_EPARSE);
     assert_int_equal(vigil_duration_parse("10x", 3, &ns), VIGIL_EPARSE);
     assert_int_equal(vigil_duration_parse("ms", 2, &ns), VIGIL_EPARSE);
@@ -537,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_ring_overwrites_oldest),
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
         cmocka_unit_test(test_duration_parse),
+        cmocka_unit_test(test_dl_load),
         cmocka_unit_test(test_opt_defaults_set_and_bounds),
         cmocka_unit_test(test_config_yaml_sections),
         cmocka_unit_test(test_config_oom_sweep),
