@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Resident memory of `vigil collect` in its three serving modes: /metrics over
+# HTTP (--listen), publishing to NATS JetStream (--nats, a local nats-server
+# -js started here), and both. Each run starts the collector at 100 ms, waits
+# SECS seconds and reads Rss and Pss from /proc/PID/smaps_rollup; prints every
+# run and the median of RUNS per mode, and the libraries the collector mapped.
+#
+#   bench/collect_rss.sh                     # RUNS=5 SECS=6
+#   VIGIL_BIN=/tmp/base/vigil bench/collect_rss.sh    # another build
+#   VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/collect_rss.sh
+set -u
+cd "$(dirname "$0")/.."
+VIGIL=${VIGIL_BIN:-./vigil}
+RUNS=${RUNS:-5}
+SECS=${SECS:-6}
+VIGIL_ARGS=${VIGIL_ARGS:-}
+NATS=$(command -v nats-server || true)
+if [ -z "$NATS" ]; then echo "skip: nats-server not installed"; exit 0; fi
+TMP=$(mktemp -d /tmp/vigil-rss-XXXXXX)
+NPID=
+cleanup() { [ -n "$NPID" ] && kill "$NPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+
+P=$(free_port)
+"$NATS" -js -a 127.0.0.1 -p "$P" -sd "$TMP/js" >"$TMP/nats.log" 2>&1 &
+NPID=$!
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$P") 2>/dev/null && break
+    sleep 0.1
+done
+URL="nats://127.0.0.1:$P"
+echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms $VIGIL_ARGS, ${SECS}s per run"
+for mode in listen nats both; do
+    case $mode in
+    listen) args=(--listen 127.0.0.1:0) ;;
+    nats) args=(--nats "$URL") ;;
+    both) args=(--listen 127.0.0.1:0 --nats "$URL") ;;
+    esac
+    : >"$TMP/rss"
+    : >"$TMP/pss"
+    for run in $(seq 1 "$RUNS"); do
+        # shellcheck disable=SC2086
+        "$VIGIL" collect --interval 100ms -q "${args[@]}" $VIGIL_ARGS 2>"$TMP/v.log" &
+        VP=$!
+        sleep "$SECS"
+        if ! kill -0 "$VP" 2>/dev/null; then
+            echo "$mode: vigil collect exited early:"; cat "$TMP/v.log"; exit 1
+        fi
+        rss=$(awk '/^Rss:/ {print $2}' /proc/$VP/smaps_rollup)
+        pss=$(awk '/^Pss:/ {print $2}' /proc/$VP/smaps_rollup)
+        [ "$run" = 1 ] && libs=$(awk '$6 ~ /\.so/ {print $6}' /proc/$VP/maps | sort -u | wc -l) &&
+            exe=$(basename "$(readlink /proc/$VP/exe)")
+        kill "$VP"; wait "$VP" 2>/dev/null
+        echo "$rss" >>"$TMP/rss"
+        echo "$pss" >>"$TMP/pss"
+        printf '%-6s run %d: RSS %6d kB  PSS %6d kB\n' "$mode" "$run" "$rss" "$pss"
+    done
+    printf '%-6s median: RSS %.1f MB, PSS %.1f MB (%s, %d libraries mapped)\n' "$mode" \
+        "$(median <"$TMP/rss" | awk '{print $1 / 1024}')" "$(median <"$TMP/pss" | awk '{print $1 / 1024}')" \
+        "$exe" "$libs"
+done
