@@ -36,4 +36,34 @@ void *vigil_dl_sym(void *dl, const char *name, const char **missing);
 /* Drops the handle (the mapping stays: RTLD_NODELETE). NULL is a no-op. */
 void vigil_dl_close(void *dl);
 
+/* A table member for f: a pointer named like f, typed from f's prototype. */
+#define VIGIL_DL_PTR(f) __typeof__(f) *f;
+/* In a resolve function with `dl`, `missing` and a table pointer `tab` in scope. */
+#define VIGIL_DL_SET(f) tab->f = (__typeof__(tab->f))vigil_dl_sym(dl, #f, &missing);
+
+/*
+ * Defines, in the including file, a process-wide table `api` of the entry
+ * points FUNCS(X) lists (X(name) per function), and api_load(), which fills
+ * it from soname: run it once with pthread_once(&api_once, api_load); api.dl
+ * is then the handle, or NULL with the reason in api.why.
+ */
+#define VIGIL_DL_API(FUNCS, soname)                                                                \
+    static struct {                                                                                \
+        void *dl;                                                                                  \
+        char why[256];                                                                             \
+        FUNCS(VIGIL_DL_PTR)                                                                        \
+    } api;                                                                                         \
+    static pthread_once_t api_once = PTHREAD_ONCE_INIT;                                            \
+    static const char *api_resolve(void *dl, void *ctx)                                            \
+    {                                                                                              \
+        __typeof__(api) *tab = ctx;                                                                \
+        const char *missing = NULL;                                                                \
+        FUNCS(VIGIL_DL_SET)                                                                        \
+        return missing;                                                                            \
+    }                                                                                              \
+    static void api_load(void)                                                                     \
+    {                                                                                              \
+        api.dl = vigil_dl_load(soname, api_resolve, &api, api.why, sizeof api.why);                \
+    }
+
 #endif /* VIGIL_DL_H */

@@ -187,19 +187,15 @@ static int match(const char *pat, const char *f, size_t fl, const char **idx, si
 /* One typed pointer per function, named like it, checked against libvirt's own prototypes. */
 struct virt {
     void *dl;
-#define VIRT_PTR(f) __typeof__(f) *f;
-    VIRT_FUNCS(VIRT_PTR)
-#undef VIRT_PTR
+    VIRT_FUNCS(VIGIL_DL_PTR)
 };
 
 /* Fills v's table from dl; returns the first missing name or NULL. */
 static const char *virt_resolve(void *dl, void *ctx)
 {
-    struct virt *v = ctx;
+    struct virt *tab = ctx;
     const char *missing = NULL;
-#define VIRT_LOAD(f) v->f = (__typeof__(v->f))vigil_dl_sym(dl, #f, &missing);
-    VIRT_FUNCS(VIRT_LOAD)
-#undef VIRT_LOAD
+    VIRT_FUNCS(VIGIL_DL_SET)
     return missing;
 }
 

@@ -51,31 +51,9 @@
     X(MHD_stop_daemon)
 
 /* One typed pointer per entry point, named like it, checked against microhttpd.h. */
-static struct {
-    void *dl;
-    char why[256]; /* why loading failed, for every later diagnostic */
-#define MHD_PTR(f) __typeof__(f) *f;
-    MHD_FUNCS(MHD_PTR)
-#undef MHD_PTR
-} api;
-static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+VIGIL_DL_API(MHD_FUNCS, VIGIL_MHD_SONAME)
 
 #define MHD(f) (api.f)
-
-static const char *api_resolve(void *dl, void *ctx)
-{
-    (void)ctx;
-    const char *missing = NULL;
-#define MHD_LOAD(f) api.f = (__typeof__(api.f))vigil_dl_sym(dl, #f, &missing);
-    MHD_FUNCS(MHD_LOAD)
-#undef MHD_LOAD
-    return missing;
-}
-
-static void api_load(void)
-{
-    api.dl = vigil_dl_load(VIGIL_MHD_SONAME, api_resolve, NULL, api.why, sizeof api.why);
-}
 
 /* ---- snapshots ---- */
 

@@ -73,32 +73,10 @@
     X(natsSubscription_Fetch)                                                                      \
     X(nats_GetLastError)
 
-/* One typed pointer per entry point, named like it, checked against nats.h's prototypes. */
-static struct {
-    void *dl;
-    char why[256]; /* why loading failed, for every later diagnostic */
-#define NATS_PTR(f) __typeof__(f) *f;
-    NATS_FUNCS(NATS_PTR)
-#undef NATS_PTR
-} api;
-static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+/* One typed pointer per entry point, named like it, checked against nats.h. */
+VIGIL_DL_API(NATS_FUNCS, VIGIL_NATS_SONAME)
 
 #define NATS(f) (api.f)
-
-static const char *api_resolve(void *dl, void *ctx)
-{
-    (void)ctx;
-    const char *missing = NULL;
-#define NATS_LOAD(f) api.f = (__typeof__(api.f))vigil_dl_sym(dl, #f, &missing);
-    NATS_FUNCS(NATS_LOAD)
-#undef NATS_LOAD
-    return missing;
-}
-
-static void api_load(void)
-{
-    api.dl = vigil_dl_load(VIGIL_NATS_SONAME, api_resolve, NULL, api.why, sizeof api.why);
-}
 
 /* 0 once the client is loaded; else VIGIL_ENOTSUP with the reason in diag. */
 static int api_ready(struct vigil_diag *diag)
