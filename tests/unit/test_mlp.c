@@ -495,7 +495,9 @@ static void test_novelty_assign_nearest(void **state)
     assert_int_equal(buf.p[flags_at], 9);
     buf.p[flags_at] = 8;
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
-    buf.p[flags_at] = 25;
+    buf.p[flags_at] = 25; /* on the hidden layer: the class models have 2 inputs, not 8 */
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[flags_at] = 64 + 9;
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
     buf.p[flags_at] = 1; /* the class models become trailing bytes */
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
@@ -514,6 +516,269 @@ static void test_novelty_assign_nearest(void **state)
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
     vigil_model_fini(&m2);
     params_free(ops, p);
+    vigil_buf_fini(&buf);
+}
+
+/*
+ * Normal around (0,0), class 1 around (4,-3), class 2 around (4,3): of every
+ * `parts` rows, the last two are classes 1 and 2, the others normal.
+ */
+static void three_clouds(float *x, int32_t *y, size_t n, size_t parts)
+{
+    struct vigil_rng r;
+    vigil_rng_seed(&r, 5);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % parts;
+        y[i] = c + 2 < parts ? 0 : (int32_t)(c + 3 - parts);
+        x[2 * i] = (float)(4 * (y[i] != 0) + 0.3 * vigil_rng_normal(&r));
+        x[2 * i + 1] = (float)(3 * (y[i] == 2) - 3 * (y[i] == 1) + 0.3 * vigil_rng_normal(&r));
+    }
+}
+
+/* The offset of the flags word in an MLP1 of 2 inputs, hidden 8, 3 classes. */
+#define FLAGS_AT_2_8_3 (4 * 6 + 8 + 4 * (8 * 2 + 8 + 8 * 3 + 3))
+
+/*
+ * --novelty-assign embed with novelty-k above the class sizes: every training
+ * attack row is a centroid of its class, so a gated row must go to the class
+ * of its nearest training attack row in the network's hidden layer. The test
+ * computes that layer by hand from the weights in the model bytes.
+ */
+static void test_novelty_assign_embed(void **state)
+{
+    (void)state;
+    enum { N = 400, P = 40 };
+    float x[N * 2], probe[P * 2], out[P * 3], again[P * 3];
+    int32_t y[N];
+    three_clouds(x, y, N, 4); /* 200 normal rows, 100 of each attack class */
+    /* Probes around the normal cloud, outside it: x in [-2.5, 1], y in [-2, 2]. */
+    for (size_t i = 0; i < P; i++) {
+        probe[2 * i] = -2.5f + 0.5f * (float)(i % 8);
+        probe[2 * i + 1] = (i / 8) % 2 ? 2.0f - 0.5f * (float)(i / 8) : -2.0f + 0.5f * (float)(i / 8);
+    }
+    const char *kv[] = {"hidden",    "8",    "epochs",         "50",    "lr", "0.01", "novelty-k",
+                        "100",       "novelty-q", "0.99", "novelty-assign", "embed", NULL};
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    struct vigil_model m = train_blobs_n(kv, &b);
+    assert_int_equal(m.ops->score(&m, probe, P, out), 0);
+    struct vigil_buf buf;
+    vigil_buf_init(&buf);
+    assert_int_equal(m.ops->save(&m, &buf), 0);
+    assert_int_equal(buf.p[FLAGS_AT_2_8_3], 1 + 8 + 16);
+    /* The first layer: w0 (8,2) then b0 (8), after the 32-byte header. */
+    float w0[16], b0[8];
+    memcpy(w0, buf.p + 32, sizeof w0);
+    memcpy(b0, buf.p + 32 + sizeof w0, sizeof b0);
+    size_t gated = 0, agree = 0, cls_seen[3] = {0};
+    for (size_t i = 0; i < P; i++) {
+        const float *o = out + 3 * i;
+        if (o[0] != 0.0f) {
+            continue; /* not gated */
+        }
+        gated++;
+        double hp[8], best = INFINITY;
+        int want = 0;
+        for (size_t j = 0; j < 8; j++) {
+            double v = (double)w0[2 * j] * (double)probe[2 * i] +
+                       (double)w0[2 * j + 1] * (double)probe[2 * i + 1] + (double)b0[j];
+            hp[j] = v > 0 ? v : 0;
+        }
+        for (size_t r = 0; r < N; r++) {
+            if (y[r] == 0) {
+                continue;
+            }
+            double d = 0;
+            for (size_t j = 0; j < 8; j++) {
+                double v = (double)w0[2 * j] * (double)x[2 * r] +
+                           (double)w0[2 * j + 1] * (double)x[2 * r + 1] + (double)b0[j];
+                d += ((v > 0 ? v : 0) - hp[j]) * ((v > 0 ? v : 0) - hp[j]);
+            }
+            if (d < best) {
+                best = d;
+                want = y[r];
+            }
+        }
+        int got = o[2] > o[1] ? 2 : 1;
+        agree += got == want;
+        cls_seen[want]++;
+    }
+    print_message("embed: %zu of %d probes gated, %zu assigned as by hand (class 1: %zu, 2: %zu)\n",
+                  gated, P, agree, cls_seen[1], cls_seen[2]);
+    assert_true(gated >= 10);
+    assert_int_equal(agree, gated);
+    assert_true(cls_seen[1] > 0 && cls_seen[2] > 0); /* both classes occur: not a constant */
+    /* save -> load -> the same scores, without allocating once warm */
+    void *p = params_with(ops, NULL);
+    struct vigil_model m2;
+    assert_int_equal(vigil_model_init(&m2, ops, p), 0);
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    assert_int_equal(m2.ops->score(&m2, probe, P, again), 0);
+    assert_memory_equal(out, again, sizeof out);
+    tu_alloc_fail_at(0);
+    assert_int_equal(m2.ops->score(&m2, probe, P, again), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+    /* 16 without the class models, and the class models read as input-space ones, are refused */
+    buf.p[FLAGS_AT_2_8_3] = 1 + 16;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[FLAGS_AT_2_8_3] = 1 + 8; /* 8-wide centroids where 2 inputs are expected */
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[FLAGS_AT_2_8_3] = 1 + 8 + 16;
+    for (size_t k = FLAGS_AT_2_8_3; k < buf.len; k += 13) {
+        assert_int_equal(m2.ops->load(&m2, buf.p, k), VIGIL_EFORMAT);
+    }
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    vigil_model_fini(&m2);
+    params_free(ops, p);
+    vigil_buf_fini(&buf);
+    vigil_model_fini(&m);
+}
+
+/*
+ * --novelty-assign attack: a gated row goes to the likeliest class of a
+ * second network trained on the attack rows alone, which is exactly the
+ * network `mlp` trains on those rows (its bytes end the model file); it
+ * separates class 1 (y < 0) from class 2 (y > 0) where the main network's
+ * pick does not.
+ */
+static void test_novelty_assign_attack(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    float x[N * 2], xa[N * 2];
+    int32_t y[N], ya[N];
+    three_clouds(x, y, N, 3);
+    /* outside the normal cloud, on its far side: above (class 2's side), below (class 1's) */
+    float probe[6] = {-1.5f, 1.2f, -1.5f, -1.2f, 0.0f, 0.0f};
+    float mlp[9], att[9], again[9];
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    const char *assign[] = {"mlp", "attack"};
+    float *outs[] = {mlp, att};
+    struct vigil_buf buf;
+    vigil_buf_init(&buf);
+    for (size_t v = 0; v < 2; v++) {
+        const char *kv[] = {"hidden",    "8",    "epochs",         "50",      "lr", "0.01",
+                            "novelty-k", "4",    "novelty-q",      "0.99",    "novelty-assign",
+                            assign[v],   NULL};
+        struct vigil_model m = train_blobs_n(kv, &b);
+        assert_int_equal(m.ops->score(&m, probe, 3, outs[v]), 0);
+        if (v == 1) {
+            assert_int_equal(m.ops->save(&m, &buf), 0);
+        }
+        vigil_model_fini(&m);
+    }
+    assert_float_equal(mlp[0], 0.0f, 0);
+    assert_float_equal(mlp[3], 0.0f, 0);
+    assert_true(mlp[5] > mlp[4]); /* the network's attack pick below the normal cloud: 2 */
+    assert_float_equal(att[0], 0.0f, 0);
+    assert_true(att[2] > att[1]); /* above: class 2 */
+    assert_float_equal(att[3], 0.0f, 0);
+    assert_true(att[4] > att[5]); /* below: class 1 */
+    assert_true(att[6] > 0.5f);   /* the normal row stays normal */
+    print_message("gated rows by the network: (%.3f %.3f) (%.3f %.3f); attack network: (%.3f "
+                  "%.3f) (%.3f %.3f)\n",
+                  (double)mlp[1], (double)mlp[2], (double)mlp[4], (double)mlp[5], (double)att[1],
+                  (double)att[2], (double)att[4], (double)att[5]);
+    /* The attack network is the one `mlp` trains on the attack rows alone: its bytes end the file. */
+    size_t na = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (y[i] > 0) {
+            memcpy(xa + 2 * na, x + 2 * i, 2 * sizeof *xa);
+            ya[na++] = y[i];
+        }
+    }
+    const char *kv1[] = {"hidden", "8", "epochs", "50", "lr", "0.01", NULL};
+    struct vigil_batch ba = {.x = xa, .n = na, .f = 2, .y = ya, .n_classes = 3, .threads = 1};
+    struct vigil_model ma = train_blobs_n(kv1, &ba);
+    struct vigil_buf sb;
+    vigil_buf_init(&sb);
+    assert_int_equal(ma.ops->save(&ma, &sb), 0);
+    vigil_model_fini(&ma);
+    assert_true(buf.len > sb.len + 8);
+    uint64_t len;
+    memcpy(&len, buf.p + buf.len - sb.len - 8, 8);
+    assert_int_equal(len, sb.len);
+    assert_memory_equal(buf.p + buf.len - sb.len, sb.p, sb.len);
+    assert_int_equal(buf.p[FLAGS_AT_2_8_3], 1 + 32);
+    /* save -> load -> the same scores, without allocating once warm */
+    void *p = params_with(ops, NULL);
+    struct vigil_model m2;
+    assert_int_equal(vigil_model_init(&m2, ops, p), 0);
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0);
+    assert_memory_equal(att, again, sizeof att);
+
+    /* attack-all: every row not normal takes the attack network's class with all its attack
+       probability (gated rows included); normal rows are scored as with attack. Rows: the three probes,
+       then x = 4 from y = -2 to 2 (the attack side, across the two classes' border). */
+    enum { P = 20 };
+    float p2[P * 2], a_one[P * 3], a_all[P * 3], q[P * 3];
+    memcpy(p2, probe, sizeof probe);
+    for (size_t i = 3; i < P; i++) {
+        p2[2 * i] = 4.0f;
+        p2[2 * i + 1] = -2.0f + 0.25f * (float)(i - 3);
+    }
+    const char *kv2[] = {"hidden",    "8",    "epochs",         "50",         "lr", "0.01",
+                         "novelty-k", "4",    "novelty-q",      "0.99",       "novelty-assign",
+                         "attack-all", NULL};
+    struct vigil_model mall = train_blobs_n(kv2, &b);
+    assert_int_equal(mall.ops->score(&mall, p2, P, a_all), 0);
+    assert_int_equal(m2.ops->score(&m2, p2, P, a_one), 0);
+    ma = train_blobs_n(kv1, &ba);
+    assert_int_equal(ma.ops->score(&ma, p2, P, q), 0);
+    vigil_model_fini(&ma);
+    size_t attacks = 0, moved = 0;
+    for (size_t i = 0; i < P; i++) {
+        const float *o = a_one + 3 * i, *a = a_all + 3 * i, *s = q + 3 * i;
+        if (o[0] >= o[1] && o[0] >= o[2]) {
+            assert_memory_equal(a, o, 3 * sizeof *a); /* normal: as with attack */
+            continue;
+        }
+        attacks++;
+        size_t want = s[2] > s[1] ? 2 : 1, main = o[2] > o[1] ? 2 : 1;
+        moved += want != main;
+        assert_float_equal(a[0], o[0], 0);
+        assert_float_equal(a[want], o[1] + o[2], 1e-6);
+        assert_float_equal(a[3 - want], 0.0f, 0);
+    }
+    print_message("attack-all: %zu attack rows, %zu of them change class\n", attacks, moved);
+    assert_true(attacks >= 10);
+    struct vigil_buf ball;
+    vigil_buf_init(&ball);
+    assert_int_equal(mall.ops->save(&mall, &ball), 0);
+    assert_int_equal(ball.p[FLAGS_AT_2_8_3], 1 + 32 + 64);
+    assert_int_equal(m2.ops->load(&m2, ball.p, ball.len), 0);
+    assert_int_equal(m2.ops->score(&m2, p2, P, a_one), 0);
+    assert_memory_equal(a_one, a_all, sizeof a_all);
+    ball.p[FLAGS_AT_2_8_3] = 1 + 64; /* 64 without the attack network */
+    assert_int_equal(m2.ops->load(&m2, ball.p, ball.len), VIGIL_EFORMAT);
+    vigil_buf_fini(&ball);
+    vigil_model_fini(&mall);
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0); /* warm-up */
+    assert_memory_equal(att, again, sizeof att);
+    tu_alloc_fail_at(0);
+    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+    /* 32 without the gate, a gate inside the attack network, truncations: refused */
+    buf.p[FLAGS_AT_2_8_3] = 32;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[FLAGS_AT_2_8_3] = 1 + 32;
+    size_t sub_flags = buf.len - sb.len + FLAGS_AT_2_8_3;
+    assert_int_equal(buf.p[sub_flags], 0);
+    buf.p[sub_flags] = 1 + 32;
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[sub_flags] = 0;
+    for (size_t k = FLAGS_AT_2_8_3; k < buf.len; k += 7) {
+        assert_int_equal(m2.ops->load(&m2, buf.p, k), VIGIL_EFORMAT);
+    }
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
+    vigil_model_fini(&m2);
+    params_free(ops, p);
+    vigil_buf_fini(&sb);
     vigil_buf_fini(&buf);
 }
 
@@ -774,6 +1039,8 @@ int main(void)
         cmocka_unit_test(test_ensemble_is_the_mean_of_its_members),
         cmocka_unit_test(test_novelty_fit_known),
         cmocka_unit_test(test_novelty_assign_nearest),
+        cmocka_unit_test(test_novelty_assign_embed),
+        cmocka_unit_test(test_novelty_assign_attack),
         cmocka_unit_test(test_label_smoothing_caps_confidence),
         cmocka_unit_test(test_nslkdd_reader_rejects_bad_rows),
         cmocka_unit_test(test_nslkdd_real_data_and_short_training),
