@@ -77,14 +77,17 @@ struct mlp_params {
                            centroid's class, 2: the same in the last hidden layer, 3: the
                            likeliest class of a network trained on the attack rows only;
                            4: that network names every row not called normal */
+    int novelty_cw;     /* the attack network's class weights: 0 as class_weight, 1 none, 2
+                           sqrt, 3 balanced */
     double input_log;   /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
     int precision;      /* scoring arithmetic: 0 float32, 1 half (AVX512-FP16), 2 bfloat16 (AMX) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
+static const char *const ncw_choices[] = {"same", "none", "sqrt", "balanced", NULL};
 static const char *const fit_choices[] = {"normal", "known", NULL};
-static const char *const assign_choices[] = {"mlp", "nearest", "embed", "attack", "attack-all",
-                                              NULL};
+static const char *const assign_choices[] = {"mlp",    "nearest",    "embed",
+                                             "attack", "attack-all", NULL};
 static const char *const precision_choices[] = {"f32", "f16", "bf16", NULL};
 
 static const struct vigil_opt mlp_opts[] = {
@@ -123,6 +126,10 @@ static const struct vigil_opt mlp_opts[] = {
      "second network of the same shape trained on the attack rows only); attack-all: that "
      "network also names the class of every row the MLP calls an attack",
      assign_choices},
+    {"novelty-class-weight", VIGIL_OPT_ENUM, offsetof(struct mlp_params, novelty_cw), "same", 0, 0,
+     "class weights of the attack network (novelty-assign attack, attack-all): same (as "
+     "class-weight), none, sqrt or balanced over the attack classes",
+     ncw_choices},
     {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
      "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
     {"precision", VIGIL_OPT_ENUM, offsetof(struct mlp_params, precision), "f32", 0, 0,
@@ -568,6 +575,7 @@ static int fit_sub(struct mlp *m, const struct vigil_batch *t, const uint32_t *r
     sp.novelty_k = 0;
     sp.novelty_assign = 0;
     sp.ensemble = 1;
+    sp.class_weight = m->p.novelty_cw ? m->p.novelty_cw - 1 : m->p.class_weight;
     int rc = xa && ya ? 0 : -ENOMEM;
     for (size_t i = 0, r = 0; i < n && !rc; i++) {
         if (t->y[rows[i]] > 0) {
@@ -1201,9 +1209,9 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
        bit 6 it names every attack row (needs bit 5) */
     uint32_t flags;
     if (vigil_rd_u32(&r, &flags) || (flags >> 1 & 3u) > 2 || flags >> 7 ||
-        ((flags & 64u) && !(flags & 32u)) ||
-        ((flags & 8u) && !(flags & 1u)) || ((flags & 16u) && !(flags & 8u)) ||
-        ((flags & 32u) && !(flags & 1u)) || (m->nested && (flags & 1u))) {
+        ((flags & 64u) && !(flags & 32u)) || ((flags & 8u) && !(flags & 1u)) ||
+        ((flags & 16u) && !(flags & 8u)) || ((flags & 32u) && !(flags & 1u)) ||
+        (m->nested && (flags & 1u))) {
         free_net(m);
         return VIGIL_EFORMAT;
     }

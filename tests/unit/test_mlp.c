@@ -554,10 +554,12 @@ static void test_novelty_assign_embed(void **state)
     /* Probes around the normal cloud, outside it: x in [-2.5, 1], y in [-2, 2]. */
     for (size_t i = 0; i < P; i++) {
         probe[2 * i] = -2.5f + 0.5f * (float)(i % 8);
-        probe[2 * i + 1] = (i / 8) % 2 ? 2.0f - 0.5f * (float)(i / 8) : -2.0f + 0.5f * (float)(i / 8);
+        probe[2 * i + 1] =
+            (i / 8) % 2 ? 2.0f - 0.5f * (float)(i / 8) : -2.0f + 0.5f * (float)(i / 8);
     }
-    const char *kv[] = {"hidden",    "8",    "epochs",         "50",    "lr", "0.01", "novelty-k",
-                        "100",       "novelty-q", "0.99", "novelty-assign", "embed", NULL};
+    const char *kv[] = {"hidden",         "8",         "epochs", "50",        "lr",
+                        "0.01",           "novelty-k", "100",    "novelty-q", "0.99",
+                        "novelty-assign", "embed",     NULL};
     const struct vigil_model_ops *ops = vigil_model_find("mlp");
     struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
     struct vigil_model m = train_blobs_n(kv, &b);
@@ -659,9 +661,9 @@ static void test_novelty_assign_attack(void **state)
     struct vigil_buf buf;
     vigil_buf_init(&buf);
     for (size_t v = 0; v < 2; v++) {
-        const char *kv[] = {"hidden",    "8",    "epochs",         "50",      "lr", "0.01",
-                            "novelty-k", "4",    "novelty-q",      "0.99",    "novelty-assign",
-                            assign[v],   NULL};
+        const char *kv[] = {"hidden",         "8",         "epochs", "50",        "lr",
+                            "0.01",           "novelty-k", "4",      "novelty-q", "0.99",
+                            "novelty-assign", assign[v],   NULL};
         struct vigil_model m = train_blobs_n(kv, &b);
         assert_int_equal(m.ops->score(&m, probe, 3, outs[v]), 0);
         if (v == 1) {
@@ -681,7 +683,8 @@ static void test_novelty_assign_attack(void **state)
                   "%.3f) (%.3f %.3f)\n",
                   (double)mlp[1], (double)mlp[2], (double)mlp[4], (double)mlp[5], (double)att[1],
                   (double)att[2], (double)att[4], (double)att[5]);
-    /* The attack network is the one `mlp` trains on the attack rows alone: its bytes end the file. */
+    /* The attack network is the one `mlp` trains on the attack rows alone: its bytes end the file.
+     */
     size_t na = 0;
     for (size_t i = 0; i < N; i++) {
         if (y[i] > 0) {
@@ -711,8 +714,8 @@ static void test_novelty_assign_attack(void **state)
     assert_memory_equal(att, again, sizeof att);
 
     /* attack-all: every row not normal takes the attack network's class with all its attack
-       probability (gated rows included); normal rows are scored as with attack. Rows: the three probes,
-       then x = 4 from y = -2 to 2 (the attack side, across the two classes' border). */
+       probability (gated rows included); normal rows are scored as with attack. Rows: the three
+       probes, then x = 4 from y = -2 to 2 (the attack side, across the two classes' border). */
     enum { P = 20 };
     float p2[P * 2], a_one[P * 3], a_all[P * 3], q[P * 3];
     memcpy(p2, probe, sizeof probe);
@@ -720,9 +723,9 @@ static void test_novelty_assign_attack(void **state)
         p2[2 * i] = 4.0f;
         p2[2 * i + 1] = -2.0f + 0.25f * (float)(i - 3);
     }
-    const char *kv2[] = {"hidden",    "8",    "epochs",         "50",         "lr", "0.01",
-                         "novelty-k", "4",    "novelty-q",      "0.99",       "novelty-assign",
-                         "attack-all", NULL};
+    const char *kv2[] = {"hidden",         "8",          "epochs", "50",        "lr",
+                         "0.01",           "novelty-k",  "4",      "novelty-q", "0.99",
+                         "novelty-assign", "attack-all", NULL};
     struct vigil_model mall = train_blobs_n(kv2, &b);
     assert_int_equal(mall.ops->score(&mall, p2, P, a_all), 0);
     assert_int_equal(m2.ops->score(&m2, p2, P, a_one), 0);
@@ -780,6 +783,67 @@ static void test_novelty_assign_attack(void **state)
     params_free(ops, p);
     vigil_buf_fini(&sb);
     vigil_buf_fini(&buf);
+}
+
+/*
+ * --novelty-class-weight: the attack network is trained with its own class
+ * weights (here on 100 class-1 rows and 20 class-2 rows, where balanced and
+ * none differ), exactly as `mlp --class-weight W` on the attack rows would be.
+ */
+static void test_novelty_class_weight(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    float x[N * 2], xa[N * 2];
+    int32_t y[N], ya[N];
+    three_clouds(x, y, N, 3);
+    size_t n = 0, na = 0; /* keep every 5th class-2 row */
+    for (size_t i = 0; i < N; i++) {
+        if (y[i] != 2 || i % 5 == 2) {
+            memmove(x + 2 * n, x + 2 * i, 2 * sizeof *x);
+            y[n++] = y[i];
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] > 0) {
+            memcpy(xa + 2 * na, x + 2 * i, 2 * sizeof *xa);
+            ya[na++] = y[i];
+        }
+    }
+    assert_int_equal(na, 120);
+    struct vigil_batch b = {.x = x, .n = n, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    struct vigil_batch ba = {.x = xa, .n = na, .f = 2, .y = ya, .n_classes = 3, .threads = 1};
+    const char *cw[] = {"none", "balanced"};
+    struct vigil_buf tail[2];
+    for (size_t v = 0; v < 2; v++) {
+        const char *kv[] = {"hidden",
+                            "4",
+                            "epochs",
+                            "5",
+                            "novelty-k",
+                            "4",
+                            "novelty-assign",
+                            "attack",
+                            "novelty-class-weight",
+                            cw[v],
+                            NULL};
+        const char *kv1[] = {"hidden", "4", "epochs", "5", "class-weight", cw[v], NULL};
+        struct vigil_model m = train_blobs_n(kv, &b), ma = train_blobs_n(kv1, &ba);
+        struct vigil_buf buf;
+        vigil_buf_init(&buf);
+        vigil_buf_init(&tail[v]);
+        assert_int_equal(m.ops->save(&m, &buf), 0);
+        assert_int_equal(ma.ops->save(&ma, &tail[v]), 0);
+        assert_true(buf.len > tail[v].len);
+        assert_memory_equal(buf.p + buf.len - tail[v].len, tail[v].p, tail[v].len);
+        vigil_buf_fini(&buf);
+        vigil_model_fini(&m);
+        vigil_model_fini(&ma);
+    }
+    assert_int_equal(tail[0].len, tail[1].len);
+    assert_true(memcmp(tail[0].p, tail[1].p, tail[0].len) != 0);
+    vigil_buf_fini(&tail[0]);
+    vigil_buf_fini(&tail[1]);
 }
 
 /*
@@ -1041,6 +1105,7 @@ int main(void)
         cmocka_unit_test(test_novelty_assign_nearest),
         cmocka_unit_test(test_novelty_assign_embed),
         cmocka_unit_test(test_novelty_assign_attack),
+        cmocka_unit_test(test_novelty_class_weight),
         cmocka_unit_test(test_label_smoothing_caps_confidence),
         cmocka_unit_test(test_nslkdd_reader_rejects_bad_rows),
         cmocka_unit_test(test_nslkdd_real_data_and_short_training),
