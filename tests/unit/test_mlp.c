@@ -519,6 +519,62 @@ static void test_novelty_assign_nearest(void **state)
     vigil_buf_fini(&buf);
 }
 
+/* Loads bytes into a fresh mlp: the loader's answer. */
+static int load_rc(const void *p, size_t n)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *prm = params_with(ops, NULL);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, prm), 0);
+    int rc = m.ops->load(&m, p, n);
+    vigil_model_fini(&m);
+    params_free(ops, prm);
+    return rc;
+}
+
+/* Loads bytes into a fresh mlp and scores n rows of x into out. */
+static int load_and_score(const struct vigil_buf *buf, const float *x, size_t n, float *out)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *prm = params_with(ops, NULL);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, prm), 0);
+    int rc = m.ops->load(&m, buf->p, buf->len);
+    rc = rc ? rc : m.ops->score(&m, x, n, out);
+    vigil_model_fini(&m);
+    params_free(ops, prm);
+    return rc;
+}
+
+/*
+ * save -> load -> score gives want (n rows of 3 classes) again, warm scoring
+ * allocates nothing, and every truncation from byte `from` on (step `step`)
+ * is a format error.
+ */
+static void reload_scores_alike(const struct vigil_buf *buf, const float *x, size_t n,
+                                const float *want, size_t from, size_t step)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *prm = params_with(ops, NULL);
+    struct vigil_model m;
+    float *again = vigil_mallocarray(n * 3, sizeof *again);
+    assert_non_null(again);
+    assert_int_equal(vigil_model_init(&m, ops, prm), 0);
+    assert_int_equal(m.ops->load(&m, buf->p, buf->len), 0);
+    assert_int_equal(m.ops->score(&m, x, n, again), 0);
+    assert_memory_equal(want, again, n * 3 * sizeof *again);
+    tu_alloc_fail_at(0);
+    assert_int_equal(m.ops->score(&m, x, n, again), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+    for (size_t k = from; k < buf->len; k += step) {
+        assert_int_equal(m.ops->load(&m, buf->p, k), VIGIL_EFORMAT);
+    }
+    vigil_model_fini(&m);
+    params_free(ops, prm);
+    vigil_free(again);
+}
+
 /*
  * Normal around (0,0), class 1 around (4,-3), class 2 around (4,3): of every
  * `parts` rows, the last two are classes 1 and 2, the others normal.
@@ -535,6 +591,19 @@ static void three_clouds(float *x, int32_t *y, size_t n, size_t parts)
     }
 }
 
+/* xa, ya = the rows of (x (N,2), y) with a class above 0, in order; returns their count. */
+static size_t attack_rows(float *xa, int32_t *ya, const float *x, const int32_t *y, size_t n)
+{
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] > 0) {
+            memcpy(xa + 2 * na, x + 2 * i, 2 * sizeof *xa);
+            ya[na++] = y[i];
+        }
+    }
+    return na;
+}
+
 /* The offset of the flags word in an MLP1 of 2 inputs, hidden 8, 3 classes. */
 #define FLAGS_AT_2_8_3 (4 * 6 + 8 + 4 * (8 * 2 + 8 + 8 * 3 + 3))
 
@@ -548,7 +617,7 @@ static void test_novelty_assign_embed(void **state)
 {
     (void)state;
     enum { N = 400, P = 40 };
-    float x[N * 2], probe[P * 2], out[P * 3], again[P * 3];
+    float x[N * 2], probe[P * 2], out[P * 3];
     int32_t y[N];
     three_clouds(x, y, N, 4); /* 200 normal rows, 100 of each attack class */
     /* Probes around the normal cloud, outside it: x in [-2.5, 1], y in [-2, 2]. */
@@ -560,7 +629,6 @@ static void test_novelty_assign_embed(void **state)
     const char *kv[] = {"hidden",         "8",         "epochs", "50",        "lr",
                         "0.01",           "novelty-k", "100",    "novelty-q", "0.99",
                         "novelty-assign", "embed",     NULL};
-    const struct vigil_model_ops *ops = vigil_model_find("mlp");
     struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
     struct vigil_model m = train_blobs_n(kv, &b);
     assert_int_equal(m.ops->score(&m, probe, P, out), 0);
@@ -610,29 +678,12 @@ static void test_novelty_assign_embed(void **state)
     assert_true(gated >= 10);
     assert_int_equal(agree, gated);
     assert_true(cls_seen[1] > 0 && cls_seen[2] > 0); /* both classes occur: not a constant */
-    /* save -> load -> the same scores, without allocating once warm */
-    void *p = params_with(ops, NULL);
-    struct vigil_model m2;
-    assert_int_equal(vigil_model_init(&m2, ops, p), 0);
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
-    assert_int_equal(m2.ops->score(&m2, probe, P, again), 0);
-    assert_memory_equal(out, again, sizeof out);
-    tu_alloc_fail_at(0);
-    assert_int_equal(m2.ops->score(&m2, probe, P, again), 0);
-    assert_int_equal(tu_alloc_calls(), 0);
-    tu_alloc_reset();
+    reload_scores_alike(&buf, probe, P, out, FLAGS_AT_2_8_3, 13);
     /* 16 without the class models, and the class models read as input-space ones, are refused */
     buf.p[FLAGS_AT_2_8_3] = 1 + 16;
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
     buf.p[FLAGS_AT_2_8_3] = 1 + 8; /* 8-wide centroids where 2 inputs are expected */
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
-    buf.p[FLAGS_AT_2_8_3] = 1 + 8 + 16;
-    for (size_t k = FLAGS_AT_2_8_3; k < buf.len; k += 13) {
-        assert_int_equal(m2.ops->load(&m2, buf.p, k), VIGIL_EFORMAT);
-    }
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
-    vigil_model_fini(&m2);
-    params_free(ops, p);
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
     vigil_buf_fini(&buf);
     vigil_model_fini(&m);
 }
@@ -653,8 +704,7 @@ static void test_novelty_assign_attack(void **state)
     three_clouds(x, y, N, 3);
     /* outside the normal cloud, on its far side: above (class 2's side), below (class 1's) */
     float probe[6] = {-1.5f, 1.2f, -1.5f, -1.2f, 0.0f, 0.0f};
-    float mlp[9], att[9], again[9];
-    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    float mlp[9], att[9];
     struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
     const char *assign[] = {"mlp", "attack"};
     float *outs[] = {mlp, att};
@@ -685,13 +735,7 @@ static void test_novelty_assign_attack(void **state)
                   (double)att[2], (double)att[4], (double)att[5]);
     /* The attack network is the one `mlp` trains on the attack rows alone: its bytes end the file.
      */
-    size_t na = 0;
-    for (size_t i = 0; i < N; i++) {
-        if (y[i] > 0) {
-            memcpy(xa + 2 * na, x + 2 * i, 2 * sizeof *xa);
-            ya[na++] = y[i];
-        }
-    }
+    size_t na = attack_rows(xa, ya, x, y, N);
     const char *kv1[] = {"hidden", "8", "epochs", "50", "lr", "0.01", NULL};
     struct vigil_batch ba = {.x = xa, .n = na, .f = 2, .y = ya, .n_classes = 3, .threads = 1};
     struct vigil_model ma = train_blobs_n(kv1, &ba);
@@ -705,13 +749,16 @@ static void test_novelty_assign_attack(void **state)
     assert_int_equal(len, sb.len);
     assert_memory_equal(buf.p + buf.len - sb.len, sb.p, sb.len);
     assert_int_equal(buf.p[FLAGS_AT_2_8_3], 1 + 32);
-    /* save -> load -> the same scores, without allocating once warm */
-    void *p = params_with(ops, NULL);
-    struct vigil_model m2;
-    assert_int_equal(vigil_model_init(&m2, ops, p), 0);
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
-    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0);
-    assert_memory_equal(att, again, sizeof att);
+    reload_scores_alike(&buf, probe, 3, att, FLAGS_AT_2_8_3, 7);
+    /* 32 without the gate, a gate inside the attack network: refused */
+    buf.p[FLAGS_AT_2_8_3] = 32;
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[FLAGS_AT_2_8_3] = 1 + 32;
+    size_t sub_flags = buf.len - sb.len + FLAGS_AT_2_8_3;
+    assert_int_equal(buf.p[sub_flags], 0);
+    buf.p[sub_flags] = 1 + 32;
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[sub_flags] = 0;
 
     /* attack-all: every row not normal takes the attack network's class with all its attack
        probability (gated rows included); normal rows are scored as with attack. Rows: the three
@@ -728,7 +775,7 @@ static void test_novelty_assign_attack(void **state)
                          "novelty-assign", "attack-all", NULL};
     struct vigil_model mall = train_blobs_n(kv2, &b);
     assert_int_equal(mall.ops->score(&mall, p2, P, a_all), 0);
-    assert_int_equal(m2.ops->score(&m2, p2, P, a_one), 0);
+    assert_int_equal(load_and_score(&buf, p2, P, a_one), 0); /* the attack model of above */
     ma = train_blobs_n(kv1, &ba);
     assert_int_equal(ma.ops->score(&ma, p2, P, q), 0);
     vigil_model_fini(&ma);
@@ -752,35 +799,11 @@ static void test_novelty_assign_attack(void **state)
     vigil_buf_init(&ball);
     assert_int_equal(mall.ops->save(&mall, &ball), 0);
     assert_int_equal(ball.p[FLAGS_AT_2_8_3], 1 + 32 + 64);
-    assert_int_equal(m2.ops->load(&m2, ball.p, ball.len), 0);
-    assert_int_equal(m2.ops->score(&m2, p2, P, a_one), 0);
-    assert_memory_equal(a_one, a_all, sizeof a_all);
+    reload_scores_alike(&ball, p2, P, a_all, FLAGS_AT_2_8_3, 29);
     ball.p[FLAGS_AT_2_8_3] = 1 + 64; /* 64 without the attack network */
-    assert_int_equal(m2.ops->load(&m2, ball.p, ball.len), VIGIL_EFORMAT);
+    assert_int_equal(load_rc(ball.p, ball.len), VIGIL_EFORMAT);
     vigil_buf_fini(&ball);
     vigil_model_fini(&mall);
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
-    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0); /* warm-up */
-    assert_memory_equal(att, again, sizeof att);
-    tu_alloc_fail_at(0);
-    assert_int_equal(m2.ops->score(&m2, probe, 3, again), 0);
-    assert_int_equal(tu_alloc_calls(), 0);
-    tu_alloc_reset();
-    /* 32 without the gate, a gate inside the attack network, truncations: refused */
-    buf.p[FLAGS_AT_2_8_3] = 32;
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
-    buf.p[FLAGS_AT_2_8_3] = 1 + 32;
-    size_t sub_flags = buf.len - sb.len + FLAGS_AT_2_8_3;
-    assert_int_equal(buf.p[sub_flags], 0);
-    buf.p[sub_flags] = 1 + 32;
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
-    buf.p[sub_flags] = 0;
-    for (size_t k = FLAGS_AT_2_8_3; k < buf.len; k += 7) {
-        assert_int_equal(m2.ops->load(&m2, buf.p, k), VIGIL_EFORMAT);
-    }
-    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), 0);
-    vigil_model_fini(&m2);
-    params_free(ops, p);
     vigil_buf_fini(&sb);
     vigil_buf_fini(&buf);
 }
@@ -804,12 +827,7 @@ static void test_novelty_class_weight(void **state)
             y[n++] = y[i];
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (y[i] > 0) {
-            memcpy(xa + 2 * na, x + 2 * i, 2 * sizeof *xa);
-            ya[na++] = y[i];
-        }
-    }
+    na = attack_rows(xa, ya, x, y, n);
     assert_int_equal(na, 120);
     struct vigil_batch b = {.x = x, .n = n, .f = 2, .y = y, .n_classes = 3, .threads = 1};
     struct vigil_batch ba = {.x = xa, .n = na, .f = 2, .y = ya, .n_classes = 3, .threads = 1};
