@@ -6,7 +6,7 @@
 #
 #   CONFIG="mlp --epochs 60 ..." tools/nslkdd_types.sh [OUT_DIR]    SEED=1, MIN=290 rows
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 V=${VIGIL_BIN:-$PWD/vigil}
 DATA=${VIGIL_DATA:-../shared/data}/nsl-kdd
 OUT=${1:-/tmp/vigil-nslkdd-types}
