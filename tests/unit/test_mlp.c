@@ -272,19 +272,13 @@ static void test_fit_rejects_bad_batches(void **state)
     params_free(ops, p);
 }
 
-static void test_fit_oom_sweep(void **state)
+/* Fails allocation 1, 2, ... in init and fit: each failure is -ENOMEM and leaks nothing. */
+static void oom_sweep_fit(const struct vigil_model_ops *ops, const void *p, const float *x,
+                          const int32_t *y, size_t n)
 {
-    (void)state;
-    enum { N = 30 };
-    float x[N * 2];
-    int32_t y[N];
-    blobs(x, y, N, 3);
-    const struct vigil_model_ops *ops = vigil_model_find("mlp");
-    const char *kv[] = {"hidden", "4", "epochs", "2", "novelty-k", "2", "ensemble", "2", NULL};
-    void *p = params_with(ops, kv);
     for (long k = 1;; k++) {
         struct vigil_model m;
-        struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+        struct vigil_batch b = {.x = x, .n = n, .f = 2, .y = y, .n_classes = 3, .threads = 1};
         tu_alloc_fail_at(k);
         int rc = vigil_model_init(&m, ops, p);
         if (rc == 0) {
@@ -300,7 +294,26 @@ static void test_fit_oom_sweep(void **state)
         assert_int_equal(rc, -ENOMEM);
         assert_true(k < 500);
     }
-    params_free(ops, p);
+}
+
+static void test_fit_oom_sweep(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    float x[N * 2];
+    int32_t y[N];
+    blobs(x, y, N, 3);
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    /* the plain gate with an ensemble, then the embed and attack-all namings */
+    const char *assign[] = {"mlp", "embed", "attack-all"};
+    for (size_t v = 0; v < 3; v++) {
+        const char *kv[] = {
+            "hidden",         "4",       "epochs",   "2",           "novelty-k", "2",
+            "novelty-assign", assign[v], "ensemble", v ? "1" : "2", NULL};
+        void *p = params_with(ops, kv);
+        oom_sweep_fit(ops, p, x, y, N);
+        params_free(ops, p);
+    }
 }
 
 /* Normal rows around (0,0), attacks (class 1: every `every`-th row, from row 0) around (4,0). */
