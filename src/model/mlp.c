@@ -73,14 +73,21 @@ struct mlp_params {
     int novelty_k; /* 0 = no gate */
     double novelty_q;
     int novelty_fit;    /* 0: the gate's k-means sees the normal rows, 1: every training row */
-    int novelty_assign; /* a gated row goes to 0: the MLP's likeliest attack, 1: the nearest */
+    int novelty_assign; /* a gated row goes to 0: the MLP's likeliest attack, 1: the nearest
+                           centroid's class, 2: the same in the last hidden layer, 3: the
+                           likeliest class of a network trained on the attack rows only;
+                           4: that network names every row not called normal */
+    int novelty_cw;     /* the attack network's class weights: 0 as class_weight, 1 none, 2
+                           sqrt, 3 balanced */
     double input_log;   /* K > 0: inputs x become sign(x) log(1 + K|x|) / log(1 + K) */
     int precision;      /* scoring arithmetic: 0 float32, 1 half (AVX512-FP16), 2 bfloat16 (AMX) */
 };
 
 static const char *const cw_choices[] = {"none", "sqrt", "balanced", NULL};
+static const char *const ncw_choices[] = {"same", "none", "sqrt", "balanced", NULL};
 static const char *const fit_choices[] = {"normal", "known", NULL};
-static const char *const assign_choices[] = {"mlp", "nearest", NULL};
+static const char *const assign_choices[] = {"mlp",    "nearest",    "embed",
+                                             "attack", "attack-all", NULL};
 static const char *const precision_choices[] = {"f32", "f16", "bf16", NULL};
 
 static const struct vigil_opt mlp_opts[] = {
@@ -113,9 +120,16 @@ static const struct vigil_opt mlp_opts[] = {
      "(every training row: distance from all known classes)",
      fit_choices},
     {"novelty-assign", VIGIL_OPT_ENUM, offsetof(struct mlp_params, novelty_assign), "mlp", 0, 0,
-     "class of a row the gate takes from normal: mlp (the MLP's likeliest attack class) or "
-     "nearest (the attack class with the nearest k-means centroid; one k-means per class)",
+     "class of a row the gate takes from normal: mlp (the MLP's likeliest attack class), "
+     "nearest (the attack class with the nearest k-means centroid; one k-means per class), "
+     "embed (the same in the network's last hidden layer) or attack (the likeliest class of a "
+     "second network of the same shape trained on the attack rows only); attack-all: that "
+     "network also names the class of every row the MLP calls an attack",
      assign_choices},
+    {"novelty-class-weight", VIGIL_OPT_ENUM, offsetof(struct mlp_params, novelty_cw), "same", 0, 0,
+     "class weights of the attack network (novelty-assign attack, attack-all): same (as "
+     "class-weight), none, sqrt or balanced over the attack classes",
+     ncw_choices},
     {"input-log", VIGIL_OPT_DOUBLE, offsetof(struct mlp_params, input_log), "0", 0, 1e9,
      "K > 0 compresses scaled inputs: sign(x) log(1 + K|x|) / log(1 + K), for heavy tails", NULL},
     {"precision", VIGIL_OPT_ENUM, offsetof(struct mlp_params, precision), "f32", 0, 0,
@@ -192,6 +206,11 @@ struct mlp {
     struct vigil_model gate; /* k-means of the normal rows (ops NULL = none) */
     float *gate_out;         /* owned: (CHUNK, gate n_out), then 3 x (CHUNK) (alloc_gate_out) */
     struct vigil_model *cls; /* owned, NULL or (K): k-means of attack class c (ops NULL: none) */
+    int cls_emb;             /* 1: cls works on the last hidden layer (member 0), not the inputs */
+    struct vigil_model sub;  /* novelty-assign attack: the attack rows' network (ops NULL: none) */
+    float *sub_out;          /* owned: (CHUNK, K) sub's probabilities */
+    int nested;              /* 1: this is an attack network, whose bytes may hold no gate */
+    int sub_all;             /* 1: sub names every attack row, not only the gated ones */
     char *out_names[MLP_MAX_CLASSES];
 };
 
@@ -309,6 +328,11 @@ static void free_net(struct mlp *m)
     }
     vigil_free(m->cls);
     m->cls = NULL;
+    m->cls_emb = 0;
+    m->sub_all = 0;
+    vigil_model_fini(&m->sub);
+    vigil_free(m->sub_out);
+    m->sub_out = NULL;
     for (size_t j = 0; j < MLP_MAX_CLASSES; j++) {
         vigil_free(m->out_names[j]);
         m->out_names[j] = NULL;
@@ -379,6 +403,23 @@ static void forward(const struct mlp *m, float *const *acts, float *probs, const
         inp = acts[l];
     }
     vigil_softmax_forward(probs, acts[m->L - 1], n, m->k);
+}
+
+/*
+ * The last hidden layer of the current member for n rows (sgemm, float32 in
+ * every precision): the network's own representation of a row, where the
+ * classes it learned are far apart. acts[l] (N, width[l+1]) as in forward;
+ * the result is acts[L-2] (N, width[L-1]).
+ */
+static const float *embed(const struct mlp *m, float *const *acts, const float *x, size_t n)
+{
+    const float *inp = x;
+    for (size_t l = 0; l + 1 < m->L; l++) {
+        vigil_linear_forward(acts[l], inp, m->w[l], m->b[l], n, m->width[l], m->width[l + 1]);
+        vigil_relu_forward(acts[l], acts[l], n * m->width[l + 1]);
+        inp = acts[l];
+    }
+    return inp;
 }
 
 /*
@@ -502,25 +543,102 @@ static int fit_km(const struct mlp *m, struct vigil_model *km, const struct vigi
 }
 
 /* Scoring scratch of the gate: its score columns, then per row the ratio, the distance to the
-   nearest attack centroid and its class. */
+   nearest attack centroid and its class; and the attack network's probabilities. */
 static int alloc_gate_out(struct mlp *m)
 {
     size_t go = m->gate.ops->n_out(&m->gate);
     m->gate_out = vigil_mallocarray((size_t)CHUNK * (go + 3), sizeof *m->gate_out);
-    return m->gate_out ? 0 : -ENOMEM;
+    if (m->gate_out && m->sub.ops) {
+        m->sub_out = vigil_mallocarray((size_t)CHUNK * m->k, sizeof *m->sub_out);
+    }
+    return m->gate_out && (m->sub_out || !m->sub.ops) ? 0 : -ENOMEM;
+}
+
+/*
+ * novelty-assign attack: a network with the MLP's own settings (no gate, one
+ * member) trained on the attack rows only (classes 1..K-1; class 0 has no row,
+ * so its weight is 0). It only ever compares attacks with attacks. Raw inputs:
+ * it compresses them itself. No attack row: no network (the MLP's class).
+ */
+static int fit_sub(struct mlp *m, const struct vigil_batch *t, const uint32_t *rows, size_t n)
+{
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++) {
+        na += t->y[rows[i]] > 0;
+    }
+    if (na == 0) {
+        return 0;
+    }
+    float *xa = vigil_mallocarray(na * t->f, sizeof *xa);
+    int32_t *ya = vigil_mallocarray(na, sizeof *ya);
+    struct mlp_params sp = m->p;
+    sp.novelty_k = 0;
+    sp.novelty_assign = 0;
+    sp.ensemble = 1;
+    sp.class_weight = m->p.novelty_cw ? m->p.novelty_cw - 1 : m->p.class_weight;
+    int rc = xa && ya ? 0 : -ENOMEM;
+    for (size_t i = 0, r = 0; i < n && !rc; i++) {
+        if (t->y[rows[i]] > 0) {
+            memcpy(xa + r * t->f, t->x + (size_t)rows[i] * t->f, t->f * sizeof *xa);
+            ya[r++] = t->y[rows[i]];
+        }
+    }
+    rc = rc ? rc : vigil_model_init(&m->sub, &vigil_mlp_ops, &sp);
+    if (!rc) {
+        struct vigil_batch b = {.x = xa,
+                                .n = na,
+                                .f = t->f,
+                                .y = ya,
+                                .n_classes = m->k,
+                                .threads = t->threads,
+                                .progress = t->progress};
+        rc = m->sub.ops->fit(&m->sub, &b);
+    }
+    vigil_free(xa);
+    vigil_free(ya);
+    return rc;
+}
+
+/* emb (N, width[L-1]) = the last hidden layer of member 0 for every row of t (tx: its inputs
+   after compression), through the scoring scratch. */
+static int embed_rows(struct mlp *m, const float *tx, size_t n, float **emb)
+{
+    size_t h = m->width[m->L - 1], mw = max_width(m);
+    *emb = vigil_mallocarray(n * h, sizeof **emb);
+    if (!*emb) {
+        return -ENOMEM;
+    }
+    float *a[MLP_MAX_LAYERS];
+    for (size_t l = 0; l < m->L; l++) {
+        a[l] = m->scratch + l * (size_t)CHUNK * mw;
+    }
+    for (size_t s = 0; s < n; s += CHUNK) {
+        size_t cn = n - s < CHUNK ? n - s : CHUNK;
+        memcpy(*emb + s * h, embed(m, a, tx + s * m->f, cn), cn * h * sizeof **emb);
+    }
+    return 0;
 }
 
 /*
  * The gate (novelty-fit: normal rows or every row) and, for novelty-assign
- * nearest, one k-means per attack class with min(novelty-k, rows of the
- * class) centroids.
+ * nearest (embed), one k-means per attack class with min(novelty-k, rows of
+ * the class) centroids on the inputs (the last hidden layer); for attack, the
+ * attack rows' network. rows: the usable rows in the last shuffle's order,
+ * rows0 the same in file order.
  */
 static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
-                    const uint32_t *rows, size_t n)
+                    const uint32_t *rows, const uint32_t *rows0, size_t n)
 {
     int rc =
         fit_km(m, &m->gate, t, tx, rows, n, m->p.novelty_fit == 1 ? -1 : 0, (size_t)m->p.novelty_k);
-    if (!rc && m->p.novelty_assign == 1) {
+    float *emb = NULL;
+    struct vigil_batch te = *t; /* the rows the per-class k-means see: inputs or embeddings */
+    if (!rc && m->p.novelty_assign == 2) {
+        rc = embed_rows(m, tx, t->n, &emb);
+        te.f = m->width[m->L - 1];
+        m->cls_emb = 1;
+    }
+    if (!rc && (m->p.novelty_assign == 1 || m->p.novelty_assign == 2)) {
         m->cls = vigil_calloc(m->k, sizeof *m->cls);
         rc = m->cls ? 0 : -ENOMEM;
         for (size_t c = 1; c < m->k && !rc; c++) {
@@ -529,8 +647,13 @@ static int fit_gate(struct mlp *m, const struct vigil_batch *t, const float *tx,
                 nc += (size_t)t->y[rows[i]] == c;
             }
             size_t kc = nc < (size_t)m->p.novelty_k ? nc : (size_t)m->p.novelty_k;
-            rc = kc ? fit_km(m, &m->cls[c], t, tx, rows, n, (int)c, kc) : 0;
+            rc = kc ? fit_km(m, &m->cls[c], &te, emb ? emb : tx, rows, n, (int)c, kc) : 0;
         }
+    }
+    vigil_free(emb);
+    if (!rc && m->p.novelty_assign >= 3) {
+        rc = fit_sub(m, t, rows0, n); /* in file order: the network mlp trains on them */
+        m->sub_all = m->p.novelty_assign == 4 && m->sub.ops;
     }
     return rc ? rc : alloc_gate_out(m);
 }
@@ -710,7 +833,7 @@ static int mlp_fit(struct vigil_model *vm, const struct vigil_batch *t)
     use_member(m, 0);
     rc = pack_precision(m);
     if (!rc && m->p.novelty_k > 0) {
-        rc = fit_gate(m, t, tx, rows, n);
+        rc = fit_gate(m, t, tx, rows, rows0, n);
     }
     vm->f = m->f;
 done:
@@ -736,29 +859,64 @@ done:
 
 /* ---- scoring ---- */
 
+/* True when row p (K probabilities) is called normal by the network. */
+static int calls_normal(const float *p, size_t k)
+{
+    size_t best = 0;
+    for (size_t c = 1; c < k; c++) {
+        best = p[c] > p[best] ? c : best;
+    }
+    return best == 0;
+}
+
 /*
  * The gate: rows the network calls normal but the gate's k-means finds novel
  * (ratio column > 1) are not normal. Their normal probability goes to the
  * attack classes in proportion to theirs (uniformly when those are all zero),
- * or, with per-class k-means (novelty-assign nearest), all of it to the
- * attack class whose nearest centroid is closest (the others keep theirs).
+ * or, with per-class k-means (novelty-assign nearest, embed), all of it to the
+ * attack class whose nearest centroid is closest, or (novelty-assign attack)
+ * all of it to the attack network's likeliest class (the others keep theirs).
+ * With attack-all, every row not normal (called an attack by the network, or
+ * gated) gets that class with all its attack probability.
+ * x: the inputs after compression, raw: before (the attack network's), a:
+ * the scoring activations (free here; the embedding is computed into them).
  */
-static int apply_gate(struct mlp *m, const float *x, size_t n, float *probs)
+static int apply_gate(struct mlp *m, const float *x, const float *raw, float *const *a, size_t n,
+                      float *probs)
 {
     size_t go = m->gate.ops->n_out(&m->gate);
     float *ratio = m->gate_out + (size_t)CHUNK * go, *dist = ratio + CHUNK, *near = dist + CHUNK;
     int rc = m->gate.ops->score(&m->gate, x, n, m->gate_out);
+    size_t gated = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         ratio[i] = m->gate_out[i * go];
         dist[i] = INFINITY;
         near[i] = 0.0f;
+        gated += ratio[i] > 1.0f && calls_normal(probs + i * m->k, m->k);
     }
-    /* Per-class k-means: column 3 is the row's raw distance (the "all" group's MSE, recon.h). */
+    if (rc || (gated == 0 && !m->sub_all)) {
+        return rc;
+    }
+    /* The attack network: its likeliest attack class. */
+    if (m->sub.ops) {
+        rc = m->sub.ops->score(&m->sub, raw, n, m->sub_out);
+        for (size_t i = 0; i < n && !rc; i++) {
+            const float *q = m->sub_out + i * m->k;
+            size_t best = 1;
+            for (size_t c = 2; c < m->k; c++) {
+                best = q[c] > q[best] ? c : best;
+            }
+            near[i] = isfinite(q[best]) ? (float)best : 0.0f;
+        }
+    }
+    /* Per-class k-means: column 3 is the row's raw distance (the "all" group's MSE, recon.h),
+       of the inputs or of member 0's last hidden layer. */
+    const float *xc = m->cls && m->cls_emb ? embed(m, a, x, n) : x;
     for (size_t c = 1; m->cls && c < m->k && !rc; c++) {
         if (!m->cls[c].ops) {
             continue;
         }
-        rc = m->cls[c].ops->score(&m->cls[c], x, n, m->gate_out);
+        rc = m->cls[c].ops->score(&m->cls[c], xc, n, m->gate_out);
         for (size_t i = 0; i < n && !rc; i++) {
             float d = m->gate_out[i * go + 3];
             if (d < dist[i]) {
@@ -772,22 +930,27 @@ static int apply_gate(struct mlp *m, const float *x, size_t n, float *probs)
     }
     for (size_t i = 0; i < n; i++) {
         float *p = probs + i * m->k;
-        size_t best = 0;
-        for (size_t c = 1; c < m->k; c++) {
-            best = p[c] > p[best] ? c : best;
-        }
-        if (best != 0 || !(ratio[i] > 1.0f)) {
-            continue;
-        }
-        if (near[i] > 0.0f) {
-            p[(size_t)near[i]] += p[0];
-        } else {
-            float rest = 1.0f - p[0];
-            for (size_t c = 1; c < m->k; c++) {
-                p[c] = rest > 0 ? p[c] / rest : 1.0f / (float)(m->k - 1);
+        int normal = calls_normal(p, m->k);
+        if (normal && ratio[i] > 1.0f) {
+            if (near[i] > 0.0f) {
+                p[(size_t)near[i]] += p[0];
+            } else {
+                float rest = 1.0f - p[0];
+                for (size_t c = 1; c < m->k; c++) {
+                    p[c] = rest > 0 ? p[c] / rest : 1.0f / (float)(m->k - 1);
+                }
             }
+            p[0] = 0.0f;
+            normal = 0;
         }
-        p[0] = 0.0f;
+        if (m->sub_all && near[i] > 0.0f && !normal) {
+            float sum = 0.0f;
+            for (size_t c = 1; c < m->k; c++) {
+                sum += p[c];
+                p[c] = 0.0f;
+            }
+            p[(size_t)near[i]] = sum; /* > p[0]: some attack class was above it */
+        }
     }
     return 0;
 }
@@ -849,7 +1012,7 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
             }
         }
         if (m->gate.ops) {
-            int rc = apply_gate(m, xm, cn, pc);
+            int rc = apply_gate(m, xm, xc, a, cn, pc);
             if (rc) {
                 return rc;
             }
@@ -869,15 +1032,19 @@ static int mlp_score(struct vigil_model *vm, const float *x, size_t n, float *ou
 /* ---- bytes ----
  *
  *   u32 magic "MLP1" | u32 F | u32 K | u32 L | L x u32 width[1..L] | f64 input-log K |
- *   n_params x f32 | u32 flags (bit 0: gate; bits 1-2: scoring precision 0 f32, 1 f16, 2 bf16) |
- *   [u64 len | len bytes of the kmeans model] (when the gate bit is set)
+ *   n_params x f32 | u32 flags (bit 0: gate; bits 1-2: scoring precision 0 f32, 1 f16, 2 bf16;
+ *   bit 3: per-class k-means; bit 4: they work on the last hidden layer; bit 5: attack network;
+ *   bit 6: it names every attack row) |
+ *   [u64 len | len bytes of the kmeans model] (when the gate bit is set) |
+ *   [(K - 1) x (u64 len | the k-means of class c, len 0 for none)] (bit 3) |
+ *   [u64 len | the attack network's bytes, an MLP1 without gate] (bit 5)
  *
  * An ensemble (members > 1) is "MLP2" | u32 members | the same fields, with
  * members x n_params floats, member after member. A single network keeps the
  * MLP1 bytes, so files of either kind read unchanged.
  */
 
-/* u64 len | the k-means model's bytes; len 0 for none (ops NULL). */
+/* u64 len | the (k-means or attack network) model's bytes; len 0 for none (ops NULL). */
 static int save_km(const struct vigil_model *km, struct vigil_buf *out)
 {
     if (!km->ops) {
@@ -912,7 +1079,8 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t i = 0; i < m->n_params && !rc; i++) {
         rc = vigil_buf_put_f32(out, m->params[i]);
     }
-    uint32_t flags = (m->gate.ops ? 1u : 0u) | (uint32_t)m->prec << 1 | (m->cls ? 8u : 0u);
+    uint32_t flags = (m->gate.ops ? 1u : 0u) | (uint32_t)m->prec << 1 | (m->cls ? 8u : 0u) |
+                     (m->cls_emb ? 16u : 0u) | (m->sub.ops ? 32u : 0u) | (m->sub_all ? 64u : 0u);
     rc = rc ? rc : vigil_buf_put_u32(out, flags);
     if (!rc && m->gate.ops) {
         rc = save_km(&m->gate, out);
@@ -920,15 +1088,18 @@ static int mlp_save(const struct vigil_model *vm, struct vigil_buf *out)
     for (size_t c = 1; !rc && m->cls && c < m->k; c++) {
         rc = save_km(&m->cls[c], out);
     }
+    if (!rc && m->sub.ops) {
+        rc = save_km(&m->sub, out); /* the same framing: u64 len | a model's bytes */
+    }
     return rc;
 }
 
 /*
- * Reads u64 len | a k-means model into km, which must have the MLP's inputs
- * and the gate's score columns (go; 0 for the gate itself). len 0 leaves km
- * empty when may_be_empty.
+ * Reads u64 len | a k-means model into km, which must have f inputs (the
+ * MLP's, or its last hidden layer's) and the gate's score columns (go; 0 for
+ * the gate itself). len 0 leaves km empty when may_be_empty.
  */
-static int load_km(struct mlp *m, struct vigil_model *km, struct vigil_rd *r, size_t go,
+static int load_km(struct vigil_model *km, struct vigil_rd *r, size_t f, size_t go,
                    int may_be_empty)
 {
     const struct vigil_model_ops *ops = vigil_model_find("kmeans");
@@ -947,7 +1118,7 @@ static int load_km(struct mlp *m, struct vigil_model *km, struct vigil_rd *r, si
     rc = rc ? rc : vigil_model_init(km, ops, kp);
     rc = rc ? rc : ops->load(km, r->p, (size_t)len);
     /* Column 3 (a raw distance) is read from every model: at least 4 columns. */
-    if (!rc && (km->f != m->f || ops->n_out(km) < 4 || (go && ops->n_out(km) != go))) {
+    if (!rc && (km->f != f || ops->n_out(km) < 4 || (go && ops->n_out(km) != go))) {
         rc = VIGIL_EFORMAT;
     }
     r->p += len;
@@ -956,6 +1127,35 @@ static int load_km(struct mlp *m, struct vigil_model *km, struct vigil_rd *r, si
         vigil_opt_free(ops->opts, kp);
     }
     vigil_free(kp);
+    return rc == -ENOMEM ? rc : rc ? VIGIL_EFORMAT : 0;
+}
+
+/* Reads u64 len | the attack network: one MLP of the same inputs and classes, without gate. */
+static int load_sub(struct mlp *m, struct vigil_rd *r)
+{
+    uint64_t len;
+    if (vigil_rd_u64(r, &len) || len == 0 || len > r->n) {
+        return VIGIL_EFORMAT;
+    }
+    void *sp = vigil_calloc(1, vigil_mlp_ops.params_size);
+    int rc = sp ? vigil_opt_defaults(vigil_mlp_ops.opts, sp) : -ENOMEM;
+    rc = rc ? rc : vigil_model_init(&m->sub, &vigil_mlp_ops, sp);
+    if (!rc) {
+        ((struct mlp *)m->sub.ctx)->nested = 1; /* no recursion the bytes could deepen */
+        rc = vigil_mlp_ops.load(&m->sub, r->p, (size_t)len);
+    }
+    if (!rc) {
+        const struct mlp *s = m->sub.ctx;
+        if (s->f != m->f || s->k != m->k || s->n_mem != 1 || s->gate.ops) {
+            rc = VIGIL_EFORMAT;
+        }
+    }
+    r->p += len;
+    r->n -= (size_t)len;
+    if (sp) {
+        vigil_opt_free(vigil_mlp_ops.opts, sp);
+    }
+    vigil_free(sp);
     return rc == -ENOMEM ? rc : rc ? VIGIL_EFORMAT : 0;
 }
 
@@ -1004,10 +1204,14 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
             return VIGIL_EFORMAT;
         }
     }
-    /* flags: bit 0 gate, bits 1-2 precision, bit 3 per-class k-means (needs the gate) */
+    /* flags: bit 0 gate, bits 1-2 precision, bit 3 per-class k-means (needs the gate), bit 4
+       they work on the last hidden layer (needs bit 3), bit 5 attack network (needs the gate),
+       bit 6 it names every attack row (needs bit 5) */
     uint32_t flags;
-    if (vigil_rd_u32(&r, &flags) || (flags >> 1 & 3u) > 2 || flags >> 4 ||
-        ((flags & 8u) && !(flags & 1u))) {
+    if (vigil_rd_u32(&r, &flags) || (flags >> 1 & 3u) > 2 || flags >> 7 ||
+        ((flags & 64u) && !(flags & 32u)) || ((flags & 8u) && !(flags & 1u)) ||
+        ((flags & 16u) && !(flags & 8u)) || ((flags & 32u) && !(flags & 1u)) ||
+        (m->nested && (flags & 1u))) {
         free_net(m);
         return VIGIL_EFORMAT;
     }
@@ -1016,15 +1220,23 @@ static int mlp_load(struct vigil_model *vm, const void *p, size_t n)
     rc = m->scratch ? make_out_names(m) : -ENOMEM;
     rc = rc ? rc : pack_precision(m);
     if (!rc && (flags & 1u)) {
-        rc = load_km(m, &m->gate, &r, 0, 0);
-        rc = rc ? rc : alloc_gate_out(m);
+        rc = load_km(&m->gate, &r, f, 0, 0);
     }
     if (!rc && (flags & 8u)) {
         m->cls = vigil_calloc(k, sizeof *m->cls);
+        m->cls_emb = (flags & 16u) != 0;
         rc = m->cls ? 0 : -ENOMEM;
         for (size_t c = 1; c < k && !rc; c++) {
-            rc = load_km(m, &m->cls[c], &r, m->gate.ops->n_out(&m->gate), 1);
+            rc = load_km(&m->cls[c], &r, m->cls_emb ? m->width[L - 1] : f,
+                         m->gate.ops->n_out(&m->gate), 1);
         }
+    }
+    if (!rc && (flags & 32u)) {
+        rc = load_sub(m, &r);
+        m->sub_all = (flags & 64u) != 0;
+    }
+    if (!rc && (flags & 1u)) {
+        rc = alloc_gate_out(m);
     }
     if (!rc && r.n != 0) {
         rc = VIGIL_EFORMAT;

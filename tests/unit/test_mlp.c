@@ -272,19 +272,13 @@ static void test_fit_rejects_bad_batches(void **state)
     params_free(ops, p);
 }
 
-static void test_fit_oom_sweep(void **state)
+/* Fails allocation 1, 2, ... in init and fit: each failure is -ENOMEM and leaks nothing. */
+static void oom_sweep_fit(const struct vigil_model_ops *ops, const void *p, const float *x,
+                          const int32_t *y, size_t n)
 {
-    (void)state;
-    enum { N = 30 };
-    float x[N * 2];
-    int32_t y[N];
-    blobs(x, y, N, 3);
-    const struct vigil_model_ops *ops = vigil_model_find("mlp");
-    const char *kv[] = {"hidden", "4", "epochs", "2", "novelty-k", "2", "ensemble", "2", NULL};
-    void *p = params_with(ops, kv);
     for (long k = 1;; k++) {
         struct vigil_model m;
-        struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+        struct vigil_batch b = {.x = x, .n = n, .f = 2, .y = y, .n_classes = 3, .threads = 1};
         tu_alloc_fail_at(k);
         int rc = vigil_model_init(&m, ops, p);
         if (rc == 0) {
@@ -300,7 +294,26 @@ static void test_fit_oom_sweep(void **state)
         assert_int_equal(rc, -ENOMEM);
         assert_true(k < 500);
     }
-    params_free(ops, p);
+}
+
+static void test_fit_oom_sweep(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    float x[N * 2];
+    int32_t y[N];
+    blobs(x, y, N, 3);
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    /* the plain gate with an ensemble, then the embed and attack-all namings */
+    const char *assign[] = {"mlp", "embed", "attack-all"};
+    for (size_t v = 0; v < 3; v++) {
+        const char *kv[] = {
+            "hidden",         "4",       "epochs",   "2",           "novelty-k", "2",
+            "novelty-assign", assign[v], "ensemble", v ? "1" : "2", NULL};
+        void *p = params_with(ops, kv);
+        oom_sweep_fit(ops, p, x, y, N);
+        params_free(ops, p);
+    }
 }
 
 /* Normal rows around (0,0), attacks (class 1: every `every`-th row, from row 0) around (4,0). */
@@ -495,7 +508,9 @@ static void test_novelty_assign_nearest(void **state)
     assert_int_equal(buf.p[flags_at], 9);
     buf.p[flags_at] = 8;
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
-    buf.p[flags_at] = 25;
+    buf.p[flags_at] = 25; /* on the hidden layer: the class models have 2 inputs, not 8 */
+    assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[flags_at] = 64 + 9;
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
     buf.p[flags_at] = 1; /* the class models become trailing bytes */
     assert_int_equal(m2.ops->load(&m2, buf.p, buf.len), VIGIL_EFORMAT);
@@ -515,6 +530,351 @@ static void test_novelty_assign_nearest(void **state)
     vigil_model_fini(&m2);
     params_free(ops, p);
     vigil_buf_fini(&buf);
+}
+
+/* Loads bytes into a fresh mlp: the loader's answer. */
+static int load_rc(const void *p, size_t n)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *prm = params_with(ops, NULL);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, prm), 0);
+    int rc = m.ops->load(&m, p, n);
+    vigil_model_fini(&m);
+    params_free(ops, prm);
+    return rc;
+}
+
+/* Loads bytes into a fresh mlp and scores n rows of x into out. */
+static int load_and_score(const struct vigil_buf *buf, const float *x, size_t n, float *out)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *prm = params_with(ops, NULL);
+    struct vigil_model m;
+    assert_int_equal(vigil_model_init(&m, ops, prm), 0);
+    int rc = m.ops->load(&m, buf->p, buf->len);
+    rc = rc ? rc : m.ops->score(&m, x, n, out);
+    vigil_model_fini(&m);
+    params_free(ops, prm);
+    return rc;
+}
+
+/*
+ * save -> load -> score gives want (n rows of 3 classes) again, warm scoring
+ * allocates nothing, and every truncation from byte `from` on (step `step`)
+ * is a format error.
+ */
+static void reload_scores_alike(const struct vigil_buf *buf, const float *x, size_t n,
+                                const float *want, size_t from, size_t step)
+{
+    const struct vigil_model_ops *ops = vigil_model_find("mlp");
+    void *prm = params_with(ops, NULL);
+    struct vigil_model m;
+    float *again = vigil_mallocarray(n * 3, sizeof *again);
+    assert_non_null(again);
+    assert_int_equal(vigil_model_init(&m, ops, prm), 0);
+    assert_int_equal(m.ops->load(&m, buf->p, buf->len), 0);
+    assert_int_equal(m.ops->score(&m, x, n, again), 0);
+    assert_memory_equal(want, again, n * 3 * sizeof *again);
+    tu_alloc_fail_at(0);
+    assert_int_equal(m.ops->score(&m, x, n, again), 0);
+    assert_int_equal(tu_alloc_calls(), 0);
+    tu_alloc_reset();
+    for (size_t k = from; k < buf->len; k += step) {
+        assert_int_equal(m.ops->load(&m, buf->p, k), VIGIL_EFORMAT);
+    }
+    vigil_model_fini(&m);
+    params_free(ops, prm);
+    vigil_free(again);
+}
+
+/*
+ * Normal around (0,0), class 1 around (4,-3), class 2 around (4,3): of every
+ * `parts` rows, the last two are classes 1 and 2, the others normal.
+ */
+static void three_clouds(float *x, int32_t *y, size_t n, size_t parts)
+{
+    struct vigil_rng r;
+    vigil_rng_seed(&r, 5);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % parts;
+        y[i] = c + 2 < parts ? 0 : (int32_t)(c + 3 - parts);
+        x[2 * i] = (float)(4 * (y[i] != 0) + 0.3 * vigil_rng_normal(&r));
+        x[2 * i + 1] = (float)(3 * (y[i] == 2) - 3 * (y[i] == 1) + 0.3 * vigil_rng_normal(&r));
+    }
+}
+
+/* xa, ya = the rows of (x (N,2), y) with a class above 0, in order; returns their count. */
+static size_t attack_rows(float *xa, int32_t *ya, const float *x, const int32_t *y, size_t n)
+{
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] > 0) {
+            memcpy(xa + 2 * na, x + 2 * i, 2 * sizeof *xa);
+            ya[na++] = y[i];
+        }
+    }
+    return na;
+}
+
+/* The offset of the flags word in an MLP1 of 2 inputs, hidden 8, 3 classes. */
+#define FLAGS_AT_2_8_3 (4 * 6 + 8 + 4 * (8 * 2 + 8 + 8 * 3 + 3))
+
+/*
+ * --novelty-assign embed with novelty-k above the class sizes: every training
+ * attack row is a centroid of its class, so a gated row must go to the class
+ * of its nearest training attack row in the network's hidden layer. The test
+ * computes that layer by hand from the weights in the model bytes.
+ */
+static void test_novelty_assign_embed(void **state)
+{
+    (void)state;
+    enum { N = 400, P = 40 };
+    float x[N * 2], probe[P * 2], out[P * 3];
+    int32_t y[N];
+    three_clouds(x, y, N, 4); /* 200 normal rows, 100 of each attack class */
+    /* Probes around the normal cloud, outside it: x in [-2.5, 1], y in [-2, 2]. */
+    for (size_t i = 0; i < P; i++) {
+        probe[2 * i] = -2.5f + 0.5f * (float)(i % 8);
+        probe[2 * i + 1] =
+            (i / 8) % 2 ? 2.0f - 0.5f * (float)(i / 8) : -2.0f + 0.5f * (float)(i / 8);
+    }
+    const char *kv[] = {"hidden",         "8",         "epochs", "50",        "lr",
+                        "0.01",           "novelty-k", "100",    "novelty-q", "0.99",
+                        "novelty-assign", "embed",     NULL};
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    struct vigil_model m = train_blobs_n(kv, &b);
+    assert_int_equal(m.ops->score(&m, probe, P, out), 0);
+    struct vigil_buf buf;
+    vigil_buf_init(&buf);
+    assert_int_equal(m.ops->save(&m, &buf), 0);
+    assert_int_equal(buf.p[FLAGS_AT_2_8_3], 1 + 8 + 16);
+    /* The first layer: w0 (8,2) then b0 (8), after the 32-byte header. */
+    float w0[16], b0[8];
+    memcpy(w0, buf.p + 32, sizeof w0);
+    memcpy(b0, buf.p + 32 + sizeof w0, sizeof b0);
+    size_t gated = 0, agree = 0, cls_seen[3] = {0};
+    for (size_t i = 0; i < P; i++) {
+        const float *o = out + 3 * i;
+        if (o[0] != 0.0f) {
+            continue; /* not gated */
+        }
+        gated++;
+        double hp[8], best = INFINITY;
+        int want = 0;
+        for (size_t j = 0; j < 8; j++) {
+            double v = (double)w0[2 * j] * (double)probe[2 * i] +
+                       (double)w0[2 * j + 1] * (double)probe[2 * i + 1] + (double)b0[j];
+            hp[j] = v > 0 ? v : 0;
+        }
+        for (size_t r = 0; r < N; r++) {
+            if (y[r] == 0) {
+                continue;
+            }
+            double d = 0;
+            for (size_t j = 0; j < 8; j++) {
+                double v = (double)w0[2 * j] * (double)x[2 * r] +
+                           (double)w0[2 * j + 1] * (double)x[2 * r + 1] + (double)b0[j];
+                d += ((v > 0 ? v : 0) - hp[j]) * ((v > 0 ? v : 0) - hp[j]);
+            }
+            if (d < best) {
+                best = d;
+                want = y[r];
+            }
+        }
+        int got = o[2] > o[1] ? 2 : 1;
+        agree += got == want;
+        cls_seen[want]++;
+    }
+    print_message("embed: %zu of %d probes gated, %zu assigned as by hand (class 1: %zu, 2: %zu)\n",
+                  gated, P, agree, cls_seen[1], cls_seen[2]);
+    assert_true(gated >= 10);
+    assert_int_equal(agree, gated);
+    assert_true(cls_seen[1] > 0 && cls_seen[2] > 0); /* both classes occur: not a constant */
+    reload_scores_alike(&buf, probe, P, out, FLAGS_AT_2_8_3, 13);
+    /* 16 without the class models, and the class models read as input-space ones, are refused */
+    buf.p[FLAGS_AT_2_8_3] = 1 + 16;
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[FLAGS_AT_2_8_3] = 1 + 8; /* 8-wide centroids where 2 inputs are expected */
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
+    vigil_buf_fini(&buf);
+    vigil_model_fini(&m);
+}
+
+/*
+ * --novelty-assign attack: a gated row goes to the likeliest class of a
+ * second network trained on the attack rows alone, which is exactly the
+ * network `mlp` trains on those rows (its bytes end the model file); it
+ * separates class 1 (y < 0) from class 2 (y > 0) where the main network's
+ * pick does not.
+ */
+static void test_novelty_assign_attack(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    float x[N * 2], xa[N * 2];
+    int32_t y[N], ya[N];
+    three_clouds(x, y, N, 3);
+    /* outside the normal cloud, on its far side: above (class 2's side), below (class 1's) */
+    float probe[6] = {-1.5f, 1.2f, -1.5f, -1.2f, 0.0f, 0.0f};
+    float mlp[9], att[9];
+    struct vigil_batch b = {.x = x, .n = N, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    const char *assign[] = {"mlp", "attack"};
+    float *outs[] = {mlp, att};
+    struct vigil_buf buf;
+    vigil_buf_init(&buf);
+    for (size_t v = 0; v < 2; v++) {
+        const char *kv[] = {"hidden",         "8",         "epochs", "50",        "lr",
+                            "0.01",           "novelty-k", "4",      "novelty-q", "0.99",
+                            "novelty-assign", assign[v],   NULL};
+        struct vigil_model m = train_blobs_n(kv, &b);
+        assert_int_equal(m.ops->score(&m, probe, 3, outs[v]), 0);
+        if (v == 1) {
+            assert_int_equal(m.ops->save(&m, &buf), 0);
+        }
+        vigil_model_fini(&m);
+    }
+    assert_float_equal(mlp[0], 0.0f, 0);
+    assert_float_equal(mlp[3], 0.0f, 0);
+    assert_true(mlp[5] > mlp[4]); /* the network's attack pick below the normal cloud: 2 */
+    assert_float_equal(att[0], 0.0f, 0);
+    assert_true(att[2] > att[1]); /* above: class 2 */
+    assert_float_equal(att[3], 0.0f, 0);
+    assert_true(att[4] > att[5]); /* below: class 1 */
+    assert_true(att[6] > 0.5f);   /* the normal row stays normal */
+    print_message("gated rows by the network: (%.3f %.3f) (%.3f %.3f); attack network: (%.3f "
+                  "%.3f) (%.3f %.3f)\n",
+                  (double)mlp[1], (double)mlp[2], (double)mlp[4], (double)mlp[5], (double)att[1],
+                  (double)att[2], (double)att[4], (double)att[5]);
+    /* The attack network is the one `mlp` trains on the attack rows alone: its bytes end the file.
+     */
+    size_t na = attack_rows(xa, ya, x, y, N);
+    const char *kv1[] = {"hidden", "8", "epochs", "50", "lr", "0.01", NULL};
+    struct vigil_batch ba = {.x = xa, .n = na, .f = 2, .y = ya, .n_classes = 3, .threads = 1};
+    struct vigil_model ma = train_blobs_n(kv1, &ba);
+    struct vigil_buf sb;
+    vigil_buf_init(&sb);
+    assert_int_equal(ma.ops->save(&ma, &sb), 0);
+    vigil_model_fini(&ma);
+    assert_true(buf.len > sb.len + 8);
+    uint64_t len;
+    memcpy(&len, buf.p + buf.len - sb.len - 8, 8);
+    assert_int_equal(len, sb.len);
+    assert_memory_equal(buf.p + buf.len - sb.len, sb.p, sb.len);
+    assert_int_equal(buf.p[FLAGS_AT_2_8_3], 1 + 32);
+    reload_scores_alike(&buf, probe, 3, att, FLAGS_AT_2_8_3, 7);
+    /* 32 without the gate, a gate inside the attack network: refused */
+    buf.p[FLAGS_AT_2_8_3] = 32;
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[FLAGS_AT_2_8_3] = 1 + 32;
+    size_t sub_flags = buf.len - sb.len + FLAGS_AT_2_8_3;
+    assert_int_equal(buf.p[sub_flags], 0);
+    buf.p[sub_flags] = 1 + 32;
+    assert_int_equal(load_rc(buf.p, buf.len), VIGIL_EFORMAT);
+    buf.p[sub_flags] = 0;
+
+    /* attack-all: every row not normal takes the attack network's class with all its attack
+       probability (gated rows included); normal rows are scored as with attack. Rows: the three
+       probes, then x = 4 from y = -2 to 2 (the attack side, across the two classes' border). */
+    enum { P = 20 };
+    float p2[P * 2], a_one[P * 3], a_all[P * 3], q[P * 3];
+    memcpy(p2, probe, sizeof probe);
+    for (size_t i = 3; i < P; i++) {
+        p2[2 * i] = 4.0f;
+        p2[2 * i + 1] = -2.0f + 0.25f * (float)(i - 3);
+    }
+    const char *kv2[] = {"hidden",         "8",          "epochs", "50",        "lr",
+                         "0.01",           "novelty-k",  "4",      "novelty-q", "0.99",
+                         "novelty-assign", "attack-all", NULL};
+    struct vigil_model mall = train_blobs_n(kv2, &b);
+    assert_int_equal(mall.ops->score(&mall, p2, P, a_all), 0);
+    assert_int_equal(load_and_score(&buf, p2, P, a_one), 0); /* the attack model of above */
+    ma = train_blobs_n(kv1, &ba);
+    assert_int_equal(ma.ops->score(&ma, p2, P, q), 0);
+    vigil_model_fini(&ma);
+    size_t attacks = 0, moved = 0;
+    for (size_t i = 0; i < P; i++) {
+        const float *o = a_one + 3 * i, *a = a_all + 3 * i, *s = q + 3 * i;
+        if (o[0] >= o[1] && o[0] >= o[2]) {
+            assert_memory_equal(a, o, 3 * sizeof *a); /* normal: as with attack */
+            continue;
+        }
+        attacks++;
+        size_t want = s[2] > s[1] ? 2 : 1, main = o[2] > o[1] ? 2 : 1;
+        moved += want != main;
+        assert_float_equal(a[0], o[0], 0);
+        assert_float_equal(a[want], o[1] + o[2], 1e-6);
+        assert_float_equal(a[3 - want], 0.0f, 0);
+    }
+    print_message("attack-all: %zu attack rows, %zu of them change class\n", attacks, moved);
+    assert_true(attacks >= 10);
+    struct vigil_buf ball;
+    vigil_buf_init(&ball);
+    assert_int_equal(mall.ops->save(&mall, &ball), 0);
+    assert_int_equal(ball.p[FLAGS_AT_2_8_3], 1 + 32 + 64);
+    reload_scores_alike(&ball, p2, P, a_all, FLAGS_AT_2_8_3, 29);
+    ball.p[FLAGS_AT_2_8_3] = 1 + 64; /* 64 without the attack network */
+    assert_int_equal(load_rc(ball.p, ball.len), VIGIL_EFORMAT);
+    vigil_buf_fini(&ball);
+    vigil_model_fini(&mall);
+    vigil_buf_fini(&sb);
+    vigil_buf_fini(&buf);
+}
+
+/*
+ * --novelty-class-weight: the attack network is trained with its own class
+ * weights (here on 100 class-1 rows and 20 class-2 rows, where balanced and
+ * none differ), exactly as `mlp --class-weight W` on the attack rows would be.
+ */
+static void test_novelty_class_weight(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    float x[N * 2], xa[N * 2];
+    int32_t y[N], ya[N];
+    three_clouds(x, y, N, 3);
+    size_t n = 0, na = 0; /* keep every 5th class-2 row */
+    for (size_t i = 0; i < N; i++) {
+        if (y[i] != 2 || i % 5 == 2) {
+            memmove(x + 2 * n, x + 2 * i, 2 * sizeof *x);
+            y[n++] = y[i];
+        }
+    }
+    na = attack_rows(xa, ya, x, y, n);
+    assert_int_equal(na, 120);
+    struct vigil_batch b = {.x = x, .n = n, .f = 2, .y = y, .n_classes = 3, .threads = 1};
+    struct vigil_batch ba = {.x = xa, .n = na, .f = 2, .y = ya, .n_classes = 3, .threads = 1};
+    const char *cw[] = {"none", "balanced"};
+    struct vigil_buf tail[2];
+    for (size_t v = 0; v < 2; v++) {
+        const char *kv[] = {"hidden",
+                            "4",
+                            "epochs",
+                            "5",
+                            "novelty-k",
+                            "4",
+                            "novelty-assign",
+                            "attack",
+                            "novelty-class-weight",
+                            cw[v],
+                            NULL};
+        const char *kv1[] = {"hidden", "4", "epochs", "5", "class-weight", cw[v], NULL};
+        struct vigil_model m = train_blobs_n(kv, &b), ma = train_blobs_n(kv1, &ba);
+        struct vigil_buf buf;
+        vigil_buf_init(&buf);
+        vigil_buf_init(&tail[v]);
+        assert_int_equal(m.ops->save(&m, &buf), 0);
+        assert_int_equal(ma.ops->save(&ma, &tail[v]), 0);
+        assert_true(buf.len > tail[v].len);
+        assert_memory_equal(buf.p + buf.len - tail[v].len, tail[v].p, tail[v].len);
+        vigil_buf_fini(&buf);
+        vigil_model_fini(&m);
+        vigil_model_fini(&ma);
+    }
+    assert_int_equal(tail[0].len, tail[1].len);
+    assert_true(memcmp(tail[0].p, tail[1].p, tail[0].len) != 0);
+    vigil_buf_fini(&tail[0]);
+    vigil_buf_fini(&tail[1]);
 }
 
 /*
@@ -774,6 +1134,9 @@ int main(void)
         cmocka_unit_test(test_ensemble_is_the_mean_of_its_members),
         cmocka_unit_test(test_novelty_fit_known),
         cmocka_unit_test(test_novelty_assign_nearest),
+        cmocka_unit_test(test_novelty_assign_embed),
+        cmocka_unit_test(test_novelty_assign_attack),
+        cmocka_unit_test(test_novelty_class_weight),
         cmocka_unit_test(test_label_smoothing_caps_confidence),
         cmocka_unit_test(test_nslkdd_reader_rejects_bad_rows),
         cmocka_unit_test(test_nslkdd_real_data_and_short_training),
