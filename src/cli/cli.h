@@ -6,6 +6,7 @@
 #ifndef VIGIL_CLI_H
 #define VIGIL_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "vigil/err.h"
@@ -32,10 +33,20 @@ extern const struct cli_cmd cli_cmds[];
 
 /*
  * Replaces the process with the lean vigil-collect executable found next to
- * this one, with the same argv ("vigil collect ..."), unless the arguments
- * need what it leaves out (--nats). Returns only when it could not exec.
+ * this one, with the same argv ("vigil collect ..."). Returns only when it
+ * could not exec.
  */
 void cli_collect_exec_lean(char **argv);
+
+/*
+ * Blocks the signals of set in the calling thread, which takes them with
+ * sigtimedwait, and routes back to it any of them the kernel hands to a
+ * thread started before this call: OpenBLAS starts its workers when the
+ * library loads, with every signal open, so a SIGHUP or SIGTERM arriving
+ * while the caller is busy (not in sigtimedwait) went to such a worker,
+ * whose default action ended the process.
+ */
+void cli_signals_take(const sigset_t *set);
 
 /* Prints "vigil: <msg>" to stderr; returns CLI_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -298,12 +298,12 @@ int cmd_collect(int argc, char **argv)
                          a.listen);
     }
 
-    /* Block the stop signals before any thread starts so only sigtimedwait sees them. */
+    /* Block the stop signals before our threads start so only sigtimedwait sees them. */
     sigset_t stopset;
     sigemptyset(&stopset);
     sigaddset(&stopset, SIGINT);
     sigaddset(&stopset, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+    cli_signals_take(&stopset);
     if (a.listen) {
         /*
          * libmicrohttpd's Date header calls gmtime_r, and glibc re-reads

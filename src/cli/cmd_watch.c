@@ -1029,7 +1029,7 @@ int cmd_watch(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    cli_signals_take(&sigs);
     if ((ret = setup(a)) != CLI_OK) {
         goto out;
     }

@@ -233,7 +233,7 @@ static int vmstat_init(struct vigil_collector *c, struct vigil_collect *set, con
 static int vmstat_learn(void *u, struct vigil_collect *set, const char *key, size_t kl,
                         const char *q, const char *le, uint32_t *ids, size_t *n)
 {
-    const struct vigil__keyed *k = u;
+    struct vigil__keyed *k = u;
     (void)q;
     (void)le;
     *n = 0;

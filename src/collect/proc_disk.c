@@ -83,7 +83,7 @@ static const char *disk_split(void *u, const char *p, const char *le, const char
 static int disk_learn(void *u, struct vigil_collect *set, const char *dev, size_t dl, const char *q,
                       const char *le, uint32_t *ids, size_t *n)
 {
-    const struct vigil__keyed *k = u;
+    struct vigil__keyed *k = u;
     (void)q;
     (void)le;
     *n = 0;
@@ -279,8 +279,16 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
         p = le + 1;
         char mp[1024], path[2048];
         size_t mpl = q ? unescape_mount(mnt, ml, mp, sizeof mp) : 0;
-        if (!q || vigil__filter_match(&x->ex_types, type, tl) ||
-            vigil__filter_match(&x->ex_mounts, mp, mpl)) {
+        int out = !q || vigil__filter_match(&x->ex_types, type, tl) ||
+                  vigil__filter_match(&x->ex_mounts, mp, mpl);
+        /*
+         * Freed after each mount: the type filter is a long alternation whose
+         * DFA, grown over all of a host's mount types, held about 400 KB; a
+         * mount table changes rarely, so compiling per mount costs nothing.
+         */
+        vigil__filter_release(&x->ex_types);
+        vigil__filter_release(&x->ex_mounts);
+        if (out) {
             continue;
         }
         /* A later mount on the same point hides the earlier one. */

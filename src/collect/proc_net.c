@@ -63,7 +63,7 @@ static const char *netdev_split(void *u, const char *p, const char *le, const ch
 static int netdev_learn(void *u, struct vigil_collect *set, const char *dev, size_t dl,
                         const char *q, const char *le, uint32_t *ids, size_t *n)
 {
-    const struct vigil__keyed *k = u;
+    struct vigil__keyed *k = u;
     (void)q;
     (void)le;
     *n = 0;
@@ -331,6 +331,7 @@ static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *c
             vigil_collect_fail(cx, x->f[i].path, rc);
         }
     }
+    vigil__filter_release(&x->include);
     return 0;
 }
 
