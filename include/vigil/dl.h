@@ -1,22 +1,21 @@
 /*
  * Optional shared libraries loaded on first use (libvirt, the NATS client,
  * libmicrohttpd), so a process that does not use one does not map it and the
- * libraries it pulls in. Each user keeps its own table of typed pointers,
- * named like the library's functions and typed from its header:
+ * libraries it pulls in. Each user lists the functions it calls and gets a
+ * table of pointers named like them, typed from the library's own header:
  *
- *     #define FUNCS(X) X(natsConnection_Connect) X(natsOptions_Create)
- *     static struct { FUNCS(PTR) } api;       // PTR(f): __typeof__(f) *f;
- *     static const char *resolve(void *dl, void *ctx)
- *     {
- *         const char *missing = NULL;
- *         FUNCS(LOAD)  // LOAD(f): api.f = (__typeof__(api.f))vigil_dl_sym(dl, #f, &missing);
- *         return missing;
- *     }
- *     api.dl = vigil_dl_load(soname, resolve, NULL, why, sizeof why);
+ *     #define NATS_FUNCS(X) X(natsConnection_Connect) X(natsOptions_Create)
+ *     VIGIL_DL_API(NATS_FUNCS, "libnats.so.3.4")   // static api, api_once, api_load
+ *     pthread_once(&api_once, api_load);           // api.dl, or NULL and api.why
+ *     api.natsOptions_Create(&o);
+ *
+ * A table that is not process-wide (one per libvirt collector) uses
+ * VIGIL_DL_PTR for its members and VIGIL_DL_SET in its own resolve function.
  */
 #ifndef VIGIL_DL_H
 #define VIGIL_DL_H
 
+#include <pthread.h> /* VIGIL_DL_API */
 #include <stddef.h>
 
 /*

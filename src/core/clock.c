@@ -2,7 +2,6 @@
  * Clocks and duration text. Durations accept the units operators type:
  * ns, us, ms, s, m, h, d, and compounds such as "1m30s".
  */
-#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
