@@ -3,7 +3,8 @@
 # HTTP (--listen), publishing to NATS JetStream (--nats, a local nats-server
 # -js started here), and both. Each run starts the collector at 100 ms, waits
 # SECS seconds and reads Rss and Pss from /proc/PID/smaps_rollup; prints every
-# run and the median of RUNS per mode, and the libraries the collector mapped.
+# run and the median of RUNS per mode, the libraries the collector mapped, and
+# the first run's RSS per mapping (libraries, heap) of 100 kB or more.
 #
 #   bench/collect_rss.sh                     # RUNS=5 SECS=6
 #   VIGIL_BIN=/tmp/base/vigil bench/collect_rss.sh    # another build
@@ -52,6 +53,10 @@ for mode in listen nats both; do
         pss=$(awk '/^Pss:/ {print $2}' /proc/$VP/smaps_rollup)
         [ "$run" = 1 ] && libs=$(awk '$6 ~ /\.so/ {print $6}' /proc/$VP/maps | sort -u | wc -l) &&
             exe=$(basename "$(readlink /proc/$VP/exe)")
+        # The first run's mappings of 100 kB or more, for where the memory is.
+        [ "$run" = 1 ] && awk '/^[0-9a-f]+-/ {n = $6 == "" ? "[anon]" : $6} /^Rss:/ {r[n] += $2}
+            END {for (k in r) if (r[k] >= 100) printf "    %6d kB %s\n", r[k], k}' /proc/$VP/smaps |
+            sort -rn >"$TMP/maps"
         kill "$VP"; wait "$VP" 2>/dev/null
         echo "$rss" >>"$TMP/rss"
         echo "$pss" >>"$TMP/pss"
@@ -60,4 +65,6 @@ for mode in listen nats both; do
     printf '%-6s median: RSS %.1f MB, PSS %.1f MB (%s, %d libraries mapped)\n' "$mode" \
         "$(median <"$TMP/rss" | awk '{print $1 / 1024}')" "$(median <"$TMP/pss" | awk '{print $1 / 1024}')" \
         "$exe" "$libs"
+    echo "  $mode, first run, RSS by mapping:"
+    cat "$TMP/maps"
 done
