@@ -10,7 +10,7 @@
 #   VIGIL_BIN=/tmp/base/vigil bench/collect_rss.sh    # another build
 #   VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/collect_rss.sh
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 VIGIL=${VIGIL_BIN:-./vigil}
 RUNS=${RUNS:-5}
 SECS=${SECS:-6}
