@@ -30,11 +30,24 @@
 struct family {
     uint8_t kind;
     uint8_t meta_done; /* VIGIL_RENDER_META_ONCE wrote its # HELP/# TYPE */
-    char *meta;        /* its "# HELP ...\n# TYPE ...\n" lines, rendered once; owned */
-    size_t meta_len;
+    uint32_t meta_off; /* its "# HELP ...\n# TYPE ...\n" lines in the set's meta text */
+    uint32_t meta_len;
     uint32_t *ids;     /* member series in intern order; owned */
     size_t n;
     size_t cap;
+};
+
+/*
+ * One step of the render layout: a family's # HELP/# TYPE lines (id is
+ * LAY_FAMILY, the text in meta) or one of its series (the text is its key and
+ * a space, in lay_keys). The entries follow the render order.
+ */
+#define LAY_FAMILY UINT32_MAX
+struct lay_ent {
+    uint32_t id;
+    uint32_t fid;
+    uint32_t off;
+    uint32_t len;
 };
 
 /* A released series waiting for its grace period. */
@@ -64,6 +77,20 @@ struct vigil_collect {
     uint64_t *rel;     /* (S) tick + 2 of the release; 0 = held (see vigil_collect_release) */
     uint32_t *key_len; /* (S) strlen of the series key, for rendering */
     size_t ser_cap;
+
+    /*
+     * Rendering reads what does not change between ticks front to back: the
+     * meta text of every family in family order (families stay for the
+     * set's life), and the layout, rebuilt at the end of a tick whose series
+     * set changed (gen moved). Read from scattered allocations, the 100+ KB
+     * of a render with every field cost more than the rest of it.
+     */
+    struct vigil_buf meta;
+    uint64_t gen;     /* bumped when a series joins or leaves the set */
+    uint64_t lay_gen; /* gen the layout shows; 0: none, render walks the families */
+    struct lay_ent *lay;
+    size_t n_lay, cap_lay;
+    struct vigil_buf lay_keys;
 
     struct pending *pend; /* released series, oldest first */
     size_t n_pend, cap_pend;
@@ -328,19 +355,24 @@ static int family_for(struct vigil_collect *c, const char *name, enum vigil_kind
         c->fam_cap = cap;
     }
     /* Rendered once here, copied whole by every render. */
-    struct vigil_buf meta;
-    vigil_buf_init(&meta);
-    int rc = family_meta(&meta, name, kind, help ? help : name);
+    size_t off = c->meta.len;
+    int rc = family_meta(&c->meta, name, kind, help ? help : name);
+    if (!rc && c->meta.len > UINT32_MAX) {
+        rc = -E2BIG;
+    }
     rc = rc ? rc : vigil_series_intern(&c->fam_names, name, nl, NULL, 0, fid);
     if (rc) {
-        vigil_buf_fini(&meta);
+        c->meta.len = off; /* the partial text goes */
+        if (c->meta.p) {
+            c->meta.p[off] = '\0';
+        }
         return rc;
     }
     struct family *f = &c->fam[*fid];
     memset(f, 0, sizeof *f);
     f->kind = (uint8_t)kind;
-    f->meta = meta.p;
-    f->meta_len = meta.len;
+    f->meta_off = (uint32_t)off;
+    f->meta_len = (uint32_t)(c->meta.len - off);
     return 0;
 }
 
@@ -407,6 +439,7 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
     c->stamp[*id] = 0;
     c->rel[*id] = 0;
     f->ids[f->n++] = *id;
+    c->gen++;
     if (reuse) {
         c->reused[c->n_reused++] = *id;
     }
@@ -447,6 +480,7 @@ static int retire(struct vigil_collect *c, uint32_t id)
         }
     }
     c->ser_fam[id] = UINT32_MAX;
+    c->gen++;
     c->val[id] = NAN;
     c->stamp[id] = 0;
     c->rel[id] = 0;
@@ -502,6 +536,49 @@ void vigil_collect_fail(struct vigil_collect_cx *cx, const char *what, int rc)
 }
 
 /* ---- start, tick, free ---- */
+
+/*
+ * Lays the families and their series out in render order (see struct
+ * vigil_collect). Without memory for it the layout stays stale and renders
+ * walk the families instead.
+ */
+static void layout_build(struct vigil_collect *c)
+{
+    c->lay_gen = 0;
+    size_t need = c->fam_names.n + vigil_collect_n_live(c);
+    if (need > c->cap_lay) {
+        size_t cap = c->cap_lay ? c->cap_lay : 256;
+        while (cap < need) {
+            cap *= 2;
+        }
+        struct lay_ent *l = vigil_realloc(c->lay, cap * sizeof *l);
+        if (!l) {
+            return;
+        }
+        c->lay = l;
+        c->cap_lay = cap;
+    }
+    vigil_buf_reset(&c->lay_keys);
+    size_t n = 0;
+    for (size_t fi = 0; fi < c->fam_names.n; fi++) {
+        const struct family *f = &c->fam[fi];
+        if (!f->n) {
+            continue;
+        }
+        c->lay[n++] = (struct lay_ent){LAY_FAMILY, (uint32_t)fi, f->meta_off, f->meta_len};
+        for (size_t k = 0; k < f->n; k++) {
+            uint32_t id = f->ids[k];
+            size_t off = c->lay_keys.len;
+            if (vigil_buf_append(&c->lay_keys, c->series.v[id].key, c->key_len[id]) ||
+                vigil_buf_append(&c->lay_keys, " ", 1) || c->lay_keys.len > UINT32_MAX) {
+                return;
+            }
+            c->lay[n++] = (struct lay_ent){id, (uint32_t)fi, (uint32_t)off, c->key_len[id] + 1};
+        }
+    }
+    c->n_lay = n;
+    c->lay_gen = c->gen;
+}
 
 int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag)
 {
@@ -594,6 +671,9 @@ int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch 
         retire_due(c);
     }
     vigil_collect_emit(&cx, c->id_series, (double)vigil_collect_n_live(c));
+    if (c->lay_gen != c->gen) {
+        layout_build(c);
+    }
     *out = &c->batch;
     return rc;
 }
@@ -645,10 +725,12 @@ void vigil_collect_free(struct vigil_collect *c)
     }
     vigil_free(c->col);
     for (size_t i = 0; i < c->fam_names.n; i++) {
-        vigil_free(c->fam[i].meta);
         vigil_free(c->fam[i].ids);
     }
     vigil_free(c->fam);
+    vigil_buf_fini(&c->meta);
+    vigil_free(c->lay);
+    vigil_buf_fini(&c->lay_keys);
     vigil_series_table_fini(&c->fam_names);
     vigil_series_table_fini(&c->series);
     vigil_free(c->ser_fam);
@@ -678,6 +760,60 @@ static size_t fmt_u64(char *out, uint64_t v)
         out[i] = tmp[n - 1 - i];
     }
     return n;
+}
+
+/*
+ * What the %.15g..%.17g loop of vigil_fmt_value prints for a double of at
+ * least 2^53 and below 1e19 (all such doubles are integers, q exactly), from
+ * integer arithmetic: printf and strtod of a double cost a microsecond
+ * each, and the limits cgroups report ("no limit" is 2^63 - 4096) are such
+ * values. %.Pg rounds q's exact digits half to even.
+ */
+static size_t fmt_big_integral(char *out, uint64_t q)
+{
+    char d[24];
+    size_t len = fmt_u64(d, q); /* 16..19 digits */
+    for (size_t prec = 15; prec <= 17; prec++) {
+        uint64_t r = q;
+        if (prec < len) {
+            uint64_t p10 = 1;
+            for (size_t i = prec; i < len; i++) {
+                p10 *= 10;
+            }
+            uint64_t rem = q % p10, half = p10 / 2;
+            r = q - rem;
+            if (rem > half || (rem == half && (q / p10) % 2)) {
+                r += p10; /* at most 1e19: no overflow */
+            }
+        }
+        if (prec < 17 && (double)r != (double)q) {
+            continue; /* does not read back: one more digit */
+        }
+        char s[24];
+        size_t sl = fmt_u64(s, r);
+        if (sl - 1 < prec) {
+            memcpy(out, s, sl); /* %g prints an exponent below P without one */
+            out[sl] = '\0';
+            return sl;
+        }
+        size_t sig = prec < sl ? prec : sl;
+        while (sig > 1 && s[sig - 1] == '0') {
+            sig--;
+        }
+        size_t n = 0;
+        out[n++] = s[0];
+        if (sig > 1) {
+            out[n++] = '.';
+            memcpy(out + n, s + 1, sig - 1);
+            n += sig - 1;
+        }
+        out[n++] = 'e';
+        out[n++] = '+';
+        n += fmt_u64(out + n, (uint64_t)(sl - 1)); /* 15..19: two digits */
+        out[n] = '\0';
+        return n;
+    }
+    return 0;
 }
 
 size_t vigil_fmt_value(char *out, double v)
@@ -731,6 +867,9 @@ size_t vigil_fmt_value(char *out, double v)
             return n;
         }
     }
+    if (a >= 9007199254740992.0 && a < 1e19) {
+        return n + fmt_big_integral(out + n, (uint64_t)a);
+    }
     /* Shortest of %.15g..%.17g that reads back exactly. */
     for (int prec = 15; prec <= 17; prec++) {
         int k = snprintf(out, 32, "%.*g", prec, v);
@@ -741,14 +880,23 @@ size_t vigil_fmt_value(char *out, double v)
     return 0;
 }
 
-int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigned flags)
+/* The bytes one sample line adds to its key: value (at most 24), timestamp, newline. */
+#define LINE_EXTRA 64
+
+/* " <tick time in ms>" with VIGIL_RENDER_TIMESTAMPS, else nothing. Returns its length. */
+static size_t render_ts(const struct vigil_collect *c, unsigned flags, char ts[32])
+{
+    if (!(flags & VIGIL_RENDER_TIMESTAMPS)) {
+        return 0;
+    }
+    ts[0] = ' ';
+    return 1 + fmt_u64(ts + 1, (uint64_t)(c->batch.ts_ns / 1000000));
+}
+
+int vigil__collect_render_walk(struct vigil_collect *c, struct vigil_buf *out, unsigned flags)
 {
     char ts[32];
-    size_t ts_len = 0;
-    if (flags & VIGIL_RENDER_TIMESTAMPS) {
-        ts[0] = ' ';
-        ts_len = 1 + fmt_u64(ts + 1, (uint64_t)(c->batch.ts_ns / 1000000));
-    }
+    size_t ts_len = render_ts(c, flags, ts);
     for (size_t fi = 0; fi < c->fam_names.n; fi++) {
         struct family *f = &c->fam[fi];
         int meta = !(flags & VIGIL_RENDER_META_ONCE) || !f->meta_done;
@@ -760,7 +908,7 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
             }
             const struct vigil_series *s = &c->series.v[id];
             if (!any && meta) {
-                if (vigil_buf_append(out, f->meta, f->meta_len)) {
+                if (vigil_buf_append(out, c->meta.p + f->meta_off, f->meta_len)) {
                     return -ENOMEM;
                 }
                 if (flags & VIGIL_RENDER_META_ONCE) {
@@ -769,7 +917,7 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
             }
             any = 1;
             size_t kl = c->key_len[id];
-            if (vigil_buf_reserve(out, kl + 64)) {
+            if (vigil_buf_reserve(out, kl + LINE_EXTRA)) {
                 return -ENOMEM;
             }
             char *p = out->p + out->len;
@@ -784,5 +932,48 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
             out->p[out->len] = '\0';
         }
     }
+    return 0;
+}
+
+int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigned flags)
+{
+    if (c->lay_gen != c->gen || !c->lay_gen) {
+        return vigil__collect_render_walk(c, out, flags);
+    }
+    char ts[32];
+    size_t ts_len = render_ts(c, flags, ts);
+    /* Room for everything at once: the loop below writes without checks. */
+    size_t most = c->meta.len + c->lay_keys.len + (c->n_lay * LINE_EXTRA);
+    if (vigil_buf_reserve(out, most)) {
+        return -ENOMEM;
+    }
+    const struct lay_ent *fam = NULL; /* the family whose # lines are still to come */
+    char *p = out->p + out->len;
+    for (size_t i = 0; i < c->n_lay; i++) {
+        const struct lay_ent *e = &c->lay[i];
+        if (e->id == LAY_FAMILY) {
+            fam = (flags & VIGIL_RENDER_META_ONCE) && c->fam[e->fid].meta_done ? NULL : e;
+            continue;
+        }
+        if (c->stamp[e->id] != c->cur) {
+            continue;
+        }
+        if (fam) {
+            memcpy(p, c->meta.p + fam->off, fam->len);
+            p += fam->len;
+            if (flags & VIGIL_RENDER_META_ONCE) {
+                c->fam[fam->fid].meta_done = 1;
+            }
+            fam = NULL;
+        }
+        memcpy(p, c->lay_keys.p + e->off, e->len);
+        p += e->len;
+        p += vigil_fmt_value(p, c->val[e->id]);
+        memcpy(p, ts, ts_len);
+        p += ts_len;
+        *p++ = '\n';
+    }
+    out->len = (size_t)(p - out->p);
+    out->p[out->len] = '\0';
     return 0;
 }

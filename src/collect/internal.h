@@ -190,7 +190,6 @@ int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_
                   size_t n_labels, enum vigil_kind kind, enum vigil_group group,
                   const char *entity, const char *help, uint32_t *id);
 
-/* An optional POSIX extended regex filter (node-exporter's include/exclude flags). */
 /*
  * A regex filter on row keys, device names or mounts. Matches happen only when
  * a collector learns a key it has not seen (start-up, a new device or mount),
@@ -418,5 +417,12 @@ struct vigil__tcp_agg {
  * -errno for an NLMSG_ERROR, or VIGIL_EPARSE for a length that does not fit.
  */
 int vigil__tcpinfo_parse(const void *buf, size_t len, uint32_t seq, struct vigil__tcp_agg *a);
+
+/*
+ * vigil_collect_render by walking the families and the series table, as it
+ * does before the first tick or when the layout could not be built; tests
+ * compare the two.
+ */
+int vigil__collect_render_walk(struct vigil_collect *c, struct vigil_buf *out, unsigned flags);
 
 #endif /* VIGIL_COLLECT_INTERNAL_H */

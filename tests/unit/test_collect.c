@@ -725,6 +725,53 @@ static void test_fmt_value(void **state)
     }
 }
 
+/* The shortest %.15g..%.17g that reads back: what vigil_fmt_value prints beyond its fast paths. */
+static void shortest_g(char *out, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) {
+            return;
+        }
+    }
+}
+
+/*
+ * Doubles from 2^53 to 1e19 (all integers) are printed from their digits;
+ * the text is printf's, for edges (2^53, "no limit" 2^63 - 4096, halves that
+ * round to even, carries to a new digit) and a spread of random ones.
+ */
+static void test_fmt_value_big_integers(void **state)
+{
+    (void)state;
+    double edge[] = {9007199254740992.0, 9007199254740994.0, 9223372036854771712.0,
+                     9223372036854775808.0, 1e16, 1e17, 1e18, 9999999999999999e3,
+                     99999999999999999e2, 123456789012345680.0, 5e18 + 512, -9e18,
+                     nextafter(1e19, 0)};
+    char got[32], want[32];
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        size_t n = vigil_fmt_value(got, edge[i]);
+        shortest_g(want, edge[i]);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+    }
+    uint64_t x = 88172645463325252ull; /* xorshift64 */
+    for (int i = 0; i < 50000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v = ldexp((double)(x >> 11), (int)(x % 11)) + 9007199254740992.0;
+        if (v >= 1e19) {
+            continue;
+        }
+        vigil_fmt_value(got, v);
+        shortest_g(want, v);
+        if (strcmp(got, want) != 0) {
+            fail_msg("%.17g: got %s, printf %s", v, got, want);
+        }
+    }
+}
+
 static void test_render_exposition(void **state)
 {
     (void)state;
@@ -1113,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_oom_sweep),
         cmocka_unit_test(test_options_and_names),
         cmocka_unit_test(test_fmt_value),
+        cmocka_unit_test(test_fmt_value_big_integers),
         cmocka_unit_test(test_render_exposition),
         cmocka_unit_test(test_metrics_roundtrip_through_prom_parser),
         cmocka_unit_test(test_out_file_reads_as_frame),

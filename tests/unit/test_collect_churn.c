@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../../src/collect/internal.h"
 #include "testutil.h"
 #include "vigil/collect.h"
 #include "vigil/log.h"
@@ -98,6 +99,24 @@ static int find(struct vigil_collect *c, const char *key, uint32_t *id)
     return vigil_series_find(vigil_collect_series(c), key, strlen(key), id);
 }
 
+/*
+ * A render from the layout (rebuilt when the series set changed) is byte for
+ * byte the render that walks the families and the series table.
+ */
+static void assert_render_is_walk(struct vigil_collect *c, unsigned flags)
+{
+    struct vigil_buf a, w;
+    vigil_buf_init(&a);
+    vigil_buf_init(&w);
+    assert_int_equal(vigil_collect_render(c, &a, flags), 0);
+    assert_int_equal(vigil__collect_render_walk(c, &w, flags), 0);
+    assert_true(a.len > 0);
+    assert_int_equal(a.len, w.len);
+    assert_memory_equal(a.p, w.p, a.len);
+    vigil_buf_fini(&a);
+    vigil_buf_fini(&w);
+}
+
 static void test_churn_retires_and_reuses_ids_5(void **state)
 {
     (void)state;
@@ -132,6 +151,7 @@ static void test_churn_retires_and_reuses_ids_5(void **state)
         put_netdev(dir, live, ROUNDS);
         clk.now += SEC;
         assert_int_equal(vigil_collect_tick(c, &b), 0);
+        assert_render_is_walk(c, r % 2 ? VIGIL_RENDER_TIMESTAMPS : 0);
         size_t n_reused;
         const uint32_t *reused = vigil_collect_reused(c, &n_reused);
         for (size_t i = 0; i < n_reused; i++) {
