@@ -165,8 +165,9 @@ static int mem_learn(void *u, struct vigil_collect *set, const char *key, size_t
         memcpy(name + n, "_bytes", 7);
     }
     *n_ids = 1;
-    return vigil__intern(set, name, NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, NULL,
-                         "Memory information field from /proc/meminfo.", ids);
+    char help[192];
+    snprintf(help, sizeof help, "Memory information field %s.", name + 12);
+    return vigil__intern(set, name, NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_MEMORY, NULL, help, ids);
 }
 
 static int mem_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
@@ -250,8 +251,10 @@ static int vmstat_learn(void *u, struct vigil_collect *set, const char *key, siz
     /* nr_* fields are current amounts; the rest count events. */
     int gauge = kl > 3 && memcmp(key, "nr_", 3) == 0;
     *n = 1;
+    char help[160];
+    snprintf(help, sizeof help, "/proc/vmstat information field %s.", name + 12);
     return vigil__intern(set, name, NULL, 0, gauge ? VIGIL_KIND_GAUGE : VIGIL_KIND_COUNTER,
-                         VIGIL_GROUP_MEMORY, NULL, "/proc/vmstat information field.", ids);
+                         VIGIL_GROUP_MEMORY, NULL, help, ids);
 }
 
 static int vmstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)

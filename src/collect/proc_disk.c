@@ -34,29 +34,47 @@ static const struct vigil_opt diskstats_opts[] = {
     {0},
 };
 
-/* The 17 columns after the device name (Documentation/admin-guide/iostats.rst). */
+/*
+ * The 17 columns after the device name (Documentation/admin-guide/iostats.rst),
+ * with node-exporter's names and help texts.
+ */
 static const struct {
     const char *name;
     double scale; /* multiplier (sectors) or, when < 1, 1 / divisor (ms) */
     enum vigil_kind kind;
+    const char *help;
 } disk_cols[17] = {
-    {"node_disk_reads_completed_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_reads_merged_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_read_bytes_total", 512, VIGIL_KIND_COUNTER},
-    {"node_disk_read_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
-    {"node_disk_writes_completed_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_writes_merged_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_written_bytes_total", 512, VIGIL_KIND_COUNTER},
-    {"node_disk_write_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
-    {"node_disk_io_now", 1, VIGIL_KIND_GAUGE},
-    {"node_disk_io_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
-    {"node_disk_io_time_weighted_seconds_total", 0.001, VIGIL_KIND_COUNTER},
-    {"node_disk_discards_completed_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_discards_merged_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_discarded_sectors_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_discard_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
-    {"node_disk_flush_requests_total", 1, VIGIL_KIND_COUNTER},
-    {"node_disk_flush_requests_time_seconds_total", 0.001, VIGIL_KIND_COUNTER},
+    {"node_disk_reads_completed_total", 1, VIGIL_KIND_COUNTER,
+     "The total number of reads completed successfully."},
+    {"node_disk_reads_merged_total", 1, VIGIL_KIND_COUNTER, "The total number of reads merged."},
+    {"node_disk_read_bytes_total", 512, VIGIL_KIND_COUNTER,
+     "The total number of bytes read successfully."},
+    {"node_disk_read_time_seconds_total", 0.001, VIGIL_KIND_COUNTER,
+     "The total number of seconds spent by all reads."},
+    {"node_disk_writes_completed_total", 1, VIGIL_KIND_COUNTER,
+     "The total number of writes completed successfully."},
+    {"node_disk_writes_merged_total", 1, VIGIL_KIND_COUNTER, "The number of writes merged."},
+    {"node_disk_written_bytes_total", 512, VIGIL_KIND_COUNTER,
+     "The total number of bytes written successfully."},
+    {"node_disk_write_time_seconds_total", 0.001, VIGIL_KIND_COUNTER,
+     "This is the total number of seconds spent by all writes."},
+    {"node_disk_io_now", 1, VIGIL_KIND_GAUGE, "The number of I/Os currently in progress."},
+    {"node_disk_io_time_seconds_total", 0.001, VIGIL_KIND_COUNTER,
+     "Total seconds spent doing I/Os."},
+    {"node_disk_io_time_weighted_seconds_total", 0.001, VIGIL_KIND_COUNTER,
+     "The weighted # of seconds spent doing I/Os."},
+    {"node_disk_discards_completed_total", 1, VIGIL_KIND_COUNTER,
+     "The total number of discards completed successfully."},
+    {"node_disk_discards_merged_total", 1, VIGIL_KIND_COUNTER,
+     "The total number of discards merged."},
+    {"node_disk_discarded_sectors_total", 1, VIGIL_KIND_COUNTER,
+     "The total number of sectors discarded successfully."},
+    {"node_disk_discard_time_seconds_total", 0.001, VIGIL_KIND_COUNTER,
+     "This is the total number of seconds spent by all discards."},
+    {"node_disk_flush_requests_total", 1, VIGIL_KIND_COUNTER,
+     "The total number of flush requests completed successfully"},
+    {"node_disk_flush_requests_time_seconds_total", 0.001, VIGIL_KIND_COUNTER,
+     "This is the total number of seconds spent by all flush requests."},
 };
 
 static int diskstats_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
@@ -93,7 +111,7 @@ static int disk_learn(void *u, struct vigil_collect *set, const char *dev, size_
     for (int j = 0; j < 17; j++) {
         struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
         if (vigil__intern(set, disk_cols[j].name, &l, 1, disk_cols[j].kind, VIGIL_GROUP_FILESYSTEM,
-                          NULL, "Disk statistic from /proc/diskstats.", &ids[(*n)++])) {
+                          NULL, disk_cols[j].help, &ids[(*n)++])) {
             return -ENOMEM;
         }
     }

@@ -71,11 +71,12 @@ static int netdev_learn(void *u, struct vigil_collect *set, const char *dev, siz
         return 0;
     }
     for (int j = 0; j < 16; j++) {
-        char name[64];
+        char name[64], help[64];
         snprintf(name, sizeof name, "node_network_%s_total", netdev_fields[j]);
+        snprintf(help, sizeof help, "Network device statistic %s.", netdev_fields[j]);
         struct vigil_label_ref l = VIGIL__LBL("device", dev, dl);
-        if (vigil__intern(set, name, &l, 1, VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK, NULL,
-                          "Network device statistic from /proc/net/dev.", &ids[(*n)++])) {
+        if (vigil__intern(set, name, &l, 1, VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK, NULL, help,
+                          &ids[(*n)++])) {
             return -ENOMEM;
         }
     }
@@ -210,7 +211,7 @@ static int netstat_gauge(const char *name)
 static int netstat_intern(struct netstat *x, struct vigil_collect *set, const char *proto,
                           size_t pl, const char *field, size_t fl, uint32_t *id)
 {
-    char full[192], name[224];
+    char full[192], name[224], help[224];
     *id = VIGIL__NO_ID;
     if (pl + fl + 2 > sizeof full) {
         return 0;
@@ -223,11 +224,11 @@ static int netstat_intern(struct netstat *x, struct vigil_collect *set, const ch
         return 0;
     }
     snprintf(name, sizeof name, "node_netstat_%s", full);
+    /* node-exporter's help: "Statistic TcpInSegs." */
+    snprintf(help, sizeof help, "Statistic %.*s%.*s.", (int)pl, proto, (int)fl, field);
     return vigil__intern(set, name, NULL, 0,
                          netstat_gauge(full) ? VIGIL_KIND_GAUGE : VIGIL_KIND_COUNTER,
-                         VIGIL_GROUP_NETWORK, NULL,
-                         "Statistic from /proc/net/snmp, /proc/net/netstat or /proc/net/snmp6.",
-                         id);
+                         VIGIL_GROUP_NETWORK, NULL, help, id);
 }
 
 /*
