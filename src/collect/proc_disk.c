@@ -201,6 +201,11 @@ static const char *const fs_help[FS_N] = {
 
 struct mount {
     char *path; /* root + mount point; owned */
+    char *src;  /* "device fstype"; owned */
+    int same;   /* an earlier mount of the same block device, or -1 */
+    int ro;     /* "ro" among its mount options (node-exporter's readonly) */
+    int st_ok;  /* st holds this tick's statvfs */
+    struct statvfs st;
     uint32_t ids[FS_N];
 };
 
@@ -218,6 +223,7 @@ static void mounts_clear(struct filesystem *x)
 {
     for (size_t i = 0; i < x->n; i++) {
         vigil_free(x->m[i].path);
+        vigil_free(x->m[i].src);
     }
     x->n = 0;
 }
@@ -289,11 +295,14 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
     const char *p = x->f.buf, *end = p + x->f.len;
     while (p < end && x->n < x->max) {
         const char *le = vigil__line_end(p, end);
-        const char *dev, *mnt, *type;
-        size_t dl, ml, tl;
+        const char *dev, *mnt, *type, *opt = NULL;
+        size_t dl, ml, tl, ol = 0;
         const char *q = vigil__token(p, le, &dev, &dl);
         q = q ? vigil__token(q, le, &mnt, &ml) : NULL;
         q = q ? vigil__token(q, le, &type, &tl) : NULL;
+        if (q && !vigil__token(q, le, &opt, &ol)) {
+            opt = NULL;
+        }
         p = le + 1;
         char mp[1024], path[2048];
         size_t mpl = q ? unescape_mount(mnt, ml, mp, sizeof mp) : 0;
@@ -327,6 +336,23 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
             }
             x->n++;
         }
+        vigil_free(m->src);
+        m->src = vigil_malloc(dl + tl + 2);
+        if (!m->src) {
+            return -ENOMEM;
+        }
+        memcpy(m->src, dev, dl);
+        m->src[dl] = ' ';
+        memcpy(m->src + dl + 1, type, tl);
+        m->src[dl + 1 + tl] = '\0';
+        m->same = -1; /* until the pass below */
+        m->ro = 0;
+        for (const char *o = opt, *oe = opt + ol; o && o < oe;) {
+            const char *c = memchr(o, ',', (size_t)(oe - o));
+            size_t n = c ? (size_t)(c - o) : (size_t)(oe - o);
+            m->ro |= n == 2 && memcmp(o, "ro", 2) == 0;
+            o += n + 1;
+        }
         struct vigil_label_ref l[3] = {VIGIL__LBL("device", dev, dl), VIGIL__LBL("fstype", type, tl),
                                        VIGIL__LBL("mountpoint", mp, mpl)};
         for (int j = 0; j < FS_N; j++) {
@@ -335,6 +361,19 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
                                    &m->ids[j]);
             if (rc) {
                 return rc;
+            }
+        }
+    }
+    /*
+     * Bind mounts of one block device share its superblock, so one statvfs
+     * serves them all (a path lookup is most of a statvfs).
+     */
+    for (size_t i = 0; i < x->n; i++) {
+        x->m[i].same = -1;
+        for (size_t j = 0; j < i && strncmp(x->m[i].src, "/dev/", 5) == 0; j++) {
+            if (strcmp(x->m[i].src, x->m[j].src) == 0) {
+                x->m[i].same = (int)j;
+                break;
             }
         }
     }
@@ -363,18 +402,24 @@ static int filesystem_collect(struct vigil_collector *c, struct vigil_collect_cx
     }
     for (size_t i = 0; i < x->n; i++) {
         struct mount *m = &x->m[i];
-        struct statvfs s;
-        if (statvfs(m->path, &s) != 0) {
+        if (m->same >= 0 && x->m[m->same].st_ok) {
+            m->st = x->m[m->same].st;
+            m->st_ok = 1;
+        } else {
+            m->st_ok = statvfs(m->path, &m->st) == 0;
+        }
+        if (!m->st_ok) {
             vigil__emit(cx, m->ids[FS_ERR], 1);
             continue;
         }
+        const struct statvfs s = m->st;
         double bs = (double)s.f_frsize;
         vigil__emit(cx, m->ids[FS_SIZE], (double)s.f_blocks * bs);
         vigil__emit(cx, m->ids[FS_FREE], (double)s.f_bfree * bs);
         vigil__emit(cx, m->ids[FS_AVAIL], (double)s.f_bavail * bs);
         vigil__emit(cx, m->ids[FS_FILES], (double)s.f_files);
         vigil__emit(cx, m->ids[FS_FILES_FREE], (double)s.f_ffree);
-        vigil__emit(cx, m->ids[FS_RO], (s.f_flag & ST_RDONLY) ? 1 : 0);
+        vigil__emit(cx, m->ids[FS_RO], m->ro);
         vigil__emit(cx, m->ids[FS_ERR], 0);
     }
     return 0;

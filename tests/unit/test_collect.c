@@ -152,11 +152,17 @@ static void test_host_fixture_values(void **state)
     expect(c, b, "node_netstat_Ip6_InOctets", value_of(c, b, "node_netstat_Ip6_InOctets"));
     expect(c, b, "node_filefd_allocated", 796);
     expect(c, b, "node_filefd_maximum", 2466170);
-    /* statvfs: "/", "/run" and the escaped "/data disk" (read-only in mounts, but
-     * readonly comes from statvfs, so it is 0 on the fixture's real directory). */
+    /* statvfs: "/", "/run" and the escaped "/data disk"; readonly comes from the mount
+     * options, as in node-exporter ("/data disk" is mounted ro, the directory is not). */
     double size = value_of(c, b, "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\","
                                  "mountpoint=\"/\"}");
     assert_true(size > 0);
+    expect(c, b, "node_filesystem_readonly{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data disk\"}", 1);
+    expect(c, b, "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"}", 0);
+    /* A bind mount of /dev/vda shares the statvfs of "/": it has no directory in the
+     * fixture, so numbers (and no error) can only come from that one call. */
+    expect(c, b, "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/srv/bind\"}", size);
+    expect(c, b, "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/srv/bind\"}", 0);
     expect(c, b, "node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data disk\"}", 0);
     expect(c, b, "node_filesystem_device_error{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"}", 0);
     expect_absent(c, b, "node_filesystem_size_bytes{device=\"proc\",fstype=\"proc\",mountpoint=\"/proc\"}");
