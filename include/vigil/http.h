@@ -105,6 +105,12 @@ struct vigil_http_conf {
     unsigned max_per_ip;      /* per client address (default 16) */
     unsigned timeout_s;       /* idle connection timeout (default 10) */
     size_t max_request_bytes; /* request line + headers (default 8 KiB); larger gets 4xx */
+    /*
+     * 0: the server runs its own thread. 1: it runs in the caller's thread,
+     * which polls vigil_http_fd for input and then calls vigil_http_run (a
+     * loop that both collects and serves keeps one thread's caches warm).
+     */
+    int external;
 };
 
 void vigil_http_conf_default(struct vigil_http_conf *c);
@@ -112,9 +118,9 @@ void vigil_http_conf_default(struct vigil_http_conf *c);
 struct vigil_http;
 
 /*
- * Starts serving on its own thread. Returns 0, -errno (EADDRINUSE...), -EINVAL
- * for a bad address, or -ENOMEM; diag says which. *out is stopped with
- * vigil_http_stop.
+ * Starts serving on its own thread, or in the caller's (conf->external).
+ * Returns 0, -errno (EADDRINUSE...), -EINVAL for a bad address, or -ENOMEM;
+ * diag says which. *out is stopped with vigil_http_stop.
  */
 int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf,
                      struct vigil_diag *diag);
@@ -122,6 +128,17 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
 uint16_t vigil_http_port(const struct vigil_http *h);
 /* Requests answered so far (any status). */
 uint64_t vigil_http_requests(const struct vigil_http *h);
+/*
+ * External mode: vigil_http_fd is the file descriptor that becomes readable
+ * when the server has work (an epoll set); vigil_http_run does that work
+ * without blocking and sets *wait_ns to the longest the caller may wait
+ * before calling it again even without input (pending output, idle
+ * timeouts), or -1 when only input needs it. Returns 0 or -EIO. For a
+ * server on its own thread vigil_http_fd gives -1 and vigil_http_run does
+ * nothing (*wait_ns = -1).
+ */
+int vigil_http_fd(const struct vigil_http *h);
+int vigil_http_run(struct vigil_http *h, int64_t *wait_ns);
 /* Stops the thread, closes connections, frees h. NULL is a no-op. */
 void vigil_http_stop(struct vigil_http *h);
 

@@ -5,23 +5,28 @@
  * (exit 0) on SIGINT/SIGTERM, after --count ticks or after --duration.
  *
  * `vigil collect` normally runs as build/vigil-collect (cli_collect_exec_lean):
- * the same code linked with libmicrohttpd alone, so the collector maps a
- * few libraries instead of the ~70 the models, plots, HTTP client and SQLite
- * bring; with --nats the bus loads the NATS client when it connects
- * (docs/perf.md, "## Collection").
+ * the same code linked with libc alone, so the collector maps a few
+ * libraries instead of the ~70 the models, plots, HTTP client and SQLite
+ * bring; the HTTP server and the bus load libmicrohttpd and the NATS client
+ * when they start (docs/perf.md, "## Collection").
  *
- * SIGINT and SIGTERM are blocked in every thread (the HTTP server's
- * included) and waited for with sigtimedwait between ticks, so a stop request
- * is seen at once whatever the interval.
+ * One thread collects and serves: between ticks it waits on the HTTP
+ * server's epoll set and a signalfd of SIGINT and SIGTERM, so a scrape is
+ * answered at once, a stop request is seen at once whatever the interval,
+ * and the render of a scrape finds the tick's data in the same core's
+ * caches. Without --listen it waits in sigtimedwait. The stop signals are
+ * blocked in every thread (cli_signals_take).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,18 +59,16 @@ struct collect_args {
 };
 
 /*
- * /metrics renders on demand: the HTTP thread renders the last tick when the
+ * /metrics renders on demand: a scrape renders the last tick when the
  * published text is older than it, so ticks nobody scrapes cost no render
- * (Prometheus scrapes every 15 s; the set ticks every 100 ms). The lock keeps
- * a tick and a render apart; renders only read the set (the --out and NATS
- * renders of the loop thread may run beside this one).
+ * (Prometheus scrapes every 15 s; the set ticks every 100 ms). Scrapes are
+ * served in the loop's thread, between ticks.
  */
 struct metrics_src {
-    pthread_mutex_t mu;
     struct vigil_collect *c;
     struct vigil_snapshot snap;
-    uint64_t ticks;    /* ticks done; guarded by mu */
-    uint64_t rendered; /* the tick count the published text shows; guarded by mu */
+    uint64_t ticks;    /* ticks done */
+    uint64_t rendered; /* the tick count the published text shows */
 };
 
 static int serve_metrics(void *user, const struct vigil_http_req *req,
@@ -73,7 +76,6 @@ static int serve_metrics(void *user, const struct vigil_http_req *req,
 {
     struct metrics_src *m = user;
     int rc = 0;
-    pthread_mutex_lock(&m->mu);
     if (m->rendered != m->ticks) {
         struct vigil_buf *sb = vigil_snapshot_begin(&m->snap);
         rc = sb ? vigil_collect_render(m->c, sb, 0) : -ENOMEM;
@@ -82,12 +84,70 @@ static int serve_metrics(void *user, const struct vigil_http_req *req,
             m->rendered = m->ticks;
         }
     }
-    pthread_mutex_unlock(&m->mu);
     if (rc) {
         vigil_error("collect: rendering /metrics: %s", vigil_strerror(rc));
         return rc;
     }
     return vigil_http_serve_snapshot(&m->snap, req, resp);
+}
+
+/* The HTTP server in the loop's thread: when it must run next even without input. */
+struct serve_loop {
+    struct vigil_http *h; /* NULL without --listen */
+    int sfd;              /* signalfd of the stop signals, with h */
+    int64_t due;          /* monotonic ns; INT64_MAX: only on input */
+};
+
+static int serve_run(struct serve_loop *l)
+{
+    int64_t wait;
+    int rc = vigil_http_run(l->h, &wait);
+    l->due = wait < 0 || wait > INT64_MAX - vigil_clock_mono_ns() ? INT64_MAX
+                                                                  : vigil_clock_mono_ns() + wait;
+    return rc;
+}
+
+/*
+ * Waits until the monotonic time end for a stop signal, serving HTTP
+ * meanwhile. Returns the signal, 0 at end, or -errno.
+ */
+static int wait_serving(struct serve_loop *l, const sigset_t *stop, int64_t end)
+{
+    for (;;) {
+        int64_t now = vigil_clock_mono_ns();
+        if (now >= end) {
+            return 0;
+        }
+        if (!l->h) {
+            int64_t left = end - now;
+            struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
+            int sig = sigtimedwait(stop, NULL, &ts);
+            if (sig > 0) {
+                return sig;
+            }
+            continue; /* timed out or interrupted: the clock says which */
+        }
+        int64_t until = l->due < end ? l->due : end;
+        int64_t left = until > now ? until - now : 0;
+        struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
+        struct pollfd p[2] = {{vigil_http_fd(l->h), POLLIN, 0}, {l->sfd, POLLIN, 0}};
+        int n = ppoll(p, 2, &ts, NULL);
+        if (n < 0 && errno != EINTR) {
+            return -errno;
+        }
+        if (n > 0 && p[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(l->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                return (int)si.ssi_signo;
+            }
+        }
+        if ((n > 0 && p[0].revents) || vigil_clock_mono_ns() >= l->due) {
+            int rc = serve_run(l);
+            if (rc) {
+                return rc;
+            }
+        }
+    }
 }
 
 static void usage_full(FILE *f)
@@ -317,13 +377,14 @@ int cmd_collect(int argc, char **argv)
 
     struct vigil_collect *c = NULL;
     struct vigil_http *h = NULL;
-    struct metrics_src ms = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct metrics_src ms = {0};
     struct vigil_http_route routes[1]; /* borrowed by the server until it stops */
     int have_snap = 0, out_fd = -1, ret = CLI_FAIL;
     struct vigil_buf obuf, nbuf;
     vigil_buf_init(&obuf);
     vigil_buf_init(&nbuf);
     struct vigil_bus *bus = NULL;
+    struct serve_loop sl = {.sfd = -1, .due = INT64_MAX};
     char subject[256];
     struct vigil_diag d;
     vigil_diag_clear(&d);
@@ -398,11 +459,19 @@ int cmd_collect(int argc, char **argv)
          * max_conns.
          */
         hc.timeout_s = 300;
+        hc.external = 1; /* served from the loop below */
+        sl.sfd = signalfd(-1, &stopset, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sl.sfd < 0) {
+            cli_fail("collect: signalfd: %s", strerror(errno));
+            goto done;
+        }
         rc = vigil_http_start(&h, &hc, &d);
         if (rc) {
             cli_fail("collect: %s", d.msg);
             goto done;
         }
+        sl.h = h;
+        sl.due = vigil_clock_mono_ns(); /* a first run for libmicrohttpd's timeouts */
         vigil_info("collect: serving http://%s:%u/metrics", addr, vigil_http_port(h));
         /* Tests and scripts read the bound port from here when they asked for port 0. */
         fprintf(stderr, "vigil: listening on %s:%u\n", addr, vigil_http_port(h));
@@ -426,10 +495,8 @@ int cmd_collect(int argc, char **argv)
     int64_t start = vigil_clock_mono_ns(), next = start;
     for (long tick = 0;; tick++) {
         const struct vigil_sample_batch *b;
-        pthread_mutex_lock(&ms.mu);
         rc = vigil_collect_tick(c, &b);
         ms.ticks += rc == 0;
-        pthread_mutex_unlock(&ms.mu);
         if (rc) {
             cli_fail("collect: tick: %s", vigil_strerror(rc));
             goto done;
@@ -470,12 +537,15 @@ int cmd_collect(int argc, char **argv)
         if (next < now) {
             next = now; /* a tick overran: start the next at once, keep no backlog */
         }
-        int64_t wait = next - now;
-        if (a.duration_ns && start + a.duration_ns - now < wait) {
-            wait = start + a.duration_ns - now;
+        int64_t end = next;
+        if (a.duration_ns && start + a.duration_ns < end) {
+            end = start + a.duration_ns;
         }
-        struct timespec ts = {(time_t)(wait / 1000000000LL), (long)(wait % 1000000000LL)};
-        int sig = sigtimedwait(&stopset, NULL, &ts);
+        int sig = wait_serving(&sl, &stopset, end);
+        if (sig < 0) {
+            cli_fail("collect: serving http: %s", vigil_strerror(sig));
+            goto done;
+        }
         if (sig == SIGINT || sig == SIGTERM) {
             vigil_info("collect: stopping on signal %d", sig);
             break;
@@ -493,6 +563,9 @@ int cmd_collect(int argc, char **argv)
 done:
     vigil_bus_close(bus);
     vigil_http_stop(h);
+    if (sl.sfd >= 0) {
+        close(sl.sfd);
+    }
     if (have_snap) {
         vigil_snapshot_fini(&ms.snap);
     }

@@ -45,8 +45,11 @@
     X(MHD_create_response_from_buffer_with_free_callback)                                          \
     X(MHD_create_response_from_buffer_with_free_callback_cls)                                      \
     X(MHD_destroy_response)                                                                        \
+    X(MHD_get_daemon_info)                                                                         \
+    X(MHD_get_timeout)                                                                             \
     X(MHD_lookup_connection_value)                                                                 \
     X(MHD_queue_response)                                                                          \
+    X(MHD_run)                                                                                     \
     X(MHD_start_daemon)                                                                            \
     X(MHD_stop_daemon)
 
@@ -153,6 +156,7 @@ int vigil_http_serve_snapshot(void *user, const struct vigil_http_req *req,
 struct vigil_http {
     struct MHD_Daemon *d;
     int fd;
+    int epfd; /* external mode: libmicrohttpd's epoll set; -1 with its own thread */
     uint16_t port;
     const struct vigil_http_route *routes;
     size_t n_routes;
@@ -367,18 +371,32 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     socklen_t sl = sizeof sa;
     getsockname(h->fd, (struct sockaddr *)&sa, &sl);
     h->port = ntohs(sa.sin_port);
+    h->epfd = -1;
+    unsigned flags = conf->external
+                         ? MHD_USE_EPOLL | MHD_USE_ERROR_LOG
+                         : MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     h->d = MHD(MHD_start_daemon)(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_CONNECTION_LIMIT,
-        conf->max_conns ? conf->max_conns : 32u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        conf->max_per_ip ? conf->max_per_ip : 16u, MHD_OPTION_CONNECTION_TIMEOUT,
-        conf->timeout_s ? conf->timeout_s : 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
+        MHD_OPTION_CONNECTION_LIMIT, conf->max_conns ? conf->max_conns : 32u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_ip ? conf->max_per_ip : 16u,
+        MHD_OPTION_CONNECTION_TIMEOUT, conf->timeout_s ? conf->timeout_s : 10u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(conf->max_request_bytes ? conf->max_request_bytes : 8192) + 4096,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         rc = -EIO;
         vigil_diag_set(diag, 0, 0, "http: libmicrohttpd could not start on %s:%u", addr, h->port);
         goto fail;
+    }
+    if (conf->external) {
+        const union MHD_DaemonInfo *di = MHD(MHD_get_daemon_info)(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!di || di->epoll_fd < 0) {
+            MHD(MHD_stop_daemon)(h->d);
+            rc = -EIO;
+            vigil_diag_set(diag, 0, 0, "http: libmicrohttpd gave no epoll set");
+            goto fail;
+        }
+        h->epfd = di->epoll_fd;
     }
     *out = h;
     return 0;
@@ -398,6 +416,28 @@ uint16_t vigil_http_port(const struct vigil_http *h)
 uint64_t vigil_http_requests(const struct vigil_http *h)
 {
     return atomic_load(&h->requests);
+}
+
+int vigil_http_fd(const struct vigil_http *h)
+{
+    return h->epfd;
+}
+
+int vigil_http_run(struct vigil_http *h, int64_t *wait_ns)
+{
+    *wait_ns = -1;
+    if (h->epfd < 0) {
+        return 0;
+    }
+    if (MHD(MHD_run)(h->d) != MHD_YES) {
+        return -EIO;
+    }
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD(MHD_get_timeout)(h->d, &ms) == MHD_YES) {
+        *wait_ns =
+            ms > (MHD_UNSIGNED_LONG_LONG)INT64_MAX / 1000000 ? INT64_MAX : (int64_t)ms * 1000000;
+    }
+    return 0;
 }
 
 void vigil_http_stop(struct vigil_http *h)
