@@ -329,6 +329,7 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
             }
         }
         struct mount *m = &x->m[slot];
+        m->same = -1; /* until the pass below */
         if (slot == x->n) {
             m->path = vigil_strdup(path);
             if (!m->path) {
@@ -345,7 +346,6 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
         m->src[dl] = ' ';
         memcpy(m->src + dl + 1, type, tl);
         m->src[dl + 1 + tl] = '\0';
-        m->same = -1; /* until the pass below */
         m->ro = 0;
         for (const char *o = opt, *oe = opt + ol; o && o < oe;) {
             const char *c = memchr(o, ',', (size_t)(oe - o));
@@ -402,7 +402,7 @@ static int filesystem_collect(struct vigil_collector *c, struct vigil_collect_cx
     }
     for (size_t i = 0; i < x->n; i++) {
         struct mount *m = &x->m[i];
-        if (m->same >= 0 && x->m[m->same].st_ok) {
+        if (m->same >= 0 && (size_t)m->same < i && x->m[m->same].st_ok) {
             m->st = x->m[m->same].st;
             m->st_ok = 1;
         } else {
