@@ -251,7 +251,7 @@ static int vmstat_learn(void *u, struct vigil_collect *set, const char *key, siz
     /* nr_* fields are current amounts; the rest count events. */
     int gauge = kl > 3 && memcmp(key, "nr_", 3) == 0;
     *n = 1;
-    char help[160];
+    char help[192];
     snprintf(help, sizeof help, "/proc/vmstat information field %s.", name + 12);
     return vigil__intern(set, name, NULL, 0, gauge ? VIGIL_KIND_GAUGE : VIGIL_KIND_COUNTER,
                          VIGIL_GROUP_MEMORY, NULL, help, ids);
