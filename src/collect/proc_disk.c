@@ -201,11 +201,7 @@ static const char *const fs_help[FS_N] = {
 
 struct mount {
     char *path; /* root + mount point; owned */
-    char *src;  /* "device fstype"; owned */
-    int same;   /* an earlier mount of the same block device, or -1 */
     int ro;     /* "ro" among its mount options (node-exporter's readonly) */
-    int st_ok;  /* st holds this tick's statvfs */
-    struct statvfs st;
     uint32_t ids[FS_N];
 };
 
@@ -223,7 +219,7 @@ static void mounts_clear(struct filesystem *x)
 {
     for (size_t i = 0; i < x->n; i++) {
         vigil_free(x->m[i].path);
-        vigil_free(x->m[i].src);
+        x->m[i].path = NULL;
     }
     x->n = 0;
 }
@@ -329,23 +325,18 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
             }
         }
         struct mount *m = &x->m[slot];
-        m->same = -1; /* until the pass below */
-        if (slot == x->n) {
+        if (slot < x->n) {
+            vigil__release_ids(set, m->ids, FS_N); /* the mount it hides */
+        } else {
             m->path = vigil_strdup(path);
             if (!m->path) {
                 return -ENOMEM;
             }
             x->n++;
         }
-        vigil_free(m->src);
-        m->src = vigil_malloc(dl + tl + 2);
-        if (!m->src) {
-            return -ENOMEM;
+        for (int j = 0; j < FS_N; j++) {
+            m->ids[j] = VIGIL__NO_ID; /* until interned: nothing stale is emitted */
         }
-        memcpy(m->src, dev, dl);
-        m->src[dl] = ' ';
-        memcpy(m->src + dl + 1, type, tl);
-        m->src[dl + 1 + tl] = '\0';
         m->ro = 0;
         for (const char *o = opt, *oe = opt + ol; o && o < oe;) {
             const char *c = memchr(o, ',', (size_t)(oe - o));
@@ -361,19 +352,6 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
                                    &m->ids[j]);
             if (rc) {
                 return rc;
-            }
-        }
-    }
-    /*
-     * Bind mounts of one block device share its superblock, so one statvfs
-     * serves them all (a path lookup is most of a statvfs).
-     */
-    for (size_t i = 0; i < x->n; i++) {
-        x->m[i].same = -1;
-        for (size_t j = 0; j < i && strncmp(x->m[i].src, "/dev/", 5) == 0; j++) {
-            if (strcmp(x->m[i].src, x->m[j].src) == 0) {
-                x->m[i].same = (int)j;
-                break;
             }
         }
     }
@@ -396,23 +374,19 @@ static int filesystem_collect(struct vigil_collector *c, struct vigil_collect_cx
             x->seen = s;
             x->seen_len = x->f.len;
             if ((rc = mounts_learn(x, cx->set)) != 0) {
+                vigil_free(x->seen); /* learn again at the next discovery */
+                x->seen = NULL;
                 return rc;
             }
         }
     }
     for (size_t i = 0; i < x->n; i++) {
         struct mount *m = &x->m[i];
-        if (m->same >= 0 && (size_t)m->same < i && x->m[m->same].st_ok) {
-            m->st = x->m[m->same].st;
-            m->st_ok = 1;
-        } else {
-            m->st_ok = statvfs(m->path, &m->st) == 0;
-        }
-        if (!m->st_ok) {
+        struct statvfs s;
+        if (statvfs(m->path, &s) != 0) {
             vigil__emit(cx, m->ids[FS_ERR], 1);
             continue;
         }
-        const struct statvfs s = m->st;
         double bs = (double)s.f_frsize;
         vigil__emit(cx, m->ids[FS_SIZE], (double)s.f_blocks * bs);
         vigil__emit(cx, m->ids[FS_FREE], (double)s.f_bfree * bs);

@@ -159,10 +159,10 @@ static void test_host_fixture_values(void **state)
     assert_true(size > 0);
     expect(c, b, "node_filesystem_readonly{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data disk\"}", 1);
     expect(c, b, "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"}", 0);
-    /* A bind mount of /dev/vda shares the statvfs of "/": it has no directory in the
-     * fixture, so numbers (and no error) can only come from that one call. */
-    expect(c, b, "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/srv/bind\"}", size);
-    expect(c, b, "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/srv/bind\"}", 0);
+    /* A mount whose directory is missing (a bind mount of /dev/vda in the fixture):
+     * an error, no numbers. */
+    expect(c, b, "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/srv/bind\"}", 1);
+    expect_absent(c, b, "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/srv/bind\"}");
     expect(c, b, "node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data disk\"}", 0);
     expect(c, b, "node_filesystem_device_error{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"}", 0);
     expect_absent(c, b, "node_filesystem_size_bytes{device=\"proc\",fstype=\"proc\",mountpoint=\"/proc\"}");
@@ -731,6 +731,49 @@ static void test_fmt_value(void **state)
     }
 }
 
+/*
+ * The mount table changes while collecting (a remount read-only, a mount
+ * that hides another on the same point, then back): each discovery learns
+ * it again, with the labels and readonly of the new table.
+ */
+static void test_filesystem_mount_table_changes(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "filesystem", 1); /* discovery at every tick */
+    const struct vigil_sample_batch *b;
+    const char *root_ro = "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"}";
+    const char *tmpfs_run = "node_filesystem_size_bytes{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"}";
+    const char *xfs_run = "node_filesystem_size_bytes{device=\"/dev/vdc\",fstype=\"xfs\",mountpoint=\"/run\"}";
+    char mounts[512];
+    snprintf(mounts, sizeof mounts, "%s/proc/self/mounts", dir);
+    for (int round = 0; round < 4; round++) {
+        FILE *f = fopen(mounts, "w");
+        assert_non_null(f);
+        if (round % 2 == 0) {
+            fputs("/dev/vda / ext4 rw,relatime 0 0\n"
+                  "tmpfs /run tmpfs rw,nosuid,nodev 0 0\n", f);
+        } else {
+            fputs("/dev/vda / ext4 ro,relatime 0 0\n"
+                  "tmpfs /run tmpfs rw,nosuid,nodev 0 0\n"
+                  "/dev/vdc /run xfs rw,noatime 0 0\n", f);
+        }
+        fclose(f);
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        expect(c, b, root_ro, round % 2);
+        if (round % 2 == 0) {
+            assert_true(value_of(c, b, tmpfs_run) > 0);
+            expect_absent(c, b, xfs_run);
+        } else {
+            assert_true(value_of(c, b, xfs_run) > 0); /* the later mount hides tmpfs */
+            expect_absent(c, b, tmpfs_run);
+        }
+        expect(c, b, "vigil_collect_errors_total{collector=\"filesystem\"}", 0);
+    }
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 /* The shortest %.15g..%.17g that reads back: what vigil_fmt_value prints beyond its fast paths. */
 static void shortest_g(char *out, double v)
 {
@@ -1152,6 +1195,7 @@ int main(void)
     vigil_log_set_level(VIGIL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_fixture_values),
+        cmocka_unit_test(test_filesystem_mount_table_changes),
         cmocka_unit_test(test_host_second_tick_same_series),
         cmocka_unit_test(test_missing_files_skip_collectors),
         cmocka_unit_test(test_truncated_files_count_errors),
