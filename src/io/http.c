@@ -391,7 +391,8 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     if (conf->external) {
         const union MHD_DaemonInfo *di = MHD(MHD_get_daemon_info)(h->d, MHD_DAEMON_INFO_EPOLL_FD);
         if (!di || di->epoll_fd < 0) {
-            MHD(MHD_stop_daemon)(h->d);
+            MHD(MHD_stop_daemon)(h->d); /* closes the listening socket too */
+            h->fd = -1;
             rc = -EIO;
             vigil_diag_set(diag, 0, 0, "http: libmicrohttpd gave no epoll set");
             goto fail;
@@ -445,7 +446,6 @@ void vigil_http_stop(struct vigil_http *h)
     if (!h) {
         return;
     }
-    MHD(MHD_stop_daemon)(h->d);
-    close(h->fd);
+    MHD(MHD_stop_daemon)(h->d); /* it closes the listening socket it was given */
     vigil_free(h);
 }

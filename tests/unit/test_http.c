@@ -10,10 +10,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -248,11 +250,50 @@ static void test_keep_alive(void **state)
     stop(f);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 /*
- * External mode: the server runs only when the caller calls vigil_http_run.
- * A 1 MB body does not fit the socket buffers at once, so the answer needs
- * several runs driven by the epoll set and *wait_ns, as vigil collect's
- * loop does them.
+ * What vigil collect's loop does for an external server, one step: poll the
+ * client socket and the server's fd (at most until the server's due time),
+ * and run the server only when its fd is ready or its time has come.
+ * Returns the client's revents; *fd_runs counts runs the fd asked for.
+ */
+static short drive(struct vigil_http *h, int client, int64_t *due_at, int *fd_runs)
+{
+    int64_t now = mono_ns();
+    int64_t ms = *due_at == INT64_MAX ? 1000 : (*due_at - now) / 1000000 + 1;
+    struct pollfd p[2] = {{client, POLLIN, 0}, {vigil_http_fd(h), POLLIN, 0}};
+    assert_true(poll(p, 2, ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms) >= 0);
+    if (p[1].revents || mono_ns() >= *due_at) {
+        *fd_runs += p[1].revents != 0;
+        int64_t wait;
+        assert_int_equal(vigil_http_run(h, &wait), 0);
+        *due_at = wait < 0 ? INT64_MAX : mono_ns() + wait;
+    }
+    return p[0].revents;
+}
+
+static int connect_to(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0); /* the kernel's backlog */
+    return fd;
+}
+
+/*
+ * External mode: the server runs only when the caller calls vigil_http_run,
+ * driven by vigil_http_fd and *wait_ns as vigil collect's loop does. A 1 MB
+ * body does not fit the socket buffers at once, so the answer takes several
+ * runs; an idle connection is closed after timeout_s only if the caller
+ * honours *wait_ns.
  */
 static void test_external_mode_serves_in_callers_thread(void **state)
 {
@@ -279,15 +320,13 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     hc.routes = &route;
     hc.n_routes = 1;
     hc.external = 1;
+    hc.timeout_s = 1;
     struct vigil_http *h;
     struct vigil_diag d;
     assert_int_equal(vigil_http_start(&h, &hc, &d), 0);
     assert_true(vigil_http_fd(h) >= 0);
 
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(vigil_http_port(h))};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0); /* the kernel's backlog */
+    int fd = connect_to(vigil_http_port(h));
     const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
     /* Nobody runs the server: no answer comes. */
@@ -295,16 +334,10 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     assert_int_equal(poll(&cp, 1, 200), 0);
 
     size_t got = 0, want = 0;
-    int64_t due = 0; /* ns from now; run at once the first time */
-    for (int round = 0; round < 10000 && (!want || got < want); round++) {
-        struct pollfd p[2] = {{fd, POLLIN, 0}, {vigil_http_fd(h), POLLIN, 0}};
-        int ms = due < 0 ? 100 : (int)(due / 1000000);
-        int n = poll(p, 2, ms > 100 ? 100 : ms);
-        assert_true(n >= 0);
-        if (p[1].revents || n == 0 || due == 0) {
-            assert_int_equal(vigil_http_run(h, &due), 0);
-        }
-        if (p[0].revents) {
+    int64_t due_at = INT64_MAX, deadline = mono_ns() + 10000000000LL;
+    int fd_runs = 0;
+    while ((!want || got < want) && mono_ns() < deadline) {
+        if (drive(h, fd, &due_at, &fd_runs) & POLLIN) {
             ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
             assert_true(r > 0);
             got += (size_t)r;
@@ -318,11 +351,27 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     }
     assert_true(want > 0);
     assert_int_equal(got, want);
+    assert_true(fd_runs >= 2); /* the request, then the rest of the answer */
     assert_int_equal(strlen(body_of(resp)), body_len);
     assert_memory_equal(body_of(resp), "series_00000 1234567890.5\nseries_00001 ", 39);
     assert_non_null(strstr(body_of(resp), "series_39999 1234567890.5\n"));
     assert_int_equal(vigil_http_requests(h), 1);
     close(fd);
+
+    /* An idle connection: closed by the server after timeout_s (1 s), not before. */
+    int idle = connect_to(vigil_http_port(h));
+    int64_t t0 = mono_ns(), closed = 0;
+    deadline = t0 + 5000000000LL;
+    while (!closed && mono_ns() < deadline) {
+        if (drive(h, idle, &due_at, &fd_runs) & (POLLIN | POLLHUP)) {
+            char c;
+            assert_true(recv(idle, &c, 1, 0) == 0); /* end of stream, no data */
+            closed = mono_ns() - t0;
+        }
+    }
+    assert_true(closed >= 900000000LL);
+    assert_true(closed < 4000000000LL);
+    close(idle);
     vigil_http_stop(h);
     vigil_snapshot_fini(&snap);
 }
