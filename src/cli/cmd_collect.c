@@ -96,6 +96,7 @@ struct serve_loop {
     struct vigil_http *h; /* NULL without --listen */
     int sfd;              /* signalfd of the stop signals, with h */
     int64_t due;          /* monotonic ns; INT64_MAX: only on input */
+    int failing;          /* the last run failed (logged once per streak) */
 };
 
 static int serve_run(struct serve_loop *l)
@@ -109,10 +110,13 @@ static int serve_run(struct serve_loop *l)
 
 /*
  * Waits until the monotonic time end for a stop signal, serving HTTP
- * meanwhile. Returns the signal, 0 at end, or -errno.
+ * meanwhile. Returns the signal, 0 at end, or -errno. A server that fails
+ * (libmicrohttpd's run) is left alone until the next tick's wait: the
+ * collection goes on.
  */
 static int wait_serving(struct serve_loop *l, const sigset_t *stop, int64_t end)
 {
+    int serving = 1;
     for (;;) {
         int64_t now = vigil_clock_mono_ns();
         if (now >= end) {
@@ -127,25 +131,28 @@ static int wait_serving(struct serve_loop *l, const sigset_t *stop, int64_t end)
             }
             continue; /* timed out or interrupted: the clock says which */
         }
-        int64_t until = l->due < end ? l->due : end;
+        int64_t until = serving && l->due < end ? l->due : end;
         int64_t left = until > now ? until - now : 0;
         struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
-        struct pollfd p[2] = {{vigil_http_fd(l->h), POLLIN, 0}, {l->sfd, POLLIN, 0}};
-        int n = ppoll(p, 2, &ts, NULL);
+        struct pollfd p[2] = {{l->sfd, POLLIN, 0}, {vigil_http_fd(l->h), POLLIN, 0}};
+        int n = ppoll(p, serving ? 2 : 1, &ts, NULL);
         if (n < 0 && errno != EINTR) {
             return -errno;
         }
-        if (n > 0 && p[1].revents) {
+        if (n > 0 && p[0].revents) {
             struct signalfd_siginfo si;
             if (read(l->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
                 return (int)si.ssi_signo;
             }
         }
-        if ((n > 0 && p[0].revents) || vigil_clock_mono_ns() >= l->due) {
+        if (serving && ((n > 0 && p[1].revents) || vigil_clock_mono_ns() >= l->due)) {
             int rc = serve_run(l);
-            if (rc) {
-                return rc;
+            if (rc && !l->failing) {
+                vigil_warn("collect: serving http: %s; trying again after each tick",
+                           vigil_strerror(rc));
             }
+            l->failing = rc != 0;
+            serving = !rc;
         }
     }
 }
@@ -358,7 +365,10 @@ int cmd_collect(int argc, char **argv)
                          a.listen);
     }
 
-    /* Block the stop signals before our threads start so only sigtimedwait sees them. */
+    /*
+     * Block the stop signals before any thread starts, so only the loop's
+     * sigtimedwait or signalfd sees them.
+     */
     sigset_t stopset;
     sigemptyset(&stopset);
     sigaddset(&stopset, SIGINT);
@@ -543,7 +553,7 @@ int cmd_collect(int argc, char **argv)
         }
         int sig = wait_serving(&sl, &stopset, end);
         if (sig < 0) {
-            cli_fail("collect: serving http: %s", vigil_strerror(sig));
+            cli_fail("collect: waiting for the next tick: %s", vigil_strerror(sig));
             goto done;
         }
         if (sig == SIGINT || sig == SIGTERM) {

@@ -420,8 +420,9 @@ int vigil__tcpinfo_parse(const void *buf, size_t len, uint32_t seq, struct vigil
 
 /*
  * vigil_collect_render by walking the families and the series table, as it
- * does before the first tick or when the layout could not be built; tests
- * compare the two.
+ * does before the first tick, when the series set changed since the last
+ * tick's layout, or when the layout could not be built; tests compare the
+ * two.
  */
 int vigil__collect_render_walk(struct vigil_collect *c, struct vigil_buf *out, unsigned flags);
 

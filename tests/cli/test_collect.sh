@@ -53,13 +53,16 @@ if [ "$code" = 404 ]; then ok "unknown path is 404"; else not_ok "unknown path i
 kill -INT "$PID"
 wait "$PID"
 rc=$?
-if [ "$rc" = 0 ]; then ok "SIGINT exits 0"; else not_ok "SIGINT exits 0" "rc $rc"; fi
+# Stopped by the signal itself, not by --duration.
+if [ "$rc" = 0 ] && grep -q 'collect: stopping on signal 2$' "$TMP/server.log"; then
+    ok "SIGINT exits 0"; else not_ok "SIGINT exits 0" "rc $rc" "$(tail -3 "$TMP/server.log")"; fi
 start_server "$TMP/server2.log"
 sleep 0.2
 kill -TERM "$PID"
 wait "$PID"
 rc=$?
-if [ "$rc" = 0 ]; then ok "SIGTERM exits 0"; else not_ok "SIGTERM exits 0" "rc $rc"; fi
+if [ "$rc" = 0 ] && grep -q 'collect: stopping on signal 15$' "$TMP/server2.log"; then
+    ok "SIGTERM exits 0"; else not_ok "SIGTERM exits 0" "rc $rc" "$(tail -3 "$TMP/server2.log")"; fi
 expect_exit 0 "--duration stops" "$VIGIL" collect --interval 20ms --duration 150ms -r "$ROOT" -o "$TMP/d.prom"
 
 # --nats: one message per tick on vigil.metrics.<host>, checked on the server's monitor.
