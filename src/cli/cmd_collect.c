@@ -491,8 +491,7 @@ int cmd_collect(int argc, char **argv)
         /* One subject per host under a stream on vigil.metrics.> (docs/formats.md). */
         char host[128] = "localhost";
         gethostname(host, sizeof host - 1);
-        struct vigil_bus_stream st = {.name = "VIGIL_METRICS", .subjects = "vigil.metrics.>",
-                                      .max_age_ns = 24LL * 3600 * 1000000000LL};
+        struct vigil_bus_stream st = VIGIL_METRICS_STREAM("VIGIL_METRICS");
         if ((rc = vigil_bus_connect(&bus, a.nats, "vigil-collect", &d)) != 0 ||
             (rc = vigil_bus_ensure_stream(bus, &st, &d)) != 0 ||
             (rc = vigil_bus_subject(subject, sizeof subject, "vigil.metrics", host)) != 0) {

@@ -92,8 +92,7 @@ int vigil_busin_new(struct vigil_busin **out, const struct vigil_busin_conf *c,
     b->max_age_ns = c->max_age_ns;
     b->max_pub = c->max_publishers ? c->max_publishers : 1024;
     /* The same stream vigil collect --nats makes, so either may start first. */
-    struct vigil_bus_stream st = {
-        .name = c->stream, .subjects = "vigil.metrics.>", .max_age_ns = 24LL * 3600 * 1000 * MS};
+    struct vigil_bus_stream st = VIGIL_METRICS_STREAM(c->stream);
     struct vigil_bus_consumer cc = {.stream = c->stream,
                                     .durable = c->durable,
                                     .subject = c->subject,

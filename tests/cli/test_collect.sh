@@ -86,6 +86,11 @@ if [ -n "$NATS" ] && "$VIGIL" version | grep -q nats; then
         --nats "nats://127.0.0.1:$P" -q
     msgs=$(curl -s "127.0.0.1:$((P + 1))/jsz?streams=1" | grep -o '"messages": *[0-9]*' | head -1)
     case "$msgs" in *4) ok "four messages in VIGIL_METRICS" ;; *) not_ok "four messages" "$msgs" ;; esac
+    # The stream is bounded in size as well as age (docs/formats.md).
+    cfg=$(curl -s "127.0.0.1:$((P + 1))/jsz?streams=1&config=1")
+    if echo "$cfg" | grep -q '"max_bytes": *2147483648' &&
+       echo "$cfg" | grep -q '"max_age": *86400000000000'; then
+        ok "VIGIL_METRICS: 24 h, 2 GiB"; else not_ok "VIGIL_METRICS: 24 h, 2 GiB" "$(echo "$cfg" | head -c 600)"; fi
     kill "$NPID"; wait "$NPID" 2>/dev/null
     expect_exit 1 "NATS server gone" "$VIGIL" collect --count 1 -r "$ROOT" --nats "nats://127.0.0.1:$P" -q
 else
