@@ -767,7 +767,8 @@ static size_t fmt_u64(char *out, uint64_t v)
  * least 2^53 and below 1e19 (all such doubles are integers, q exactly), from
  * integer arithmetic: printf and strtod of a double cost a microsecond
  * each, and the limits cgroups report ("no limit" is 2^63 - 4096) are such
- * values. %.Pg rounds q's exact digits half to even.
+ * values. %.Pg rounds q's exact digits half to even (a tie never decides
+ * the text: where one occurs, neither rounding reads back as q).
  */
 static size_t fmt_big_integral(char *out, uint64_t q)
 {

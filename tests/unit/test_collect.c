@@ -787,8 +787,10 @@ static void shortest_g(char *out, double v)
 
 /*
  * Doubles from 2^53 to 1e19 (all integers) are printed from their digits;
- * the text is printf's, for edges (2^53, "no limit" 2^63 - 4096, halves that
- * round to even, carries to a new digit) and a spread of random ones.
+ * the text is printf's, for edges (2^53, "no limit" 2^63 - 4096, roundings
+ * that carry to a new digit) and a spread of random ones. (An exact tie
+ * never decides the text: where one occurs, neither rounding reads back,
+ * so a longer precision is printed.)
  */
 static void test_fmt_value_big_integers(void **state)
 {
