@@ -107,8 +107,8 @@ struct vigil_http_conf {
     size_t max_request_bytes; /* request line + headers (default 8 KiB); larger gets 4xx */
     /*
      * 0: the server runs its own thread. 1: it runs in the caller's thread,
-     * which polls vigil_http_fd for input and then calls vigil_http_run (a
-     * loop that both collects and serves keeps one thread's caches warm).
+     * which polls vigil_http_fd for input and then calls vigil_http_run (so
+     * a loop can collect and serve in one thread, without locks).
      */
     int external;
 };

@@ -13,9 +13,9 @@
  * One thread collects and serves: between ticks it waits on the HTTP
  * server's epoll set and a signalfd of SIGINT and SIGTERM, so a scrape is
  * answered at once, a stop request is seen at once whatever the interval,
- * and the render of a scrape finds the tick's data in the same core's
- * caches. Without --listen it waits in sigtimedwait. The stop signals are
- * blocked in every thread (cli_signals_take).
+ * and no lock keeps a tick and a render apart. Without --listen it waits in
+ * sigtimedwait. The stop signals are blocked in every thread
+ * (cli_signals_take).
  */
 #include <errno.h>
 #include <fcntl.h>
