@@ -103,8 +103,8 @@ static int serve_run(struct serve_loop *l)
 {
     int64_t wait;
     int rc = vigil_http_run(l->h, &wait);
-    l->due = wait < 0 || wait > INT64_MAX - vigil_clock_mono_ns() ? INT64_MAX
-                                                                  : vigil_clock_mono_ns() + wait;
+    int64_t now = vigil_clock_mono_ns();
+    l->due = wait < 0 || wait > INT64_MAX - now ? INT64_MAX : now + wait;
     return rc;
 }
 
@@ -122,18 +122,16 @@ static int wait_serving(struct serve_loop *l, const sigset_t *stop, int64_t end)
         if (now >= end) {
             return 0;
         }
+        int64_t until = l->h && serving && l->due < end ? l->due : end;
+        int64_t left = until > now ? until - now : 0;
+        struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
         if (!l->h) {
-            int64_t left = end - now;
-            struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
             int sig = sigtimedwait(stop, NULL, &ts);
             if (sig > 0) {
                 return sig;
             }
             continue; /* timed out or interrupted: the clock says which */
         }
-        int64_t until = serving && l->due < end ? l->due : end;
-        int64_t left = until > now ? until - now : 0;
-        struct timespec ts = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
         struct pollfd p[2] = {{l->sfd, POLLIN, 0}, {vigil_http_fd(l->h), POLLIN, 0}};
         int n = ppoll(p, serving ? 2 : 1, &ts, NULL);
         if (n < 0 && errno != EINTR) {
