@@ -21,6 +21,7 @@
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -146,6 +147,28 @@ static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_dia
     return map_status(s);
 }
 
+/*
+ * The client initialises OpenSSL when first used, loading its error strings:
+ * about 450 KB resident, read only to describe a TLS failure. vigil sets no
+ * TLS options, so unless url names a tls:// server the first connect of the
+ * process asks OpenSSL not to load them (OpenSSL ignores later requests to).
+ * libnats links libssl, so its handle resolves OPENSSL_init_ssl; the flags
+ * are OpenSSL's stable OPENSSL_INIT_NO_LOAD_{CRYPTO,SSL}_STRINGS.
+ */
+static void skip_tls_strings(const char *url)
+{
+    static atomic_flag done = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&done) || strstr(url, "tls://")) {
+        return;
+    }
+    const char *missing = NULL;
+    int (*init_ssl)(uint64_t opts, const void *settings) =
+        (int (*)(uint64_t, const void *))vigil_dl_sym(api.dl, "OPENSSL_init_ssl", &missing);
+    if (init_ssl) {
+        init_ssl(UINT64_C(0x00000001) | UINT64_C(0x00100000), NULL);
+    }
+}
+
 static void on_async_error(jsCtx *js, jsPubAckErr *err, void *closure)
 {
     (void)js;
@@ -167,6 +190,7 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
         return -ENOMEM;
     }
     atomic_init(&b->failed, 0);
+    skip_tls_strings(url);
     natsOptions *o = NULL;
     natsStatus s = NATS(natsOptions_Create)(&o);
     if (s == NATS_OK) {
