@@ -6,6 +6,7 @@
  * fetch with timeout, acks, redelivery after the ack wait when a consumer
  * disappears without acking, a nak, and two workers sharing one durable.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,38 @@ static void test_connect_refused(void **state)
     assert_true(rc == -ECONNREFUSED || rc == -EIO || rc == -ETIMEDOUT);
     assert_null(b);
     assert_true(d.msg[0] != '\0');
+}
+
+/*
+ * The first connect of a process, to a nats:// URL, keeps OpenSSL from loading
+ * its error strings (450 KB resident, src/io/nats.c). Checked on the reason
+ * text of EVP_R_BAD_DECRYPT ("bad decrypt"), which libnats' own initialisation
+ * of OpenSSL would load.
+ * Runs before any other connect of this binary.
+ */
+static void test_no_tls_error_strings(void **state)
+{
+    (void)state;
+    struct vigil_bus *b;
+    struct vigil_diag d;
+    char u[64];
+    snprintf(u, sizeof u, "nats://127.0.0.1:%d", tu_free_port());
+    int rc = vigil_bus_connect(&b, u, "t", &d);
+    if (!vigil_bus_available()) {
+        assert_int_equal(rc, VIGIL_ENOTSUP);
+        skip();
+    }
+    assert_int_not_equal(rc, 0);
+    void *crypto = dlopen("libcrypto.so.3", RTLD_LAZY | RTLD_NOLOAD);
+    if (!crypto) {
+        skip(); /* libnats built against another OpenSSL */
+    }
+    const char *(*reason)(unsigned long) =
+        (const char *(*)(unsigned long))dlsym(crypto, "ERR_reason_error_string");
+    assert_non_null(reason);
+    const unsigned long bad_decrypt = (6ul << 23) | 100; /* ERR_LIB_EVP, reason 100 */
+    assert_null(reason(bad_decrypt));
+    dlclose(crypto);
 }
 
 static struct vigil_bus *connect_or_fail(const char *name)
@@ -265,6 +298,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subject_names),
+        cmocka_unit_test(test_no_tls_error_strings), /* first: before any other connect */
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_publish_fetch_ack),
         cmocka_unit_test(test_unacked_batch_is_redelivered),
