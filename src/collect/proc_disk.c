@@ -304,6 +304,13 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
         size_t mpl = q ? unescape_mount(mnt, ml, mp, sizeof mp) : 0;
         int out = !q || vigil__filter_match(&x->ex_types, type, tl) ||
                   vigil__filter_match(&x->ex_mounts, mp, mpl);
+        /*
+         * Freed after each mount: the type filter is a long alternation whose
+         * DFA, grown over all of a host's mount types, held about 400 KB; a
+         * mount table changes rarely, so compiling per mount costs nothing.
+         */
+        vigil__filter_release(&x->ex_types);
+        vigil__filter_release(&x->ex_mounts);
         if (out) {
             continue;
         }

@@ -332,6 +332,7 @@ static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *c
             vigil_collect_fail(cx, x->f[i].path, rc);
         }
     }
+    vigil__filter_release(&x->include);
     return 0;
 }
 

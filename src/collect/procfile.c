@@ -389,20 +389,29 @@ int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_
 int vigil__filter_init(struct vigil__filter *f, const char *pat)
 {
     f->pat = NULL;
+    f->compiled = 0;
     if (!pat || !*pat) {
         return 0;
     }
-    regex_t re;
-    if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+    if (regcomp(&f->re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
         return VIGIL_ECONFIG;
     }
-    regfree(&re);
+    regfree(&f->re);
     f->pat = vigil_strdup(pat);
     return f->pat ? 0 : -ENOMEM;
 }
 
+void vigil__filter_release(struct vigil__filter *f)
+{
+    if (f->compiled) {
+        regfree(&f->re);
+        f->compiled = 0;
+    }
+}
+
 void vigil__filter_fini(struct vigil__filter *f)
 {
+    vigil__filter_release(f);
     vigil_free(f->pat);
     f->pat = NULL;
 }
@@ -413,13 +422,13 @@ int vigil__filter_match(struct vigil__filter *f, const char *s, size_t n)
     if (!f->pat || n >= sizeof tmp) {
         return 0;
     }
-    regex_t re;
-    if (regcomp(&re, f->pat, REG_EXTENDED | REG_NOSUB) != 0) {
-        return 0;
+    if (!f->compiled) {
+        if (regcomp(&f->re, f->pat, REG_EXTENDED | REG_NOSUB) != 0) {
+            return 0;
+        }
+        f->compiled = 1;
     }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    int hit = regexec(&re, tmp, 0, NULL, 0) == 0;
-    regfree(&re);
-    return hit;
+    return regexec(&f->re, tmp, 0, NULL, 0) == 0;
 }
