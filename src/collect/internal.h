@@ -19,8 +19,12 @@
 #define VIGIL__PFILE_SHORT 3072u
 /* Largest file a collector reads; bigger ones are refused with -EFBIG. */
 #define VIGIL__PFILE_MAX (16u << 20)
-/* Longest row key the row map stores (a /proc/net/netstat header line is ~2 KiB). */
-#define VIGIL__KEY_MAX 8192
+/*
+ * Longest row key the row map stores (its key_len is 16 bits): a
+ * /proc/net/netstat header line, the key of its row, is ~3 KiB on 6.x
+ * kernels and grows with them. A longer key makes its row malformed.
+ */
+#define VIGIL__KEY_MAX UINT16_MAX
 
 /* ---- files opened once, re-read each tick ---- */
 
@@ -290,6 +294,10 @@ static inline int vigil__rows_parse(struct vigil__rowmap *rm, const char *p, con
         const char *q = split(u, p, le, &key, &kl, &bad);
         p = le + 1;
         if (!q) {
+            continue;
+        }
+        if (kl > VIGIL__KEY_MAX) {
+            bad = 1;
             continue;
         }
         const uint32_t *ids = vigil__rowmap_get(rm, row, key, kl, &n);

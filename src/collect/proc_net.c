@@ -251,7 +251,7 @@ static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
         const char *v = hl + 1, *vl = vigil__line_end(v, end);
         const char *colon = memchr(p, ':', (size_t)(hl - p));
         if (!colon || (size_t)(vl - v) <= (size_t)(colon - p) ||
-            memcmp(p, v, (size_t)(colon - p + 1)) != 0) {
+            memcmp(p, v, (size_t)(colon - p + 1)) != 0 || (size_t)(hl - p) > VIGIL__KEY_MAX) {
             bad = 1;
             p = vl + 1;
             continue;
@@ -263,7 +263,11 @@ static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
             n = 0;
             const char *q = colon + 1, *tok;
             size_t tl;
-            while (n < 512 && (q = vigil__token(q, hl, &tok, &tl))) {
+            while ((q = vigil__token(q, hl, &tok, &tl))) {
+                if (n == 512) {
+                    bad = 1; /* the fields past 512 are not exported */
+                    break;
+                }
                 if (netstat_intern(x, cx->set, p, (size_t)(colon - p), tok, tl, &tmp[n++])) {
                     return -ENOMEM;
                 }

@@ -270,6 +270,58 @@ static void test_truncated_files_count_errors(void **state)
     rm_tree(dir);
 }
 
+/* A row whose key is too long to learn is malformed: counted, the rest goes on. */
+static void test_overlong_rows_are_malformed(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "stat,netstat", 0);
+    const struct vigil_sample_batch *b;
+    /* A 9000-byte key is learned (an unknown row), a 70000-byte one is refused. */
+    size_t big = 70000;
+    char *text = vigil_malloc(big + 128);
+    assert_non_null(text);
+    for (size_t n = 9000;; n = big) {
+        int o = snprintf(text, 64, "cpu0 1 2 3 4 5 6 7 8 0 0\n");
+        memset(text + o, 'x', n);
+        snprintf(text + o + n, 64, " 5\nctxt 100\n");
+        put(dir, "proc/stat", text);
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        expect(c, b, "node_context_switches_total", 100);
+        expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", n == big);
+        if (n == big) {
+            break;
+        }
+    }
+    /* A netstat header of 600 fields (5.9 KB): the first 512 are exported, and counted. */
+    int o = snprintf(text, 16, "TcpExt:");
+    for (int i = 0; i < 600; i++) {
+        o += snprintf(text + o, 16, " F%d", i);
+    }
+    o += snprintf(text + o, 16, "\nTcpExt:");
+    for (int i = 0; i < 600; i++) {
+        o += snprintf(text + o, 16, " %d", i);
+    }
+    snprintf(text + o, 4, "\n");
+    put(dir, "proc/net/netstat", text);
+    vigil_free(text);
+    vigil_collect_free(c);
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = dir;
+    conf.collectors = "netstat";
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_set(c, "netstat.fields", ".", &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_netstat_TcpExt_F511", 511);
+    expect_absent(c, b, "node_netstat_TcpExt_F512");
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 1);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 static void test_counter_wrap_is_exported_raw(void **state)
 {
     (void)state;
@@ -1201,6 +1253,7 @@ int main(void)
         cmocka_unit_test(test_host_second_tick_same_series),
         cmocka_unit_test(test_missing_files_skip_collectors),
         cmocka_unit_test(test_truncated_files_count_errors),
+        cmocka_unit_test(test_overlong_rows_are_malformed),
         cmocka_unit_test(test_counter_wrap_is_exported_raw),
         cmocka_unit_test(test_new_and_vanished_devices),
         cmocka_unit_test(test_cgroup_v1_cadvisor_names),
