@@ -83,9 +83,14 @@ void vigil_series_table_fini(struct vigil_series_table *t);
 
 /*
  * Interns name + labels (any order; duplicates rejected with VIGIL_EPARSE) and
- * returns its id, the existing one if already present. Returns 0 or -ENOMEM.
+ * returns its id, the existing one if already present. Returns 0, -ENOMEM, or
+ * VIGIL_EPARSE for a label given twice or a NUL byte in the name or a value.
  */
 int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t name_len,
+                        const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id);
+
+/* The id of name + labels if interned (0), else -ENOENT; never adds one. */
+int vigil_series_lookup(const struct vigil_series_table *t, const char *name, size_t name_len,
                         const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id);
 
 /*

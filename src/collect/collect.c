@@ -388,7 +388,12 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
 {
     size_t before = vigil_collect_n_live(c);
     if (before >= c->max_series) {
-        return -E2BIG; /* the cap holds memory flat; see docs/metrics.md */
+        /* The cap holds memory flat (docs/metrics.md); a series already held costs nothing. */
+        int rc = vigil_series_lookup(&c->series, name, strlen(name), labels, n_labels, id);
+        if (rc == 0) {
+            c->rel[*id] = 0; /* held again if it was released */
+        }
+        return rc == -ENOENT ? -E2BIG : rc;
     }
     int reuse = c->series.n_holes > 0;
     if (reuse && c->n_reused == c->cap_reused) {

@@ -144,43 +144,76 @@ static int append_escaped(struct vigil_buf *b, const char *p, size_t n)
 
 #define LABELS_MAX 64
 
-int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t name_len,
-                        const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id)
+/*
+ * Builds the canonical key of name + labels into key (labels sorted by name
+ * into sorted). Returns 0, VIGIL_EPARSE (a label twice, a NUL in the name or a
+ * value, which the text format's keys and C strings cannot carry) or
+ * -E2BIG / -ENOMEM; key is empty on error.
+ */
+static int build_key(const char *name, size_t name_len, const struct vigil_label_ref *labels,
+                     size_t n_labels, struct vigil_label_ref *sorted, struct vigil_buf *key)
 {
-    struct vigil_label_ref sorted[LABELS_MAX];
     if (n_labels > LABELS_MAX) {
         return -E2BIG;
+    }
+    if (name_len && memchr(name, '\0', name_len)) {
+        return VIGIL_EPARSE;
     }
     if (n_labels) {
         memcpy(sorted, labels, n_labels * sizeof *labels);
         qsort(sorted, n_labels, sizeof *sorted, cmp_label_ref);
-        for (size_t i = 1; i < n_labels; i++) {
-            if (cmp_label_ref(&sorted[i - 1], &sorted[i]) == 0) {
+        for (size_t i = 0; i < n_labels; i++) {
+            if ((i && cmp_label_ref(&sorted[i - 1], &sorted[i]) == 0) ||
+                (sorted[i].value_len && memchr(sorted[i].value, '\0', sorted[i].value_len))) {
                 return VIGIL_EPARSE;
             }
         }
     }
-    struct vigil_buf key;
-    vigil_buf_init(&key);
-    int rc = vigil_buf_append(&key, name, name_len);
+    int rc = vigil_buf_append(key, name, name_len);
     if (!rc && n_labels) {
-        rc = vigil_buf_append(&key, "{", 1);
+        rc = vigil_buf_append(key, "{", 1);
         for (size_t i = 0; i < n_labels && !rc; i++) {
             if (i) {
-                rc = vigil_buf_append(&key, ",", 1);
+                rc = vigil_buf_append(key, ",", 1);
             }
-            rc = rc ? rc : vigil_buf_append(&key, sorted[i].name, sorted[i].name_len);
-            rc = rc ? rc : vigil_buf_append(&key, "=\"", 2);
-            rc = rc ? rc : append_escaped(&key, sorted[i].value, sorted[i].value_len);
-            rc = rc ? rc : vigil_buf_append(&key, "\"", 1);
+            rc = rc ? rc : vigil_buf_append(key, sorted[i].name, sorted[i].name_len);
+            rc = rc ? rc : vigil_buf_append(key, "=\"", 2);
+            rc = rc ? rc : append_escaped(key, sorted[i].value, sorted[i].value_len);
+            rc = rc ? rc : vigil_buf_append(key, "\"", 1);
         }
-        rc = rc ? rc : vigil_buf_append(&key, "}", 1);
+        rc = rc ? rc : vigil_buf_append(key, "}", 1);
     }
-    if (!rc && !key.p) {
-        rc = vigil_buf_append(&key, "", 0);
+    if (!rc && !key->p) {
+        rc = vigil_buf_append(key, "", 0);
     }
     if (rc) {
-        vigil_buf_fini(&key);
+        vigil_buf_fini(key);
+    }
+    return rc;
+}
+
+int vigil_series_lookup(const struct vigil_series_table *t, const char *name, size_t name_len,
+                        const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id)
+{
+    struct vigil_label_ref sorted[LABELS_MAX];
+    struct vigil_buf key;
+    vigil_buf_init(&key);
+    int rc = build_key(name, name_len, labels, n_labels, sorted, &key);
+    if (!rc) {
+        rc = vigil_series_find(t, key.p, key.len, id);
+    }
+    vigil_buf_fini(&key);
+    return rc;
+}
+
+int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t name_len,
+                        const struct vigil_label_ref *labels, size_t n_labels, uint32_t *id)
+{
+    struct vigil_label_ref sorted[LABELS_MAX];
+    struct vigil_buf key;
+    vigil_buf_init(&key);
+    int rc = build_key(name, name_len, labels, n_labels, sorted, &key);
+    if (rc) {
         return rc;
     }
     if (vigil_series_find(t, key.p, key.len, id) == 0) {
