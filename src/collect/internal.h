@@ -34,7 +34,8 @@ struct vigil__pfile {
     char *buf;  /* owned; cap + 1 bytes, NUL-terminated after a read */
     size_t len;
     size_t cap;
-    int whole; /* one-record seq_file (single_open): any short read is the whole file */
+    int whole;  /* one-record seq_file (single_open): any short read is the whole file */
+    int to_eof; /* records may pass 1 KiB (mount lines): read until pread returns 0 */
 };
 
 /* Zeroes f (fd -1). */

@@ -9,6 +9,7 @@
  * filesystem types are excluded by default.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -261,17 +262,28 @@ static int filesystem_init(struct vigil_collector *c, struct vigil_collect *set,
     if (rc || (rc = vigil__filter_init(&x->ex_mounts, pp->exclude_mounts)) != 0) {
         return rc;
     }
+    x->f.to_eof = 1; /* a mount line can pass a page; the table is read only at discoveries */
     rc = vigil__pfile_open(&x->f, root, "proc/self/mounts");
     return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
 }
 
-/* Decodes the octal escapes of /proc/mounts ("\040" for a space) into out. */
+/*
+ * Decodes the octal escapes of /proc/mounts ("\040" for a space) into out.
+ * Returns the length, or 0 when the path does not fit in cap.
+ */
 static size_t unescape_mount(const char *p, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        if (p[i] == '\\' && i + 3 < n && p[i + 1] >= '0' && p[i + 1] <= '3') {
-            out[o++] = (char)((p[i + 1] - '0') * 64 + (p[i + 2] - '0') * 8 + (p[i + 3] - '0'));
+    for (size_t i = 0; i < n; i++) {
+        if (o + 1 >= cap) {
+            return 0;
+        }
+        int v = p[i] == '\\' && i + 3 < n && p[i + 1] >= '0' && p[i + 1] <= '3' &&
+                        p[i + 2] >= '0' && p[i + 2] <= '7' && p[i + 3] >= '0' && p[i + 3] <= '7'
+                    ? (p[i + 1] - '0') * 64 + (p[i + 2] - '0') * 8 + (p[i + 3] - '0')
+                    : 0;
+        if (v) { /* "\040" for a space; "\000" is not a character of a path */
+            out[o++] = (char)v;
             i += 3;
         } else {
             out[o++] = p[i];
@@ -300,9 +312,9 @@ static int mounts_learn(struct filesystem *x, struct vigil_collect *set)
             opt = NULL;
         }
         p = le + 1;
-        char mp[1024], path[2048];
+        char mp[PATH_MAX], path[PATH_MAX + 256];
         size_t mpl = q ? unescape_mount(mnt, ml, mp, sizeof mp) : 0;
-        int out = !q || vigil__filter_match(&x->ex_types, type, tl) ||
+        int out = !mpl || vigil__filter_match(&x->ex_types, type, tl) ||
                   vigil__filter_match(&x->ex_mounts, mp, mpl);
         /*
          * Freed after each mount: the type filter is a long alternation whose

@@ -118,14 +118,17 @@ int vigil__pfile_read(struct vigil__pfile *f)
         n += (size_t)r;
         /*
          * A short read well under a page is the whole file: seq_file returns
-         * short only when its page-sized buffer overflows with the next
-         * record, single-record files (cgroup, sysctl, /proc/stat) come whole,
-         * and a regular file reads short only at its end. Skipping the
-         * zero-length confirmation read halves the syscalls per tick. A
-         * single_open file (f->whole) is shown in one piece, so any short
-         * read of it is the whole file, however long.
+         * short only when the next record does not fit in the rest of its
+         * page-sized buffer, so with records under 1 KiB a read short of 3
+         * KiB ends the file; single-record files (cgroup, sysctl, /proc/stat)
+         * come whole, and a regular file reads short only at its end.
+         * Skipping the zero-length confirmation read halves the syscalls per
+         * tick. A single_open file (f->whole) is shown in one piece, so any
+         * short read of it is the whole file, however long. A file whose
+         * records can be longer (f->to_eof: a mount line with a long path or
+         * overlay options) is read until pread returns 0.
          */
-        if (n < f->cap && (n < VIGIL__PFILE_SHORT || f->whole)) {
+        if (!f->to_eof && n < f->cap && (n < VIGIL__PFILE_SHORT || f->whole)) {
             break;
         }
     }

@@ -322,6 +322,95 @@ static void test_overlong_rows_are_malformed(void **state)
     rm_tree(dir);
 }
 
+/* At max_series, a row learned again keeps its series: only new ones are refused. */
+static void test_series_cap_keeps_existing_series(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/proc", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(sub, sizeof sub, "%s/proc/net", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    const char *hdr = "Inter-|   Receive                            |  Transmit\n"
+                      " face |bytes packets errs drop fifo frame compressed multicast|bytes "
+                      "packets errs drop fifo colls carrier compressed\n";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s  eth0: 1 1 0 0 0 0 0 0 2 2 0 0 0 0 0 0\n"
+             "  eth1: 3 3 0 0 0 0 0 0 4 4 0 0 0 0 0 0\n",
+             hdr);
+    put(dir, "proc/net/dev", text);
+    /* Learn how many series the set needs, then cap it exactly there. */
+    struct vigil_collect *c = start_set(dir, "netdev", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    size_t live = vigil_collect_n_live(c);
+    vigil_collect_free(c);
+    struct vigil_collect_conf conf;
+    struct vigil_diag d;
+    vigil_collect_conf_default(&conf);
+    conf.root = dir;
+    conf.collectors = "netdev";
+    conf.max_series = live;
+    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
+    assert_int_equal(vigil_collect_start(c, &d), 0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    const char *k1 = "node_network_receive_bytes_total{device=\"eth1\"}";
+    expect(c, b, k1, 3);
+    /* eth0 goes: eth1 moves up a row and is learned again there. */
+    snprintf(text, sizeof text, "%s  eth1: 5 5 0 0 0 0 0 0 6 6 0 0 0 0 0 0\n", hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, k1, 5);
+    /* A new device at the cap is refused, and the ones held go on. */
+    snprintf(text, sizeof text,
+             "%s  eth1: 7 7 0 0 0 0 0 0 8 8 0 0 0 0 0 0\n"
+             "  eth2: 9 9 0 0 0 0 0 0 9 9 0 0 0 0 0 0\n",
+             hdr);
+    put(dir, "proc/net/dev", text);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, k1, 7);
+    expect_absent(c, b, "node_network_receive_bytes_total{device=\"eth2\"}");
+    assert_true(vigil_collect_n_live(c) <= live);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/* A NUL byte in a label value cannot be a series key: that row is not exported. */
+static void test_nul_in_label_value_is_not_exported(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/proc", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(sub, sizeof sub, "%s/proc/net", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    static const char dev[] = "Inter-|   Receive |  Transmit\n face |bytes|bytes\n"
+                              "  et\0h0: 1 1 0 0 0 0 0 0 2 2 0 0 0 0 0 0\n"
+                              "  eth1: 3 3 0 0 0 0 0 0 4 4 0 0 0 0 0 0\n";
+    tu_write_file(dir, "proc/net/dev", dev, sizeof dev - 1);
+    struct vigil_collect *c = start_set(dir, "netdev", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_network_receive_bytes_total{device=\"eth1\"}", 3);
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    /* Every sample line closes its label set, and the text has no NUL. */
+    assert_int_equal(strlen(out.p), out.len);
+    for (const char *p = out.p; (p = strstr(p, "\nnode_network_receive_bytes_total{")) != NULL;) {
+        p++;
+        const char *le = strchr(p, '\n');
+        assert_non_null(memchr(p, '}', (size_t)(le - p)));
+    }
+    assert_null(strstr(out.p, "device=\"et\""));
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 static void test_counter_wrap_is_exported_raw(void **state)
 {
     (void)state;
@@ -826,6 +915,50 @@ static void test_filesystem_mount_table_changes(void **state)
     rm_tree(dir);
 }
 
+/* Mount points: octal escapes decoded, "\\000" and non-octal digits kept as text, no NUL. */
+static void test_filesystem_mount_escapes(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    char mounts[512], longp[5001];
+    snprintf(mounts, sizeof mounts, "%s/proc/self/mounts", dir);
+    memset(longp, 'e', sizeof longp - 1);
+    longp[0] = '/';
+    longp[sizeof longp - 1] = '\0';
+    FILE *f = fopen(mounts, "w");
+    assert_non_null(f);
+    fprintf(f, "/dev/vda / ext4 rw 0 0\n"
+               "/dev/vdb /mnt/a\\040b ext4 rw 0 0\n"
+               "/dev/vdc /mnt/c\\000d ext4 rw 0 0\n"
+               "/dev/vdd /mnt/e\\08x ext4 rw 0 0\n"
+               "/dev/vde %s ext4 rw 0 0\n"
+               "/dev/vdf /mnt/after ext4 rw 0 0\n",
+            longp);
+    fclose(f);
+    struct vigil_collect *c = start_set(dir, "filesystem", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    const char *fmt = "node_filesystem_device_error{device=\"/dev/%s\",fstype=\"ext4\",mountpoint=\"%s\"}";
+    char key[256];
+    snprintf(key, sizeof key, fmt, "vdb", "/mnt/a b");
+    assert_false(isnan(value_of(c, b, key)));
+    snprintf(key, sizeof key, fmt, "vdc", "/mnt/c\\\\000d"); /* the backslash, escaped */
+    assert_false(isnan(value_of(c, b, key)));
+    snprintf(key, sizeof key, fmt, "vdd", "/mnt/e\\\\08x");
+    assert_false(isnan(value_of(c, b, key)));
+    snprintf(key, sizeof key, fmt, "vdf", "/mnt/after");
+    assert_false(isnan(value_of(c, b, key))); /* the mount past the unusable one is kept */
+    /* The 5000-byte mount point is longer than a path can be: left out. */
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_null(strstr(out.p, "/dev/vde"));
+    assert_int_equal(strlen(out.p), out.len);
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 /* The shortest %.15g..%.17g that reads back: what vigil_fmt_value prints beyond its fast paths. */
 static void shortest_g(char *out, double v)
 {
@@ -1250,10 +1383,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_fixture_values),
         cmocka_unit_test(test_filesystem_mount_table_changes),
+        cmocka_unit_test(test_filesystem_mount_escapes),
         cmocka_unit_test(test_host_second_tick_same_series),
         cmocka_unit_test(test_missing_files_skip_collectors),
         cmocka_unit_test(test_truncated_files_count_errors),
         cmocka_unit_test(test_overlong_rows_are_malformed),
+        cmocka_unit_test(test_series_cap_keeps_existing_series),
+        cmocka_unit_test(test_nul_in_label_value_is_not_exported),
         cmocka_unit_test(test_counter_wrap_is_exported_raw),
         cmocka_unit_test(test_new_and_vanished_devices),
         cmocka_unit_test(test_cgroup_v1_cadvisor_names),
