@@ -460,15 +460,58 @@ static int cg_new(struct cgroup *x, struct vigil_collect *set, const char *path,
     return 0;
 }
 
+/* Gives g's series back (they stay until retired, or are taken again) and frees it. */
+static void cg_drop(struct vigil_collect *set, struct cg *g)
+{
+    vigil__release_ids(set, g->ids, S_N);
+    for (size_t j = 0; j < N_FILES; j++) {
+        vigil__rowmap_release(&g->f[j].rm, 0);
+    }
+    cg_free(g);
+}
+
+/*
+ * 1 when the cgroup at g's path is not the one whose files g holds: it was
+ * removed and made again (systemctl restart removes a service's cgroup and
+ * creates it anew). The open file still pins its old inode, so the path's
+ * inode differs. One file is checked; on cgroupfs the others then fail with
+ * ENODEV, which marks g gone (cgroup_collect).
+ */
+static int cg_replaced(const struct cg *g)
+{
+    for (size_t i = 0; i < N_FILES; i++) {
+        const struct vigil__pfile *f = &g->f[i].f;
+        if (!g->f[i].open || f->fd < 0) {
+            continue;
+        }
+        struct stat held, now;
+        if (fstat(f->fd, &held) != 0) {
+            return 1;
+        }
+        return stat(f->path, &now) != 0 || now.st_ino != held.st_ino || now.st_dev != held.st_dev;
+    }
+    return 0;
+}
+
 /* Walks dir (absolute) whose cgroup path is rel, up to depth levels below. */
 static int walk(struct cgroup *x, struct vigil_collect *set, const char *dir, const char *rel,
                 int depth, int *full)
 {
-    if (x->n >= x->max && !cg_find(x, rel)) {
+    struct cg *g = cg_find(x, rel);
+    if (g && (g->gone || cg_replaced(g))) {
+        /* Made again under the same path: open its files anew, keep its series. */
+        size_t i = 0;
+        while (x->cg[i] != g) {
+            i++;
+        }
+        x->cg[i] = x->cg[--x->n];
+        cg_drop(set, g);
+        g = NULL;
+    }
+    if (x->n >= x->max && !g) {
         *full = 1;
         return 0;
     }
-    struct cg *g = cg_find(x, rel);
     if (!g) {
         int rc = cg_new(x, set, rel, &g);
         if (rc) {
@@ -527,11 +570,7 @@ static int discover(struct cgroup *x, struct vigil_collect_cx *cx)
             x->cg[k++] = g;
             continue;
         }
-        vigil__release_ids(cx->set, g->ids, S_N);
-        for (size_t j = 0; j < N_FILES; j++) {
-            vigil__rowmap_release(&g->f[j].rm, 0);
-        }
-        cg_free(g);
+        cg_drop(cx->set, g);
     }
     x->n = k;
     return rc;
@@ -764,8 +803,10 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
             }
             int rc = vigil__pfile_read(&f->f);
             if (rc) {
-                if (cg_gone(x, g)) {
-                    vanished = 1; /* removed between rescans: drop out quietly */
+                if (rc == -ENODEV || cg_gone(x, g)) {
+                    /* Removed between rescans (ENODEV: and maybe made again): drop out
+                     * quietly; the next discovery opens a cgroup found there anew. */
+                    vanished = 1;
                 } else {
                     vigil_collect_fail(cx, f->f.path, rc);
                 }

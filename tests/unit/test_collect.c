@@ -589,6 +589,43 @@ static void test_cgroup_v2_and_vanish(void **state)
     rm_tree(dir);
 }
 
+/* systemctl restart: a cgroup removed and made again under its path is read anew. */
+static void test_cgroup_recreated_same_path(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char cmd[1024];
+    const char *svc = "sys/fs/cgroup/system.slice/app.service";
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", dir, svc);
+    assert_int_equal(system(cmd), 0);
+    put(dir, "sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
+    put(dir, "sys/fs/cgroup/system.slice/app.service/cpu.stat", "usage_usec 1000000\n");
+    put(dir, "sys/fs/cgroup/system.slice/app.service/memory.current", "4096\n");
+    struct vigil_collect *c = start_set(dir, "cgroup", 1); /* a discovery every tick */
+    const char *cpu = "container_cpu_usage_seconds_total{name=\"/system.slice/app.service\"}";
+    const char *mem = "container_memory_usage_bytes{name=\"/system.slice/app.service\"}";
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, cpu, 1.0);
+    expect(c, b, mem, 4096);
+    uint32_t id_before;
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), cpu, strlen(cpu), &id_before), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s/%s && mkdir -p %s/%s", dir, svc, dir, svc);
+    assert_int_equal(system(cmd), 0);
+    put(dir, "sys/fs/cgroup/system.slice/app.service/cpu.stat", "usage_usec 2000000\n");
+    put(dir, "sys/fs/cgroup/system.slice/app.service/memory.current", "8192\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, cpu, 2.0);
+    expect(c, b, mem, 8192);
+    /* The same series goes on (a counter reset, as after any restart), with no error. */
+    uint32_t id_after;
+    assert_int_equal(vigil_series_find(vigil_collect_series(c), cpu, strlen(cpu), &id_after), 0);
+    assert_int_equal(id_after, id_before);
+    expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 0);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 static void test_cgroup_max_bounds_entities(void **state)
 {
     (void)state;
@@ -1394,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_new_and_vanished_devices),
         cmocka_unit_test(test_cgroup_v1_cadvisor_names),
         cmocka_unit_test(test_cgroup_v2_and_vanish),
+        cmocka_unit_test(test_cgroup_recreated_same_path),
         cmocka_unit_test(test_cgroup_max_bounds_entities),
         cmocka_unit_test(test_cgroup_limits_read_at_discovery),
         cmocka_unit_test(test_netstat_reads_only_files_with_kept_fields),
