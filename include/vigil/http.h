@@ -101,9 +101,15 @@ struct vigil_http_conf {
     uint16_t port;      /* 0 = any free port (see vigil_http_port) */
     const struct vigil_http_route *routes; /* borrowed until stop; /healthz is built in */
     size_t n_routes;
-    unsigned max_conns;       /* connections at once (default 32) */
-    unsigned max_per_ip;      /* per client address (default 16) */
-    unsigned timeout_s;       /* idle connection timeout (default 10) */
+    unsigned max_conns;       /* connections at once (default 128) */
+    unsigned max_per_ip;      /* per client address (default 8) */
+    /*
+     * Idle timeout of a connection until it has had an answer (default 10 s):
+     * a client that holds connections open with a request it never finishes
+     * must send a byte that often to keep each one.
+     */
+    unsigned timeout_s;
+    unsigned keepalive_s; /* idle timeout once answered, between requests (0 = timeout_s) */
     size_t max_request_bytes; /* request line + headers (default 8 KiB); larger gets 4xx */
     /*
      * 0: the server runs its own thread. 1: it runs in the caller's thread,

@@ -463,10 +463,12 @@ int cmd_collect(int argc, char **argv)
          * Prometheus keeps its scrape connection open for 5 minutes between
          * scrapes (prometheus/common's idle timeout); with the 10 s default an
          * idle connection closed before a 15 s or 1 min scrape, so each scrape
-         * paid a new connection. Idle connections cost a socket each, within
-         * max_conns.
+         * paid a new connection. Only answered connections wait that long: one
+         * that never completes a request is idle after 10 s (timeout_s), so
+         * holding the per-address slots with unfinished requests takes a byte
+         * every 10 s on each.
          */
-        hc.timeout_s = 300;
+        hc.keepalive_s = 300;
         hc.external = 1; /* served from the loop below */
         sl.sfd = signalfd(-1, &stopset, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sl.sfd < 0) {

@@ -50,6 +50,7 @@
     X(MHD_lookup_connection_value)                                                                 \
     X(MHD_queue_response)                                                                          \
     X(MHD_run)                                                                                     \
+    X(MHD_set_connection_option)                                                                   \
     X(MHD_start_daemon)                                                                            \
     X(MHD_stop_daemon)
 
@@ -158,6 +159,7 @@ struct vigil_http {
     int fd;
     int epfd; /* external mode: libmicrohttpd's epoll set; -1 with its own thread */
     uint16_t port;
+    unsigned keepalive_s; /* 0: the daemon's timeout throughout */
     const struct vigil_http_route *routes;
     size_t n_routes;
     atomic_uint_fast64_t requests;
@@ -169,8 +171,8 @@ void vigil_http_conf_default(struct vigil_http_conf *c)
 {
     memset(c, 0, sizeof *c);
     c->addr = "127.0.0.1";
-    c->max_conns = 32;
-    c->max_per_ip = 16;
+    c->max_conns = 128;
+    c->max_per_ip = 8;
     c->timeout_s = 10;
     c->max_request_bytes = 8192;
 }
@@ -267,6 +269,10 @@ static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn
     MHD(MHD_add_response_header)(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     enum MHD_Result ret = MHD(MHD_queue_response)(conn, (unsigned)resp.status, r);
     MHD(MHD_destroy_response)(r);
+    if (ret == MHD_YES && h->keepalive_s) {
+        /* Answered: from now on idle time between requests, up to keepalive_s. */
+        MHD(MHD_set_connection_option)(conn, MHD_CONNECTION_OPTION_TIMEOUT, h->keepalive_s);
+    }
     return ret;
 }
 
@@ -358,6 +364,7 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     }
     h->routes = conf->routes;
     h->n_routes = conf->n_routes;
+    h->keepalive_s = conf->keepalive_s;
     atomic_init(&h->requests, 0);
     h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1, rc = 0;
@@ -377,8 +384,8 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
                          : MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     h->d = MHD(MHD_start_daemon)(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
-        MHD_OPTION_CONNECTION_LIMIT, conf->max_conns ? conf->max_conns : 32u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_ip ? conf->max_per_ip : 16u,
+        MHD_OPTION_CONNECTION_LIMIT, conf->max_conns ? conf->max_conns : 128u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_ip ? conf->max_per_ip : 8u,
         MHD_OPTION_CONNECTION_TIMEOUT, conf->timeout_s ? conf->timeout_s : 10u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(conf->max_request_bytes ? conf->max_request_bytes : 8192) + 4096,

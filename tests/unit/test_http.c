@@ -288,6 +288,65 @@ static int connect_to(uint16_t port)
     return fd;
 }
 
+/* ms until fd reads end of stream (the server closed it), at most limit_ms; -1 if not. */
+static int closed_within(int fd, int limit_ms)
+{
+    int64_t t0 = mono_ns();
+    struct pollfd p = {fd, POLLIN, 0};
+    char c;
+    if (poll(&p, 1, limit_ms) > 0 && recv(fd, &c, 1, 0) == 0) {
+        return (int)((mono_ns() - t0) / 1000000);
+    }
+    return -1;
+}
+
+/*
+ * A connection that never finishes a request is closed after timeout_s; one
+ * that had an answer waits keepalive_s for the next request (a Prometheus
+ * between scrapes). Slow clients cannot hold the per-address slots for the
+ * keep-alive time without finishing requests.
+ */
+static void test_unanswered_connections_time_out_first(void **state)
+{
+    (void)state;
+    struct vigil_snapshot snap;
+    assert_int_equal(vigil_snapshot_init(&snap), 0);
+    struct vigil_buf *b = vigil_snapshot_begin(&snap);
+    assert_non_null(b);
+    assert_int_equal(vigil_buf_puts(b, "up 1\n"), 0);
+    vigil_snapshot_commit(&snap);
+    struct vigil_http_route route = {"/metrics", vigil_http_serve_snapshot, &snap};
+    struct vigil_http_conf hc;
+    vigil_http_conf_default(&hc);
+    hc.routes = &route;
+    hc.n_routes = 1;
+    hc.timeout_s = 1;
+    hc.keepalive_s = 5;
+    struct vigil_http *h;
+    struct vigil_diag d;
+    assert_int_equal(vigil_http_start(&h, &hc, &d), 0);
+    uint16_t port = vigil_http_port(h);
+    /* Half a request, then nothing: closed after about 1 s. */
+    int slow = connect_to(port);
+    const char *part = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+    assert_int_equal(send(slow, part, strlen(part), MSG_NOSIGNAL), (ssize_t)strlen(part));
+    int ms = closed_within(slow, 4000);
+    assert_true(ms >= 0 && ms < 4000);
+    close(slow);
+    /* Answered, then idle for 2.5 s (past timeout_s): still open, answers again. */
+    int fd = connect_to(port);
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    assert_int_equal(read_one(fd, resp, sizeof resp), 200);
+    assert_int_equal(closed_within(fd, 2500), -1);
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    assert_int_equal(read_one(fd, resp, sizeof resp), 200);
+    assert_string_equal(body_of(resp), "up 1\n");
+    close(fd);
+    vigil_http_stop(h);
+    vigil_snapshot_fini(&snap);
+}
+
 /*
  * External mode: the server runs only when the caller calls vigil_http_run,
  * driven by vigil_http_fd and *wait_ns as vigil collect's loop does. A 1 MB
@@ -484,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_hostile_requests),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_external_mode_serves_in_callers_thread),
+        cmocka_unit_test(test_unanswered_connections_time_out_first),
         cmocka_unit_test(test_busy_port_and_listen_parse),
         cmocka_unit_test(test_snapshot_publish_while_scraping),
     };
