@@ -421,8 +421,8 @@ void vigil__filter_fini(struct vigil__filter *f)
 
 int vigil__filter_match(struct vigil__filter *f, const char *s, size_t n)
 {
-    char tmp[512];
-    if (!f->pat || n >= sizeof tmp) {
+    char small[512];
+    if (!f->pat) {
         return 0;
     }
     if (!f->compiled) {
@@ -431,7 +431,16 @@ int vigil__filter_match(struct vigil__filter *f, const char *s, size_t n)
         }
         f->compiled = 1;
     }
+    /* A long name (a mount point) is matched from the heap: learning only. */
+    char *tmp = n < sizeof small ? small : vigil_malloc(n + 1);
+    if (!tmp) {
+        return 0;
+    }
     memcpy(tmp, s, n);
     tmp[n] = '\0';
-    return regexec(&f->re, tmp, 0, NULL, 0) == 0;
+    int hit = regexec(&f->re, tmp, 0, NULL, 0) == 0;
+    if (tmp != small) {
+        vigil_free(tmp);
+    }
+    return hit;
 }

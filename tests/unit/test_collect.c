@@ -952,16 +952,23 @@ static void test_filesystem_mount_table_changes(void **state)
     rm_tree(dir);
 }
 
-/* Mount points: octal escapes decoded, "\\000" and non-octal digits kept as text, no NUL. */
+/*
+ * Mount points: octal escapes decoded, "\\000" and non-octal digits kept as
+ * text (no NUL), a path past PATH_MAX left out, and the exclude filter holds
+ * for names of any length.
+ */
 static void test_filesystem_mount_escapes(void **state)
 {
     (void)state;
     const char *dir = copy_tree(tu_fixture("proc/ok"));
-    char mounts[512], longp[5001];
+    char mounts[512], longp[5001], proc[530];
     snprintf(mounts, sizeof mounts, "%s/proc/self/mounts", dir);
     memset(longp, 'e', sizeof longp - 1);
     longp[0] = '/';
     longp[sizeof longp - 1] = '\0';
+    memset(proc, 'p', sizeof proc - 1); /* under /proc, excluded by default, however long */
+    memcpy(proc, "/proc/", 6);
+    proc[sizeof proc - 1] = '\0';
     FILE *f = fopen(mounts, "w");
     assert_non_null(f);
     fprintf(f, "/dev/vda / ext4 rw 0 0\n"
@@ -969,8 +976,9 @@ static void test_filesystem_mount_escapes(void **state)
                "/dev/vdc /mnt/c\\000d ext4 rw 0 0\n"
                "/dev/vdd /mnt/e\\08x ext4 rw 0 0\n"
                "/dev/vde %s ext4 rw 0 0\n"
-               "/dev/vdf /mnt/after ext4 rw 0 0\n",
-            longp);
+               "/dev/vdf /mnt/after ext4 rw 0 0\n"
+               "/dev/vdg %s ext4 rw 0 0\n",
+            longp, proc);
     fclose(f);
     struct vigil_collect *c = start_set(dir, "filesystem", 0);
     const struct vigil_sample_batch *b;
@@ -990,6 +998,7 @@ static void test_filesystem_mount_escapes(void **state)
     vigil_buf_init(&out);
     assert_int_equal(vigil_collect_render(c, &out, 0), 0);
     assert_null(strstr(out.p, "/dev/vde"));
+    assert_null(strstr(out.p, "/dev/vdg"));
     assert_int_equal(strlen(out.p), out.len);
     vigil_buf_fini(&out);
     vigil_collect_free(c);
