@@ -116,8 +116,15 @@ int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void
  */
 int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil_diag *diag);
 
-/* Asynchronous publishes that failed since the connection opened. */
+/* Asynchronous publishes that failed since the connection opened (an ack lost counts after 5 s). */
 uint64_t vigil_bus_failed(const struct vigil_bus *b);
+
+/*
+ * 1 while connected to a server. The client reconnects without limit after
+ * losing one; meanwhile publishes only fill its buffer, so a publisher that
+ * must not block or grow (vigil collect) skips them and counts its losses.
+ */
+int vigil_bus_connected(const struct vigil_bus *b);
 
 /* A durable pull consumer, shared by every worker that names it. */
 struct vigil_bus_consumer {

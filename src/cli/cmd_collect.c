@@ -340,6 +340,50 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/*
+ * --nats: what a bus outage cost. The client reconnects by itself; while it
+ * is away the ticks are not published (they would only fill its buffer and
+ * then stall the loop) and are counted, logged when the outage starts and
+ * ends, and summed at exit.
+ */
+struct pub_state {
+    uint64_t dropped; /* ticks not published, in all */
+    uint64_t run;     /* ticks not published since the last one that was */
+};
+
+/* Publishes this tick's scrape; 0, or -ENOMEM when it could not be rendered. */
+static int publish_tick(struct vigil_collect *c, struct vigil_bus *bus, const char *subject,
+                        struct vigil_buf *nbuf, struct pub_state *ps)
+{
+    struct vigil_diag d;
+    vigil_diag_clear(&d);
+    int rc = -ENOTCONN;
+    if (vigil_bus_connected(bus)) {
+        /* One message per tick: the whole scrape, timestamped, self-describing. */
+        vigil_buf_reset(nbuf);
+        if (vigil_collect_render(c, nbuf, VIGIL_RENDER_TIMESTAMPS)) {
+            return -ENOMEM;
+        }
+        rc = vigil_bus_publish_async(bus, subject, nbuf->p ? nbuf->p : "", nbuf->len, NULL, &d);
+    } else {
+        vigil_diag_set(&d, 0, 0, "not connected to the NATS server");
+    }
+    if (rc == 0) {
+        if (ps->run) {
+            vigil_info("collect: --nats: publishing again, after %llu ticks not published",
+                       (unsigned long long)ps->run);
+        }
+        ps->run = 0;
+        return 0;
+    }
+    if (ps->run++ == 0) {
+        vigil_warn("collect: --nats: %s; ticks are not published until it is back",
+                   d.msg[0] ? d.msg : vigil_strerror(rc));
+    }
+    ps->dropped++;
+    return 0;
+}
+
 int cmd_collect(int argc, char **argv)
 {
     struct collect_args a;
@@ -392,6 +436,7 @@ int cmd_collect(int argc, char **argv)
     vigil_buf_init(&obuf);
     vigil_buf_init(&nbuf);
     struct vigil_bus *bus = NULL;
+    struct pub_state pub = {0};
     struct serve_loop sl = {.sfd = -1, .due = INT64_MAX};
     char subject[256];
     struct vigil_diag d;
@@ -522,18 +567,9 @@ int cmd_collect(int argc, char **argv)
                 goto done;
             }
         }
-        if (bus) {
-            /* One message per tick: the whole scrape, timestamped, self-describing. */
-            vigil_buf_reset(&nbuf);
-            if (vigil_collect_render(c, &nbuf, VIGIL_RENDER_TIMESTAMPS)) {
-                cli_fail("collect: out of memory rendering for NATS");
-                goto done;
-            }
-            rc = vigil_bus_publish_async(bus, subject, nbuf.p ? nbuf.p : "", nbuf.len, NULL, &d);
-            if (rc) {
-                cli_fail("collect: --nats: %s", d.msg[0] ? d.msg : vigil_strerror(rc));
-                goto done;
-            }
+        if (bus && publish_tick(c, bus, subject, &nbuf, &pub) != 0) {
+            cli_fail("collect: out of memory rendering for NATS");
+            goto done;
         }
         if (a.count && tick + 1 >= a.count) {
             break;
@@ -564,6 +600,11 @@ int cmd_collect(int argc, char **argv)
         }
     }
     ret = CLI_OK;
+    if (pub.dropped) {
+        vigil_warn("collect: --nats: %llu of %llu ticks were not published (server unreachable "
+                   "or publish failed)",
+                   (unsigned long long)pub.dropped, (unsigned long long)ms.ticks);
+    }
     if (bus && (rc = vigil_bus_publish_wait(bus, 5000000000LL, &d)) != 0) {
         ret = cli_fail("collect: --nats: %s (%llu publishes failed)",
                        d.msg[0] ? d.msg : vigil_strerror(rc),

@@ -54,6 +54,7 @@
     X(natsConnection_Destroy)                                                                      \
     X(natsConnection_FlushTimeout)                                                                 \
     X(natsConnection_JetStream)                                                                    \
+    X(natsConnection_Status)                                                                       \
     X(natsMsgList_Destroy)                                                                         \
     X(natsMsg_Ack)                                                                                 \
     X(natsMsg_GetData)                                                                             \
@@ -203,7 +204,7 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
         s = NATS(natsOptions_SetTimeout)(o, 2000);
     }
     if (s == NATS_OK) {
-        s = NATS(natsOptions_SetMaxReconnect)(o, 60);
+        s = NATS(natsOptions_SetMaxReconnect)(o, -1); /* daemons outlive a server restart */
     }
     if (s == NATS_OK) {
         s = NATS(natsOptions_SetReconnectWait)(o, 500);
@@ -323,8 +324,14 @@ int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void
     jsPubOptions po;
     NATS(jsPubOptions_Init)(&po);
     po.MsgId = msg_id;
+    po.MaxWait = 5000; /* an ack lost with a connection fails (counted) instead of pending forever */
     natsStatus s = NATS(js_PublishAsync)(b->js, subject, p, (int)n, &po);
     return s == NATS_OK ? 0 : fail(s, 0, subject, diag);
+}
+
+int vigil_bus_connected(const struct vigil_bus *b)
+{
+    return NATS(natsConnection_Status)(b->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
 int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil_diag *diag)
