@@ -114,7 +114,8 @@ static const struct {
     [S_THREADS] = {"container_threads", 0, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_OTHER,
                    "Number of threads running inside the container."},
     [S_THREADS_MAX] = {"container_threads_max", 0, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_OTHER,
-                       "Maximum number of threads allowed inside the container."},
+                       "Maximum number of threads allowed inside the container, infinity if "
+                       "value is zero"},
     [S_PSI_CPU_SOME] = {"container_pressure_cpu_waiting_seconds_total", 0, 0, VIGIL_KIND_COUNTER,
                         VIGIL_GROUP_CPU, "Total time duration tasks in the container have waited "
                                          "due to CPU congestion."},
@@ -752,17 +753,22 @@ static int parse_psi(struct cg *g, struct cgfile *f, int slot)
     return rc;
 }
 
-/* Parses a single number; "max" (no limit) gives 0 without a value. */
+/*
+ * Parses a single number. No limit ("max", or v1's page-rounded 2^63) is 0,
+ * as cAdvisor exports it: container_threads_max is "infinity if value is
+ * zero", and container_spec_memory_limit_bytes is 0 above 2^62.
+ */
 static int parse_one(struct cg *g, struct cgfile *f, int slot, double div)
 {
     const char *p = f->f.buf, *end = p + f->f.len;
     uint64_t v;
     p = vigil__skip_blanks(p, end);
     if (end - p >= 3 && memcmp(p, "max", 3) == 0) {
-        return 0;
-    }
-    if (!vigil__pf_u64(p, end, &v)) {
+        v = 0;
+    } else if (!vigil__pf_u64(p, end, &v)) {
         return VIGIL_EPARSE;
+    } else if (slot == S_MEM_LIMIT && v > (UINT64_C(1) << 62)) {
+        v = 0;
     }
     g->v[slot] = (double)v / div;
     g->have |= 1ull << slot;

@@ -505,8 +505,10 @@ static void test_cgroup_v1_cadvisor_names(void **state)
     expect(c, b, K("container_memory_swap"), 4096);
     expect(c, b, K("container_memory_working_set_bytes"), 104857600 - 31457280);
     expect(c, b, K("container_threads"), 17);
-    expect_absent(c, b, K("container_threads_max")); /* "max" */
+    expect(c, b, K("container_threads_max"), 0); /* "max": cAdvisor's 0, "infinity" */
 #undef K
+    /* v1's "no limit" (2^63 rounded down to a page) is 0 too, as cAdvisor's. */
+    expect(c, b, "container_spec_memory_limit_bytes{name=\"/\"}", 0);
     expect(c, b,
            "container_memory_failures_total{failure_type=\"pgmajfault\",name=\"/docker/abc\","
            "scope=\"container\"}",
@@ -559,7 +561,7 @@ static void test_cgroup_v2_and_vanish(void **state)
            "container_fs_reads_bytes_total{device=\"/dev/vda\",name=\"/system.slice/"
            "nginx.service\"}",
            1048576);
-    expect_absent(c, b, "container_spec_memory_limit_bytes{name=\"/system.slice\"}"); /* max */
+    expect(c, b, "container_spec_memory_limit_bytes{name=\"/system.slice\"}", 0); /* max */
     expect(c, b, "container_cpu_usage_seconds_total{name=\"/\"}", 675.638578);
     expect(c, b, "container_cpu_usage_seconds_total{name=\"/user.slice\"}", 0.001);
     /* Working set never goes below zero when inactive_file exceeds usage. */
@@ -701,14 +703,14 @@ static void test_cgroup_limits_read_at_discovery(void **state)
     expect(c, b, use, 2000);
     expect(c, b, lim, 268435456);
     expect(c, b, thr, 4915);
-    now = 1100000000LL; /* the next discovery reads the new limits; "max" is no value */
+    now = 1100000000LL; /* the next discovery reads the new limits; "max" is 0, as in cAdvisor */
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, lim, 1048576);
-    expect_absent(c, b, thr);
+    expect(c, b, thr, 0);
     now = 1200000000LL;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, lim, 1048576);
-    expect_absent(c, b, thr);
+    expect(c, b, thr, 0);
     expect(c, b, "vigil_collect_errors_total{collector=\"cgroup\"}", 0);
     vigil_collect_free(c);
     rm_tree(dir);
