@@ -25,8 +25,8 @@ struct netdev_params {
 };
 
 static const struct vigil_opt netdev_opts[] = {
-    {"exclude", VIGIL_OPT_STR, offsetof(struct netdev_params, exclude), "^lo$", 0, 0,
-     "regex of devices to leave out ('' for none)", NULL},
+    {"exclude", VIGIL_OPT_STR, offsetof(struct netdev_params, exclude), "", 0, 0,
+     "regex of devices to leave out (node-exporter's default: none, lo included)", NULL},
     {0},
 };
 

@@ -141,10 +141,10 @@ static void test_host_fixture_values(void **state)
     expect(c, b, "node_disk_flush_requests_time_seconds_total{device=\"vda\"}", 0.655);
     expect_absent(c, b, "node_disk_reads_completed_total{device=\"loop0\"}");
     expect(c, b, "node_disk_reads_completed_total{device=\"zram0\"}", 0);
-    /* net/dev, lo excluded by default. */
+    /* net/dev, lo included as node-exporter does. */
     expect(c, b, "node_network_receive_bytes_total{device=\"eth0\"}", 284345348);
     expect(c, b, "node_network_transmit_packets_total{device=\"eth0\"}", 2823);
-    expect_absent(c, b, "node_network_receive_bytes_total{device=\"lo\"}");
+    expect(c, b, "node_network_receive_bytes_total{device=\"lo\"}", 102098);
     /* snmp, netstat, snmp6 with node-exporter's field filter. */
     expect(c, b, "node_netstat_Tcp_InSegs", 6038);
     expect(c, b, "node_netstat_Tcp_CurrEstab", 0);
@@ -852,13 +852,14 @@ static void test_options_and_names(void **state)
     assert_int_equal(vigil_collect_set(c, "nosuch.x", "1", &d), VIGIL_ECONFIG);
     assert_int_equal(vigil_collect_set(c, "novalue", "1", &d), VIGIL_ECONFIG);
     assert_int_equal(vigil_collect_set(c, "vmstat.fields", "^nr_free_pages$", &d), 0);
-    assert_int_equal(vigil_collect_set(c, "netdev.exclude", "", &d), 0);
+    assert_int_equal(vigil_collect_set(c, "netdev.exclude", "^lo$", &d), 0);
     assert_int_equal(vigil_collect_start(c, &d), 0);
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, "node_vmstat_nr_free_pages", 1453771);
     expect_absent(c, b, "node_vmstat_pgfault");
-    expect(c, b, "node_network_receive_bytes_total{device=\"lo\"}", 102098);
+    expect_absent(c, b, "node_network_receive_bytes_total{device=\"lo\"}");
+    expect(c, b, "node_network_receive_bytes_total{device=\"eth0\"}", 284345348);
     assert_int_equal(vigil_collect_set(c, "vmstat.fields", ".", &d), VIGIL_ECONFIG);
     vigil_collect_free(c);
     /* A bad regex is a configuration error at start. */
