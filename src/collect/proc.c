@@ -243,7 +243,7 @@ static int vmstat_learn(void *u, struct vigil_collect *set, const char *key, siz
     }
     char name[160];
     if (kl > 100) {
-        kl = 100;
+        return 0; /* no vmstat field is that long; cut, two could share a name */
     }
     memcpy(name, "node_vmstat_", 12);
     memcpy(name + 12, key, kl);
