@@ -33,23 +33,19 @@
 
 /* ---- helpers ---- */
 
+static struct vigil_collect *start_conf(const struct vigil_collect_conf *conf, const char *opt,
+                                        const char *val);
+
 static struct vigil_collect *start_set(const char *root, const char *list, int64_t rescan_ns)
 {
-    struct vigil_collect *c;
     struct vigil_collect_conf conf;
-    struct vigil_diag d;
     vigil_collect_conf_default(&conf);
     conf.root = root;
     conf.collectors = list;
     if (rescan_ns) {
         conf.rescan_ns = rescan_ns;
     }
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    int rc = vigil_collect_start(c, &d);
-    if (rc) {
-        fail_msg("start: %s (%s)", d.msg, vigil_strerror(rc));
-    }
-    return c;
+    return start_conf(&conf, NULL, NULL);
 }
 
 /* Value of the series with canonical key `key` in the batch; NAN when absent. */
@@ -104,6 +100,33 @@ static void rm_tree(const char *dir)
 static void put(const char *dir, const char *rel, const char *text)
 {
     tu_write_file(dir, rel, text, strlen(text));
+}
+
+/* A fresh temporary tree with the directory rel (one level below, "proc/net") made. */
+static const char *tree_with(const char *rel)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", dir, rel);
+    assert_int_equal(system(cmd), 0);
+    return dir;
+}
+
+/* Starts a set from conf, with one collector option set first (opt may be NULL). */
+static struct vigil_collect *start_conf(const struct vigil_collect_conf *conf, const char *opt,
+                                        const char *val)
+{
+    struct vigil_collect *c;
+    struct vigil_diag d;
+    assert_int_equal(vigil_collect_new(&c, conf, &d), 0);
+    if (opt) {
+        assert_int_equal(vigil_collect_set(c, opt, val, &d), 0);
+    }
+    int rc = vigil_collect_start(c, &d);
+    if (rc) {
+        fail_msg("start: %s (%s)", d.msg, vigil_strerror(rc));
+    }
+    return c;
 }
 
 /* ---- host ---- */
@@ -307,13 +330,10 @@ static void test_overlong_rows_are_malformed(void **state)
     vigil_free(text);
     vigil_collect_free(c);
     struct vigil_collect_conf conf;
-    struct vigil_diag d;
     vigil_collect_conf_default(&conf);
     conf.root = dir;
     conf.collectors = "netstat";
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    assert_int_equal(vigil_collect_set(c, "netstat.fields", ".", &d), 0);
-    assert_int_equal(vigil_collect_start(c, &d), 0);
+    c = start_conf(&conf, "netstat.fields", ".");
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, "node_netstat_TcpExt_F511", 511);
     expect_absent(c, b, "node_netstat_TcpExt_F512");
@@ -326,12 +346,7 @@ static void test_overlong_rows_are_malformed(void **state)
 static void test_series_cap_keeps_existing_series(void **state)
 {
     (void)state;
-    const char *dir = tu_tmpdir();
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s/proc", dir);
-    assert_int_equal(mkdir(sub, 0755), 0);
-    snprintf(sub, sizeof sub, "%s/proc/net", dir);
-    assert_int_equal(mkdir(sub, 0755), 0);
+    const char *dir = tree_with("proc/net");
     const char *hdr = "Inter-|   Receive                            |  Transmit\n"
                       " face |bytes packets errs drop fifo frame compressed multicast|bytes "
                       "packets errs drop fifo colls carrier compressed\n";
@@ -348,13 +363,11 @@ static void test_series_cap_keeps_existing_series(void **state)
     size_t live = vigil_collect_n_live(c);
     vigil_collect_free(c);
     struct vigil_collect_conf conf;
-    struct vigil_diag d;
     vigil_collect_conf_default(&conf);
     conf.root = dir;
     conf.collectors = "netdev";
     conf.max_series = live;
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    assert_int_equal(vigil_collect_start(c, &d), 0);
+    c = start_conf(&conf, NULL, NULL);
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     const char *k1 = "node_network_receive_bytes_total{device=\"eth1\"}";
     expect(c, b, k1, 3);
@@ -381,12 +394,7 @@ static void test_series_cap_keeps_existing_series(void **state)
 static void test_nul_in_label_value_is_not_exported(void **state)
 {
     (void)state;
-    const char *dir = tu_tmpdir();
-    char sub[600];
-    snprintf(sub, sizeof sub, "%s/proc", dir);
-    assert_int_equal(mkdir(sub, 0755), 0);
-    snprintf(sub, sizeof sub, "%s/proc/net", dir);
-    assert_int_equal(mkdir(sub, 0755), 0);
+    const char *dir = tree_with("proc/net");
     static const char dev[] = "Inter-|   Receive |  Transmit\n face |bytes|bytes\n"
                               "  et\0h0: 1 1 0 0 0 0 0 0 2 2 0 0 0 0 0 0\n"
                               "  eth1: 3 3 0 0 0 0 0 0 4 4 0 0 0 0 0 0\n";
@@ -595,11 +603,9 @@ static void test_cgroup_v2_and_vanish(void **state)
 static void test_cgroup_recreated_same_path(void **state)
 {
     (void)state;
-    const char *dir = tu_tmpdir();
-    char cmd[1024];
     const char *svc = "sys/fs/cgroup/system.slice/app.service";
-    snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", dir, svc);
-    assert_int_equal(system(cmd), 0);
+    const char *dir = tree_with(svc);
+    char cmd[1024];
     put(dir, "sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
     put(dir, "sys/fs/cgroup/system.slice/app.service/cpu.stat", "usage_usec 1000000\n");
     put(dir, "sys/fs/cgroup/system.slice/app.service/memory.current", "4096\n");
@@ -664,21 +670,14 @@ static int64_t fake_now(void *user)
 static struct vigil_collect *start_clocked(const char *root, const char *list, int64_t *now,
                                            const char *opt, const char *val)
 {
-    struct vigil_collect *c;
     struct vigil_collect_conf conf;
-    struct vigil_diag d;
     vigil_collect_conf_default(&conf);
     conf.root = root;
     conf.collectors = list;
     conf.rescan_ns = 1000000000LL;
     conf.clock = fake_now;
     conf.clock_user = now;
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    if (opt) {
-        assert_int_equal(vigil_collect_set(c, opt, val, &d), 0);
-    }
-    assert_int_equal(vigil_collect_start(c, &d), 0);
-    return c;
+    return start_conf(&conf, opt, val);
 }
 
 /* Limits are read at discoveries only, and their last values emitted every tick. */

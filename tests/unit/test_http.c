@@ -288,6 +288,26 @@ static int connect_to(uint16_t port)
     return fd;
 }
 
+/* A server of one route, *route serving snap (route is borrowed until stop). */
+static struct vigil_http *start_route(struct vigil_http_route *route, struct vigil_snapshot *snap,
+                                      int external, unsigned timeout_s, unsigned keepalive_s)
+{
+    *route = (struct vigil_http_route){"/metrics", vigil_http_serve_snapshot, snap};
+    struct vigil_http_conf hc;
+    vigil_http_conf_default(&hc);
+    hc.routes = route;
+    hc.n_routes = 1;
+    hc.external = external;
+    hc.timeout_s = timeout_s;
+    hc.keepalive_s = keepalive_s;
+    struct vigil_http *h;
+    struct vigil_diag d;
+    if (vigil_http_start(&h, &hc, &d) != 0) {
+        fail_msg("start: %s", d.msg);
+    }
+    return h;
+}
+
 /* ms until fd reads end of stream (the server closed it), at most limit_ms; -1 if not. */
 static int closed_within(int fd, int limit_ms)
 {
@@ -315,16 +335,8 @@ static void test_unanswered_connections_time_out_first(void **state)
     assert_non_null(b);
     assert_int_equal(vigil_buf_puts(b, "up 1\n"), 0);
     vigil_snapshot_commit(&snap);
-    struct vigil_http_route route = {"/metrics", vigil_http_serve_snapshot, &snap};
-    struct vigil_http_conf hc;
-    vigil_http_conf_default(&hc);
-    hc.routes = &route;
-    hc.n_routes = 1;
-    hc.timeout_s = 1;
-    hc.keepalive_s = 5;
-    struct vigil_http *h;
-    struct vigil_diag d;
-    assert_int_equal(vigil_http_start(&h, &hc, &d), 0);
+    struct vigil_http_route route;
+    struct vigil_http *h = start_route(&route, &snap, 0, 1, 5);
     uint16_t port = vigil_http_port(h);
     /* Half a request, then nothing: closed after about 1 s. */
     int slow = connect_to(port);
@@ -373,16 +385,8 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     }
     size_t body_len = b->len;
     vigil_snapshot_commit(&snap);
-    struct vigil_http_route route = {"/metrics", vigil_http_serve_snapshot, &snap};
-    struct vigil_http_conf hc;
-    vigil_http_conf_default(&hc);
-    hc.routes = &route;
-    hc.n_routes = 1;
-    hc.external = 1;
-    hc.timeout_s = 1;
-    struct vigil_http *h;
-    struct vigil_diag d;
-    assert_int_equal(vigil_http_start(&h, &hc, &d), 0);
+    struct vigil_http_route route;
+    struct vigil_http *h = start_route(&route, &snap, 1, 1, 0);
     assert_true(vigil_http_fd(h) >= 0);
 
     int fd = connect_to(vigil_http_port(h));
