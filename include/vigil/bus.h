@@ -103,11 +103,22 @@ int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, s
 /*
  * Queues a publish without waiting (p is copied). Acknowledgements are
  * collected in the background; at most 256 are outstanding (the call stalls
- * beyond that). Returns 0 or an error above for a publish that could not even
- * be queued.
+ * beyond that: see vigil_bus_async_window), and one not received within 5 s
+ * counts as failed. Returns 0 or an error above for a publish that could not
+ * even be queued.
  */
 int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void *p, size_t n,
                             const char *msg_id, struct vigil_diag *diag);
+
+/*
+ * Bounds asynchronous publishing: at most max_pending unacknowledged (256 by
+ * default), and a publish beyond that waits stall_ns (200 ms by default)
+ * before failing with -ETIMEDOUT. Call before the first async publish. A
+ * publisher of large messages on a deadline (vigil collect: a scrape per
+ * 100 ms) keeps both small, so a slow server costs it neither memory nor time.
+ */
+int vigil_bus_async_window(struct vigil_bus *b, int max_pending, int64_t stall_ns,
+                           struct vigil_diag *diag);
 
 /*
  * Waits until every queued publish is acknowledged, at most timeout_ns.

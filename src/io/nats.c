@@ -178,6 +178,20 @@ static void on_async_error(jsCtx *js, jsPubAckErr *err, void *closure)
     atomic_fetch_add(&b->failed, 1);
 }
 
+/* (Re)makes b's JetStream context: at most max_pending async publishes, stalling stall_ms. */
+static int open_js(struct vigil_bus *b, int max_pending, int64_t stall_ms, struct vigil_diag *diag)
+{
+    jsOptions jo;
+    NATS(jsOptions_Init)(&jo);
+    jo.Wait = 5000;
+    jo.PublishAsync.MaxPending = max_pending;
+    jo.PublishAsync.StallWait = stall_ms;
+    jo.PublishAsync.ErrHandler = on_async_error;
+    jo.PublishAsync.ErrHandlerClosure = b;
+    natsStatus s = NATS(natsConnection_JetStream)(&b->js, b->nc, &jo);
+    return s == NATS_OK ? 0 : fail(s, 0, "jetstream", diag);
+}
+
 int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
                       struct vigil_diag *diag)
 {
@@ -218,19 +232,29 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
         vigil_free(b);
         return rc;
     }
-    jsOptions jo;
-    NATS(jsOptions_Init)(&jo);
-    jo.Wait = 5000;
-    jo.PublishAsync.MaxPending = ASYNC_MAX_PENDING;
-    jo.PublishAsync.ErrHandler = on_async_error;
-    jo.PublishAsync.ErrHandlerClosure = b;
-    s = NATS(natsConnection_JetStream)(&b->js, b->nc, &jo);
-    if (s != NATS_OK) {
-        rc = fail(s, 0, "jetstream", diag);
+    rc = open_js(b, ASYNC_MAX_PENDING, 200, diag);
+    if (rc) {
         vigil_bus_close(b);
         return rc;
     }
     *out = b;
+    return 0;
+}
+
+int vigil_bus_async_window(struct vigil_bus *b, int max_pending, int64_t stall_ns,
+                           struct vigil_diag *diag)
+{
+    if (max_pending < 1 || stall_ns < 0) {
+        return -EINVAL;
+    }
+    jsCtx *old = b->js;
+    b->js = NULL;
+    int rc = open_js(b, max_pending, stall_ns / 1000000 > 0 ? stall_ns / 1000000 : 1, diag);
+    if (rc) {
+        b->js = old;
+        return rc;
+    }
+    NATS(jsCtx_Destroy)(old);
     return 0;
 }
 

@@ -8,6 +8,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,35 @@ static void make_stream(struct vigil_bus *b, const char *name, const char *subje
         fail_msg("stream: %s", d.msg);
     }
     assert_int_equal(vigil_bus_ensure_stream(b, &st, &d), 0); /* idempotent */
+}
+
+/*
+ * A bounded async window: with the server frozen (SIGSTOP), acks stop, the
+ * publishes past the window fail (after the 1 ms stall) instead of queueing,
+ * and once it runs again everything queued is acknowledged.
+ */
+static void test_async_window_bounds_a_stuck_server(void **state)
+{
+    (void)state;
+    REQUIRE_SERVER();
+    struct vigil_bus *b = connect_or_fail("tw");
+    struct vigil_diag d;
+    make_stream(b, "TW", "tw.>");
+    assert_int_equal(vigil_bus_async_window(b, 0, 0, &d), -EINVAL);
+    assert_int_equal(vigil_bus_async_window(b, 4, 1000000, &d), 0);
+    assert_int_equal(kill(server_pid, SIGSTOP), 0);
+    int ok = 0, refused = 0;
+    for (int i = 0; i < 10; i++) {
+        int rc = vigil_bus_publish_async(b, "tw.a", "x", 1, NULL, &d);
+        ok += rc == 0;
+        refused += rc != 0;
+    }
+    assert_int_equal(kill(server_pid, SIGCONT), 0);
+    assert_int_equal(ok, 4);
+    assert_int_equal(refused, 6);
+    assert_int_equal(vigil_bus_publish_wait(b, 5000000000LL, &d), 0);
+    assert_int_equal(vigil_bus_failed(b), 0);
+    vigil_bus_close(b);
 }
 
 static void test_publish_fetch_ack(void **state)
@@ -304,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_no_tls_error_strings), /* first: before any other connect */
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_publish_fetch_ack),
+        cmocka_unit_test(test_async_window_bounds_a_stuck_server),
         cmocka_unit_test(test_unacked_batch_is_redelivered),
         cmocka_unit_test(test_two_workers_share_a_durable),
     };
