@@ -103,22 +103,23 @@ int vigil_bus_publish(struct vigil_bus *b, const char *subject, const void *p, s
 /*
  * Queues a publish without waiting (p is copied). Acknowledgements are
  * collected in the background; at most 256 are outstanding (the call stalls
- * beyond that: see vigil_bus_async_window), and one not received within 5 s
- * counts as failed. Returns 0 or an error above for a publish that could not
- * even be queued.
+ * beyond that) and none times out: see vigil_bus_async_window. Returns 0 or
+ * an error above for a publish that could not even be queued.
  */
 int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void *p, size_t n,
                             const char *msg_id, struct vigil_diag *diag);
 
 /*
  * Bounds asynchronous publishing: at most max_pending unacknowledged (256 by
- * default), and a publish beyond that waits stall_ns (200 ms by default)
- * before failing with -ETIMEDOUT. Call before the first async publish. A
- * publisher of large messages on a deadline (vigil collect: a scrape per
- * 100 ms) keeps both small, so a slow server costs it neither memory nor time.
+ * default), a publish beyond that waits stall_ns (200 ms by default) before
+ * failing with -ETIMEDOUT, and an ack not back within ack_wait_ns counts the
+ * publish as failed (0, the default: no limit). Call before the first async
+ * publish. A publisher of large messages on a deadline (vigil collect: a
+ * scrape per 100 ms) keeps them small, so a slow or lost server costs it
+ * neither memory nor time.
  */
 int vigil_bus_async_window(struct vigil_bus *b, int max_pending, int64_t stall_ns,
-                           struct vigil_diag *diag);
+                           int64_t ack_wait_ns, struct vigil_diag *diag);
 
 /*
  * Waits until every queued publish is acknowledged, at most timeout_ns.
@@ -127,8 +128,15 @@ int vigil_bus_async_window(struct vigil_bus *b, int max_pending, int64_t stall_n
  */
 int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil_diag *diag);
 
-/* Asynchronous publishes that failed since the connection opened (an ack lost counts after 5 s). */
+/* Asynchronous publishes refused, or not acknowledged in time, since the connection opened. */
 uint64_t vigil_bus_failed(const struct vigil_bus *b);
+
+/*
+ * Why the last of those failed: -ENOENT (no stream captures the subject: the
+ * server answered "no responders"), -ETIMEDOUT (no ack in time), -EIO
+ * (refused otherwise); 0 before any.
+ */
+int vigil_bus_last_failure(const struct vigil_bus *b);
 
 /*
  * 1 while connected to a server. The client reconnects without limit after

@@ -102,7 +102,7 @@ struct vigil_http_conf {
     const struct vigil_http_route *routes; /* borrowed until stop; /healthz is built in */
     size_t n_routes;
     unsigned max_conns;       /* connections at once (default 128) */
-    unsigned max_per_ip;      /* per client address (default 8) */
+    unsigned max_per_ip;      /* per client address (default 16) */
     /*
      * Idle timeout of a connection until it has had an answer (default 10 s):
      * a client that holds connections open with a request it never finishes

@@ -344,12 +344,45 @@ static int write_all(int fd, const char *p, size_t n)
  * --nats: what a bus outage cost. The client reconnects by itself; while it
  * is away the ticks are not published (they would only fill its buffer and
  * then stall the loop) and are counted, logged when the outage starts and
- * ends, and summed at exit.
+ * ends, and summed at exit. A scrape the server refuses or does not
+ * acknowledge (a server back without its stream, one too slow) is counted
+ * too, logged at most every 10 s, and makes the loop create the stream
+ * again if it is gone.
  */
 struct pub_state {
-    uint64_t dropped; /* ticks not published, in all */
-    uint64_t run;     /* ticks not published since the last one that was */
+    const struct vigil_bus_stream *st;
+    uint64_t dropped;  /* ticks not published, in all */
+    uint64_t run;      /* ticks not published since the last one that was */
+    uint64_t refused;  /* vigil_bus_failed when last looked at */
+    int64_t refused_t; /* when refusals were last logged and the stream checked */
 };
+
+static void check_refusals(struct vigil_bus *bus, struct pub_state *ps)
+{
+    uint64_t f = vigil_bus_failed(bus);
+    int64_t now = vigil_clock_mono_ns();
+    if (f == ps->refused || (ps->refused_t && now - ps->refused_t < 10000000000LL)) {
+        return;
+    }
+    int why = vigil_bus_last_failure(bus);
+    vigil_warn("collect: --nats: %llu scrapes refused or not acknowledged by the server so far "
+               "(last: %s)",
+               (unsigned long long)f,
+               why == -ENOENT ? "no stream captures the subject" : vigil_strerror(why));
+    if (why == -ENOENT) { /* a server back without its store: make the stream again */
+        struct vigil_diag d;
+        vigil_diag_clear(&d);
+        int rc = vigil_bus_ensure_stream(bus, ps->st, &d);
+        if (rc) {
+            vigil_warn("collect: --nats: stream %s: %s", ps->st->name,
+                       d.msg[0] ? d.msg : vigil_strerror(rc));
+        } else {
+            vigil_info("collect: --nats: stream %s is there again", ps->st->name);
+        }
+    }
+    ps->refused = f;
+    ps->refused_t = now;
+}
 
 /* Publishes this tick's scrape; 0, or -ENOMEM when it could not be rendered. */
 static int publish_tick(struct vigil_collect *c, struct vigil_bus *bus, const char *subject,
@@ -365,6 +398,7 @@ static int publish_tick(struct vigil_collect *c, struct vigil_bus *bus, const ch
             return -ENOMEM;
         }
         rc = vigil_bus_publish_async(bus, subject, nbuf->p ? nbuf->p : "", nbuf->len, NULL, &d);
+        check_refusals(bus, ps);
     } else {
         vigil_diag_set(&d, 0, 0, "not connected to the NATS server");
     }
@@ -377,7 +411,7 @@ static int publish_tick(struct vigil_collect *c, struct vigil_bus *bus, const ch
         return 0;
     }
     if (ps->run++ == 0) {
-        vigil_warn("collect: --nats: %s; ticks are not published until it is back",
+        vigil_warn("collect: --nats: %s; ticks are not published until a publish succeeds",
                    d.msg[0] ? d.msg : vigil_strerror(rc));
     }
     ps->dropped++;
@@ -437,6 +471,7 @@ int cmd_collect(int argc, char **argv)
     vigil_buf_init(&nbuf);
     struct vigil_bus *bus = NULL;
     struct pub_state pub = {0};
+    struct vigil_bus_stream st = VIGIL_METRICS_STREAM("VIGIL_METRICS");
     struct serve_loop sl = {.sfd = -1, .due = INT64_MAX};
     char subject[256];
     struct vigil_diag d;
@@ -509,9 +544,11 @@ int cmd_collect(int argc, char **argv)
          * scrapes (prometheus/common's idle timeout); with the 10 s default an
          * idle connection closed before a 15 s or 1 min scrape, so each scrape
          * paid a new connection. Only answered connections wait that long: one
-         * that never completes a request is idle after 10 s (timeout_s), so
-         * holding the per-address slots with unfinished requests takes a byte
-         * every 10 s on each.
+         * that never completes a request is closed after 10 s idle
+         * (timeout_s). A client that completes requests can still hold a
+         * connection 300 s each; the per-address limit (16 of 128) keeps one
+         * address from taking every slot, not clients on the same address
+         * from crowding each other.
          */
         hc.keepalive_s = 300;
         hc.external = 1; /* served from the loop below */
@@ -536,14 +573,15 @@ int cmd_collect(int argc, char **argv)
         /* One subject per host under a stream on vigil.metrics.> (docs/formats.md). */
         char host[128] = "localhost";
         gethostname(host, sizeof host - 1);
-        struct vigil_bus_stream st = VIGIL_METRICS_STREAM("VIGIL_METRICS");
+
         /*
          * At most 8 scrapes awaiting their ack (0.8 s at 100 ms; 1.1 MB with
          * every field), and no stall: a slow server drops ticks, counted,
          * instead of holding up to 256 copies or the loop.
          */
+        pub.st = &st;
         if ((rc = vigil_bus_connect(&bus, a.nats, "vigil-collect", &d)) != 0 ||
-            (rc = vigil_bus_async_window(bus, 8, 1000000, &d)) != 0 ||
+            (rc = vigil_bus_async_window(bus, 8, 1000000, 5000000000LL, &d)) != 0 ||
             (rc = vigil_bus_ensure_stream(bus, &st, &d)) != 0 ||
             (rc = vigil_bus_subject(subject, sizeof subject, "vigil.metrics", host)) != 0) {
             cli_fail("collect: --nats %s: %s", a.nats, d.msg[0] ? d.msg : vigil_strerror(rc));
@@ -606,15 +644,23 @@ int cmd_collect(int argc, char **argv)
         }
     }
     ret = CLI_OK;
-    if (pub.dropped) {
-        vigil_warn("collect: --nats: %llu of %llu ticks were not published (server unreachable "
-                   "or publish failed)",
-                   (unsigned long long)pub.dropped, (unsigned long long)ms.ticks);
-    }
-    if (bus && (rc = vigil_bus_publish_wait(bus, 5000000000LL, &d)) != 0) {
-        ret = cli_fail("collect: --nats: %s (%llu publishes failed)",
-                       d.msg[0] ? d.msg : vigil_strerror(rc),
-                       (unsigned long long)vigil_bus_failed(bus));
+    if (bus) {
+        /*
+         * Losses during the run were logged as they came and are summed here;
+         * the exit status says whether the last scrapes reached the server.
+         */
+        rc = vigil_bus_publish_wait(bus, 5000000000LL, &d);
+        uint64_t refused = vigil_bus_failed(bus);
+        if (pub.dropped || refused) {
+            vigil_warn("collect: --nats: %llu of %llu ticks not stored: %llu not published, "
+                       "%llu refused or not acknowledged",
+                       (unsigned long long)(pub.dropped + refused), (unsigned long long)ms.ticks,
+                       (unsigned long long)pub.dropped, (unsigned long long)refused);
+        }
+        if (rc && rc != -EIO) { /* -EIO: refusals, counted above */
+            ret = cli_fail("collect: --nats: the last scrapes were not confirmed: %s",
+                           d.msg[0] ? d.msg : vigil_strerror(rc));
+        }
     }
 done:
     vigil_bus_close(bus);

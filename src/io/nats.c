@@ -96,6 +96,8 @@ static int api_ready(struct vigil_diag *diag)
 struct vigil_bus {
     natsConnection *nc;
     jsCtx *js;
+    int64_t ack_wait_ms; /* async publishes: an ack not back by then fails; 0 = no limit */
+    atomic_int last_failure; /* why the last async publish failed (vigil_bus_last_failure) */
     atomic_ullong failed;
 };
 
@@ -173,8 +175,13 @@ static void skip_tls_strings(const char *url)
 static void on_async_error(jsCtx *js, jsPubAckErr *err, void *closure)
 {
     (void)js;
-    (void)err;
     struct vigil_bus *b = closure;
+    /* No responders: nothing captured the subject (no stream); else refused or timed out. */
+    int why = !err                              ? -EIO
+              : err->Err == NATS_NO_RESPONDERS ? -ENOENT
+              : err->Err == NATS_TIMEOUT       ? -ETIMEDOUT
+                                               : -EIO;
+    atomic_store(&b->last_failure, why);
     atomic_fetch_add(&b->failed, 1);
 }
 
@@ -205,6 +212,7 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
         return -ENOMEM;
     }
     atomic_init(&b->failed, 0);
+    atomic_init(&b->last_failure, 0);
     skip_tls_strings(url);
     natsOptions *o = NULL;
     natsStatus s = NATS(natsOptions_Create)(&o);
@@ -242,11 +250,12 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
 }
 
 int vigil_bus_async_window(struct vigil_bus *b, int max_pending, int64_t stall_ns,
-                           struct vigil_diag *diag)
+                           int64_t ack_wait_ns, struct vigil_diag *diag)
 {
-    if (max_pending < 1 || stall_ns < 0) {
+    if (max_pending < 1 || stall_ns < 0 || ack_wait_ns < 0) {
         return -EINVAL;
     }
+    b->ack_wait_ms = ack_wait_ns ? (ack_wait_ns / 1000000 > 0 ? ack_wait_ns / 1000000 : 1) : 0;
     jsCtx *old = b->js;
     b->js = NULL;
     int rc = open_js(b, max_pending, stall_ns / 1000000 > 0 ? stall_ns / 1000000 : 1, diag);
@@ -348,7 +357,7 @@ int vigil_bus_publish_async(struct vigil_bus *b, const char *subject, const void
     jsPubOptions po;
     NATS(jsPubOptions_Init)(&po);
     po.MsgId = msg_id;
-    po.MaxWait = 5000; /* an ack lost with a connection fails (counted) instead of pending forever */
+    po.MaxWait = b->ack_wait_ms; /* 0: the ack is awaited as long as it takes */
     natsStatus s = NATS(js_PublishAsync)(b->js, subject, p, (int)n, &po);
     return s == NATS_OK ? 0 : fail(s, 0, subject, diag);
 }
@@ -373,6 +382,11 @@ int vigil_bus_publish_wait(struct vigil_bus *b, int64_t timeout_ns, struct vigil
         return -EIO;
     }
     return 0;
+}
+
+int vigil_bus_last_failure(const struct vigil_bus *b)
+{
+    return atomic_load(&((struct vigil_bus *)b)->last_failure);
 }
 
 uint64_t vigil_bus_failed(const struct vigil_bus *b)

@@ -78,12 +78,19 @@ uint64_t vigil_bus_failed(const struct vigil_bus *b)
 }
 
 int vigil_bus_async_window(struct vigil_bus *b, int max_pending, int64_t stall_ns,
-                           struct vigil_diag *diag)
+                           int64_t ack_wait_ns, struct vigil_diag *diag)
 {
     (void)b;
     (void)max_pending;
     (void)stall_ns;
+    (void)ack_wait_ns;
     return nosup(diag);
+}
+
+int vigil_bus_last_failure(const struct vigil_bus *b)
+{
+    (void)b;
+    return 0;
 }
 
 int vigil_bus_connected(const struct vigil_bus *b)

@@ -134,8 +134,8 @@ static void test_async_window_bounds_a_stuck_server(void **state)
     struct vigil_bus *b = connect_or_fail("tw");
     struct vigil_diag d;
     make_stream(b, "TW", "tw.>");
-    assert_int_equal(vigil_bus_async_window(b, 0, 0, &d), -EINVAL);
-    assert_int_equal(vigil_bus_async_window(b, 4, 1000000, &d), 0);
+    assert_int_equal(vigil_bus_async_window(b, 0, 0, 0, &d), -EINVAL);
+    assert_int_equal(vigil_bus_async_window(b, 4, 1000000, 0, &d), 0);
     assert_int_equal(kill(server_pid, SIGSTOP), 0);
     int ok = 0, refused = 0;
     for (int i = 0; i < 10; i++) {
