@@ -573,7 +573,6 @@ int cmd_collect(int argc, char **argv)
         /* One subject per host under a stream on vigil.metrics.> (docs/formats.md). */
         char host[128] = "localhost";
         gethostname(host, sizeof host - 1);
-
         /*
          * At most 8 scrapes awaiting their ack (0.8 s at 100 ms; 1.1 MB with
          * every field), and no stall: a slow server drops ticks, counted,
