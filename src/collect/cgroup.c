@@ -372,14 +372,14 @@ static int cgroup_init(struct vigil_collector *c, struct vigil_collect *set, con
 
 /* ---- discovery ---- */
 
-static struct cg *cg_find(struct cgroup *x, const char *path)
+/* The index of the cgroup followed at path, or x->n when none is. */
+static size_t cg_index(const struct cgroup *x, const char *path)
 {
-    for (size_t i = 0; i < x->n; i++) {
-        if (strcmp(x->cg[i]->path, path) == 0) {
-            return x->cg[i];
-        }
+    size_t i = 0;
+    while (i < x->n && strcmp(x->cg[i]->path, path) != 0) {
+        i++;
     }
-    return NULL;
+    return i;
 }
 
 static int cg_intern(struct cg *g, struct vigil_collect *set, int slot)
@@ -498,13 +498,10 @@ static int cg_replaced(const struct cg *g)
 static int walk(struct cgroup *x, struct vigil_collect *set, const char *dir, const char *rel,
                 int depth, int *full)
 {
-    struct cg *g = cg_find(x, rel);
+    size_t i = cg_index(x, rel);
+    struct cg *g = i < x->n ? x->cg[i] : NULL;
     if (g && (g->gone || cg_replaced(g))) {
         /* Made again under the same path: open its files anew, keep its series. */
-        size_t i = 0;
-        while (x->cg[i] != g) {
-            i++;
-        }
         x->cg[i] = x->cg[--x->n];
         cg_drop(set, g);
         g = NULL;
