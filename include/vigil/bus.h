@@ -57,6 +57,17 @@ int vigil_bus_available(void);
 int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
                       struct vigil_diag *diag);
 
+/*
+ * Declares that this process makes no TLS connection through OpenSSL: no
+ * tls:// server and no https client. Call before the first connect; that
+ * connect then sets OpenSSL up without its configuration file and legacy
+ * cipher and digest tables, and OpenSSL's RAND_bytes (the client's random ID
+ * prefix) answers from getrandom(2). About 1.2 MB resident less;
+ * `vigil collect` uses it. Without it only OpenSSL's error strings are left
+ * out (for a url without "tls://").
+ */
+void vigil_bus_plaintext_only(void);
+
 /* Flushes pending publishes and acks (up to 2 s) and closes; NULL is a no-op. */
 void vigil_bus_close(struct vigil_bus *b);
 

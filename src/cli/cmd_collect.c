@@ -579,6 +579,7 @@ int cmd_collect(int argc, char **argv)
          * instead of holding up to 256 copies or the loop.
          */
         pub.st = &st;
+        vigil_bus_plaintext_only(); /* collect has no https client; a tls:// url is left alone */
         if ((rc = vigil_bus_connect(&bus, a.nats, "vigil-collect", &d)) != 0 ||
             (rc = vigil_bus_async_window(bus, 8, 1000000, 5000000000LL, &d)) != 0 ||
             (rc = vigil_bus_ensure_stream(bus, &st, &d)) != 0 ||

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "vigil/bus.h"
 #include "vigil/dl.h"
@@ -151,24 +152,97 @@ static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_dia
 }
 
 /*
- * The client initialises OpenSSL when first used, loading its error strings:
- * about 450 KB resident, read only to describe a TLS failure. vigil sets no
- * TLS options, so unless url names a tls:// server the first connect of the
- * process asks OpenSSL not to load them (OpenSSL ignores later requests to).
- * libnats links libssl, so its handle resolves OPENSSL_init_ssl; the flags
- * are OpenSSL's stable OPENSSL_INIT_NO_LOAD_{CRYPTO,SSL}_STRINGS.
+ * OpenSSL as the client sets it up for a connection without TLS. libnats
+ * initialises OpenSSL when first used and draws its ID prefix from
+ * RAND_bytes, though a nats:// connection needs neither.
+ *
+ * Always, unless url names a tls:// server: the first connect of the process
+ * asks OpenSSL not to load its error strings (about 450 KB resident, read
+ * only to describe a TLS failure; OpenSSL ignores later requests to).
+ *
+ * After vigil_bus_plaintext_only, also: no openssl.cnf and no legacy cipher
+ * and digest tables (OpenSSL ignores later requests for them too, so this is
+ * only for a process that makes no TLS connection at all), and RAND_bytes
+ * answers from getrandom(2) instead of a DRBG built on the default provider.
+ * That is 1.2 MB resident less (docs/perf.md, ## Collection, round 6). And
+ * no OPENSSL_cleanup at exit: OpenSSL 3.0's would allocate, then leak, the
+ * thread data of a library context never used (LeakSanitizer reports it).
+ *
+ * libnats links libssl, so its handle resolves both functions. The flags are
+ * OpenSSL's stable OPENSSL_INIT_* values; struct rand_meth is <openssl/rand.h>'s
+ * RAND_METHOD (unchanged since 1.1.0; deprecated in 3.0, present in 3.x). A
+ * build without either symbol keeps OpenSSL's own setup.
  */
-static void skip_tls_strings(const char *url)
+#define OSSL_NO_LOAD_CRYPTO_STRINGS UINT64_C(0x00000001)
+#define OSSL_NO_ADD_ALL_CIPHERS UINT64_C(0x00000010)
+#define OSSL_NO_ADD_ALL_DIGESTS UINT64_C(0x00000020)
+#define OSSL_NO_LOAD_CONFIG UINT64_C(0x00000080)
+#define OSSL_NO_ATEXIT UINT64_C(0x00080000)
+#define OSSL_NO_LOAD_SSL_STRINGS UINT64_C(0x00100000)
+
+struct rand_meth {
+    int (*seed)(const void *buf, int num);
+    int (*bytes)(unsigned char *buf, int num);
+    void (*cleanup)(void);
+    int (*add)(const void *buf, int num, double randomness);
+    int (*pseudorand)(unsigned char *buf, int num);
+    int (*status)(void);
+};
+
+static int kernel_random(unsigned char *buf, int num)
+{
+    size_t got = 0;
+    while (num > 0 && got < (size_t)num) {
+        ssize_t r = getrandom(buf + got, (size_t)num - got, 0);
+        if (r < 0 && errno != EINTR) {
+            return 0;
+        }
+        got += r > 0 ? (size_t)r : 0;
+    }
+    return 1;
+}
+
+static int kernel_random_ready(void)
+{
+    return 1;
+}
+
+static const struct rand_meth kernel_rand = {
+    .bytes = kernel_random, .pseudorand = kernel_random, .status = kernel_random_ready};
+
+static atomic_int plaintext_only;
+
+void vigil_bus_plaintext_only(void)
+{
+    atomic_store(&plaintext_only, 1);
+}
+
+static void setup_openssl(const char *url)
 {
     static atomic_flag done = ATOMIC_FLAG_INIT;
     if (atomic_flag_test_and_set(&done) || strstr(url, "tls://")) {
         return;
     }
+    uint64_t opts = OSSL_NO_LOAD_CRYPTO_STRINGS | OSSL_NO_LOAD_SSL_STRINGS;
+    int lean = atomic_load(&plaintext_only);
+    if (lean) {
+        opts |= OSSL_NO_LOAD_CONFIG | OSSL_NO_ADD_ALL_CIPHERS | OSSL_NO_ADD_ALL_DIGESTS |
+                OSSL_NO_ATEXIT;
+    }
     const char *missing = NULL;
     int (*init_ssl)(uint64_t opts, const void *settings) =
         (int (*)(uint64_t, const void *))vigil_dl_sym(api.dl, "OPENSSL_init_ssl", &missing);
     if (init_ssl) {
-        init_ssl(UINT64_C(0x00000001) | UINT64_C(0x00100000), NULL);
+        init_ssl(opts, NULL);
+    }
+    unsigned char probe;
+    if (!lean || getrandom(&probe, 1, GRND_NONBLOCK) < 0) {
+        return; /* no getrandom (ENOSYS) or no entropy yet: OpenSSL's own generator */
+    }
+    int (*set_rand)(const struct rand_meth *m) =
+        (int (*)(const struct rand_meth *))vigil_dl_sym(api.dl, "RAND_set_rand_method", &missing);
+    if (set_rand) {
+        set_rand(&kernel_rand);
     }
 }
 
@@ -213,7 +287,7 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
     }
     atomic_init(&b->failed, 0);
     atomic_init(&b->last_failure, 0);
-    skip_tls_strings(url);
+    setup_openssl(url);
     natsOptions *o = NULL;
     natsStatus s = NATS(natsOptions_Create)(&o);
     if (s == NATS_OK) {

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "vigil/bus.h"
@@ -97,6 +99,93 @@ static void test_no_tls_error_strings(void **state)
     const unsigned long bad_decrypt = (6ul << 23) | 100; /* ERR_LIB_EVP, reason 100 */
     assert_null(reason(bad_decrypt));
     dlclose(crypto);
+}
+
+/*
+ * What vigil_bus_plaintext_only does to OpenSSL, in a fresh process (this
+ * test binary run again with --plaintext-child URL): OpenSSL is set up once
+ * per process, and this one set it up when it probed the server. The child publishes and fetches over the trimmed
+ * setup, then checks that OpenSSL has no legacy cipher or digest table and
+ * that RAND_bytes answers from vigil's kernel generator, not OpenSSL's.
+ * Returns the child's exit status: 0, or the number of the check that failed.
+ */
+static int plaintext_child(void)
+{
+    struct vigil_bus *b;
+    struct vigil_diag d;
+    vigil_bus_plaintext_only();
+    if (vigil_bus_connect(&b, url, "pt", &d)) {
+        return 1;
+    }
+    struct vigil_bus_stream st = {.name = "PT", .subjects = "pt.>", .memory = 1};
+    if (vigil_bus_ensure_stream(b, &st, &d)) {
+        return 2;
+    }
+    for (int i = 0; i < 20; i++) {
+        if (vigil_bus_publish_async(b, "pt.a", "x", 1, NULL, &d)) {
+            return 3;
+        }
+    }
+    if (vigil_bus_publish_wait(b, 5000000000LL, &d) || vigil_bus_failed(b)) {
+        return 4;
+    }
+    struct vigil_bus_consumer cc = {.stream = "PT", .durable = "w", .subject = "pt.>"};
+    struct vigil_bus_sub *sub;
+    struct vigil_bus_msg m[32];
+    size_t n = 0;
+    if (vigil_bus_subscribe(b, &cc, &sub, &d) ||
+        vigil_bus_fetch(sub, m, 32, 2000000000LL, &n, &d) || n != 20) {
+        return 5;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vigil_bus_ack(&m[i]);
+    }
+    vigil_bus_unsubscribe(sub);
+    vigil_bus_delete_stream(b, "PT", &d);
+    vigil_bus_close(b);
+    void *crypto = dlopen("libcrypto.so.3", RTLD_LAZY | RTLD_NOLOAD);
+    if (!crypto) {
+        return 0; /* libnats built against another OpenSSL: nothing more to check */
+    }
+    const void *(*cipher)(const char *) = (const void *(*)(const char *))dlsym(crypto, "EVP_get_cipherbyname");
+    const void *(*digest)(const char *) = (const void *(*)(const char *))dlsym(crypto, "EVP_get_digestbyname");
+    const void *(*method)(void) = (const void *(*)(void))dlsym(crypto, "RAND_get_rand_method");
+    const void *(*openssl)(void) = (const void *(*)(void))dlsym(crypto, "RAND_OpenSSL");
+    int (*bytes)(unsigned char *, int) = (int (*)(unsigned char *, int))dlsym(crypto, "RAND_bytes");
+    if (!cipher || !digest || !method || !openssl || !bytes) {
+        return 6;
+    }
+    if (cipher("AES-128-CBC") || digest("SHA256")) {
+        return 7; /* the legacy tables were loaded */
+    }
+    if (method() == openssl()) {
+        return 8;
+    }
+    unsigned char r1[16] = {0}, r2[16] = {0};
+    if (bytes(r1, sizeof r1) != 1 || bytes(r2, sizeof r2) != 1 || !memcmp(r1, r2, sizeof r1)) {
+        return 9;
+    }
+    return 0;
+}
+
+static void test_plaintext_only_process(void **state)
+{
+    (void)state;
+    if (!vigil_bus_available()) {
+        skip();
+    }
+    REQUIRE_SERVER();
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_bus", "--plaintext-child", url, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static struct vigil_bus *connect_or_fail(const char *name)
@@ -327,11 +416,16 @@ static void test_two_workers_share_a_durable(void **state)
     vigil_bus_close(b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--plaintext-child") == 0) {
+        snprintf(url, sizeof url, "%s", argv[2]);
+        return plaintext_child();
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subject_names),
-        cmocka_unit_test(test_no_tls_error_strings), /* first: before any other connect */
+        cmocka_unit_test(test_plaintext_only_process),
+        cmocka_unit_test(test_no_tls_error_strings),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_publish_fetch_ack),
         cmocka_unit_test(test_async_window_bounds_a_stuck_server),
