@@ -109,7 +109,12 @@ struct vigil_http_conf {
      * must send a byte that often to keep each one.
      */
     unsigned timeout_s;
-    unsigned keepalive_s; /* idle timeout once answered, between requests (0 = timeout_s) */
+    /*
+     * Idle timeout once answered, between requests (0 = timeout_s). Given
+     * only to a connection answered while at most max_per_ip / 2 are open:
+     * idle clients keep at most half an address's slots that long.
+     */
+    unsigned keepalive_s;
     size_t max_request_bytes; /* request line + headers (default 8 KiB); larger gets 4xx */
     /*
      * 0: the server runs its own thread. 1: it runs in the caller's thread,

@@ -545,10 +545,10 @@ int cmd_collect(int argc, char **argv)
          * idle connection closed before a 15 s or 1 min scrape, so each scrape
          * paid a new connection. Only answered connections wait that long: one
          * that never completes a request is closed after 10 s idle
-         * (timeout_s). A client that completes requests can still hold a
-         * connection 300 s each; the per-address limit (16 of 128) keeps one
-         * address from taking every slot, not clients on the same address
-         * from crowding each other.
+         * (timeout_s). The 300 s go only to connections answered while at
+         * most 8 are open (half the per-address limit of 16), so clients
+         * that complete a request and then idle hold at most 8 slots that
+         * long; the others turn over every 10 s.
          */
         hc.keepalive_s = 300;
         hc.external = 1; /* served from the loop below */

@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -160,6 +161,7 @@ struct vigil_http {
     int epfd; /* external mode: libmicrohttpd's epoll set; -1 with its own thread */
     uint16_t port;
     unsigned keepalive_s; /* 0: the daemon's timeout throughout */
+    unsigned keepalive_max; /* connections open at most, for an answered one to get keepalive_s */
     const struct vigil_http_route *routes;
     size_t n_routes;
     atomic_uint_fast64_t requests;
@@ -204,6 +206,13 @@ static int healthz(void *user, const struct vigil_http_req *req, struct vigil_ht
     (void)user;
     (void)req;
     return vigil_buf_puts(&resp->body, "ok\n");
+}
+
+static unsigned open_connections(struct vigil_http *h)
+{
+    const union MHD_DaemonInfo *di =
+        MHD(MHD_get_daemon_info)(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di ? di->num_connections : UINT_MAX;
 }
 
 static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn, const char *url,
@@ -269,8 +278,13 @@ static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn
     MHD(MHD_add_response_header)(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     enum MHD_Result ret = MHD(MHD_queue_response)(conn, (unsigned)resp.status, r);
     MHD(MHD_destroy_response)(r);
-    if (ret == MHD_YES && h->keepalive_s) {
-        /* Answered: from now on idle time between requests, up to keepalive_s. */
+    if (ret == MHD_YES && h->keepalive_s && open_connections(h) <= h->keepalive_max) {
+        /*
+         * Answered: from now on idle time between requests, up to keepalive_s.
+         * Only while at most half the per-address limit is open: idle clients
+         * that completed a request can then hold that half for keepalive_s,
+         * and the rest of the connections turn over every timeout_s.
+         */
         MHD(MHD_set_connection_option)(conn, MHD_CONNECTION_OPTION_TIMEOUT, h->keepalive_s);
     }
     return ret;
@@ -365,6 +379,8 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     h->routes = conf->routes;
     h->n_routes = conf->n_routes;
     h->keepalive_s = conf->keepalive_s;
+    unsigned per_ip = conf->max_per_ip ? conf->max_per_ip : 16u;
+    h->keepalive_max = per_ip > 1 ? per_ip / 2 : 1;
     atomic_init(&h->requests, 0);
     h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1, rc = 0;

@@ -360,6 +360,61 @@ static void test_unanswered_connections_time_out_first(void **state)
 }
 
 /*
+ * Clients that complete a request and then stay idle get the long keep-alive
+ * only for half the per-address slots: with 4 per address, two such
+ * connections stay open past timeout_s, the other two close after it, and a
+ * fifth client is answered. (Were all four kept alive, it would be refused
+ * for keepalive_s.)
+ */
+static void test_idle_keepalive_holds_half_the_slots(void **state)
+{
+    (void)state;
+    struct vigil_snapshot snap;
+    assert_int_equal(vigil_snapshot_init(&snap), 0);
+    struct vigil_buf *b = vigil_snapshot_begin(&snap);
+    assert_non_null(b);
+    assert_int_equal(vigil_buf_puts(b, "up 1\n"), 0);
+    vigil_snapshot_commit(&snap);
+    struct vigil_http_route route = {"/metrics", vigil_http_serve_snapshot, &snap};
+    struct vigil_http_conf hc;
+    vigil_http_conf_default(&hc);
+    hc.routes = &route;
+    hc.n_routes = 1;
+    hc.max_per_ip = 4;
+    hc.timeout_s = 1;
+    hc.keepalive_s = 30;
+    struct vigil_http *h;
+    struct vigil_diag d;
+    assert_int_equal(vigil_http_start(&h, &hc, &d), 0);
+    uint16_t port = vigil_http_port(h);
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd[4];
+    for (int i = 0; i < 4; i++) {
+        fd[i] = connect_to(port);
+        assert_int_equal(send(fd[i], req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+        assert_int_equal(read_one(fd[i], resp, sizeof resp), 200);
+    }
+    /* The last two close after timeout_s; the first two stay. */
+    for (int i = 2; i < 4; i++) {
+        int ms = closed_within(fd[i], 4000);
+        assert_true(ms >= 0 && ms < 4000);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(closed_within(fd[i], 100), -1);
+    }
+    int five = connect_to(port);
+    assert_int_equal(send(five, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    assert_int_equal(read_one(five, resp, sizeof resp), 200);
+    assert_string_equal(body_of(resp), "up 1\n");
+    close(five);
+    for (int i = 0; i < 4; i++) {
+        close(fd[i]);
+    }
+    vigil_http_stop(h);
+    vigil_snapshot_fini(&snap);
+}
+
+/*
  * External mode: the server runs only when the caller calls vigil_http_run,
  * driven by vigil_http_fd and *wait_ns as vigil collect's loop does. A 1 MB
  * body does not fit the socket buffers at once, so the answer takes several
@@ -548,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_external_mode_serves_in_callers_thread),
         cmocka_unit_test(test_unanswered_connections_time_out_first),
+        cmocka_unit_test(test_idle_keepalive_holds_half_the_slots),
         cmocka_unit_test(test_busy_port_and_listen_parse),
         cmocka_unit_test(test_snapshot_publish_while_scraping),
     };
