@@ -164,7 +164,8 @@ int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag);
 /*
  * Runs one tick of every started collector. *out points at the set's batch,
  * borrowed until the next tick or free. Returns 0 or -ENOMEM (a new series
- * could not be interned; the tick's other samples are kept).
+ * could not be interned; the tick's other samples are kept, and a discovery
+ * the failure cut short is done again at the next tick).
  */
 int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch **out);
 

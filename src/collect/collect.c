@@ -672,6 +672,9 @@ int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch 
         vigil_collect_emit(&cx, col->id_duration, (double)(vigil_clock_mono_ns() - t0) / 1e9);
         vigil_collect_emit(&cx, col->id_errors, (double)col->errors);
     }
+    if (rc == -ENOMEM && cx.rescan) {
+        c->last_rescan = now - c->rescan_ns; /* a discovery cut short is done again next tick */
+    }
     if (c->n_pend) {
         retire_due(c);
     }
