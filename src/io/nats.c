@@ -160,13 +160,16 @@ static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_dia
  * asks OpenSSL not to load its error strings (about 450 KB resident, read
  * only to describe a TLS failure; OpenSSL ignores later requests to).
  *
- * After vigil_bus_plaintext_only, also: no openssl.cnf and no legacy cipher
- * and digest tables (OpenSSL ignores later requests for them too, so this is
- * only for a process that makes no TLS connection at all), and RAND_bytes
+ * After vigil_bus_plaintext_only, also: no legacy cipher and digest tables
+ * (OpenSSL ignores later requests for them too; TLS itself fetches its
+ * algorithms from the providers and works without them), and RAND_bytes
  * answers from getrandom(2) instead of a DRBG built on the default provider.
- * That is 1.2 MB resident less (docs/perf.md, ## Collection, round 6). And
- * no OPENSSL_cleanup at exit: OpenSSL 3.0's would allocate, then leak, the
+ * About 0.6 MB resident less (docs/perf.md, ## Collection, round 6). And no
+ * OPENSSL_cleanup at exit: OpenSSL 3.0's would allocate, then leak, the
  * thread data of a library context never used (LeakSanitizer reports it).
+ * openssl.cnf is still read: a server that requires TLS upgrades even a
+ * nats:// connection (libnats does so on its own), and the system's policy
+ * must then apply.
  *
  * libnats links libssl, so its handle resolves both functions. The flags are
  * OpenSSL's stable OPENSSL_INIT_* values; struct rand_meth is <openssl/rand.h>'s
@@ -176,7 +179,6 @@ static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_dia
 #define OSSL_NO_LOAD_CRYPTO_STRINGS UINT64_C(0x00000001)
 #define OSSL_NO_ADD_ALL_CIPHERS UINT64_C(0x00000010)
 #define OSSL_NO_ADD_ALL_DIGESTS UINT64_C(0x00000020)
-#define OSSL_NO_LOAD_CONFIG UINT64_C(0x00000080)
 #define OSSL_NO_ATEXIT UINT64_C(0x00080000)
 #define OSSL_NO_LOAD_SSL_STRINGS UINT64_C(0x00100000)
 
@@ -219,15 +221,20 @@ void vigil_bus_plaintext_only(void)
 
 static void setup_openssl(const char *url)
 {
-    static atomic_flag done = ATOMIC_FLAG_INIT;
-    if (atomic_flag_test_and_set(&done) || strstr(url, "tls://")) {
+    /* Held until done: a second connect meanwhile must not let libnats initialise first. */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int done;
+    pthread_mutex_lock(&lock);
+    if (done || strcasestr(url, "tls://")) {
+        done = 1;
+        pthread_mutex_unlock(&lock);
         return;
     }
+    done = 1;
     uint64_t opts = OSSL_NO_LOAD_CRYPTO_STRINGS | OSSL_NO_LOAD_SSL_STRINGS;
     int lean = atomic_load(&plaintext_only);
     if (lean) {
-        opts |= OSSL_NO_LOAD_CONFIG | OSSL_NO_ADD_ALL_CIPHERS | OSSL_NO_ADD_ALL_DIGESTS |
-                OSSL_NO_ATEXIT;
+        opts |= OSSL_NO_ADD_ALL_CIPHERS | OSSL_NO_ADD_ALL_DIGESTS | OSSL_NO_ATEXIT;
     }
     const char *missing = NULL;
     int (*init_ssl)(uint64_t opts, const void *settings) =
@@ -236,14 +243,15 @@ static void setup_openssl(const char *url)
         init_ssl(opts, NULL);
     }
     unsigned char probe;
-    if (!lean || getrandom(&probe, 1, GRND_NONBLOCK) < 0) {
-        return; /* no getrandom (ENOSYS) or no entropy yet: OpenSSL's own generator */
+    /* No getrandom (ENOSYS) or no entropy yet: OpenSSL's own generator. */
+    if (lean && getrandom(&probe, 1, GRND_NONBLOCK) == 1) {
+        int (*set_rand)(const struct rand_meth *m) = (int (*)(const struct rand_meth *))vigil_dl_sym(
+            api.dl, "RAND_set_rand_method", &missing);
+        if (set_rand) {
+            set_rand(&kernel_rand);
+        }
     }
-    int (*set_rand)(const struct rand_meth *m) =
-        (int (*)(const struct rand_meth *))vigil_dl_sym(api.dl, "RAND_set_rand_method", &missing);
-    if (set_rand) {
-        set_rand(&kernel_rand);
-    }
+    pthread_mutex_unlock(&lock);
 }
 
 static void on_async_error(jsCtx *js, jsPubAckErr *err, void *closure)

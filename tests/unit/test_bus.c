@@ -73,8 +73,8 @@ static void test_connect_refused(void **state)
  * The first connect of a process, to a nats:// URL, keeps OpenSSL from loading
  * its error strings (450 KB resident, src/io/nats.c). Checked on the reason
  * text of EVP_R_BAD_DECRYPT ("bad decrypt"), which libnats' own initialisation
- * of OpenSSL would load.
- * Runs before any other connect of this binary.
+ * of OpenSSL would load. The first connect is the server probe of
+ * tu_nats_start, to a nats:// URL too.
  */
 static void test_no_tls_error_strings(void **state)
 {
