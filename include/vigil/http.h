@@ -111,8 +111,9 @@ struct vigil_http_conf {
     unsigned timeout_s;
     /*
      * Idle timeout once answered, between requests (0 = timeout_s). Given
-     * only to a connection answered while at most max_per_ip / 2 are open:
-     * idle clients keep at most half an address's slots that long.
+     * only to a connection answered while at most max_per_ip / 2 connections
+     * are open in all (from any address): idle clients that completed a
+     * request hold at most that many connections that long.
      */
     unsigned keepalive_s;
     size_t max_request_bytes; /* request line + headers (default 8 KiB); larger gets 4xx */

@@ -17,7 +17,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -162,6 +161,7 @@ struct vigil_http {
     uint16_t port;
     unsigned keepalive_s; /* 0: the daemon's timeout throughout */
     unsigned keepalive_max; /* connections open at most, for an answered one to get keepalive_s */
+    atomic_uint open;       /* connections open now (on_connection) */
     const struct vigil_http_route *routes;
     size_t n_routes;
     atomic_uint_fast64_t requests;
@@ -208,11 +208,18 @@ static int healthz(void *user, const struct vigil_http_req *req, struct vigil_ht
     return vigil_buf_puts(&resp->body, "ok\n");
 }
 
-static unsigned open_connections(struct vigil_http *h)
+/* Counts open connections (libmicrohttpd's own count may be read only outside MHD_run). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
 {
-    const union MHD_DaemonInfo *di =
-        MHD(MHD_get_daemon_info)(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return di ? di->num_connections : UINT_MAX;
+    (void)conn;
+    (void)socket_context;
+    struct vigil_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&h->open, 1);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->open, 1);
+    }
 }
 
 static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn, const char *url,
@@ -278,7 +285,7 @@ static enum MHD_Result respond(struct vigil_http *h, struct MHD_Connection *conn
     MHD(MHD_add_response_header)(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     enum MHD_Result ret = MHD(MHD_queue_response)(conn, (unsigned)resp.status, r);
     MHD(MHD_destroy_response)(r);
-    if (ret == MHD_YES && h->keepalive_s && open_connections(h) <= h->keepalive_max) {
+    if (ret == MHD_YES && h->keepalive_s && atomic_load(&h->open) <= h->keepalive_max) {
         /*
          * Answered: from now on idle time between requests, up to keepalive_s.
          * Only while at most half the per-address limit is open: idle clients
@@ -382,6 +389,7 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     unsigned per_ip = conf->max_per_ip ? conf->max_per_ip : 16u;
     h->keepalive_max = per_ip > 1 ? per_ip / 2 : 1;
     atomic_init(&h->requests, 0);
+    atomic_init(&h->open, 0);
     h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1, rc = 0;
     if (h->fd < 0 || setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
@@ -405,7 +413,8 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
         MHD_OPTION_CONNECTION_TIMEOUT, conf->timeout_s ? conf->timeout_s : 10u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(conf->max_request_bytes ? conf->max_request_bytes : 8192) + 4096,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_END);
     if (!h->d) {
         rc = -EIO;
         vigil_diag_set(diag, 0, 0, "http: libmicrohttpd could not start on %s:%u", addr, h->port);
