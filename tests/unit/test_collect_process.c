@@ -17,8 +17,17 @@
 #include "vigil/collect.h"
 #include "vigil/log.h"
 
-static struct vigil_collect *start_proc(const char *root, const char *names, const char *regex,
-                                        const char *max, int *rc)
+static int64_t fake_now(void *user)
+{
+    return *(const int64_t *)user;
+}
+
+/*
+ * The process collector over root, started; *rc is vigil_collect_start's.
+ * Discovers every tick, or with now every second of the clock *now.
+ */
+static struct vigil_collect *start_clocked(const char *root, const char *names, const char *regex,
+                                           const char *max, int64_t *now, int *rc)
 {
     struct vigil_collect *c;
     struct vigil_collect_conf conf;
@@ -26,7 +35,9 @@ static struct vigil_collect *start_proc(const char *root, const char *names, con
     vigil_collect_conf_default(&conf);
     conf.root = root;
     conf.collectors = "process";
-    conf.rescan_ns = 1; /* every tick */
+    conf.rescan_ns = now ? 1000000000LL : 1; /* every second, or every tick */
+    conf.clock = now ? fake_now : NULL;
+    conf.clock_user = now;
     assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
     if (names) {
         assert_int_equal(vigil_collect_set(c, "process.names", names, &d), 0);
@@ -39,6 +50,12 @@ static struct vigil_collect *start_proc(const char *root, const char *names, con
     }
     *rc = vigil_collect_start(c, &d);
     return c;
+}
+
+static struct vigil_collect *start_proc(const char *root, const char *names, const char *regex,
+                                        const char *max, int *rc)
+{
+    return start_clocked(root, names, regex, max, NULL, rc);
 }
 
 static double value_of(struct vigil_collect *c, const struct vigil_sample_batch *b, const char *key)
@@ -194,11 +211,6 @@ static void test_process_exit_and_pid_reuse_keep_counters_monotonic(void **state
     sh("rm -rf %s", dir);
 }
 
-static int64_t fake_now(void *user)
-{
-    return *(const int64_t *)user;
-}
-
 /*
  * A discovery cut short by an allocation failure is done again at the next
  * tick, so the processes it had not reached are not taken for gone (dropped,
@@ -213,19 +225,10 @@ static void test_process_discovery_cut_short_keeps_counts(void **state)
     const char *dir = copy_tree();
     tu_alloc_fail_at(0);
     int64_t now = 0;
-    struct vigil_collect_conf conf;
-    struct vigil_diag d;
-    vigil_collect_conf_default(&conf);
-    conf.root = dir;
-    conf.collectors = "process";
-    conf.rescan_ns = 1000000000LL;
-    conf.clock = fake_now;
-    conf.clock_user = &now;
-    struct vigil_collect *c;
-    assert_int_equal(vigil_collect_new(&c, &conf, &d), 0);
-    assert_int_equal(vigil_collect_set(c, "process.names", "nginx", &d), 0);
-    assert_int_equal(vigil_collect_set(c, "process.regex", "python3 -m ([a-z0-9]+)", &d), 0);
-    assert_int_equal(vigil_collect_start(c, &d), 0);
+    int rc;
+    struct vigil_collect *c =
+        start_clocked(dir, "nginx", "python3 -m ([a-z0-9]+)", NULL, &now, &rc);
+    assert_int_equal(rc, 0);
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     double hz = (double)sysconf(_SC_CLK_TCK);
@@ -244,7 +247,7 @@ static void test_process_discovery_cut_short_keeps_counts(void **state)
     for (long k = 1; k < 100000; k++) {
         now += 1000000000LL; /* a discovery, failing at its k-th allocation */
         tu_alloc_fail_at(k);
-        int rc = vigil_collect_tick(c, &b);
+        rc = vigil_collect_tick(c, &b);
         tu_alloc_fail_at(0);
         if (rc == 0) {
             break;

@@ -288,6 +288,16 @@ static int connect_to(uint16_t port)
     return fd;
 }
 
+/* Initialises snap with text as its committed page. */
+static void snapshot_of(struct vigil_snapshot *snap, const char *text)
+{
+    assert_int_equal(vigil_snapshot_init(snap), 0);
+    struct vigil_buf *b = vigil_snapshot_begin(snap);
+    assert_non_null(b);
+    assert_int_equal(vigil_buf_puts(b, text), 0);
+    vigil_snapshot_commit(snap);
+}
+
 /* A server of one route, *route serving snap (route is borrowed until stop). */
 static struct vigil_http *start_route(struct vigil_http_route *route, struct vigil_snapshot *snap,
                                       int external, unsigned timeout_s, unsigned keepalive_s)
@@ -330,11 +340,7 @@ static void test_unanswered_connections_time_out_first(void **state)
 {
     (void)state;
     struct vigil_snapshot snap;
-    assert_int_equal(vigil_snapshot_init(&snap), 0);
-    struct vigil_buf *b = vigil_snapshot_begin(&snap);
-    assert_non_null(b);
-    assert_int_equal(vigil_buf_puts(b, "up 1\n"), 0);
-    vigil_snapshot_commit(&snap);
+    snapshot_of(&snap, "up 1\n");
     struct vigil_http_route route;
     struct vigil_http *h = start_route(&route, &snap, 0, 1, 5);
     uint16_t port = vigil_http_port(h);
@@ -370,11 +376,7 @@ static void test_idle_keepalive_holds_half_the_slots(void **state)
 {
     (void)state;
     struct vigil_snapshot snap;
-    assert_int_equal(vigil_snapshot_init(&snap), 0);
-    struct vigil_buf *b = vigil_snapshot_begin(&snap);
-    assert_non_null(b);
-    assert_int_equal(vigil_buf_puts(b, "up 1\n"), 0);
-    vigil_snapshot_commit(&snap);
+    snapshot_of(&snap, "up 1\n");
     struct vigil_http_route route = {"/metrics", vigil_http_serve_snapshot, &snap};
     struct vigil_http_conf hc;
     vigil_http_conf_default(&hc);
