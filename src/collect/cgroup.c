@@ -23,9 +23,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -252,6 +254,7 @@ struct cg {
     uint64_t have;      /* bit per slot read this tick */
     uint64_t spec_have; /* slots the spec files gave at the last discovery */
     int spec_read;      /* the spec files were read since the cgroup was found */
+    int sys_psi;        /* the kernel's root cgroup: its pressure is the system's (cg_new) */
 };
 
 struct cgroup_params {
@@ -399,6 +402,20 @@ static int cg_intern(struct cg *g, struct vigil_collect *set, int slot)
                          g->entity, slots[slot].help, &g->ids[slot]);
 }
 
+/*
+ * 1 when dir is the root of the kernel's cgroup2 hierarchy (inode 1 of a
+ * cgroup2 mount), whose *.pressure files show the system's PSI, the same
+ * counters as /proc/pressure (the kernel's cgroup_psi gives psi_system for
+ * it). Not so for the root seen inside a cgroup namespace, nor a fixture tree.
+ */
+static int is_kernel_cgroup2_root(const char *dir)
+{
+    struct stat st;
+    struct statfs fs;
+    return stat(dir, &st) == 0 && st.st_ino == 1 && statfs(dir, &fs) == 0 &&
+           fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
 static int cg_new(struct cgroup *x, struct vigil_collect *set, const char *path, struct cg **out)
 {
     struct cg *g = vigil_calloc(1, sizeof *g);
@@ -421,6 +438,11 @@ static int cg_new(struct cgroup *x, struct vigil_collect *set, const char *path,
     }
     memcpy(g->entity, "container:", 10);
     memcpy(g->entity + 10, path, pl + 1);
+    if (strcmp(path, "/") == 0 && x->have_tree[x->v2 ? T_V2 : T_UNIFIED]) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/%s", x->base, tree_dir[x->v2 ? T_V2 : T_UNIFIED]);
+        g->sys_psi = is_kernel_cgroup2_root(dir);
+    }
     int rc = 0;
     for (size_t i = 0; i < N_FILES && !rc; i++) {
         const struct cgfile_def *d = &files[i];
@@ -750,6 +772,26 @@ static int parse_psi(struct cg *g, struct cgfile *f, int slot)
     return rc;
 }
 
+/* Takes the root cgroup's PSI at slot from what the pressure collector read this tick. */
+static int psi_from_system(const struct vigil_collect_cx *cx, struct cg *g, int slot)
+{
+    int res = slot == S_PSI_CPU_SOME   ? VIGIL__PSI_CPU
+              : slot == S_PSI_MEM_SOME ? VIGIL__PSI_MEMORY
+                                       : VIGIL__PSI_IO;
+    double v[2];
+    unsigned have;
+    if (!vigil__psi_sys_get(cx, res, v, &have)) {
+        return 0;
+    }
+    for (int j = 0; j < 2; j++) {
+        if ((have >> j) & 1) {
+            g->v[slot + j] = v[j];
+            g->have |= 1ull << (slot + j);
+        }
+    }
+    return 1;
+}
+
 /*
  * Parses a single number. No limit ("max", or v1's page-rounded 2^63) is 0,
  * as cAdvisor exports it: container_threads_max is "infinity if value is
@@ -801,7 +843,8 @@ static int cgroup_collect(struct vigil_collector *c, struct vigil_collect_cx *cx
         int spec = cx->rescan || !g->spec_read;
         for (size_t j = 0; j < N_FILES && !vanished; j++) {
             struct cgfile *f = &g->f[j];
-            if (!f->open || (files[j].spec && !spec)) {
+            if (!f->open || (files[j].spec && !spec) ||
+                (g->sys_psi && files[j].parse == P_PSI && psi_from_system(cx, g, files[j].slot))) {
                 continue;
             }
             int rc = vigil__pfile_read(&f->f);

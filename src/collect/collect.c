@@ -97,6 +97,12 @@ struct vigil_collect {
     uint32_t *reused; /* ids given to new series during the last tick */
     size_t n_reused, cap_reused;
 
+    struct {
+        uint64_t tick; /* cx.tick + 1 of the put; 0: never */
+        double v[2];
+        unsigned have;
+    } psi_sys[3]; /* vigil__psi_sys_put */
+
     struct vigil_sample_batch batch;
     struct vigil_collector *col; /* one per registered collector */
     size_t n_col;
@@ -631,6 +637,27 @@ int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag)
     return vigil_collect_intern(c, "vigil_collect_series", NULL, 0, VIGIL_KIND_GAUGE,
                                 VIGIL_GROUP_OTHER, NULL, "Series known to the collector.",
                                 &c->id_series);
+}
+
+void vigil__psi_sys_put(struct vigil_collect_cx *cx, int res, const double v[2], unsigned have)
+{
+    struct vigil_collect *c = cx->set;
+    c->psi_sys[res].tick = cx->tick + 1;
+    c->psi_sys[res].v[0] = v[0];
+    c->psi_sys[res].v[1] = v[1];
+    c->psi_sys[res].have = have;
+}
+
+int vigil__psi_sys_get(const struct vigil_collect_cx *cx, int res, double v[2], unsigned *have)
+{
+    const struct vigil_collect *c = cx->set;
+    if (c->psi_sys[res].tick != cx->tick + 1) {
+        return 0;
+    }
+    v[0] = c->psi_sys[res].v[0];
+    v[1] = c->psi_sys[res].v[1];
+    *have = c->psi_sys[res].have;
+    return 1;
 }
 
 int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch **out)

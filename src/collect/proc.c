@@ -418,6 +418,7 @@ const struct vigil_collector_ops vigil__collector_filefd = {
 /* ---- /proc/pressure/{cpu,io,memory} (PSI) ---- */
 
 static const char *const psi_res[3] = {"cpu", "io", "memory"};
+static const int psi_sys_res[3] = {VIGIL__PSI_CPU, VIGIL__PSI_IO, VIGIL__PSI_MEMORY};
 
 static int pressure_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                          const void *params)
@@ -483,6 +484,8 @@ static int pressure_collect(struct vigil_collector *c, struct vigil_collect_cx *
         }
         if (rc) {
             vigil_collect_fail(cx, x->f[i].path, rc);
+        } else {
+            vigil__psi_sys_put(cx, psi_sys_res[i], v, have);
         }
     }
     return 0;

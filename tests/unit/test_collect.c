@@ -634,6 +634,77 @@ static void test_cgroup_recreated_same_path(void **state)
     rm_tree(dir);
 }
 
+/* read(2)-family calls this process made so far (/proc/self/io syscr); -1 when unknown. */
+static long reads_so_far(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    long n = -1;
+    char line[128];
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "syscr: %ld", &n) == 1) {
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
+}
+
+/*
+ * On this host, when the cgroup2 root is the kernel's (inode 1): the root
+ * cgroup's pressure is the system's, so with the pressure collector on it is
+ * taken from that collector's reads of /proc/pressure. The values are equal
+ * in every tick, and adding the pressure collector to a set that follows the
+ * root cgroup costs no read per tick (the root's three *.pressure files are
+ * no longer read).
+ */
+static void test_root_cgroup_pressure_is_the_systems(void **state)
+{
+    (void)state;
+    struct stat st;
+    int v2 = stat("/sys/fs/cgroup/cpu.pressure", &st) == 0;
+    const char *root_dir = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+    char probe[64];
+    snprintf(probe, sizeof probe, "%s/cpu.pressure", root_dir);
+    if (access("/proc/pressure/cpu", R_OK) != 0 || access(probe, R_OK) != 0 ||
+        stat(root_dir, &st) != 0 || st.st_ino != 1 || reads_so_far() < 0) {
+        skip(); /* no PSI, no cgroup2 root of our own, or no /proc/self/io */
+    }
+    const char *lists[2] = {"cgroup", "pressure,cgroup"};
+    long reads[2];
+    for (int k = 0; k < 2; k++) {
+        struct vigil_collect_conf conf;
+        vigil_collect_conf_default(&conf);
+        conf.root = "/";
+        conf.collectors = lists[k];
+        conf.rescan_ns = 3600 * 1000000000LL; /* no discovery after the first tick */
+        struct vigil_collect *c = start_conf(&conf, "cgroup.depth", "0");
+        const struct vigil_sample_batch *b;
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        long r0 = reads_so_far();
+        for (int i = 0; i < 10; i++) {
+            assert_int_equal(vigil_collect_tick(c, &b), 0);
+            if (k == 1) {
+                static const char *const res[3] = {"cpu", "memory", "io"};
+                for (int j = 0; j < 3; j++) {
+                    char node[96], cont[128];
+                    snprintf(node, sizeof node, "node_pressure_%s_waiting_seconds_total", res[j]);
+                    snprintf(cont, sizeof cont,
+                             "container_pressure_%s_waiting_seconds_total{name=\"/\"}", res[j]);
+                    double want = value_of(c, b, node);
+                    assert_false(isnan(want));
+                    expect(c, b, cont, want);
+                }
+            }
+        }
+        reads[k] = reads_so_far() - r0;
+        vigil_collect_free(c);
+    }
+    assert_int_equal(reads[1], reads[0]);
+}
+
 static void test_cgroup_max_bounds_entities(void **state)
 {
     (void)state;
@@ -1444,6 +1515,7 @@ int main(void)
         cmocka_unit_test(test_cgroup_v2_and_vanish),
         cmocka_unit_test(test_cgroup_recreated_same_path),
         cmocka_unit_test(test_cgroup_max_bounds_entities),
+        cmocka_unit_test(test_root_cgroup_pressure_is_the_systems),
         cmocka_unit_test(test_cgroup_limits_read_at_discovery),
         cmocka_unit_test(test_netstat_reads_only_files_with_kept_fields),
         cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
