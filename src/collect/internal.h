@@ -221,19 +221,21 @@ void vigil__filter_release(struct vigil__filter *f);
 /* Releases n ids (VIGIL__NO_ID skipped) to set: see vigil_collect_release. */
 void vigil__release_ids(struct vigil_collect *set, const uint32_t *ids, size_t n);
 
-/* Emits v for id unless id is VIGIL__NO_ID. */
 /*
  * The system's pressure (PSI) as the pressure collector read it this tick,
  * for the cgroup collector: the root cgroup of the kernel's cgroup2 hierarchy
  * shows the same counters in its *.pressure files (the kernel's psi_system),
  * so it takes them from here instead of reading three more files per tick.
  * v holds "some" and "full" totals in seconds; have has bit 0 and 1 for them.
+ * Only values read from procfs itself are put (not a fixture tree, not LXCFS's
+ * per-container /proc/pressure). The registry runs pressure before cgroup.
  */
 enum { VIGIL__PSI_CPU, VIGIL__PSI_MEMORY, VIGIL__PSI_IO };
 void vigil__psi_sys_put(struct vigil_collect_cx *cx, int res, const double v[2], unsigned have);
 /* 1 and the values when put this tick; 0 otherwise. */
 int vigil__psi_sys_get(const struct vigil_collect_cx *cx, int res, double v[2], unsigned *have);
 
+/* Emits v for id unless id is VIGIL__NO_ID. */
 static inline void vigil__emit(struct vigil_collect_cx *cx, uint32_t id, double v)
 {
     if (id != VIGIL__NO_ID) {

@@ -9,8 +9,10 @@
  * and proc_net.c.
  */
 #include <errno.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -280,6 +282,7 @@ const struct vigil_collector_ops vigil__collector_vmstat = {
 struct fixed {
     struct vigil__pfile f[3];
     uint32_t ids[3][2];
+    int kernel[3]; /* pressure: f[i] is procfs's own file (not a fixture, not LXCFS) */
 };
 
 static void fixed_fini(struct vigil_collector *c)
@@ -441,6 +444,8 @@ static int pressure_init(struct vigil_collector *c, struct vigil_collect *set, c
             continue;
         }
         found++;
+        struct statfs fs;
+        x->kernel[i] = fstatfs(x->f[i].fd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
         /* node-exporter: "some" is waiting, "full" is stalled. */
         snprintf(name, sizeof name, "node_pressure_%s_waiting_seconds_total", psi_res[i]);
         rc = vigil__intern(set, name, NULL, 0, VIGIL_KIND_COUNTER,
@@ -474,7 +479,7 @@ static int pressure_collect(struct vigil_collector *c, struct vigil_collect_cx *
             vigil_collect_fail(cx, x->f[i].path, rc);
             continue;
         }
-        double v[2];
+        double v[2] = {0, 0};
         unsigned have = 0;
         rc = vigil__psi_parse(x->f[i].buf, x->f[i].buf + x->f[i].len, v, &have);
         for (int j = 0; j < 2; j++) {
@@ -484,7 +489,7 @@ static int pressure_collect(struct vigil_collector *c, struct vigil_collect_cx *
         }
         if (rc) {
             vigil_collect_fail(cx, x->f[i].path, rc);
-        } else {
+        } else if (x->kernel[i]) {
             vigil__psi_sys_put(cx, psi_sys_res[i], v, have);
         }
     }

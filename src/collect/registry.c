@@ -10,7 +10,7 @@ static const struct vigil_collector_ops *const collectors[] = {
     &vigil__collector_meminfo,    /* /proc/meminfo */
     &vigil__collector_vmstat,     /* /proc/vmstat */
     &vigil__collector_loadavg,    /* /proc/loadavg */
-    &vigil__collector_pressure,   /* /proc/pressure/{cpu,io,memory} */
+    &vigil__collector_pressure,   /* /proc/pressure/{cpu,io,memory}; before cgroup (psi_sys) */
     &vigil__collector_diskstats,  /* /proc/diskstats */
     &vigil__collector_netdev,     /* /proc/net/dev */
     &vigil__collector_netstat,    /* /proc/net/{snmp,netstat,snmp6} */

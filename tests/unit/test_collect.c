@@ -703,6 +703,33 @@ static void test_root_cgroup_pressure_is_the_systems(void **state)
         vigil_collect_free(c);
     }
     assert_int_equal(reads[1], reads[0]);
+
+    /* A /proc/pressure that is not procfs's (a fixture here; LXCFS's per-container
+     * files alike) is not the system's: the live root cgroup reads its own files. */
+    const char *dir = tu_tmpdir();
+    char sh[1024];
+    snprintf(sh, sizeof sh,
+             "mkdir -p %s/proc/pressure %s/sys/fs && ln -s /sys/fs/cgroup %s/sys/fs/cgroup", dir,
+             dir, dir);
+    assert_int_equal(system(sh), 0);
+    const char *psi = "some avg10=0.00 avg60=0.00 avg300=0.00 total=111000000\n"
+                      "full avg10=0.00 avg60=0.00 avg300=0.00 total=222000000\n";
+    tu_write_file(dir, "proc/pressure/cpu", psi, strlen(psi));
+    tu_write_file(dir, "proc/pressure/io", psi, strlen(psi));
+    tu_write_file(dir, "proc/pressure/memory", psi, strlen(psi));
+    struct vigil_collect_conf conf;
+    vigil_collect_conf_default(&conf);
+    conf.root = dir;
+    conf.collectors = "pressure,cgroup";
+    struct vigil_collect *c = start_conf(&conf, "cgroup.depth", "0");
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_pressure_cpu_waiting_seconds_total", 111);
+    double root = value_of(c, b, "container_pressure_cpu_waiting_seconds_total{name=\"/\"}");
+    assert_false(isnan(root));
+    assert_true(root != 111);
+    vigil_collect_free(c);
+    rm_tree(dir);
 }
 
 static void test_cgroup_max_bounds_entities(void **state)
