@@ -115,6 +115,7 @@ static void edit(const char *dir, const char *rel, const char *from, const char 
 }
 
 #define NG(metric) metric "{groupname=\"nginx\"}"
+#define NG_USER "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}"
 
 static void test_process_fixture_sums(void **state)
 {
@@ -185,8 +186,7 @@ static void test_process_exit_and_pid_reuse_keep_counters_monotonic(void **state
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     double hz = (double)sysconf(_SC_CLK_TCK);
-    const char *user =
-        "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}";
+    const char *user = NG_USER;
     expect(c, b, user, 550 / hz);
     /* The master uses 10 more ticks: the total grows by exactly that. */
     edit(dir, "proc/101/stat", " 250 120 ", " 260 120 ");
@@ -232,8 +232,7 @@ static void test_process_discovery_cut_short_keeps_counts(void **state)
     const struct vigil_sample_batch *b;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     double hz = (double)sysconf(_SC_CLK_TCK);
-    const char *user =
-        "namedprocess_namegroup_cpu_seconds_total{groupname=\"nginx\",mode=\"user\"}";
+    const char *user = NG_USER;
     expect(c, b, user, 550 / hz);
     for (int i = 0; i < 20; i++) {
         char cmd[1024], rel[64], argv[64];
