@@ -390,6 +390,45 @@ static void test_series_cap_keeps_existing_series(void **state)
     rm_tree(dir);
 }
 
+/*
+ * At the series cap, new cgroups are refused, and the cgroups held go on:
+ * a refused one does not end the walk, so those after it in the directory
+ * order are not taken for gone. Ten new cgroups, wherever readdir puts them.
+ */
+static void test_series_cap_keeps_existing_cgroups(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("cgroup/v2"));
+    struct vigil_collect *c = start_set(dir, "cgroup", 1);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    size_t live = vigil_collect_n_live(c);
+    vigil_collect_free(c);
+    struct vigil_collect_conf conf;
+    vigil_collect_conf_default(&conf);
+    conf.root = dir;
+    conf.collectors = "cgroup";
+    conf.rescan_ns = 1; /* every tick */
+    conf.max_series = live;
+    c = start_conf(&conf, NULL, NULL);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    const char *nginx = "container_memory_usage_bytes{name=\"/system.slice/nginx.service\"}";
+    expect(c, b, nginx, 104857600);
+    for (int i = 0; i < 10; i++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "cp -a %s/sys/fs/cgroup/system.slice/nginx.service %s/sys/fs/cgroup/new%d", dir,
+                 dir, i);
+        assert_int_equal(system(cmd), 0);
+    }
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, nginx, 104857600);
+    expect_absent(c, b, "container_memory_usage_bytes{name=\"/new0\"}");
+    assert_true(vigil_collect_n_live(c) <= live);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 /* A NUL byte in a label value cannot be a series key: that row is not exported. */
 static void test_nul_in_label_value_is_not_exported(void **state)
 {
@@ -1535,6 +1574,7 @@ int main(void)
         cmocka_unit_test(test_truncated_files_count_errors),
         cmocka_unit_test(test_overlong_rows_are_malformed),
         cmocka_unit_test(test_series_cap_keeps_existing_series),
+        cmocka_unit_test(test_series_cap_keeps_existing_cgroups),
         cmocka_unit_test(test_nul_in_label_value_is_not_exported),
         cmocka_unit_test(test_counter_wrap_is_exported_raw),
         cmocka_unit_test(test_new_and_vanished_devices),
