@@ -63,7 +63,7 @@ int vigil_bus_connect(struct vigil_bus **out, const char *url, const char *name,
  * connect; that connect (to a url without "tls://", in any case) then sets
  * OpenSSL up without its legacy cipher and digest tables, and OpenSSL's
  * RAND_bytes (the client's random ID prefix) answers from getrandom(2). About
- * 0.6 MB resident less; `vigil collect` uses it. A server that requires TLS
+ * 0.8 MiB resident less; `vigil collect` uses it. A server that requires TLS
  * still gets it (libnats upgrades a nats:// connection on its own), under the
  * system's openssl.cnf. Without this call only OpenSSL's error strings are
  * left out.

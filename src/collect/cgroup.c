@@ -758,17 +758,23 @@ static int iostat_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *ids
     return bad;
 }
 
-static int parse_psi(struct cg *g, struct cgfile *f, int slot)
+/* Sets the "some" and "full" slots from slot on, those whose bit is in have. */
+static void set_psi(struct cg *g, int slot, const double v[2], unsigned have)
 {
-    double v[2];
-    unsigned have = 0;
-    int rc = vigil__psi_parse(f->f.buf, f->f.buf + f->f.len, v, &have);
     for (int j = 0; j < 2; j++) {
         if ((have >> j) & 1) {
             g->v[slot + j] = v[j];
             g->have |= 1ull << (slot + j);
         }
     }
+}
+
+static int parse_psi(struct cg *g, struct cgfile *f, int slot)
+{
+    double v[2];
+    unsigned have = 0;
+    int rc = vigil__psi_parse(f->f.buf, f->f.buf + f->f.len, v, &have);
+    set_psi(g, slot, v, have);
     return rc;
 }
 
@@ -783,12 +789,7 @@ static int psi_from_system(const struct vigil_collect_cx *cx, struct cg *g, int 
     if (!vigil__psi_sys_get(cx, res, v, &have)) {
         return 0;
     }
-    for (int j = 0; j < 2; j++) {
-        if ((have >> j) & 1) {
-            g->v[slot + j] = v[j];
-            g->have |= 1ull << (slot + j);
-        }
-    }
+    set_psi(g, slot, v, have);
     return 1;
 }
 

@@ -409,7 +409,7 @@ int vigil_http_start(struct vigil_http **out, const struct vigil_http_conf *conf
     h->d = MHD(MHD_start_daemon)(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
         MHD_OPTION_CONNECTION_LIMIT, conf->max_conns ? conf->max_conns : 128u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, conf->max_per_ip ? conf->max_per_ip : 16u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, conf->timeout_s ? conf->timeout_s : 10u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(conf->max_request_bytes ? conf->max_request_bytes : 8192) + 4096,

@@ -164,7 +164,7 @@ static int fail(natsStatus s, jsErrCode jerr, const char *what, struct vigil_dia
  * (OpenSSL ignores later requests for them too; TLS itself fetches its
  * algorithms from the providers and works without them), and RAND_bytes
  * answers from getrandom(2) instead of a DRBG built on the default provider.
- * About 0.6 MB resident less (docs/perf.md, ## Collection, round 6). And no
+ * About 0.8 MiB resident less (docs/perf.md, ## Collection, round 6). And no
  * OPENSSL_cleanup at exit: OpenSSL 3.0's would allocate, then leak, the
  * thread data of a library context never used (LeakSanitizer reports it).
  * openssl.cnf is still read: a server that requires TLS upgrades even a
@@ -225,12 +225,12 @@ static void setup_openssl(const char *url)
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static int done;
     pthread_mutex_lock(&lock);
-    if (done || strcasestr(url, "tls://")) {
-        done = 1;
+    int skip = done || strcasestr(url, "tls://");
+    done = 1;
+    if (skip) {
         pthread_mutex_unlock(&lock);
         return;
     }
-    done = 1;
     uint64_t opts = OSSL_NO_LOAD_CRYPTO_STRINGS | OSSL_NO_LOAD_SSL_STRINGS;
     int lean = atomic_load(&plaintext_only);
     if (lean) {

@@ -36,15 +36,22 @@
 static struct vigil_collect *start_conf(const struct vigil_collect_conf *conf, const char *opt,
                                         const char *val);
 
+/* The default configuration, over root, running list, discovering every rescan_ns (0: default). */
+static void conf_for(struct vigil_collect_conf *conf, const char *root, const char *list,
+                     int64_t rescan_ns)
+{
+    vigil_collect_conf_default(conf);
+    conf->root = root;
+    conf->collectors = list;
+    if (rescan_ns) {
+        conf->rescan_ns = rescan_ns;
+    }
+}
+
 static struct vigil_collect *start_set(const char *root, const char *list, int64_t rescan_ns)
 {
     struct vigil_collect_conf conf;
-    vigil_collect_conf_default(&conf);
-    conf.root = root;
-    conf.collectors = list;
-    if (rescan_ns) {
-        conf.rescan_ns = rescan_ns;
-    }
+    conf_for(&conf, root, list, rescan_ns);
     return start_conf(&conf, NULL, NULL);
 }
 
@@ -343,6 +350,24 @@ static void test_overlong_rows_are_malformed(void **state)
 }
 
 /* At max_series, a row learned again keeps its series: only new ones are refused. */
+/*
+ * A set over root running list, capped at exactly the series its first tick
+ * needs (*live): learned on a set of its own, then started anew.
+ */
+static struct vigil_collect *start_capped(const char *root, const char *list, int64_t rescan_ns,
+                                          size_t *live)
+{
+    struct vigil_collect *c = start_set(root, list, rescan_ns);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    *live = vigil_collect_n_live(c);
+    vigil_collect_free(c);
+    struct vigil_collect_conf conf;
+    conf_for(&conf, root, list, rescan_ns);
+    conf.max_series = *live;
+    return start_conf(&conf, NULL, NULL);
+}
+
 static void test_series_cap_keeps_existing_series(void **state)
 {
     (void)state;
@@ -356,18 +381,9 @@ static void test_series_cap_keeps_existing_series(void **state)
              "  eth1: 3 3 0 0 0 0 0 0 4 4 0 0 0 0 0 0\n",
              hdr);
     put(dir, "proc/net/dev", text);
-    /* Learn how many series the set needs, then cap it exactly there. */
-    struct vigil_collect *c = start_set(dir, "netdev", 0);
+    size_t live;
+    struct vigil_collect *c = start_capped(dir, "netdev", 0, &live);
     const struct vigil_sample_batch *b;
-    assert_int_equal(vigil_collect_tick(c, &b), 0);
-    size_t live = vigil_collect_n_live(c);
-    vigil_collect_free(c);
-    struct vigil_collect_conf conf;
-    vigil_collect_conf_default(&conf);
-    conf.root = dir;
-    conf.collectors = "netdev";
-    conf.max_series = live;
-    c = start_conf(&conf, NULL, NULL);
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     const char *k1 = "node_network_receive_bytes_total{device=\"eth1\"}";
     expect(c, b, k1, 3);
@@ -399,18 +415,9 @@ static void test_series_cap_keeps_existing_cgroups(void **state)
 {
     (void)state;
     const char *dir = copy_tree(tu_fixture("cgroup/v2"));
-    struct vigil_collect *c = start_set(dir, "cgroup", 1);
+    size_t live;
+    struct vigil_collect *c = start_capped(dir, "cgroup", 1, &live); /* discovers every tick */
     const struct vigil_sample_batch *b;
-    assert_int_equal(vigil_collect_tick(c, &b), 0);
-    size_t live = vigil_collect_n_live(c);
-    vigil_collect_free(c);
-    struct vigil_collect_conf conf;
-    vigil_collect_conf_default(&conf);
-    conf.root = dir;
-    conf.collectors = "cgroup";
-    conf.rescan_ns = 1; /* every tick */
-    conf.max_series = live;
-    c = start_conf(&conf, NULL, NULL);
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     const char *nginx = "container_memory_usage_bytes{name=\"/system.slice/nginx.service\"}";
     expect(c, b, nginx, 104857600);
