@@ -85,6 +85,12 @@ static inline const char *vigil__line_end(const char *p, const char *end)
 const char *vigil__pf_u64(const char *p, const char *end, uint64_t *v);
 /* Signed variant ("-12"). */
 const char *vigil__pf_i64(const char *p, const char *end, int64_t *v);
+/*
+ * Unsigned hexadecimal without prefix after optional blanks ("0012c3a9",
+ * /proc/net/softnet_stat); NULL when there is no digit, the value overflows
+ * 64 bits, or the token goes on with something else ("12g").
+ */
+const char *vigil__pf_hex(const char *p, const char *end, uint64_t *v);
 /* Non-negative decimal with optional fraction ("0.05"); NULL when malformed. */
 const char *vigil__pf_dec(const char *p, const char *end, double *v);
 /* Next blank-separated token: *tok, *tok_len; returns position after it, NULL at end of line. */
@@ -418,6 +424,9 @@ extern const struct vigil_collector_ops vigil__collector_netdev;
 extern const struct vigil_collector_ops vigil__collector_netstat;
 extern const struct vigil_collector_ops vigil__collector_filesystem;
 extern const struct vigil_collector_ops vigil__collector_filefd;
+extern const struct vigil_collector_ops vigil__collector_sockstat;
+extern const struct vigil_collector_ops vigil__collector_softnet;
+extern const struct vigil_collector_ops vigil__collector_conntrack;
 extern const struct vigil_collector_ops vigil__collector_cgroup;
 extern const struct vigil_collector_ops vigil__collector_libvirt;
 extern const struct vigil_collector_ops vigil__collector_ovs;

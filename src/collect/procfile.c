@@ -181,6 +181,31 @@ const char *vigil__pf_i64(const char *p, const char *end, int64_t *v)
     return q;
 }
 
+const char *vigil__pf_hex(const char *p, const char *end, uint64_t *v)
+{
+    p = vigil__skip_blanks(p, end);
+    uint64_t x = 0;
+    const char *s = p;
+    for (; p < end; p++) {
+        unsigned d = *p >= '0' && *p <= '9'   ? (unsigned)(*p - '0')
+                     : *p >= 'a' && *p <= 'f' ? (unsigned)(*p - 'a' + 10)
+                     : *p >= 'A' && *p <= 'F' ? (unsigned)(*p - 'A' + 10)
+                                              : 16u;
+        if (d == 16u) {
+            break;
+        }
+        if (x >> 60) {
+            return NULL;
+        }
+        x = x << 4 | d;
+    }
+    if (p == s || (p < end && *p != ' ' && *p != '\t' && *p != '\n')) {
+        return NULL;
+    }
+    *v = x;
+    return p;
+}
+
 const char *vigil__pf_dec(const char *p, const char *end, double *v)
 {
     uint64_t ip;

@@ -14,6 +14,9 @@ static const struct vigil_collector_ops *const collectors[] = {
     &vigil__collector_diskstats,  /* /proc/diskstats */
     &vigil__collector_netdev,     /* /proc/net/dev */
     &vigil__collector_netstat,    /* /proc/net/{snmp,netstat,snmp6} */
+    &vigil__collector_sockstat,   /* /proc/net/sockstat{,6} */
+    &vigil__collector_softnet,    /* /proc/net/softnet_stat */
+    &vigil__collector_conntrack,  /* netfilter's connection table */
     &vigil__collector_filesystem, /* statvfs on /proc/self/mounts */
     &vigil__collector_filefd,     /* /proc/sys/fs/file-nr */
     &vigil__collector_cgroup,     /* sys/fs/cgroup: containers */

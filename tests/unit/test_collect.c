@@ -29,7 +29,9 @@
 #include "vigil/prom.h"
 #include "vigil/reader.h"
 
-#define HOST "stat,meminfo,vmstat,loadavg,pressure,diskstats,netdev,netstat,filesystem,filefd"
+#define HOST                                                                                       \
+    "stat,meminfo,vmstat,loadavg,pressure,diskstats,netdev,netstat,filesystem,filefd,sockstat,"    \
+    "softnet,conntrack"
 
 /* ---- helpers ---- */
 
@@ -182,6 +184,35 @@ static void test_host_fixture_values(void **state)
     expect(c, b, "node_netstat_Ip6_InOctets", value_of(c, b, "node_netstat_Ip6_InOctets"));
     expect(c, b, "node_filefd_allocated", 796);
     expect(c, b, "node_filefd_maximum", 2466170);
+    /* sockstat: "mem" is in pages, and _mem_bytes is it in bytes; "memory" is bytes already. */
+    expect(c, b, "node_sockstat_sockets_used", 229);
+    expect(c, b, "node_sockstat_TCP_tw", 4);
+    expect(c, b, "node_sockstat_TCP_mem", 3);
+    expect(c, b, "node_sockstat_TCP_mem_bytes", 3.0 * (double)sysconf(_SC_PAGESIZE));
+    expect(c, b, "node_sockstat_UDP_mem_bytes", 5.0 * (double)sysconf(_SC_PAGESIZE));
+    expect(c, b, "node_sockstat_FRAG_memory", 0);
+    expect_absent(c, b, "node_sockstat_FRAG_memory_bytes");
+    expect(c, b, "node_sockstat_TCP6_inuse", 17);
+    expect(c, b, "node_sockstat_RAW6_inuse", 1);
+    /* softnet: hexadecimal; the CPU is column 13 (CPU 2 is offline: no row). */
+    expect(c, b, "node_softnet_processed_total{cpu=\"0\"}", 0x0012c3a9);
+    expect(c, b, "node_softnet_dropped_total{cpu=\"1\"}", 0x29);
+    expect(c, b, "node_softnet_times_squeezed_total{cpu=\"1\"}", 11);
+    expect(c, b, "node_softnet_received_rps_total{cpu=\"1\"}", 7);
+    expect(c, b, "node_softnet_flow_limit_count_total{cpu=\"1\"}", 2);
+    expect(c, b, "node_softnet_backlog_len{cpu=\"1\"}", 3);
+    expect(c, b, "node_softnet_processed_total{cpu=\"3\"}", 0xff00);
+    expect_absent(c, b, "node_softnet_processed_total{cpu=\"2\"}");
+    /* conntrack: the table from sysctl, the statistics summed over the CPUs' rows. */
+    expect(c, b, "node_nf_conntrack_entries", 123);
+    expect(c, b, "node_nf_conntrack_entries_limit", 65536);
+    expect(c, b, "node_nf_conntrack_stat_found", 3);
+    expect(c, b, "node_nf_conntrack_stat_invalid", 0x10 + 0x25);
+    expect(c, b, "node_nf_conntrack_stat_ignore", 0xa000 + 0x5e8a);
+    expect(c, b, "node_nf_conntrack_stat_insert_failed", 1);
+    expect(c, b, "node_nf_conntrack_stat_drop", 3);
+    expect(c, b, "node_nf_conntrack_stat_early_drop", 2);
+    expect(c, b, "node_nf_conntrack_stat_search_restart", 7);
     /* statvfs: "/", "/run" and the escaped "/data disk"; readonly comes from the mount
      * options, as in node-exporter ("/data disk" is mounted ro, the directory is not). */
     double size = value_of(c, b, "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\","
@@ -198,6 +229,9 @@ static void test_host_fixture_values(void **state)
     expect_absent(c, b, "node_filesystem_size_bytes{device=\"proc\",fstype=\"proc\",mountpoint=\"/proc\"}");
     expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", 0);
     expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"sockstat\"}", 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"softnet\"}", 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"conntrack\"}", 0);
     /* Kinds follow node-exporter's types. */
     uint32_t id;
     const struct vigil_series_table *t = vigil_collect_series(c);
@@ -274,6 +308,9 @@ static void test_truncated_files_count_errors(void **state)
     put(dir, "proc/loadavg", "1.09 0.8");
     put(dir, "proc/pressure/io", "some avg10=0.00 avg60=0.02\n");
     put(dir, "proc/net/snmp", "Ip: Forwarding DefaultTTL\n");
+    put(dir, "proc/net/sockstat", "sockets: used 229\nTCP: inuse 4 orphan 1 tw\n");
+    put(dir, "proc/net/softnet_stat", "0012c3a9 00000000 00000005 00000000\n00a1b2c3 0000zz29 00000001\n");
+    put(dir, "proc/net/stat/nf_conntrack", "entries found invalid\n0000007b 00000002\n");
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", 1);
     expect(c, b, "vigil_collect_errors_total{collector=\"meminfo\"}", 1);
@@ -282,6 +319,16 @@ static void test_truncated_files_count_errors(void **state)
     expect(c, b, "vigil_collect_errors_total{collector=\"pressure\"}", 1);
     expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 1);
     expect(c, b, "vigil_collect_errors_total{collector=\"vmstat\"}", 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"sockstat\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"softnet\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"conntrack\"}", 1);
+    expect(c, b, "node_sockstat_TCP_orphan", 1);
+    expect_absent(c, b, "node_sockstat_TCP_tw");
+    expect(c, b, "node_softnet_processed_total{cpu=\"0\"}", 0x0012c3a9);
+    expect(c, b, "node_softnet_processed_total{cpu=\"1\"}", 0x00a1b2c3);
+    expect_absent(c, b, "node_softnet_dropped_total{cpu=\"1\"}");
+    expect(c, b, "node_nf_conntrack_entries", 123);
+    expect_absent(c, b, "node_nf_conntrack_stat_found"); /* a cut row: no short sums */
     /* What parsed before the cut is still emitted; the rest of the row is not. */
     double hz = (double)sysconf(_SC_CLK_TCK);
     expect(c, b, "node_cpu_seconds_total{cpu=\"0\",mode=\"nice\"}", 15998 / hz);
@@ -884,6 +931,131 @@ static void test_netstat_reads_only_files_with_kept_fields(void **state)
     expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 2);
     vigil_collect_free(c);
     rm_tree(dir);
+}
+
+/*
+ * softnet rows are keyed by their CPU: column 13 where the kernel prints it,
+ * else the row's position (kernels before 5.10, with fewer columns, whose
+ * series are learnt as far as their columns go). A CPU that goes away takes
+ * its series with it.
+ */
+static void test_softnet_cpus_and_old_kernels(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "softnet", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_softnet_processed_total{cpu=\"3\"}", 0xff00);
+    size_t n_new = b->n;
+    /* CPU 3 goes offline. */
+    put(dir, "proc/net/softnet_stat",
+        "0012c3aa 00000000 00000005 00000000 00000000 00000000 00000000 00000000 00000000 "
+        "00000000 00000000 00000000 00000000 00000000 00000000\n"
+        "00a1b2c4 00000029 0000000b 00000000 00000000 00000000 00000000 00000000 00000000 "
+        "00000007 00000002 00000003 00000001 00000001 00000002\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_softnet_processed_total{cpu=\"1\"}", 0x00a1b2c4);
+    expect_absent(c, b, "node_softnet_processed_total{cpu=\"3\"}");
+    assert_int_equal(b->n, n_new - 7);
+    /* A 4.x kernel: 11 columns, no CPU number, no backlog. */
+    put(dir, "proc/net/softnet_stat",
+        "00000010 00000001 00000002 00000000 00000000 00000000 00000000 00000000 00000000 "
+        "00000003 00000004\n"
+        "00000020 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 "
+        "00000000 00000000\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_softnet_processed_total{cpu=\"0\"}", 16);
+    expect(c, b, "node_softnet_received_rps_total{cpu=\"0\"}", 3);
+    expect(c, b, "node_softnet_flow_limit_count_total{cpu=\"0\"}", 4);
+    expect(c, b, "node_softnet_processed_total{cpu=\"1\"}", 32);
+    assert_int_equal(b->n, n_new - 7 - 2 /* no backlog for the two */);
+    /* A 2.6 kernel's three columns. */
+    put(dir, "proc/net/softnet_stat", "000000ff 00000001 00000002\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_softnet_processed_total{cpu=\"0\"}", 255);
+    expect(c, b, "node_softnet_times_squeezed_total{cpu=\"0\"}", 2);
+    expect_absent(c, b, "node_softnet_received_rps_total{cpu=\"0\"}");
+    expect_absent(c, b, "node_softnet_processed_total{cpu=\"1\"}");
+    expect(c, b, "vigil_collect_errors_total{collector=\"softnet\"}", 0);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/*
+ * conntrack: the limit is read at discoveries; a header the kernel changes
+ * is learnt again; a file that is not the statistics table is an error;
+ * without nf_conntrack the collector does not start.
+ */
+static void test_conntrack_limit_header_and_absence(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    int64_t now = 0;
+    struct vigil_collect *c = start_clocked(dir, "conntrack", &now, NULL, NULL);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_nf_conntrack_entries_limit", 65536);
+    put(dir, "proc/sys/net/netfilter/nf_conntrack_max", "131072\n");
+    put(dir, "proc/sys/net/netfilter/nf_conntrack_count", "130000\n");
+    /* Columns reordered, "drop" gone. */
+    put(dir, "proc/net/stat/nf_conntrack",
+        "entries search_restart found\n00000001 00000005 00000009\n00000001 00000001 00000000\n");
+    now = 100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_nf_conntrack_entries", 130000);
+    expect(c, b, "node_nf_conntrack_entries_limit", 65536);
+    expect(c, b, "node_nf_conntrack_stat_search_restart", 6);
+    expect(c, b, "node_nf_conntrack_stat_found", 9);
+    expect_absent(c, b, "node_nf_conntrack_stat_drop");
+    now = 1100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_nf_conntrack_entries_limit", 131072);
+    expect(c, b, "vigil_collect_errors_total{collector=\"conntrack\"}", 0);
+    /* Some other table, hexadecimal but with no column of ours: an error, nothing emitted. */
+    put(dir, "proc/net/stat/nf_conntrack", "a b c\n00000001 00000002 00000003\n");
+    now = 1200000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"conntrack\"}", 1);
+    expect_absent(c, b, "node_nf_conntrack_stat_found");
+    expect(c, b, "node_nf_conntrack_entries", 130000);
+    vigil_collect_free(c);
+    /* No nf_conntrack: not started, not an error. */
+    rm_tree(dir);
+    dir = copy_tree(tu_fixture("proc/ok"));
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/proc/sys/net %s/proc/net/stat", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    c = start_set(dir, "conntrack,loadavg", 0);
+    assert_int_equal(vigil_collect_n_collectors(c), 1);
+    assert_string_equal(vigil_collect_collector(c, 0)->ops->name, "loadavg");
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+static void test_pf_hex(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    const char *s = " 0012c3A9 x";
+    const char *q = vigil__pf_hex(s, s + strlen(s), &v);
+    assert_non_null(q);
+    assert_int_equal(v, 0x12c3a9);
+    assert_ptr_equal(q, s + 9);
+    s = "ffffffffffffffff";
+    assert_non_null(vigil__pf_hex(s, s + strlen(s), &v));
+    assert_true(v == UINT64_MAX);
+    s = "10000000000000000"; /* 2^64 */
+    assert_null(vigil__pf_hex(s, s + strlen(s), &v));
+    s = "12g4";
+    assert_null(vigil__pf_hex(s, s + strlen(s), &v));
+    s = "  \n";
+    assert_null(vigil__pf_hex(s, s + strlen(s), &v));
+    s = "0x10";
+    assert_null(vigil__pf_hex(s, s + strlen(s), &v));
+    s = "00ff"; /* the end of the range ends the number */
+    assert_non_null(vigil__pf_hex(s, s + 2, &v));
+    assert_int_equal(v, 0);
 }
 
 /* ---- allocation, OOM, options ---- */
@@ -1592,6 +1764,9 @@ int main(void)
         cmocka_unit_test(test_root_cgroup_pressure_is_the_systems),
         cmocka_unit_test(test_cgroup_limits_read_at_discovery),
         cmocka_unit_test(test_netstat_reads_only_files_with_kept_fields),
+        cmocka_unit_test(test_softnet_cpus_and_old_kernels),
+        cmocka_unit_test(test_conntrack_limit_header_and_absence),
+        cmocka_unit_test(test_pf_hex),
         cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
         cmocka_unit_test(test_oom_sweep),
         cmocka_unit_test(test_options_and_names),
