@@ -219,7 +219,9 @@ size_t vigil_fmt_value(char *out, double v);
 /*
  * Interns a series for the calling collector, with its family's help text,
  * kind, resource group and entity (NULL = the host). Allocates: call at
- * discovery, never per sample. Returns 0, -ENOMEM, or -E2BIG past max_series.
+ * discovery, never per sample. Returns 0, -ENOMEM, -E2BIG past max_series,
+ * or VIGIL_EPARSE for a metric or label name outside Prometheus' grammar (or
+ * a NUL in a label value).
  */
 int vigil_collect_intern(struct vigil_collect *c, const char *name,
                          const struct vigil_label_ref *labels, size_t n_labels,

@@ -387,11 +387,37 @@ size_t vigil_collect_n_live(const struct vigil_collect *c)
     return c->series.n - c->series.n_holes;
 }
 
+/* Prometheus' name grammar: [a-zA-Z_:][a-zA-Z0-9_:]* for metrics, no ':' in label names. */
+static int name_ok(const char *s, size_t n, int colon)
+{
+    if (n == 0 || (s[0] >= '0' && s[0] <= '9')) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || (colon && ch == ':'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int vigil_collect_intern(struct vigil_collect *c, const char *name,
                          const struct vigil_label_ref *labels, size_t n_labels,
                          enum vigil_kind kind, enum vigil_group group, const char *entity,
                          const char *help, uint32_t *id)
 {
+    /* Names come from the files read (netstat's header, sockstat's fields): a
+     * name the exposition cannot carry would break every scrape. */
+    if (!name_ok(name, strlen(name), 1)) {
+        return VIGIL_EPARSE;
+    }
+    for (size_t i = 0; i < n_labels; i++) {
+        if (!name_ok(labels[i].name, labels[i].name_len, 0)) {
+            return VIGIL_EPARSE;
+        }
+    }
     size_t before = vigil_collect_n_live(c);
     if (before >= c->max_series) {
         /* The cap holds memory flat (docs/metrics.md); a series already held costs nothing. */

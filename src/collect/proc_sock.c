@@ -33,10 +33,13 @@ static int absent(int rc)
 /* Pairs of a row kept: its ids go by two, {field, field's _bytes or NO_ID}. */
 #define SOCK_PAIRS (VIGIL__ROW_IDS / 2)
 
+#define SOCK_KEY 256 /* longest row key: "TCP:inuse orphan tw alloc mem" is 29 */
+
 struct sockstat {
     struct vigil__pfile f[2];
     struct vigil__rowmap rows[2];
-    double page; /* "mem" counts pages */
+    double page;        /* "mem" counts pages */
+    char key[SOCK_KEY]; /* the current row's key, made by sockstat_split */
 };
 
 static const char *const sockstat_files[2] = {"proc/net/sockstat", "proc/net/sockstat6"};
@@ -84,18 +87,44 @@ static int sockstat_init(struct vigil_collector *c, struct vigil_collect *set, c
     return found ? 0 : VIGIL_ENOTSUP;
 }
 
-/* "TCP: inuse 1 ...": the protocol is the key, the pairs follow the colon. */
+/*
+ * "TCP: inuse 1 orphan 0 ...": the key is the protocol and its field names
+ * ("TCP:inuse orphan"), so a row whose fields change is learnt again rather
+ * than its values given to the names learnt at its position.
+ */
 static const char *sockstat_split(void *u, const char *p, const char *le, const char **key,
                                   size_t *kl, int *bad)
 {
-    (void)u;
+    struct sockstat *x = u;
     const char *colon = memchr(p, ':', (size_t)(le - p));
-    if (!colon || colon == p) {
+    if (!colon || colon == p || *le != '\n') { /* no protocol, or a row cut at the file's end */
         *bad |= le > p;
         return NULL;
     }
-    *key = p;
-    *kl = (size_t)(colon - p);
+    size_t n = (size_t)(colon - p) + 1;
+    if (n >= SOCK_KEY) {
+        *bad = 1;
+        return NULL;
+    }
+    memcpy(x->key, p, n);
+    const char *q = colon + 1, *name, *val;
+    size_t nl, vl;
+    for (int first = 1; (q = vigil__token(q, le, &name, &nl)); first = 0) {
+        if (n + nl + 1 >= SOCK_KEY) {
+            *bad = 1;
+            return NULL;
+        }
+        if (!first) {
+            x->key[n++] = ' ';
+        }
+        memcpy(x->key + n, name, nl);
+        n += nl;
+        if (!(q = vigil__token(q, le, &val, &vl))) {
+            break; /* a name without its value: emit finds it */
+        }
+    }
+    *key = x->key;
+    *kl = n;
     return colon + 1;
 }
 
@@ -105,15 +134,13 @@ static int sockstat_learn(void *u, struct vigil_collect *set, const char *key, s
     (void)u;
     const char *name, *val;
     size_t nl, vl;
+    kl = (size_t)((const char *)memchr(key, ':', kl) - key); /* the protocol */
     *n = 0;
     while (*n < 2 * SOCK_PAIRS && (q = vigil__token(q, le, &name, &nl)) &&
            (q = vigil__token(q, le, &val, &vl))) {
-        char full[160], help[224];
+        char full[SOCK_KEY + 32], help[SOCK_KEY + 64];
         uint32_t *id = &ids[(*n)++], *bytes = &ids[(*n)++];
         *id = *bytes = VIGIL__NO_ID;
-        if (kl + nl > 96) {
-            continue; /* no such name in any kernel: not exported */
-        }
         /* node-exporter: "sockets: used" is the one field named after its row alone. */
         snprintf(full, sizeof full, "node_sockstat_%.*s_%.*s", (int)kl, key, (int)nl, name);
         if (kl == 7 && memcmp(key, "sockets", 7) == 0) {
@@ -144,16 +171,18 @@ static int sockstat_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *i
 {
     const struct sockstat *x = u;
     for (size_t j = 0; j < n; j += 2) {
-        const char *name;
-        size_t nl;
+        const char *name, *val;
+        size_t nl, vl;
         uint64_t v;
-        if (!(q = vigil__token(q, le, &name, &nl)) || !(q = vigil__pf_u64(q, le, &v))) {
-            return 1; /* truncated row: the pairs before the cut are emitted */
+        if (!(q = vigil__token(q, le, &name, &nl)) || !(q = vigil__token(q, le, &val, &vl)) ||
+            vigil__pf_u64(val, val + vl, &v) != val + vl) {
+            return 1; /* cut or not a number: the pairs before it are emitted */
         }
         vigil__emit(cx, ids[j], (double)v);
         vigil__emit(cx, ids[j + 1], (double)v * x->page);
     }
-    return 0;
+    /* Past the pairs learnt (at most SOCK_PAIRS): a row longer than any kernel's. */
+    return vigil__skip_blanks(q, le) < le;
 }
 
 static int sockstat_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
@@ -226,6 +255,7 @@ struct softnet {
     size_t line;               /* rows seen this pass: the CPU of a row without column 13 */
     char cpu[24];              /* the key of the current row, decimal */
     size_t ncols;              /* columns of the current row, up to 13 */
+    size_t width;              /* columns of the pass's first row: every row has as many */
 };
 
 static void softnet_fini(struct vigil_collector *c)
@@ -258,7 +288,9 @@ static int softnet_init(struct vigil_collector *c, struct vigil_collect *set, co
 /*
  * The key of a row is its CPU in decimal: column 13 when the kernel prints
  * it (offline CPUs have no row, so the row's position is not the CPU), else
- * the row's position, as node-exporter does.
+ * the row's position, as node-exporter does. One seq_printf prints every
+ * row, so a row narrower than the first, or one the file's end cuts, is
+ * malformed rather than an older kernel's.
  */
 static const char *softnet_split(void *u, const char *p, const char *le, const char **key,
                                  size_t *kl, int *bad)
@@ -271,7 +303,10 @@ static const char *softnet_split(void *u, const char *p, const char *le, const c
     while (x->ncols < 13 && (q = vigil__token(q, le, &tok, &tl))) {
         x->ncols++;
     }
-    if (x->ncols < 3) {
+    if (x->line == 1) {
+        x->width = x->ncols;
+    }
+    if (x->ncols < 3 || x->ncols != x->width || *le != '\n') {
         *bad |= le > p;
         return NULL;
     }
@@ -333,7 +368,7 @@ static int softnet_collect(struct vigil_collector *c, struct vigil_collect_cx *c
     rc = vigil__rows_parse(&x->rows, x->f.buf, x->f.buf + x->f.len, softnet_split, softnet_learn,
                            softnet_emit, x, cx);
     if (rc == VIGIL_EPARSE) {
-        vigil_collect_fail(cx, "proc/net/softnet_stat: malformed row", rc);
+        vigil_collect_fail(cx, x->f.path, rc);
     }
     return rc == -ENOMEM ? rc : 0;
 }
@@ -375,6 +410,13 @@ static const struct {
 
 enum { CT_COUNT, CT_MAX, CT_STAT };
 
+/*
+ * The kernel keeps each statistic per CPU as an unsigned int and prints it
+ * with %08x, so each CPU's count wraps at 2^32 on its own, and a plain sum
+ * would go down when one does (a reset to rate() and `vigil prep`, then a
+ * jump of the whole sum). The collector keeps each CPU's last values and
+ * adds their increase modulo 2^32 to 64-bit totals.
+ */
 struct conntrack {
     struct vigil__pfile f[3]; /* nf_conntrack_count, nf_conntrack_max, stat/nf_conntrack */
     uint32_t entries, limit;  /* series ids */
@@ -382,8 +424,11 @@ struct conntrack {
     int8_t col_of[CT_COLS];   /* column -> index in ct_stats, or -1 */
     int ncols;                /* columns of the learnt header; 0 = none learnt */
     unsigned present;         /* bit i: ct_stats[i] is a column of the header */
-    char *header;             /* the learnt header line; owned */
+    char *header;             /* the learnt header line; owned; NULL until learnt whole */
     size_t header_len;
+    uint32_t *last, *cur;     /* [row * 8 + stat]: the last tick's values and this one's; owned */
+    size_t rows, cap_rows;    /* rows in last (0: no tick yet since the header was learnt) */
+    uint64_t total[8];        /* the statistics, unwrapped */
     uint64_t max;             /* nf_conntrack_max, read at discoveries only */
     int have_max;
 };
@@ -396,6 +441,8 @@ static void conntrack_fini(struct vigil_collector *c)
             vigil__pfile_close(&x->f[i]);
         }
         vigil_free(x->header);
+        vigil_free(x->last);
+        vigil_free(x->cur);
         vigil_free(x);
     }
     c->ctx = NULL;
@@ -442,36 +489,76 @@ static int conntrack_init(struct vigil_collector *c, struct vigil_collect *set, 
     return rc;
 }
 
-/* Maps the columns of the header [p, le) to ct_stats and interns the series found. */
+/*
+ * Maps the columns of the header [p, le) to ct_stats (a name's first column)
+ * and interns the series found; the series of statistics no longer there
+ * are released. The header is kept only once all is done, so a failed
+ * allocation learns it again at the next tick.
+ */
 static int ct_learn(struct conntrack *x, struct vigil_collect *set, const char *p, const char *le)
 {
-    char *h = vigil_malloc((size_t)(le - p) + 1);
-    if (!h) {
-        return -ENOMEM;
-    }
-    memcpy(h, p, (size_t)(le - p));
     vigil_free(x->header);
-    x->header = h;
-    x->header_len = (size_t)(le - p);
+    x->header = NULL;
     x->ncols = 0;
     x->present = 0;
+    x->rows = 0; /* totals start again from the new columns */
+    memset(x->total, 0, sizeof x->total);
     const char *tok;
     size_t tl;
     while (x->ncols < CT_COLS && (p = vigil__token(p, le, &tok, &tl))) {
         int k = -1;
         for (int i = 0; i < 8; i++) {
-            if (strlen(ct_stats[i].col) == tl && memcmp(ct_stats[i].col, tok, tl) == 0) {
+            if (!(x->present & 1u << i) && strlen(ct_stats[i].col) == tl &&
+                memcmp(ct_stats[i].col, tok, tl) == 0) {
                 k = i;
             }
         }
         x->col_of[x->ncols++] = (int8_t)k;
-        x->present |= k >= 0 ? 1u << k : 0;
-        if (k >= 0 && x->stat_ids[k] == VIGIL__NO_ID &&
+        if (k < 0) {
+            continue;
+        }
+        x->present |= 1u << k;
+        if (x->stat_ids[k] == VIGIL__NO_ID &&
             vigil__intern(set, ct_stats[k].name, NULL, 0, VIGIL_KIND_COUNTER, VIGIL_GROUP_NETWORK,
                           NULL, ct_stats[k].help, &x->stat_ids[k])) {
+            x->ncols = 0;
             return -ENOMEM;
         }
     }
+    if (p && vigil__token(p, le, &tok, &tl)) {
+        x->ncols = 0;
+        return VIGIL_EPARSE; /* more columns than any kernel prints */
+    }
+    for (int i = 0; i < 8; i++) {
+        if (!(x->present & 1u << i) && x->stat_ids[i] != VIGIL__NO_ID) {
+            vigil_collect_release(set, x->stat_ids[i]);
+            x->stat_ids[i] = VIGIL__NO_ID;
+        }
+    }
+    return 0;
+}
+
+/* Makes room for row r in last and cur (at warm-up: the CPUs do not change). */
+static int ct_room(struct conntrack *x, size_t r)
+{
+    if (r < x->cap_rows) {
+        return 0;
+    }
+    size_t cap = x->cap_rows ? x->cap_rows * 2 : 8;
+    while (cap <= r) {
+        cap *= 2;
+    }
+    uint32_t *a = vigil_realloc(x->last, cap * 8 * sizeof *a);
+    if (!a) {
+        return -ENOMEM;
+    }
+    x->last = a;
+    uint32_t *b = vigil_realloc(x->cur, cap * 8 * sizeof *b);
+    if (!b) {
+        return -ENOMEM;
+    }
+    x->cur = b;
+    x->cap_rows = cap;
     return 0;
 }
 
@@ -489,35 +576,67 @@ static int ct_stat(struct conntrack *x, struct vigil_collect_cx *cx)
         if (rc) {
             return rc;
         }
+        if (!(x->header = vigil_malloc((size_t)(le - p) + 1))) {
+            return -ENOMEM;
+        }
+        memcpy(x->header, p, (size_t)(le - p));
+        x->header_len = (size_t)(le - p);
     }
     if (!x->present) {
         return VIGIL_EPARSE; /* not the header the kernel prints */
     }
-    uint64_t sum[8] = {0};
-    int rows = 0, bad = 0;
-    for (p = le + 1; p < end; p = le + 1) {
+    /* Every row into cur first: a cut file changes nothing. */
+    size_t rows = 0;
+    for (p = le + 1; p < end; p = le + 1, rows++) {
         le = vigil__line_end(p, end);
+        if (*le != '\n') {
+            return VIGIL_EPARSE; /* a row the file's end cuts */
+        }
+        int rc = ct_room(x, rows);
+        if (rc) {
+            return rc;
+        }
         const char *q = p;
-        int col = 0;
         uint64_t v;
-        while (col < x->ncols && (q = vigil__pf_hex(q, le, &v))) {
-            if (x->col_of[col] >= 0) {
-                sum[x->col_of[col]] += v;
+        for (int col = 0; col < x->ncols; col++) {
+            if (!(q = vigil__pf_hex(q, le, &v)) || v > UINT32_MAX) {
+                return VIGIL_EPARSE;
             }
-            col++;
+            if (x->col_of[col] >= 0) {
+                x->cur[rows * 8 + (size_t)x->col_of[col]] = (uint32_t)v;
+            }
         }
-        if (col < x->ncols) {
-            bad = 1; /* a cut row: the sums would be short, so none is emitted */
-            break;
+        if (vigil__skip_blanks(q, le) < le) {
+            return VIGIL_EPARSE;
         }
-        rows++;
     }
-    if (bad || !rows) {
+    if (!rows) {
         return VIGIL_EPARSE;
     }
+    for (size_t r = 0; r < rows; r++) {
+        for (int i = 0; i < 8; i++) {
+            if (!(x->present & 1u << i)) {
+                continue;
+            }
+            uint32_t now = x->cur[r * 8 + i], was = r < x->rows ? x->last[r * 8 + i] : 0;
+            if (r >= x->rows) {
+                x->total[i] += now; /* a CPU first seen: all it counted */
+            } else if (now >= was) {
+                x->total[i] += now - was;
+            } else if (was >= 1u << 31) {
+                x->total[i] += (uint32_t)(now - was); /* wrapped past 2^32 */
+            } else {
+                x->total[i] += now; /* reset (the module loaded again): counted afresh */
+            }
+        }
+    }
+    uint32_t *t = x->last;
+    x->last = x->cur;
+    x->cur = t;
+    x->rows = rows;
     for (int i = 0; i < 8; i++) {
         if (x->present & 1u << i) {
-            vigil__emit(cx, x->stat_ids[i], (double)sum[i]);
+            vigil__emit(cx, x->stat_ids[i], (double)x->total[i]);
         }
     }
     return 0;

@@ -2,9 +2,10 @@
  * libFuzzer target for the host collectors' file parsers (src/collect/proc*.c):
  * a collect set runs over a temporary root whose files start as small valid
  * ones. The input's first byte picks a file, the rest is its new content;
- * the set ticks on it, on its first half (rows learnt, then cut), and on the
- * valid file again, and renders /metrics each time. Run with `make fuzz`
- * (ASan + UBSan).
+ * a fresh set ticks on it, on its first half (rows learnt, then cut), and on
+ * the valid file again, and renders /metrics each time, which must parse as
+ * the exposition format (a name taken from a file that Prometheus cannot
+ * carry would break every scrape). Run with `make fuzz` (ASan + UBSan).
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "vigil/buf.h"
 #include "vigil/collect.h"
 #include "vigil/log.h"
+#include "vigil/prom.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -87,7 +89,6 @@ static int rm_one(const char *path, const struct stat *st, int type, struct FTW 
 
 static void cleanup(void)
 {
-    vigil_collect_free(set);
     vigil_buf_fini(&out);
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -103,6 +104,12 @@ static void setup(void)
         put(files[i].rel, (const uint8_t *)files[i].text, strlen(files[i].text));
     }
     vigil_log_set_level(VIGIL_LOG_ERROR); /* bad rows are the point: no warning for each */
+    vigil_buf_init(&out);
+    atexit(cleanup);
+}
+
+static void start(void)
+{
     struct vigil_collect_conf conf;
     struct vigil_diag d;
     vigil_collect_conf_default(&conf);
@@ -113,33 +120,57 @@ static void setup(void)
         fprintf(stderr, "fuzz_procfs: %s\n", d.msg);
         abort();
     }
-    vigil_buf_init(&out);
-    atexit(cleanup);
 }
 
 static void tick(void)
 {
     const struct vigil_sample_batch *b;
-    if (vigil_collect_tick(set, &b) == 0) {
-        vigil_buf_reset(&out);
-        (void)vigil_collect_render(set, &out, 0);
+    if (vigil_collect_tick(set, &b) != 0) {
+        return;
     }
+    vigil_buf_reset(&out);
+    if (vigil_collect_render(set, &out, 0) != 0) {
+        return;
+    }
+    struct vigil_prom_parser ps;
+    vigil_prom_parser_init(&ps, VIGIL_PROM_TEXT);
+    for (const char *p = out.p, *end = out.p + out.len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) {
+            fprintf(stderr, "fuzz_procfs: render does not end its last line\n");
+            abort();
+        }
+        struct vigil_prom_line ln;
+        struct vigil_diag d;
+        int rc = vigil_prom_parser_feed(&ps, p, (size_t)(nl - p), &ln, &d);
+        if (rc == VIGIL_EPARSE) {
+            fprintf(stderr, "fuzz_procfs: render line %zu: %s: %.*s\n", d.line, d.msg,
+                    (int)(nl - p), p);
+            abort();
+        }
+        p = nl + 1;
+    }
+    vigil_prom_parser_fini(&ps);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!set) {
+    if (!root[0]) {
         setup();
     }
     if (size < 1) {
         return 0;
     }
     size_t i = data[0] % N_FILES;
+    start(); /* a fresh set per input: what an input learns does not carry to the next */
+    tick();
     put(files[i].rel, data + 1, size - 1);
     tick();
     put(files[i].rel, data + 1, (size - 1) / 2);
     tick();
     put(files[i].rel, (const uint8_t *)files[i].text, strlen(files[i].text));
     tick();
+    vigil_collect_free(set);
+    set = NULL;
     return 0;
 }

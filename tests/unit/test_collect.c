@@ -309,7 +309,7 @@ static void test_truncated_files_count_errors(void **state)
     put(dir, "proc/pressure/io", "some avg10=0.00 avg60=0.02\n");
     put(dir, "proc/net/snmp", "Ip: Forwarding DefaultTTL\n");
     put(dir, "proc/net/sockstat", "sockets: used 229\nTCP: inuse 4 orphan 1 tw\n");
-    put(dir, "proc/net/softnet_stat", "0012c3a9 00000000 00000005 00000000\n00a1b2c3 0000zz29 00000001\n");
+    put(dir, "proc/net/softnet_stat", "0012c3a9 00000000 00000005 00000000\n00a1b2c3 0000zz29 00000001 00000000\n");
     put(dir, "proc/net/stat/nf_conntrack", "entries found invalid\n0000007b 00000002\n");
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, "vigil_collect_errors_total{collector=\"stat\"}", 1);
@@ -1029,6 +1029,180 @@ static void test_conntrack_limit_header_and_absence(void **state)
     c = start_set(dir, "conntrack,loadavg", 0);
     assert_int_equal(vigil_collect_n_collectors(c), 1);
     assert_string_equal(vigil_collect_collector(c, 0)->ops->name, "loadavg");
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/*
+ * A tick cut short by an allocation failure is done again at the next one
+ * (vigil_collect_tick's contract): whichever allocation of the first tick
+ * fails, the second tick emits every series, with the fixture's values.
+ */
+static void test_sock_collectors_recover_after_oom(void **state)
+{
+    (void)state;
+    const char *list = "sockstat,softnet,conntrack";
+    tu_alloc_fail_at(0);
+    struct vigil_collect *c = start_set(tu_fixture("proc/ok"), list, 0);
+    const struct vigil_sample_batch *b;
+    tu_alloc_fail_at(0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    long total = tu_alloc_calls();
+    vigil_collect_free(c);
+    tu_alloc_reset();
+    assert_true(total > 0);
+    print_message("allocations in the first tick: %ld\n", total);
+    for (long k = 1; k <= total; k++) {
+        tu_alloc_fail_at(0); /* the counting allocator throughout: it frees its own blocks */
+        c = start_set(tu_fixture("proc/ok"), list, 0);
+        tu_alloc_fail_at(k);
+        int rc = vigil_collect_tick(c, &b);
+        assert_true(rc == 0 || rc == -ENOMEM);
+        tu_alloc_fail_at(0);
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        if (isnan(value_of(c, b, "node_nf_conntrack_stat_found"))) {
+            print_message("allocation %ld of the first tick failing (%s): no conntrack stats "
+                          "at the next tick\n", k, vigil_strerror(rc));
+        }
+        expect(c, b, "node_sockstat_TCP_tw", 4);
+        expect(c, b, "node_softnet_backlog_len{cpu=\"1\"}", 3);
+        expect(c, b, "node_nf_conntrack_stat_found", 3);
+        expect(c, b, "node_nf_conntrack_stat_search_restart", 7);
+        vigil_collect_free(c);
+        tu_alloc_reset();
+    }
+}
+
+/*
+ * The kernel's per-CPU conntrack statistics are unsigned int (%08x): each
+ * wraps at 2^32 on its own. Their sum is typed counter, so it must not go
+ * down when every CPU's count went up: vigil prep reads a decrease as a
+ * reset and takes the whole new sum as the step's increase.
+ */
+static void test_conntrack_sum_survives_a_cpu_wrap(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "conntrack", 0);
+    const struct vigil_sample_batch *b;
+    put(dir, "proc/net/stat/nf_conntrack", "entries found invalid\n"
+                                            "00000001 fffffff0 00000000\n"
+                                            "00000001 00000010 00000000\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double before = value_of(c, b, "node_nf_conntrack_stat_found");
+    assert_true(before == (double)0xfffffff0u + 0x10);
+    /* CPU 0 counts 0x20 more (wrapping to 0x10), CPU 1 counts 1 more. */
+    put(dir, "proc/net/stat/nf_conntrack", "entries found invalid\n"
+                                            "00000001 00000010 00000000\n"
+                                            "00000001 00000011 00000000\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    double after = value_of(c, b, "node_nf_conntrack_stat_found");
+    if (!(after >= before)) {
+        fail_msg("node_nf_conntrack_stat_found went from %.0f to %.0f after 0x21 more finds",
+                 before, after);
+    }
+    /* nf_conntrack loaded again: the CPUs count from 0, and the total goes on. */
+    put(dir, "proc/net/stat/nf_conntrack", "entries found invalid\n"
+                                            "00000001 00000003 00000000\n"
+                                            "00000001 00000002 00000000\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_nf_conntrack_stat_found", after + 5);
+    /* A name twice is summed once, from its first column; a header wider than any kernel's
+     * is an error. */
+    put(dir, "proc/net/stat/nf_conntrack", "entries found found\n00000001 00000002 00000003\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_nf_conntrack_stat_found", 2);
+    expect(c, b, "vigil_collect_errors_total{collector=\"conntrack\"}", 0);
+    char wide[64 * 9 + 32] = "entries";
+    for (int i = 0; i < 40; i++) {
+        strcat(wide, " x");
+    }
+    strcat(wide, " found\n");
+    put(dir, "proc/net/stat/nf_conntrack", wide);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "vigil_collect_errors_total{collector=\"conntrack\"}", 1);
+    expect_absent(c, b, "node_nf_conntrack_stat_found");
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/*
+ * Every row of softnet_stat comes from the same seq_printf, so a row narrower
+ * than the first is cut, not an older kernel's: an error, and not emitted
+ * under the CPU its position gives (here "1" for what was CPU 3's row).
+ */
+static void test_softnet_cut_row_is_an_error(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "softnet", 0);
+    const struct vigil_sample_batch *b;
+    put(dir, "proc/net/softnet_stat",
+        "00000001 00000002 00000003 00000000 00000000 00000000 00000000 00000000 00000000 "
+        "00000000 00000000 00000000 00000000 00000000 00000000\n"
+        "000000aa 000000bb 000000cc 00000000 00000000\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_softnet_processed_total{cpu=\"0\"}", 1);
+    expect(c, b, "vigil_collect_errors_total{collector=\"softnet\"}", 1);
+    expect_absent(c, b, "node_softnet_processed_total{cpu=\"1\"}");
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
+/*
+ * sockstat rows are keyed by their field names, so a row whose fields change
+ * is learnt again; a value that is not a number, a name without a value and
+ * a name Prometheus cannot carry are errors or left out, and the page still
+ * parses.
+ */
+static void test_sockstat_fields_and_bad_names(void **state)
+{
+    (void)state;
+    const char *dir = copy_tree(tu_fixture("proc/ok"));
+    struct vigil_collect *c = start_set(dir, "sockstat,netstat", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_sockstat_TCP_orphan", 1);
+    /* orphan gone: tw's value is not given to the name learnt at its position. */
+    put(dir, "proc/net/sockstat", "sockets: used 229\nTCP: inuse 4 tw 9 alloc 17 mem 3\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_sockstat_TCP_tw", 9);
+    expect(c, b, "node_sockstat_TCP_alloc", 17);
+    expect_absent(c, b, "node_sockstat_TCP_orphan");
+    expect(c, b, "vigil_collect_errors_total{collector=\"sockstat\"}", 0);
+    /* "12abc" is not a number: the pairs before it are emitted. */
+    put(dir, "proc/net/sockstat", "sockets: used 229\nTCP: inuse 4 tw 12abc alloc 17\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_sockstat_TCP_inuse", 4);
+    expect_absent(c, b, "node_sockstat_TCP_tw");
+    expect_absent(c, b, "node_sockstat_TCP_alloc");
+    expect(c, b, "vigil_collect_errors_total{collector=\"sockstat\"}", 1);
+    /* Names outside Prometheus' grammar are not exported, from sockstat or netstat. */
+    put(dir, "proc/net/sockstat", "sockets: used 229\nTC-P: inuse 1\nUDP: in.use 2 mem 1\n");
+    put(dir, "proc/net/snmp", "Tc-p: InSegs\nTc-p: 5\nTcp: InSegs\nTcp: 6\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_sockstat_sockets_used", 229);
+    expect(c, b, "node_sockstat_UDP_mem", 1);
+    expect(c, b, "node_netstat_Tcp_InSegs", 6);
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_null(strstr(out.p, "TC-P"));
+    assert_null(strstr(out.p, "in.use"));
+    assert_null(strstr(out.p, "Tc-p"));
+    struct vigil_prom_parser ps;
+    vigil_prom_parser_init(&ps, VIGIL_PROM_TEXT);
+    for (const char *q = out.p, *end = out.p + out.len; q < end;) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        struct vigil_prom_line ln;
+        struct vigil_diag d;
+        if (vigil_prom_parser_feed(&ps, q, (size_t)(nl - q), &ln, &d)) {
+            fail_msg("line %zu col %zu: %s: %.*s", d.line, d.col, d.msg, (int)(nl - q), q);
+        }
+        q = nl + 1;
+    }
+    vigil_prom_parser_fini(&ps);
+    vigil_buf_fini(&out);
     vigil_collect_free(c);
     rm_tree(dir);
 }
@@ -1767,6 +1941,10 @@ int main(void)
         cmocka_unit_test(test_softnet_cpus_and_old_kernels),
         cmocka_unit_test(test_conntrack_limit_header_and_absence),
         cmocka_unit_test(test_pf_hex),
+        cmocka_unit_test(test_sockstat_fields_and_bad_names),
+        cmocka_unit_test(test_softnet_cut_row_is_an_error),
+        cmocka_unit_test(test_conntrack_sum_survives_a_cpu_wrap),
+        cmocka_unit_test(test_sock_collectors_recover_after_oom),
         cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
         cmocka_unit_test(test_oom_sweep),
         cmocka_unit_test(test_options_and_names),
