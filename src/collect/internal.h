@@ -54,6 +54,16 @@ int vigil__pfile_open(struct vigil__pfile *f, const char *root, const char *rel)
 int vigil__pfile_read(struct vigil__pfile *f);
 /* Closes the descriptor and frees the buffer and path. */
 void vigil__pfile_close(struct vigil__pfile *f);
+/* 1 when an open's rc means the source is not there (ENOENT, ENOTDIR, EACCES, EOPNOTSUPP). */
+int vigil__pfile_absent(int rc);
+/*
+ * vigil__pfile_open for a source that may be absent (snmp6 without IPv6, a
+ * PSI file, a module not loaded): 1 when open, 0 when absent (f closed, its
+ * path NULL), or a negative errno.
+ */
+int vigil__pfile_open_opt(struct vigil__pfile *f, const char *root, const char *rel);
+/* A tick's read of f: 0, or 1 after counting the failure in cx (skip f this tick). */
+int vigil__pfile_tick(struct vigil__pfile *f, struct vigil_collect_cx *cx);
 
 /* Joins root and rel ("" root means "/") into out; returns -ENAMETOOLONG if it does not fit. */
 int vigil__path(char *out, size_t n, const char *root, const char *rel);
@@ -272,8 +282,6 @@ int vigil__keyed_new(struct vigil_collector *c, const char *root, const char *re
                      struct vigil_collect *owner);
 /* Frees c->ctx made by vigil__keyed_new (a collector's fini). */
 void vigil__keyed_fini(struct vigil_collector *c);
-/* Reads k's file; on failure counts the error in cx and returns 1 (skip this tick). */
-int vigil__keyed_read(struct vigil__keyed *k, struct vigil_collect_cx *cx);
 
 /* Most series one row feeds. */
 #define VIGIL__ROW_IDS 32
@@ -392,7 +400,7 @@ static inline int vigil__keyed_collect(struct vigil_collector *c, struct vigil_c
                                        vigil__emit_fn emit, const char *what)
 {
     struct vigil__keyed *k = c->ctx;
-    if (vigil__keyed_read(k, cx)) {
+    if (vigil__pfile_tick(&k->f, cx)) {
         return 0;
     }
     int rc = vigil__rows_parse(&k->rows, k->f.buf, k->f.buf + k->f.len, split, learn, emit, k, cx);

@@ -310,11 +310,6 @@ static struct fixed *fixed_new(struct vigil_collector *c)
     return x;
 }
 
-static int absent(int rc)
-{
-    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EOPNOTSUPP;
-}
-
 static int loadavg_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                         const void *params)
 {
@@ -325,7 +320,7 @@ static int loadavg_init(struct vigil_collector *c, struct vigil_collect *set, co
     }
     int rc = vigil__pfile_open(&x->f[0], root, "proc/loadavg");
     if (rc) {
-        return absent(rc) ? VIGIL_ENOTSUP : rc;
+        return vigil__pfile_absent(rc) ? VIGIL_ENOTSUP : rc;
     }
     static const char *const names[3] = {"node_load1", "node_load5", "node_load15"};
     for (int i = 0; i < 3 && !rc; i++) {
@@ -338,9 +333,7 @@ static int loadavg_init(struct vigil_collector *c, struct vigil_collect *set, co
 static int loadavg_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
     struct fixed *x = c->ctx;
-    int rc = vigil__pfile_read(&x->f[0]);
-    if (rc) {
-        vigil_collect_fail(cx, x->f[0].path, rc);
+    if (vigil__pfile_tick(&x->f[0], cx)) {
         return 0;
     }
     const char *p = x->f[0].buf, *end = p + x->f[0].len;
@@ -375,7 +368,7 @@ static int filefd_init(struct vigil_collector *c, struct vigil_collect *set, con
     }
     int rc = vigil__pfile_open(&x->f[0], root, "proc/sys/fs/file-nr");
     if (rc) {
-        return absent(rc) ? VIGIL_ENOTSUP : rc;
+        return vigil__pfile_absent(rc) ? VIGIL_ENOTSUP : rc;
     }
     rc = vigil__intern(set, "node_filefd_allocated", NULL, 0, VIGIL_KIND_GAUGE,
                        VIGIL_GROUP_FILESYSTEM, NULL, "File descriptor statistics: allocated.",
@@ -389,9 +382,7 @@ static int filefd_init(struct vigil_collector *c, struct vigil_collect *set, con
 static int filefd_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
     struct fixed *x = c->ctx;
-    int rc = vigil__pfile_read(&x->f[0]);
-    if (rc) {
-        vigil_collect_fail(cx, x->f[0].path, rc);
+    if (vigil__pfile_tick(&x->f[0], cx)) {
         return 0;
     }
     /* "allocated unused maximum" */
@@ -435,12 +426,11 @@ static int pressure_init(struct vigil_collector *c, struct vigil_collect *set, c
     for (int i = 0; i < 3; i++) {
         char rel[32], name[64];
         snprintf(rel, sizeof rel, "proc/pressure/%s", psi_res[i]);
-        int rc = vigil__pfile_open(&x->f[i], root, rel);
-        if (rc) {
-            if (!absent(rc)) {
+        int rc = vigil__pfile_open_opt(&x->f[i], root, rel);
+        if (rc <= 0) {
+            if (rc < 0) {
                 return rc;
             }
-            vigil__pfile_close(&x->f[i]);
             continue;
         }
         found++;
@@ -474,14 +464,12 @@ static int pressure_collect(struct vigil_collector *c, struct vigil_collect_cx *
         if (!x->f[i].path) {
             continue;
         }
-        int rc = vigil__pfile_read(&x->f[i]);
-        if (rc) {
-            vigil_collect_fail(cx, x->f[i].path, rc);
+        if (vigil__pfile_tick(&x->f[i], cx)) {
             continue;
         }
         double v[2] = {0, 0};
         unsigned have = 0;
-        rc = vigil__psi_parse(x->f[i].buf, x->f[i].buf + x->f[i].len, v, &have);
+        int rc = vigil__psi_parse(x->f[i].buf, x->f[i].buf + x->f[i].len, v, &have);
         for (int j = 0; j < 2; j++) {
             if ((have >> j) & 1) {
                 vigil__emit(cx, x->ids[i][j], v[j]);

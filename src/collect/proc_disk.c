@@ -17,11 +17,6 @@
 #include "internal.h"
 #include "vigil/mem.h"
 
-static int absent(int rc)
-{
-    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES;
-}
-
 /* ---- /proc/diskstats ---- */
 
 struct diskstats_params {
@@ -264,7 +259,7 @@ static int filesystem_init(struct vigil_collector *c, struct vigil_collect *set,
     }
     x->f.to_eof = 1; /* a mount line can pass a page; the table is read only at discoveries */
     rc = vigil__pfile_open(&x->f, root, "proc/self/mounts");
-    return rc ? (absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+    return rc ? (vigil__pfile_absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
 }
 
 /*

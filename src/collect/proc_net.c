@@ -13,11 +13,6 @@
 #include "internal.h"
 #include "vigil/mem.h"
 
-static int absent(int rc)
-{
-    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES;
-}
-
 /* ---- /proc/net/dev ---- */
 
 struct netdev_params {
@@ -166,16 +161,12 @@ static int netstat_init(struct vigil_collector *c, struct vigil_collect *set, co
     }
     int found = 0;
     for (int i = 0; i < 3; i++) {
-        int rc = vigil__pfile_open(&x->f[i], root, netstat_files[i]);
-        if (rc && !absent(rc)) {
+        int rc = vigil__pfile_open_opt(&x->f[i], root, netstat_files[i]); /* snmp6: IPv6 */
+        if (rc < 0) {
             return rc;
         }
-        if (rc) {
-            vigil__pfile_close(&x->f[i]); /* snmp6 is absent without IPv6 */
-        } else {
-            x->f[i].whole = 1; /* all three are single_open files */
-            found++;
-        }
+        x->f[i].whole = 1; /* all three are single_open files */
+        found += rc;
     }
     return found ? 0 : VIGIL_ENOTSUP;
 }
@@ -321,12 +312,10 @@ static int netstat_collect(struct vigil_collector *c, struct vigil_collect_cx *c
         if (!x->f[i].path || (x->idle[i] && !cx->rescan)) {
             continue;
         }
-        int rc = vigil__pfile_read(&x->f[i]);
-        if (rc) {
-            vigil_collect_fail(cx, x->f[i].path, rc);
+        if (vigil__pfile_tick(&x->f[i], cx)) {
             continue;
         }
-        rc = i < 2 ? pairs_collect(x, i, cx) : snmp6_collect(x, cx);
+        int rc = i < 2 ? pairs_collect(x, i, cx) : snmp6_collect(x, cx);
         if (rc == -ENOMEM) {
             return rc;
         }

@@ -23,11 +23,6 @@
 #include "internal.h"
 #include "vigil/mem.h"
 
-static int absent(int rc)
-{
-    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES;
-}
-
 /* ---- /proc/net/sockstat, sockstat6 ---- */
 
 /* Pairs of a row kept: its ids go by two, {field, field's _bytes or NO_ID}. */
@@ -73,16 +68,12 @@ static int sockstat_init(struct vigil_collector *c, struct vigil_collect *set, c
     for (int i = 0; i < 2; i++) {
         vigil__pfile_init(&x->f[i]);
         vigil__rowmap_init(&x->rows[i]);
-        int rc = vigil__pfile_open(&x->f[i], root, sockstat_files[i]);
-        if (rc && !absent(rc)) {
+        int rc = vigil__pfile_open_opt(&x->f[i], root, sockstat_files[i]); /* 6: IPv6 */
+        if (rc < 0) {
             return rc;
         }
-        if (rc) {
-            vigil__pfile_close(&x->f[i]); /* sockstat6 is absent without IPv6 */
-        } else {
-            x->f[i].whole = 1; /* single_open files */
-            found++;
-        }
+        x->f[i].whole = 1; /* single_open files */
+        found += rc;
     }
     return found ? 0 : VIGIL_ENOTSUP;
 }
@@ -192,12 +183,10 @@ static int sockstat_collect(struct vigil_collector *c, struct vigil_collect_cx *
         if (!x->f[i].path) {
             continue;
         }
-        int rc = vigil__pfile_read(&x->f[i]);
-        if (rc) {
-            vigil_collect_fail(cx, x->f[i].path, rc);
+        if (vigil__pfile_tick(&x->f[i], cx)) {
             continue;
         }
-        rc = vigil__rows_parse(&x->rows[i], x->f[i].buf, x->f[i].buf + x->f[i].len,
+        int rc = vigil__rows_parse(&x->rows[i], x->f[i].buf, x->f[i].buf + x->f[i].len,
                                sockstat_split, sockstat_learn, sockstat_emit, x, cx);
         if (rc == -ENOMEM) {
             return rc;
@@ -281,8 +270,8 @@ static int softnet_init(struct vigil_collector *c, struct vigil_collect *set, co
     vigil__pfile_init(&x->f);
     vigil__rowmap_init(&x->rows);
     vigil__rowmap_own(&x->rows, set, 1);
-    int rc = vigil__pfile_open(&x->f, root, "proc/net/softnet_stat");
-    return absent(rc) ? VIGIL_ENOTSUP : rc;
+    int rc = vigil__pfile_open_opt(&x->f, root, "proc/net/softnet_stat");
+    return rc == 0 ? VIGIL_ENOTSUP : rc < 0 ? rc : 0;
 }
 
 /*
@@ -359,13 +348,11 @@ static int softnet_emit(void *u, struct vigil_collect_cx *cx, const uint32_t *id
 static int softnet_collect(struct vigil_collector *c, struct vigil_collect_cx *cx)
 {
     struct softnet *x = c->ctx;
-    int rc = vigil__pfile_read(&x->f);
-    if (rc) {
-        vigil_collect_fail(cx, x->f.path, rc);
+    if (vigil__pfile_tick(&x->f, cx)) {
         return 0;
     }
     x->line = 0;
-    rc = vigil__rows_parse(&x->rows, x->f.buf, x->f.buf + x->f.len, softnet_split, softnet_learn,
+    int rc = vigil__rows_parse(&x->rows, x->f.buf, x->f.buf + x->f.len, softnet_split, softnet_learn,
                            softnet_emit, x, cx);
     if (rc == VIGIL_EPARSE) {
         vigil_collect_fail(cx, x->f.path, rc);
@@ -466,15 +453,12 @@ static int conntrack_init(struct vigil_collector *c, struct vigil_collect *set, 
     }
     for (int i = 0; i < 3; i++) {
         vigil__pfile_init(&x->f[i]);
-        int rc = vigil__pfile_open(&x->f[i], root, files[i]);
-        if (rc && !absent(rc)) {
+        int rc = vigil__pfile_open_opt(&x->f[i], root, files[i]);
+        if (rc < 0) {
             return rc;
         }
-        if (rc) {
-            if (i == CT_COUNT) {
-                return VIGIL_ENOTSUP; /* nf_conntrack is not loaded */
-            }
-            vigil__pfile_close(&x->f[i]);
+        if (rc == 0 && i == CT_COUNT) {
+            return VIGIL_ENOTSUP; /* nf_conntrack is not loaded */
         }
     }
     int rc = vigil__intern(set, "node_nf_conntrack_entries", NULL, 0, VIGIL_KIND_GAUGE,
@@ -644,9 +628,7 @@ static int ct_stat(struct conntrack *x, struct vigil_collect_cx *cx)
 
 static int ct_one(struct vigil__pfile *f, struct vigil_collect_cx *cx, uint64_t *v)
 {
-    int rc = vigil__pfile_read(f);
-    if (rc) {
-        vigil_collect_fail(cx, f->path, rc);
+    if (vigil__pfile_tick(f, cx)) {
         return 1;
     }
     if (!vigil__pf_u64(f->buf, f->buf + f->len, v)) {

@@ -61,6 +61,21 @@ int vigil__pfile_open(struct vigil__pfile *f, const char *root, const char *rel)
     return f->fd < 0 ? -errno : 0;
 }
 
+int vigil__pfile_absent(int rc)
+{
+    return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EOPNOTSUPP;
+}
+
+int vigil__pfile_open_opt(struct vigil__pfile *f, const char *root, const char *rel)
+{
+    int rc = vigil__pfile_open(f, root, rel);
+    if (rc && vigil__pfile_absent(rc)) {
+        vigil__pfile_close(f);
+        return 0;
+    }
+    return rc ? rc : 1;
+}
+
 static int grow(struct vigil__pfile *f)
 {
     size_t cap = f->cap ? f->cap * 2 : 4096;
@@ -350,11 +365,8 @@ int vigil__keyed_new(struct vigil_collector *c, const char *root, const char *re
     if (rc) {
         return rc;
     }
-    rc = vigil__pfile_open(&k->f, root, rel);
-    if (rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES) {
-        return VIGIL_ENOTSUP;
-    }
-    return rc;
+    rc = vigil__pfile_open_opt(&k->f, root, rel);
+    return rc == 0 ? VIGIL_ENOTSUP : rc < 0 ? rc : 0;
 }
 
 void vigil__keyed_fini(struct vigil_collector *c)
@@ -369,11 +381,11 @@ void vigil__keyed_fini(struct vigil_collector *c)
     c->ctx = NULL;
 }
 
-int vigil__keyed_read(struct vigil__keyed *k, struct vigil_collect_cx *cx)
+int vigil__pfile_tick(struct vigil__pfile *f, struct vigil_collect_cx *cx)
 {
-    int rc = vigil__pfile_read(&k->f);
+    int rc = vigil__pfile_read(f);
     if (rc) {
-        vigil_collect_fail(cx, k->f.path, rc);
+        vigil_collect_fail(cx, f->path, rc);
         return 1;
     }
     return 0;
