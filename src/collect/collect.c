@@ -411,10 +411,14 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
     /* Names come from the files read (netstat's header, sockstat's fields): a
      * name the exposition cannot carry would break every scrape. */
     if (!name_ok(name, strlen(name), 1)) {
+        vigil_warn("collect: \"%.64s\" is not a Prometheus metric name: not exported", name);
         return VIGIL_EPARSE;
     }
     for (size_t i = 0; i < n_labels; i++) {
         if (!name_ok(labels[i].name, labels[i].name_len, 0)) {
+            vigil_warn("collect: %s: label \"%.*s\" is not a Prometheus label name: not exported",
+                       name, (int)(labels[i].name_len < 64 ? labels[i].name_len : 64),
+                       labels[i].name);
             return VIGIL_EPARSE;
         }
     }

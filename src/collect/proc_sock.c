@@ -55,7 +55,6 @@ static void sockstat_fini(struct vigil_collector *c)
 static int sockstat_init(struct vigil_collector *c, struct vigil_collect *set, const char *root,
                          const void *params)
 {
-    (void)set;
     (void)params;
     struct sockstat *x = vigil_calloc(1, sizeof *x);
     if (!x) {
@@ -68,6 +67,7 @@ static int sockstat_init(struct vigil_collector *c, struct vigil_collect *set, c
     for (int i = 0; i < 2; i++) {
         vigil__pfile_init(&x->f[i]);
         vigil__rowmap_init(&x->rows[i]);
+        vigil__rowmap_own(&x->rows[i], set, 1); /* a field that goes gives its series back */
         int rc = vigil__pfile_open_opt(&x->f[i], root, sockstat_files[i]); /* 6: IPv6 */
         if (rc < 0) {
             return rc;
@@ -100,7 +100,8 @@ static const char *sockstat_split(void *u, const char *p, const char *le, const 
     memcpy(x->key, p, n);
     const char *q = colon + 1, *name, *val;
     size_t nl, vl;
-    for (int first = 1; (q = vigil__token(q, le, &name, &nl)); first = 0) {
+    int first = 1;
+    for (; (q = vigil__token(q, le, &name, &nl)); first = 0) {
         if (n + nl + 1 >= SOCK_KEY) {
             *bad = 1;
             return NULL;
@@ -111,9 +112,11 @@ static const char *sockstat_split(void *u, const char *p, const char *le, const 
         memcpy(x->key + n, name, nl);
         n += nl;
         if (!(q = vigil__token(q, le, &val, &vl))) {
-            break; /* a name without its value: emit finds it */
+            *bad = 1; /* a name without its value: the pairs before it still count */
+            break;
         }
     }
+    *bad |= first; /* "TCP:" and nothing after */
     *key = x->key;
     *kl = n;
     return colon + 1;
@@ -360,8 +363,8 @@ static int softnet_collect(struct vigil_collector *c, struct vigil_collect_cx *c
     x->line = 0;
     int rc = vigil__rows_parse(&x->rows, x->f.buf, x->f.buf + x->f.len, softnet_split, softnet_learn,
                            softnet_emit, x, cx);
-    if (rc == VIGIL_EPARSE) {
-        vigil_collect_fail(cx, x->f.path, rc);
+    if (rc == VIGIL_EPARSE || (!rc && x->line == 0)) {
+        vigil_collect_fail(cx, x->f.path, VIGIL_EPARSE); /* malformed rows, or none at all */
     }
     return rc == -ENOMEM ? rc : 0;
 }
@@ -632,13 +635,28 @@ static int ct_stat(struct conntrack *x, struct vigil_collect_cx *cx)
     return 0;
 }
 
+/*
+ * After `rmmod nf_conntrack` the kept descriptors fail for good; closing one
+ * that failed (to read or to parse) makes the next tick open its path again,
+ * so a module loaded again is read (its counts start afresh: see ct_stat).
+ */
+static void ct_reopen_later(struct vigil__pfile *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+}
+
 static int ct_one(struct vigil__pfile *f, struct vigil_collect_cx *cx, uint64_t *v)
 {
     if (vigil__pfile_tick(f, cx)) {
+        ct_reopen_later(f);
         return 1;
     }
     if (!vigil__pf_u64(f->buf, f->buf + f->len, v)) {
         vigil_collect_fail(cx, f->path, VIGIL_EPARSE);
+        ct_reopen_later(f);
         return 1;
     }
     return 0;
@@ -668,6 +686,7 @@ static int conntrack_collect(struct vigil_collector *c, struct vigil_collect_cx 
         }
         if (rc) {
             vigil_collect_fail(cx, x->f[CT_STAT].path, rc);
+            ct_reopen_later(&x->f[CT_STAT]);
         }
     }
     return 0;
