@@ -36,4 +36,14 @@ char *vigil_strndup(const char *s, size_t n);
 /* calloc for count * size with overflow check. */
 void *vigil_mallocarray(size_t count, size_t size);
 
+/*
+ * Gives the free memory of the C library's heap back to the system when more
+ * than keep bytes of it are free (glibc: mallinfo2, then malloc_trim): a
+ * burst of large blocks freed in the middle of the heap otherwise stays
+ * resident for the life of the process. Returns the free bytes seen, 0
+ * where the C library cannot tell. A daemon calls it now and then (every
+ * few seconds), never per sample: the trim walks the heap.
+ */
+size_t vigil_mem_give_back(size_t keep);
+
 #endif /* VIGIL_MEM_H */

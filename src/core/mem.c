@@ -4,6 +4,9 @@
  * mutable globals (with the log sink); it is set before threads start.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,4 +89,18 @@ void *vigil_mallocarray(size_t count, size_t size)
         return NULL;
     }
     return vigil_malloc(count * size);
+}
+
+size_t vigil_mem_give_back(size_t keep)
+{
+#ifdef __GLIBC__
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks > keep) {
+        malloc_trim(0);
+    }
+    return mi.fordblks;
+#else
+    (void)keep;
+    return 0;
+#endif
 }

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "testutil.h"
@@ -35,6 +37,57 @@ static void test_strerror_names_codes(void **state)
     assert_string_equal(vigil_diag_format(&d, "a.prom", out, sizeof out), "a.prom:3:7: expected '}'");
     vigil_diag_set(&d, 3, 0, "x");
     assert_string_equal(vigil_diag_format(&d, "a.prom", out, sizeof out), "a.prom:3: x");
+}
+
+/* Resident memory of this process, from /proc/self/statm. */
+static long rss_kb(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/*
+ * Large blocks freed between blocks still held stay resident (glibc trims
+ * only the top of the heap) until vigil_mem_give_back hands them back.
+ */
+static void test_mem_give_back(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__) || !defined(__GLIBC__)
+    skip(); /* ASan's allocator, or no glibc: nothing to measure */
+#else
+    enum { N = 24, BIG = 100 << 10 }; /* under glibc's 128 KiB mmap threshold: from the heap */
+    void *big[N], *small[N];
+    for (int i = 0; i < N; i++) {
+        big[i] = malloc(BIG);
+        small[i] = malloc(64); /* holds the heap above each big block */
+        assert_non_null(big[i]);
+        assert_non_null(small[i]);
+        memset(big[i], 1, BIG);
+    }
+    for (int i = 0; i < N; i++) {
+        free(big[i]);
+    }
+    long before = rss_kb();
+    size_t free_bytes = vigil_mem_give_back(256u << 10);
+    long after = rss_kb();
+    assert_true(free_bytes >= (size_t)N * BIG);
+    if (before - after < (long)N * BIG / 1024 / 2) {
+        fail_msg("RSS %ld kB before, %ld kB after: less than half of the %d kB freed came back",
+                 before, after, N * BIG / 1024);
+    }
+    /* Nothing above keep: nothing trimmed, the free bytes still told. */
+    before = rss_kb();
+    assert_true(vigil_mem_give_back((size_t)1 << 40) > 0);
+    assert_true(rss_kb() >= before - 64);
+    for (int i = 0; i < N; i++) {
+        free(small[i]);
+    }
+#endif
 }
 
 static void test_buf_append_and_codec(void **state)
@@ -566,6 +619,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror_names_codes),
         cmocka_unit_test(test_buf_append_and_codec),
+        cmocka_unit_test(test_mem_give_back),
         cmocka_unit_test(test_buf_oom_sweep),
         cmocka_unit_test(test_arena_alignment_and_limit),
         cmocka_unit_test(test_ring_overwrites_oldest),
