@@ -39,6 +39,7 @@ static void test_strerror_names_codes(void **state)
     assert_string_equal(vigil_diag_format(&d, "a.prom", out, sizeof out), "a.prom:3: x");
 }
 
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
 /* Resident memory of this process, from /proc/self/statm. */
 static long rss_kb(void)
 {
@@ -49,6 +50,7 @@ static long rss_kb(void)
     fclose(f);
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
+#endif
 
 /*
  * Large blocks freed between blocks still held stay resident (glibc trims
