@@ -622,8 +622,10 @@ int cmd_collect(int argc, char **argv)
             /*
              * Every 10 s at 100 ms: a slow NATS server (up to 8 scrapes
              * awaiting their ack, 1.1 MB with every field) or scrapes piling
-             * up on a loaded host leave large blocks freed inside the heap,
-             * which glibc keeps resident; above 256 KB free they go back.
+             * up on a loaded host can leave large blocks freed inside the
+             * heap, which glibc keeps resident; above 256 KB free they go
+             * back. (No run in docs/perf.md round 7 shows it lowering RSS:
+             * the growth measured there is memory in use.)
              */
             vigil_mem_give_back(256u << 10);
         }

@@ -54,14 +54,14 @@ int vigil__pfile_open(struct vigil__pfile *f, const char *root, const char *rel)
 int vigil__pfile_read(struct vigil__pfile *f);
 /* Closes the descriptor and frees the buffer and path. */
 void vigil__pfile_close(struct vigil__pfile *f);
-/* 1 when an open's rc means the source is not there (ENOENT, ENOTDIR, EACCES, EOPNOTSUPP). */
-int vigil__pfile_absent(int rc);
 /*
  * vigil__pfile_open for a source that may be absent (snmp6 without IPv6, a
- * PSI file, a module not loaded): 1 when open, 0 when absent (f closed, its
- * path NULL), or a negative errno.
+ * PSI file, a module not loaded): 1 when open, 0 when absent (ENOENT,
+ * ENOTDIR, EACCES, EOPNOTSUPP; f closed, its path NULL), or a negative errno.
  */
 int vigil__pfile_open_opt(struct vigil__pfile *f, const char *root, const char *rel);
+/* A collector's one source: 0 when open, VIGIL_ENOTSUP when absent, or a negative errno. */
+int vigil__pfile_open_src(struct vigil__pfile *f, const char *root, const char *rel);
 /* A tick's read of f: 0, or 1 after counting the failure in cx (skip f this tick). */
 int vigil__pfile_tick(struct vigil__pfile *f, struct vigil_collect_cx *cx);
 

@@ -318,9 +318,9 @@ static int loadavg_init(struct vigil_collector *c, struct vigil_collect *set, co
     if (!x) {
         return -ENOMEM;
     }
-    int rc = vigil__pfile_open(&x->f[0], root, "proc/loadavg");
+    int rc = vigil__pfile_open_src(&x->f[0], root, "proc/loadavg");
     if (rc) {
-        return vigil__pfile_absent(rc) ? VIGIL_ENOTSUP : rc;
+        return rc;
     }
     static const char *const names[3] = {"node_load1", "node_load5", "node_load15"};
     for (int i = 0; i < 3 && !rc; i++) {
@@ -366,9 +366,9 @@ static int filefd_init(struct vigil_collector *c, struct vigil_collect *set, con
     if (!x) {
         return -ENOMEM;
     }
-    int rc = vigil__pfile_open(&x->f[0], root, "proc/sys/fs/file-nr");
+    int rc = vigil__pfile_open_src(&x->f[0], root, "proc/sys/fs/file-nr");
     if (rc) {
-        return vigil__pfile_absent(rc) ? VIGIL_ENOTSUP : rc;
+        return rc;
     }
     rc = vigil__intern(set, "node_filefd_allocated", NULL, 0, VIGIL_KIND_GAUGE,
                        VIGIL_GROUP_FILESYSTEM, NULL, "File descriptor statistics: allocated.",

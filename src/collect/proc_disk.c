@@ -258,8 +258,7 @@ static int filesystem_init(struct vigil_collector *c, struct vigil_collect *set,
         return rc;
     }
     x->f.to_eof = 1; /* a mount line can pass a page; the table is read only at discoveries */
-    rc = vigil__pfile_open(&x->f, root, "proc/self/mounts");
-    return rc ? (vigil__pfile_absent(rc) ? VIGIL_ENOTSUP : rc) : 0;
+    return vigil__pfile_open_src(&x->f, root, "proc/self/mounts");
 }
 
 /*

@@ -149,10 +149,9 @@ static int sockstat_learn(void *u, struct vigil_collect *set, const char *key, s
         }
         if (nl == 3 && memcmp(name, "mem", 3) == 0) {
             snprintf(full, sizeof full, "node_sockstat_%.*s_mem_bytes", (int)kl, key);
-            snprintf(help, sizeof help, "Number of %.*s sockets in state mem_bytes.", (int)kl,
-                     key);
-            if (vigil__intern(set, full, NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_NETWORK, NULL,
-                              help, bytes)) {
+            snprintf(help, sizeof help, "Number of %.*s sockets in state mem_bytes.", (int)kl, key);
+            if (vigil__intern(set, full, NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_NETWORK, NULL, help,
+                              bytes)) {
                 return -ENOMEM;
             }
         }
@@ -190,7 +189,7 @@ static int sockstat_collect(struct vigil_collector *c, struct vigil_collect_cx *
             continue;
         }
         int rc = vigil__rows_parse(&x->rows[i], x->f[i].buf, x->f[i].buf + x->f[i].len,
-                               sockstat_split, sockstat_learn, sockstat_emit, x, cx);
+                                   sockstat_split, sockstat_learn, sockstat_emit, x, cx);
         if (rc == -ENOMEM) {
             return rc;
         }
@@ -273,8 +272,7 @@ static int softnet_init(struct vigil_collector *c, struct vigil_collect *set, co
     vigil__pfile_init(&x->f);
     vigil__rowmap_init(&x->rows);
     vigil__rowmap_own(&x->rows, set, 1);
-    int rc = vigil__pfile_open_opt(&x->f, root, "proc/net/softnet_stat");
-    return rc == 0 ? VIGIL_ENOTSUP : rc < 0 ? rc : 0;
+    return vigil__pfile_open_src(&x->f, root, "proc/net/softnet_stat");
 }
 
 /*
@@ -361,8 +359,8 @@ static int softnet_collect(struct vigil_collector *c, struct vigil_collect_cx *c
         return 0;
     }
     x->line = 0;
-    int rc = vigil__rows_parse(&x->rows, x->f.buf, x->f.buf + x->f.len, softnet_split, softnet_learn,
-                           softnet_emit, x, cx);
+    int rc = vigil__rows_parse(&x->rows, x->f.buf, x->f.buf + x->f.len, softnet_split,
+                               softnet_learn, softnet_emit, x, cx);
     if (rc == VIGIL_EPARSE || (!rc && x->line == 0)) {
         vigil_collect_fail(cx, x->f.path, VIGIL_EPARSE); /* malformed rows, or none at all */
     }
@@ -388,7 +386,8 @@ static const struct {
     const char *help; /* node-exporter's */
 } ct_stats[8] = {
     {"found", "node_nf_conntrack_stat_found", "Number of searched entries which were successful."},
-    {"invalid", "node_nf_conntrack_stat_invalid", "Number of packets seen which can not be tracked."},
+    {"invalid", "node_nf_conntrack_stat_invalid",
+     "Number of packets seen which can not be tracked."},
     {"ignore", "node_nf_conntrack_stat_ignore",
      "Number of packets seen which are already connected to a conntrack entry."},
     {"insert", "node_nf_conntrack_stat_insert", "Number of entries inserted into the list."},
@@ -417,15 +416,15 @@ struct conntrack {
     struct vigil__pfile f[3]; /* nf_conntrack_count, nf_conntrack_max, stat/nf_conntrack */
     uint32_t entries, limit;  /* series ids */
     uint32_t stat_ids[8];
-    int8_t col_of[CT_COLS];   /* column -> index in ct_stats, or -1 */
-    int ncols;                /* columns of the learnt header; 0 = none learnt */
-    unsigned present;         /* bit i: ct_stats[i] is a column of the header */
-    char *header;             /* the learnt header line; owned; NULL until learnt whole */
+    int8_t col_of[CT_COLS]; /* column -> index in ct_stats, or -1 */
+    int ncols;              /* columns of the learnt header; 0 = none learnt */
+    unsigned present;       /* bit i: ct_stats[i] is a column of the header */
+    char *header;           /* the learnt header line; owned; NULL until learnt whole */
     size_t header_len;
-    uint32_t *last, *cur;     /* [row * 8 + stat]: the last tick's values and this one's; owned */
-    size_t rows, cap_rows;    /* rows in last (0: no tick yet since the header was learnt) */
-    uint64_t total[8];        /* the statistics, unwrapped */
-    uint64_t max;             /* nf_conntrack_max, read at discoveries only */
+    uint32_t *last, *cur;  /* [row * 8 + stat]: the last tick's values and this one's; owned */
+    size_t rows, cap_rows; /* rows in last (0: no tick yet since the header was learnt) */
+    uint64_t total[8];     /* the statistics, unwrapped */
+    uint64_t max;          /* nf_conntrack_max, read at discoveries only */
     int have_max;
 };
 
@@ -470,10 +469,9 @@ static int conntrack_init(struct vigil_collector *c, struct vigil_collect *set, 
             return VIGIL_ENOTSUP; /* nf_conntrack is not loaded */
         }
     }
-    int rc = vigil__intern(set, "node_nf_conntrack_entries", NULL, 0, VIGIL_KIND_GAUGE,
-                           VIGIL_GROUP_NETWORK, NULL,
-                           "Number of currently allocated flow entries for connection tracking.",
-                           &x->entries);
+    int rc = vigil__intern(
+        set, "node_nf_conntrack_entries", NULL, 0, VIGIL_KIND_GAUGE, VIGIL_GROUP_NETWORK, NULL,
+        "Number of currently allocated flow entries for connection tracking.", &x->entries);
     if (!rc && x->f[CT_MAX].path) {
         rc = vigil__intern(set, "node_nf_conntrack_entries_limit", NULL, 0, VIGIL_KIND_GAUGE,
                            VIGIL_GROUP_NETWORK, NULL, "Maximum size of connection tracking table.",

@@ -61,7 +61,7 @@ int vigil__pfile_open(struct vigil__pfile *f, const char *root, const char *rel)
     return f->fd < 0 ? -errno : 0;
 }
 
-int vigil__pfile_absent(int rc)
+static int absent(int rc)
 {
     return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES || rc == -EOPNOTSUPP;
 }
@@ -69,11 +69,17 @@ int vigil__pfile_absent(int rc)
 int vigil__pfile_open_opt(struct vigil__pfile *f, const char *root, const char *rel)
 {
     int rc = vigil__pfile_open(f, root, rel);
-    if (rc && vigil__pfile_absent(rc)) {
+    if (rc && absent(rc)) {
         vigil__pfile_close(f);
         return 0;
     }
     return rc ? rc : 1;
+}
+
+int vigil__pfile_open_src(struct vigil__pfile *f, const char *root, const char *rel)
+{
+    int rc = vigil__pfile_open_opt(f, root, rel);
+    return rc == 0 ? VIGIL_ENOTSUP : rc < 0 ? rc : 0;
 }
 
 static int grow(struct vigil__pfile *f)
@@ -365,8 +371,7 @@ int vigil__keyed_new(struct vigil_collector *c, const char *root, const char *re
     if (rc) {
         return rc;
     }
-    rc = vigil__pfile_open_opt(&k->f, root, rel);
-    return rc == 0 ? VIGIL_ENOTSUP : rc < 0 ? rc : 0;
+    return vigil__pfile_open_src(&k->f, root, rel);
 }
 
 void vigil__keyed_fini(struct vigil_collector *c)
