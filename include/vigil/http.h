@@ -45,6 +45,8 @@ struct vigil_snapshot {
     struct vigil_snap_blob **pool; /* every blob made, for reuse and fini; owned */
     size_t n_pool;
     const char *content_type; /* served with the text; default Prometheus text 0.0.4 */
+    int one_thread; /* readers are served in the writer's thread (vigil_http_conf.external):
+                       begin may rewrite the published blob when no response holds it */
 };
 
 /* Returns 0 or -ENOMEM. */
@@ -55,7 +57,11 @@ void vigil_snapshot_fini(struct vigil_snapshot *s);
 /*
  * Writer side. Returns an empty buffer to render the next text into (borrowed
  * until commit), reusing a blob no reader holds, so a steady publisher does
- * not allocate; NULL on OOM.
+ * not allocate; NULL on OOM. With one_thread that is the published blob
+ * itself when no response is sending it (it is unpublished until commit, so
+ * a render that fails leaves nothing to serve rather than half a text); else
+ * another. Idle blobs beyond the one taken are freed: responses that
+ * overlapped once leave no copies of the text behind.
  */
 struct vigil_buf *vigil_snapshot_begin(struct vigil_snapshot *s);
 /* Publishes what was rendered since begin; readers see it from now on. */

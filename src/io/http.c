@@ -7,7 +7,9 @@
  *
  * A snapshot blob is handed to libmicrohttpd as the response buffer with a
  * release callback, so a scrape costs no copy and the loop never waits for a
- * slow client: it renders into another blob.
+ * slow client: it renders into another blob. A server run from the writer's
+ * own thread (vigil collect) renders over the published blob when no
+ * response holds it, so the page is kept once, not twice.
  *
  * libmicrohttpd is not linked: the first server start loads it with dlopen
  * (the soname pkg-config's library had at build time, VIGIL_MHD_SONAME).
@@ -98,11 +100,26 @@ struct vigil_buf *vigil_snapshot_begin(struct vigil_snapshot *s)
 {
     pthread_mutex_lock(s->lock);
     struct vigil_snap_blob *b = s->next;
+    if (!b && s->one_thread && s->cur && s->cur->refs == 0) {
+        b = s->cur;
+        s->cur = NULL;
+    }
     for (size_t i = 0; !b && i < s->n_pool; i++) {
         if (s->pool[i]->refs == 0 && s->pool[i] != s->cur) {
             b = s->pool[i];
         }
     }
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n_pool; i++) {
+        struct vigil_snap_blob *p = s->pool[i];
+        if (p != b && p != s->cur && p->refs == 0) {
+            vigil_buf_fini(&p->b);
+            vigil_free(p);
+        } else {
+            s->pool[kept++] = p;
+        }
+    }
+    s->n_pool = kept;
     pthread_mutex_unlock(s->lock);
     if (!b) {
         /* Every blob is published or being sent: make one more (bounded by the connections). */

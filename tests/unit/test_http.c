@@ -496,6 +496,92 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     vigil_snapshot_fini(&snap);
 }
 
+/*
+ * Fills a fresh snapshot buffer with GEN_LINES lines of gen: 16 MB, more than
+ * the kernel takes at once on loopback (4 MB send buffer at most, tcp_wmem,
+ * and the receiver's window), so an answer not read is still being sent.
+ */
+#define GEN_LINES 1000000
+static void render_gen(struct vigil_snapshot *snap, struct vigil_buf *b, int gen)
+{
+    assert_non_null(b);
+    assert_int_equal(b->len, 0);
+    for (int i = 0; i < GEN_LINES; i++) {
+        assert_int_equal(vigil_buf_appendf(b, "series_%07d %d\n", i, gen), 0);
+    }
+    vigil_snapshot_commit(snap);
+}
+
+/*
+ * one_thread (vigil collect serves in its loop's thread): the published blob
+ * is rendered over when no response holds it, so a steady scraper costs one
+ * copy of the page, not two; a response still sending it gets its text whole
+ * while the next goes into a second blob, which is freed once idle.
+ */
+static void test_snapshot_one_thread_keeps_one_blob(void **state)
+{
+    (void)state;
+    struct vigil_snapshot snap;
+    assert_int_equal(vigil_snapshot_init(&snap), 0);
+    snap.one_thread = 1;
+    struct vigil_buf *first = vigil_snapshot_begin(&snap);
+    render_gen(&snap, first, 1);
+    struct vigil_buf *b = vigil_snapshot_begin(&snap);
+    assert_ptr_equal(b, first); /* nobody sends it: rewritten in place */
+    render_gen(&snap, b, 2);
+    assert_int_equal(snap.n_pool, 1);
+
+    struct vigil_http_route route;
+    struct vigil_http *h = start_route(&route, &snap, 1, 5, 0);
+    int fd = connect_to(vigil_http_port(h));
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    int64_t due_at = INT64_MAX, deadline = mono_ns() + 10000000000LL;
+    int fd_runs = 0;
+    while (!(drive(h, fd, &due_at, &fd_runs) & POLLIN) && mono_ns() < deadline) {
+    }
+    /* The answer has begun and 1 MB does not fit the socket: the blob is held. */
+    b = vigil_snapshot_begin(&snap);
+    assert_ptr_not_equal(b, first);
+    assert_int_equal(snap.n_pool, 2);
+    render_gen(&snap, b, 3);
+
+    size_t cap = 20u << 20, got = 0, want = 0;
+    char *all = malloc(cap);
+    assert_non_null(all);
+    while ((!want || got < want) && got + 1 < cap && mono_ns() < deadline) {
+        if (drive(h, fd, &due_at, &fd_runs) & POLLIN) {
+            ssize_t r = recv(fd, all + got, cap - 1 - got, 0);
+            assert_true(r > 0);
+            got += (size_t)r;
+            all[got] = '\0';
+            const char *end = strstr(all, "\r\n\r\n");
+            const char *cl = strstr(all, "Content-Length: ");
+            if (!want && end && cl && cl < end) {
+                want = (size_t)(end + 4 - all) + strtoul(cl + 16, NULL, 10);
+            }
+        }
+    }
+    assert_true(want > 0);
+    assert_int_equal(got, want);
+    const char *body = body_of(all);
+    assert_memory_equal(body, "series_0000000 2\n", 17); /* the text it began with, whole */
+    assert_non_null(strstr(body, "series_0999999 2\n"));
+    assert_null(strstr(body, " 3\n"));
+    free(all);
+    /* Sent: the next render takes the published blob and frees the idle one. */
+    for (int i = 0; i < 20 && snap.n_pool > 1; i++) {
+        drive(h, fd, &due_at, &fd_runs); /* libmicrohttpd releases the response */
+        b = vigil_snapshot_begin(&snap);
+        render_gen(&snap, b, 4 + i);
+    }
+    assert_int_equal(snap.n_pool, 1);
+    assert_ptr_not_equal(b, first);
+    close(fd);
+    vigil_http_stop(h);
+    vigil_snapshot_fini(&snap);
+}
+
 static void test_busy_port_and_listen_parse(void **state)
 {
     (void)state;
@@ -593,6 +679,13 @@ static void test_snapshot_publish_while_scraping(void **state)
     assert_int_equal(s.torn, 0);
     /* Blobs are reused: a few at most, not one per publication. */
     assert_true(f->snap.n_pool <= 8);
+    /* Scraping over, idle blobs beyond the published one and one spare are freed. */
+    for (int i = 0; i < 2; i++) {
+        b = vigil_snapshot_begin(&f->snap);
+        assert_int_equal(vigil_buf_puts(b, "g 0\n"), 0);
+        vigil_snapshot_commit(&f->snap);
+    }
+    assert_true(f->snap.n_pool <= 2);
     stop(f);
 }
 
@@ -604,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_hostile_requests),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_external_mode_serves_in_callers_thread),
+        cmocka_unit_test(test_snapshot_one_thread_keeps_one_blob),
         cmocka_unit_test(test_unanswered_connections_time_out_first),
         cmocka_unit_test(test_idle_keepalive_holds_half_the_slots),
         cmocka_unit_test(test_busy_port_and_listen_parse),
