@@ -531,6 +531,7 @@ int cmd_collect(int argc, char **argv)
             goto done;
         }
         have_snap = 1;
+        ms.snap.one_thread = 1; /* hc.external below: one blob, not a spare copy of the page */
         ms.c = c;
         routes[0] = (struct vigil_http_route){"/metrics", serve_metrics, &ms};
         struct vigil_http_conf hc;

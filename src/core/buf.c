@@ -54,6 +54,19 @@ int vigil_buf_reserve(struct vigil_buf *b, size_t extra)
     return 0;
 }
 
+void vigil_buf_fit(struct vigil_buf *b, size_t need)
+{
+    if (b->len || need > SIZE_MAX / 4 || b->cap / 2 <= need + 1) {
+        return;
+    }
+    size_t cap = need + need / 4 + 1;
+    char *p = vigil_realloc(b->p, cap);
+    if (p) {
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
 int vigil_buf_append(struct vigil_buf *b, const void *p, size_t n)
 {
     int rc = vigil_buf_reserve(b, n);

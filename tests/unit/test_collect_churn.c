@@ -196,6 +196,73 @@ static void test_churn_retires_and_reuses_ids_5(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * A burst of entities (60 containers and their veths at once, about 12 times
+ * the set's usual series) grows the page; once they are retired, the buffer
+ * the page is rendered into (reused tick after tick, as /metrics and --nats
+ * do) gives that room back instead of keeping the burst's size.
+ */
+static void test_render_buffer_shrinks_after_a_burst_5(void **state)
+{
+    (void)state;
+    enum { BURST = 60 };
+    const char *dir = tu_tmpdir();
+    put(dir, "sys/fs/cgroup/cgroup.controllers", "cpu memory io\n");
+    put(dir, "sys/fs/cgroup/cpu.stat", "usage_usec 5\n");
+    add_cgroup(dir, "keep", 7);
+    int live[BURST] = {0};
+    put_netdev(dir, live, BURST);
+    struct fake_clock clk = {0};
+    struct vigil_collect *c = start(dir, &clk, /* retire_ns = */ 5 * SEC);
+    const struct vigil_sample_batch *b;
+    struct vigil_buf out;
+    vigil_buf_init(&out);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    size_t calm = out.len;
+    char name[32];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(name, sizeof name, "burst%d", i);
+        add_cgroup(dir, name, i);
+        live[i] = 1;
+    }
+    put_netdev(dir, live, BURST);
+    clk.now += SEC;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    vigil_buf_reset(&out);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    size_t peak = out.cap;
+    assert_true(out.len > 8 * calm);
+    for (int i = 0; i < BURST; i++) {
+        snprintf(name, sizeof name, "burst%d", i);
+        rm_cgroup(dir, name);
+        live[i] = 0;
+    }
+    put_netdev(dir, live, BURST);
+    for (int t = 0; t < 8; t++) { /* past the grace period */
+        clk.now += SEC;
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        vigil_buf_reset(&out);
+        assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    }
+    assert_true(out.len < calm + 64); /* the same series; its own timings differ in length */
+    assert_true(out.cap < peak / 4);
+    /* Steady again: the next renders neither shrink nor grow it. */
+    size_t cap = out.cap;
+    for (int t = 0; t < 3; t++) {
+        clk.now += SEC;
+        assert_int_equal(vigil_collect_tick(c, &b), 0);
+        vigil_buf_reset(&out);
+        assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+        assert_int_equal(out.cap, cap);
+    }
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_restart_within_grace_keeps_ids_5(void **state)
 {
     (void)state;
@@ -292,6 +359,7 @@ int main(void)
     vigil_log_set_level(VIGIL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_churn_retires_and_reuses_ids_5),
+        cmocka_unit_test(test_render_buffer_shrinks_after_a_burst_5),
         cmocka_unit_test(test_restart_within_grace_keeps_ids_5),
         cmocka_unit_test(test_without_retirement_ids_are_never_reused_5),
     };

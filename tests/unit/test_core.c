@@ -158,6 +158,36 @@ static void test_buf_oom_sweep(void **state)
     }
 }
 
+/* vigil_buf_fit: a buffer that grew for a burst gives the room back once empty. */
+static void test_buf_fit_after_a_burst(void **state)
+{
+    (void)state;
+    struct vigil_buf b;
+    vigil_buf_init(&b);
+    assert_int_equal(vigil_buf_reserve(&b, 300000), 0); /* the burst */
+    size_t burst = b.cap;
+    assert_true(burst > 300000);
+    assert_int_equal(vigil_buf_puts(&b, "kept"), 0);
+    vigil_buf_fit(&b, 1000);
+    assert_int_equal(b.cap, burst); /* not empty: left alone */
+    vigil_buf_reset(&b);
+    vigil_buf_fit(&b, burst / 2 - 1); /* within reach of its need: left alone */
+    assert_int_equal(b.cap, burst);
+    vigil_buf_fit(&b, 100000);
+    assert_int_equal(b.cap, 100000 + 25000 + 1);
+    assert_string_equal(b.p, "");
+    assert_int_equal(vigil_buf_reserve(&b, 100000), 0); /* no growth for the same need */
+    assert_int_equal(b.cap, 125001);
+    /* realloc failing: the buffer stays as it was, usable. */
+    tu_alloc_fail_at(1);
+    vigil_buf_fit(&b, 10);
+    tu_alloc_reset();
+    assert_int_equal(b.cap, 125001);
+    assert_int_equal(vigil_buf_puts(&b, "after"), 0);
+    assert_string_equal(b.p, "after");
+    vigil_buf_fini(&b);
+}
+
 static void test_arena_alignment_and_limit(void **state)
 {
     (void)state;
@@ -623,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_buf_append_and_codec),
         cmocka_unit_test(test_mem_give_back),
         cmocka_unit_test(test_buf_oom_sweep),
+        cmocka_unit_test(test_buf_fit_after_a_burst),
         cmocka_unit_test(test_arena_alignment_and_limit),
         cmocka_unit_test(test_ring_overwrites_oldest),
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
