@@ -199,6 +199,8 @@ void vigil_collect_free(struct vigil_collect *c);
 enum vigil_render_flags {
     VIGIL_RENDER_TIMESTAMPS = 1, /* append the tick's time in ms to every sample line */
     VIGIL_RENDER_META_ONCE = 2,  /* # HELP/# TYPE only for families not rendered before */
+    VIGIL_RENDER_NO_HELP = 4,    /* # TYPE without # HELP: the kinds a reader needs, not the
+                                    texts (about half the page with every field) */
 };
 
 /*

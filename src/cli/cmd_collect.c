@@ -394,7 +394,7 @@ static int publish_tick(struct vigil_collect *c, struct vigil_bus *bus, const ch
     if (vigil_bus_connected(bus)) {
         /* One message per tick: the whole scrape, timestamped, self-describing. */
         vigil_buf_reset(nbuf);
-        if (vigil_collect_render(c, nbuf, VIGIL_RENDER_TIMESTAMPS)) {
+        if (vigil_collect_render(c, nbuf, VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_NO_HELP)) {
             return -ENOMEM;
         }
         rc = vigil_bus_publish_async(bus, subject, nbuf->p ? nbuf->p : "", nbuf->len, NULL, &d);
@@ -575,7 +575,7 @@ int cmd_collect(int argc, char **argv)
         char host[128] = "localhost";
         gethostname(host, sizeof host - 1);
         /*
-         * At most 8 scrapes awaiting their ack (0.8 s at 100 ms; 1.1 MB with
+         * At most 8 scrapes awaiting their ack (0.8 s at 100 ms; 0.7 MB with
          * every field), and no stall: a slow server drops ticks, counted,
          * instead of holding up to 256 copies or the loop.
          */
@@ -622,7 +622,7 @@ int cmd_collect(int argc, char **argv)
         if (tick % 100 == 99) {
             /*
              * Every 10 s at 100 ms: a slow NATS server (up to 8 scrapes
-             * awaiting their ack, 1.1 MB with every field) or scrapes piling
+             * awaiting their ack, 0.7 MB with every field) or scrapes piling
              * up on a loaded host can leave large blocks freed inside the
              * heap, which glibc keeps resident; above 256 KB free they go
              * back. (No run in docs/perf.md round 7 shows it lowering RSS:

@@ -32,6 +32,7 @@ struct family {
     uint8_t meta_done; /* VIGIL_RENDER_META_ONCE wrote its # HELP/# TYPE */
     uint32_t meta_off; /* its "# HELP ...\n# TYPE ...\n" lines in the set's meta text */
     uint32_t meta_len;
+    uint32_t help_len; /* of its # HELP line, newline included (VIGIL_RENDER_NO_HELP skips it) */
     uint32_t *ids;     /* member series in intern order; owned */
     size_t n;
     size_t cap;
@@ -379,6 +380,9 @@ static int family_for(struct vigil_collect *c, const char *name, enum vigil_kind
     f->kind = (uint8_t)kind;
     f->meta_off = (uint32_t)off;
     f->meta_len = (uint32_t)(c->meta.len - off);
+    /* The HELP text's newlines are escaped: its line ends at the first one. */
+    const char *eol = memchr(c->meta.p + off, '\n', f->meta_len);
+    f->help_len = eol ? (uint32_t)(eol + 1 - (c->meta.p + off)) : 0;
     return 0;
 }
 
@@ -974,7 +978,8 @@ int vigil__collect_render_walk(struct vigil_collect *c, struct vigil_buf *out, u
             }
             const struct vigil_series *s = &c->series.v[id];
             if (!any && meta) {
-                if (vigil_buf_append(out, c->meta.p + f->meta_off, f->meta_len)) {
+                uint32_t skip = (flags & VIGIL_RENDER_NO_HELP) ? f->help_len : 0;
+                if (vigil_buf_append(out, c->meta.p + f->meta_off + skip, f->meta_len - skip)) {
                     return -ENOMEM;
                 }
                 if (flags & VIGIL_RENDER_META_ONCE) {
@@ -1026,8 +1031,9 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
             continue;
         }
         if (fam) {
-            memcpy(p, c->meta.p + fam->off, fam->len);
-            p += fam->len;
+            uint32_t skip = (flags & VIGIL_RENDER_NO_HELP) ? c->fam[fam->fid].help_len : 0;
+            memcpy(p, c->meta.p + fam->off + skip, fam->len - skip);
+            p += fam->len - skip;
             if (flags & VIGIL_RENDER_META_ONCE) {
                 c->fam[fam->fid].meta_done = 1;
             }

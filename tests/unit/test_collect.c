@@ -1698,6 +1698,31 @@ static void test_render_exposition(void **state)
     assert_int_equal(vigil_collect_render(c, &out, fl), 0);
     assert_null(strstr(out.p, "# "));
     assert_non_null(strstr(out.p, "node_load15 0.54 "));
+    /* NO_HELP (--nats): the full page less its # HELP lines, byte for byte. */
+    struct vigil_buf full, lean;
+    vigil_buf_init(&full);
+    vigil_buf_init(&lean);
+    assert_int_equal(vigil_collect_render(c, &full, VIGIL_RENDER_TIMESTAMPS), 0);
+    assert_int_equal(vigil_collect_render(c, &lean, VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_NO_HELP),
+                     0);
+    vigil_buf_reset(&out);
+    size_t helps = 0;
+    for (const char *p = full.p; *p;) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        if (strncmp(p, "# HELP ", 7) == 0) {
+            helps++;
+        } else {
+            assert_int_equal(vigil_buf_append(&out, p, (size_t)(nl + 1 - p)), 0);
+        }
+        p = nl + 1;
+    }
+    assert_true(helps > 10);
+    assert_int_equal(lean.len, out.len);
+    assert_memory_equal(lean.p, out.p, out.len);
+    assert_non_null(strstr(lean.p, "# TYPE node_load1 gauge\nnode_load1 1.09 "));
+    vigil_buf_fini(&full);
+    vigil_buf_fini(&lean);
     vigil_buf_fini(&out);
     vigil_collect_free(c);
 }

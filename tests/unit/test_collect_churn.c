@@ -152,6 +152,7 @@ static void test_churn_retires_and_reuses_ids_5(void **state)
         clk.now += SEC;
         assert_int_equal(vigil_collect_tick(c, &b), 0);
         assert_render_is_walk(c, r % 2 ? VIGIL_RENDER_TIMESTAMPS : 0);
+        assert_render_is_walk(c, VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_NO_HELP);
         size_t n_reused;
         const uint32_t *reused = vigil_collect_reused(c, &n_reused);
         for (size_t i = 0; i < n_reused; i++) {
