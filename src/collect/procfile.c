@@ -82,9 +82,14 @@ int vigil__pfile_open_src(struct vigil__pfile *f, const char *root, const char *
     return rc == 0 ? VIGIL_ENOTSUP : rc < 0 ? rc : 0;
 }
 
+/*
+ * First 512 bytes, then doubling at the first reads: most sources (loadavg,
+ * PSI, a cgroup's memory.current or cpu.stat) are a few hundred bytes, and
+ * 40 buffers of 4 KB each held a resident page apiece.
+ */
 static int grow(struct vigil__pfile *f)
 {
-    size_t cap = f->cap ? f->cap * 2 : 4096;
+    size_t cap = f->cap ? f->cap * 2 : 512;
     if (cap > VIGIL__PFILE_MAX) {
         return -EFBIG;
     }
