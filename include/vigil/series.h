@@ -47,14 +47,15 @@ struct vigil_label_ref {
 };
 
 struct vigil_label {
-    char *name;  /* owned */
-    char *value; /* owned, unescaped */
+    char *name;  /* in the series' block */
+    char *value; /* in the series' block; unescaped */
 };
 
 struct vigil_series {
-    char *key;                 /* canonical text name{a="x",b="y"}, labels sorted; owned */
-    char *name;                /* metric name; owned */
-    struct vigil_label *labels; /* sorted by name; owned */
+    /* key, name and labels are one block the table owns (one allocation a series) */
+    char *key;                 /* canonical text name{a="x",b="y"}, labels sorted */
+    char *name;                /* metric name */
+    struct vigil_label *labels; /* sorted by name */
     size_t n_labels;
     uint8_t kind;   /* enum vigil_kind */
     uint8_t group;  /* enum vigil_group */

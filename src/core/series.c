@@ -41,16 +41,53 @@ void vigil_series_table_init(struct vigil_series_table *t)
     memset(t, 0, sizeof *t);
 }
 
+/* A series' strings and label array are one block (series_pack); its entity is apart. */
 static void series_fini(struct vigil_series *s)
 {
-    vigil_free(s->key);
-    vigil_free(s->name);
-    for (size_t i = 0; i < s->n_labels; i++) {
-        vigil_free(s->labels[i].name);
-        vigil_free(s->labels[i].value);
-    }
-    vigil_free(s->labels);
+    vigil_free(s->n_labels ? (void *)s->labels : s->key);
     vigil_free(s->entity);
+}
+
+static char *put_str(char **p, const char *src, size_t n)
+{
+    char *s = *p;
+    if (n) {
+        memcpy(s, src, n);
+    }
+    s[n] = '\0';
+    *p += n + 1;
+    return s;
+}
+
+/*
+ * Makes s's block: the label array, then the key, the name and each label's
+ * name and value, NUL-terminated. One allocation a series instead of one
+ * per string (six for a series of one label): what malloc adds to each
+ * small block (header, rounding) was more than the text itself. Returns 0
+ * or -ENOMEM (s untouched).
+ */
+static int series_pack(struct vigil_series *s, const char *key, size_t key_len, const char *name,
+                       size_t name_len, const struct vigil_label_ref *sorted, size_t n)
+{
+    size_t size = n * sizeof(struct vigil_label) + key_len + 1 + name_len + 1;
+    for (size_t i = 0; i < n; i++) {
+        size += sorted[i].name_len + 1 + sorted[i].value_len + 1;
+    }
+    char *block = vigil_malloc(size);
+    if (!block) {
+        return -ENOMEM;
+    }
+    struct vigil_label *labels = n ? (struct vigil_label *)(void *)block : NULL;
+    char *p = block + n * sizeof(struct vigil_label);
+    s->key = put_str(&p, key, key_len);
+    s->name = put_str(&p, name, name_len);
+    for (size_t i = 0; i < n; i++) {
+        labels[i].name = put_str(&p, sorted[i].name, sorted[i].name_len);
+        labels[i].value = put_str(&p, sorted[i].value, sorted[i].value_len);
+    }
+    s->labels = labels;
+    s->n_labels = n;
+    return 0;
 }
 
 void vigil_series_table_fini(struct vigil_series_table *t)
@@ -240,25 +277,10 @@ int vigil_series_intern(struct vigil_series_table *t, const char *name, size_t n
     }
     struct vigil_series s = {0};
     if (!rc) {
-        s.key = key.p;
-        key.p = NULL;
-        s.name = vigil_strndup(name, name_len);
-        s.labels = n_labels ? vigil_calloc(n_labels, sizeof *s.labels) : NULL;
-        if (!s.name || (n_labels && !s.labels)) {
-            rc = -ENOMEM;
-        }
-        for (size_t i = 0; i < n_labels && !rc; i++) {
-            s.labels[i].name = vigil_strndup(sorted[i].name, sorted[i].name_len);
-            s.labels[i].value = vigil_strndup(sorted[i].value, sorted[i].value_len);
-            s.n_labels = i + 1;
-            if (!s.labels[i].name || !s.labels[i].value) {
-                rc = -ENOMEM;
-            }
-        }
+        rc = series_pack(&s, key.p, key.len, name, name_len, sorted, n_labels);
     }
     vigil_buf_fini(&key);
     if (rc) {
-        series_fini(&s);
         return rc;
     }
     uint32_t nid = reuse ? t->holes[--t->n_holes] : (uint32_t)t->n++;

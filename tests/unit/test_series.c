@@ -144,12 +144,78 @@ static void test_series_remove_oom_changes_nothing_5(void **state)
     }
 }
 
+/*
+ * A series is one block (key, name, labels): its fields read back as given,
+ * label values unescaped and sorted by name, and an intern that fails for
+ * memory at any allocation leaves the table as it was and nothing allocated.
+ */
+static void test_series_block_and_intern_oom_5(void **state)
+{
+    (void)state;
+    struct vigil_label_ref l[3] = {{"zone", 4, "a\"b\\c\n", 6},
+                                   {"device", 6, "eth0", 4},
+                                   {"empty", 5, "", 0}};
+    const char *k = "m_total{device=\"eth0\",empty=\"\",zone=\"a\\\"b\\\\c\\n\"}";
+    struct vigil_series_table t;
+    uint32_t keep, id;
+    tu_alloc_fail_at(0); /* how many allocations the table takes before the intern */
+    vigil_series_table_init(&t);
+    assert_int_equal(intern_name(&t, "eth9", &keep), 0);
+    long before = tu_alloc_calls();
+    vigil_series_table_fini(&t);
+    tu_alloc_reset();
+    for (long fail = 1;; fail++) {
+        tu_alloc_fail_at(before + fail);
+        vigil_series_table_init(&t);
+        assert_int_equal(intern_name(&t, "eth9", &keep), 0);
+        int rc = vigil_series_intern(&t, "m_total", 7, l, 3, &id);
+        if (rc == 0) {
+            const struct vigil_series *s = vigil_series_get(&t, id);
+            assert_non_null(s);
+            assert_string_equal(s->key, k);
+            assert_string_equal(s->name, "m_total");
+            assert_int_equal(s->n_labels, 3);
+            assert_string_equal(s->labels[0].name, "device");
+            assert_string_equal(s->labels[2].name, "zone");
+            assert_string_equal(s->labels[2].value, "a\"b\\c\n");
+            assert_string_equal(vigil_series_label(s, "empty"), "");
+            vigil_series_table_fini(&t);
+            assert_int_equal(tu_alloc_live(), 0);
+            tu_alloc_reset();
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_int_equal(t.n, 1);
+        assert_int_equal(vigil_series_find(&t, k, strlen(k), &id), -ENOENT);
+        vigil_series_table_fini(&t);
+        assert_int_equal(tu_alloc_live(), 0);
+        tu_alloc_reset();
+        assert_true(fail < 20);
+    }
+    /* With an entity, removed, its id taken by a series without labels: nothing leaks. */
+    tu_alloc_fail_at(0);
+    vigil_series_table_init(&t);
+    assert_int_equal(vigil_series_intern(&t, "m_total", 7, l, 3, &id), 0);
+    assert_int_equal(vigil_series_set_entity(&t.v[id], "eth0"), 0);
+    assert_int_equal(vigil_series_remove(&t, id), 0);
+    uint32_t up;
+    assert_int_equal(vigil_series_intern(&t, "up", 2, NULL, 0, &up), 0);
+    assert_int_equal(up, id);
+    assert_string_equal(t.v[up].key, "up");
+    assert_string_equal(t.v[up].name, "up");
+    assert_null(t.v[up].labels);
+    vigil_series_table_fini(&t);
+    assert_int_equal(tu_alloc_live(), 0);
+    tu_alloc_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_series_remove_reuses_the_hole_5),
         cmocka_unit_test(test_series_remove_random_walk_keeps_index_5),
         cmocka_unit_test(test_series_remove_oom_changes_nothing_5),
+        cmocka_unit_test(test_series_block_and_intern_oom_5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
