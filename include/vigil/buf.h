@@ -30,12 +30,12 @@ void vigil_buf_reset(struct vigil_buf *b);
 /* Ensures room for extra more bytes plus a NUL. Returns 0 or -ENOMEM. */
 int vigil_buf_reserve(struct vigil_buf *b, size_t extra);
 /*
- * Gives capacity back: an empty buffer holding more than twice need bytes
- * is cut down to need plus a quarter, so a buffer that grew for a burst (a
- * page rendered for twice the usual series) does not keep the burst's
- * memory. Growth doubles, so a buffer that just grew for need is left
- * alone, and one cut down grows again only when need rises by a quarter.
- * Keeps the buffer as it is when it is not empty or realloc fails.
+ * Gives capacity back: a buffer holding more than twice need bytes is cut
+ * down to need plus a quarter, so a buffer that grew for a burst (a page
+ * rendered for twice the usual series) does not keep the burst's memory.
+ * Growth doubles, so a buffer that just grew for need is left alone, and
+ * one cut down grows again only when need rises by a quarter. The content
+ * stays; need below len, or realloc failing, leaves the buffer as it is.
  */
 void vigil_buf_fit(struct vigil_buf *b, size_t need);
 /* Appends n bytes. Returns 0 or -ENOMEM (the buffer is unchanged then). */

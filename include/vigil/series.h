@@ -109,6 +109,16 @@ int vigil_series_intern_text(struct vigil_series_table *t, const char *p, size_t
  */
 int vigil_series_remove(struct vigil_series_table *t, uint32_t id);
 
+/*
+ * Drops the holes at the end of the id space (n falls to one past the last
+ * live series; ids below stay as they are) and cuts the arrays to the size
+ * intern would have grown them to for what is left: after a burst of series
+ * that came last and went, the table is the size of what remains, not of
+ * the peak. A new series then takes the next id past n again. Returns the
+ * new n. Never fails (a realloc that fails leaves that array larger).
+ */
+size_t vigil_series_trim(struct vigil_series_table *t);
+
 /* Looks up the canonical key; returns 0 and *id, or -ENOENT. */
 int vigil_series_find(const struct vigil_series_table *t, const char *key, size_t n, uint32_t *id);
 

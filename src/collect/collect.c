@@ -78,6 +78,7 @@ struct vigil_collect {
     uint64_t *rel;     /* (S) tick + 2 of the release; 0 = held (see vigil_collect_release) */
     uint32_t *key_len; /* (S) strlen of the series key, for rendering */
     size_t ser_cap;
+    size_t ids_seen; /* the most ids the table ever had: one below was someone's before */
 
     /*
      * Rendering reads what does not change between ticks front to back: the
@@ -275,6 +276,40 @@ int vigil_collect_set(struct vigil_collect *c, const char *key, const char *val,
 
 /* ---- series and families ---- */
 
+/* Gives back per-series room beyond what n ids need (after vigil_series_trim). */
+static void shrink_series(struct vigil_collect *c, size_t n)
+{
+    size_t cap = 256; /* as grow_series makes it */
+    while (cap < n + 1) {
+        cap *= 2;
+    }
+    if (c->ser_cap <= cap) {
+        return;
+    }
+    /* A shrinking realloc that fails keeps the larger block: still cap long. */
+    void *p;
+    if ((p = vigil_realloc(c->ser_fam, cap * sizeof *c->ser_fam)) != NULL) {
+        c->ser_fam = p;
+    }
+    if ((p = vigil_realloc(c->val, cap * sizeof *c->val)) != NULL) {
+        c->val = p;
+    }
+    if ((p = vigil_realloc(c->stamp, cap * sizeof *c->stamp)) != NULL) {
+        c->stamp = p;
+    }
+    if ((p = vigil_realloc(c->rel, cap * sizeof *c->rel)) != NULL) {
+        c->rel = p;
+    }
+    if ((p = vigil_realloc(c->key_len, cap * sizeof *c->key_len)) != NULL) {
+        c->key_len = p;
+    }
+    if ((p = vigil_realloc(c->batch.v, cap * sizeof *c->batch.v)) != NULL) {
+        c->batch.v = p;
+    }
+    c->batch.cap = cap;
+    c->ser_cap = cap;
+}
+
 static int grow_series(struct vigil_collect *c, size_t need)
 {
     if (need <= c->ser_cap) {
@@ -435,7 +470,8 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
         }
         return rc == -ENOENT ? -E2BIG : rc;
     }
-    int reuse = c->series.n_holes > 0;
+    /* A hole, or an id past a trimmed end: either way one a series had before. */
+    int reuse = c->series.n_holes > 0 || c->series.n < c->ids_seen;
     if (reuse && c->n_reused == c->cap_reused) {
         /* Room to report the reused id, made before anything changes. */
         size_t cap = c->cap_reused ? c->cap_reused * 2 : 64;
@@ -487,6 +523,9 @@ int vigil_collect_intern(struct vigil_collect *c, const char *name,
     c->gen++;
     if (reuse) {
         c->reused[c->n_reused++] = *id;
+    }
+    if (c->series.n > c->ids_seen) {
+        c->ids_seen = c->series.n;
     }
     return 0;
 }
@@ -591,6 +630,13 @@ static void layout_build(struct vigil_collect *c)
 {
     c->lay_gen = 0;
     size_t need = c->fam_names.n + vigil_collect_n_live(c);
+    if (c->cap_lay > 256 && c->cap_lay / 2 > need) { /* after a burst of series */
+        struct lay_ent *l = vigil_realloc(c->lay, need * sizeof *l);
+        if (l) {
+            c->lay = l;
+            c->cap_lay = need;
+        }
+    }
     if (need > c->cap_lay) {
         size_t cap = c->cap_lay ? c->cap_lay : 256;
         while (cap < need) {
@@ -623,6 +669,7 @@ static void layout_build(struct vigil_collect *c)
     }
     c->n_lay = n;
     c->lay_gen = c->gen;
+    vigil_buf_fit(&c->lay_keys, c->lay_keys.len);
 }
 
 int vigil_collect_start(struct vigil_collect *c, struct vigil_diag *diag)
@@ -738,6 +785,10 @@ int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch 
     }
     if (c->n_pend) {
         retire_due(c);
+        /* Series that came last and went: the table and its arrays back to what is left. */
+        if (c->series.n_holes && !c->series.v[c->series.n - 1].key) {
+            shrink_series(c, vigil_series_trim(&c->series));
+        }
     }
     vigil_collect_emit(&cx, c->id_series, (double)vigil_collect_n_live(c));
     if (c->lay_gen != c->gen) {

@@ -56,7 +56,7 @@ int vigil_buf_reserve(struct vigil_buf *b, size_t extra)
 
 void vigil_buf_fit(struct vigil_buf *b, size_t need)
 {
-    if (b->len || need > SIZE_MAX / 4 || b->cap / 2 <= need + 1) {
+    if (need < b->len || need > SIZE_MAX / 4 || b->cap / 2 <= need + 1) {
         return;
     }
     size_t cap = need + need / 4 + 1;

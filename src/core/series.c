@@ -336,6 +336,53 @@ int vigil_series_remove(struct vigil_series_table *t, uint32_t id)
     return 0;
 }
 
+size_t vigil_series_trim(struct vigil_series_table *t)
+{
+    size_t n = t->n;
+    while (n && !t->v[n - 1].key) {
+        n--;
+    }
+    if (n == t->n) {
+        return n;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < t->n_holes; i++) {
+        if (t->holes[i] < n) {
+            t->holes[kept++] = t->holes[i];
+        }
+    }
+    t->n_holes = kept;
+    t->n = n;
+    size_t cap = 32; /* as intern grows it: doubling from 32 */
+    while (cap < n) {
+        cap *= 2;
+    }
+    if (t->cap > cap) {
+        struct vigil_series *v = vigil_realloc(t->v, cap * sizeof *v);
+        if (v) {
+            t->v = v;
+            t->cap = cap;
+        }
+    }
+    if (t->cap_holes > 16 && t->cap_holes / 4 > kept) {
+        size_t hc = kept > 8 ? 2 * kept : 16;
+        uint32_t *h = vigil_realloc(t->holes, hc * sizeof *h);
+        if (h) {
+            t->holes = h;
+            t->cap_holes = hc;
+        }
+    }
+    /* The index at most half full after the next intern, as intern keeps it. */
+    size_t slots = 64;
+    while (slots < 2 * (n + 1)) {
+        slots *= 2;
+    }
+    if (t->n_slots > slots) {
+        rehash(t, slots); /* on failure the larger index stays valid */
+    }
+    return n;
+}
+
 static int is_name_start(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';

@@ -220,7 +220,7 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
     vigil_buf_init(&out);
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     assert_int_equal(vigil_collect_render(c, &out, 0), 0);
-    size_t calm = out.len;
+    size_t calm = out.len, calm_ids = vigil_collect_series(c)->n;
     char name[32];
     for (int i = 0; i < BURST; i++) {
         snprintf(name, sizeof name, "burst%d", i);
@@ -248,6 +248,9 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
     }
     assert_true(out.len < calm + 64); /* the same series; its own timings differ in length */
     assert_true(out.cap < peak / 4);
+    /* The burst's ids came last: the table is trimmed back to the ids before it. */
+    assert_int_equal(vigil_collect_series(c)->n, calm_ids);
+    assert_int_equal(vigil_collect_series(c)->n_holes, 0);
     /* Steady again: the next renders neither shrink nor grow it. */
     size_t cap = out.cap;
     for (int t = 0; t < 3; t++) {
@@ -256,6 +259,17 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
         vigil_buf_reset(&out);
         assert_int_equal(vigil_collect_render(c, &out, 0), 0);
         assert_int_equal(out.cap, cap);
+    }
+    /* A new container takes ids past the trimmed end, reported as reused: they were the burst's. */
+    add_cgroup(dir, "late", 1);
+    clk.now += SEC;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    size_t n_reused;
+    const uint32_t *reused = vigil_collect_reused(c, &n_reused);
+    assert_true(n_reused >= 5);
+    for (size_t i = 0; i < n_reused; i++) {
+        assert_true(reused[i] >= calm_ids);
+        assert_non_null(strstr(vigil_series_get(vigil_collect_series(c), reused[i])->key, "late"));
     }
     vigil_buf_fini(&out);
     vigil_collect_free(c);
@@ -307,14 +321,18 @@ static void test_restart_within_grace_keeps_ids_5(void **state)
         seen += b->v[i].series == web;
     }
     assert_int_equal(seen, 1);
-    /* Gone past the grace period: retired. */
+    /* Gone past the grace period: retired (holes, or trimmed off the end of the ids). */
+    size_t held = vigil_collect_n_live(c);
     rm_cgroup(dir, "web");
     for (int i = 0; i < 12; i++) {
         clk.now += SEC;
         assert_int_equal(vigil_collect_tick(c, &b), 0);
     }
     assert_int_equal(find(c, "container_memory_usage_bytes{name=\"/web\"}", &id), -ENOENT);
-    assert_int_equal(vigil_collect_series(c)->n_holes > 0, 1);
+    assert_true(vigil_collect_n_live(c) < held);
+    const struct vigil_series_table *t = vigil_collect_series(c);
+    assert_int_equal(t->n - t->n_holes, vigil_collect_n_live(c));
+    assert_true(t->n == 0 || t->v[t->n - 1].key != NULL); /* no hole left at the end */
     vigil_collect_free(c);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -168,8 +168,13 @@ static void test_buf_fit_after_a_burst(void **state)
     size_t burst = b.cap;
     assert_true(burst > 300000);
     assert_int_equal(vigil_buf_puts(&b, "kept"), 0);
+    vigil_buf_fit(&b, 3);
+    assert_int_equal(b.cap, burst); /* less than its content: left alone */
     vigil_buf_fit(&b, 1000);
-    assert_int_equal(b.cap, burst); /* not empty: left alone */
+    assert_int_equal(b.cap, 1251); /* the content stays */
+    assert_string_equal(b.p, "kept");
+    assert_int_equal(vigil_buf_reserve(&b, 300000), 0);
+    burst = b.cap;
     vigil_buf_reset(&b);
     vigil_buf_fit(&b, burst / 2 - 1); /* within reach of its need: left alone */
     assert_int_equal(b.cap, burst);

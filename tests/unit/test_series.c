@@ -209,6 +209,69 @@ static void test_series_block_and_intern_oom_5(void **state)
     tu_alloc_reset();
 }
 
+/*
+ * vigil_series_trim: the holes at the end of the ids go (n falls back), a
+ * hole below stays for reuse, the arrays shrink to what is left, every live
+ * series is still found under its id, and the next new series takes id n.
+ */
+static void test_series_trim_drops_trailing_holes_5(void **state)
+{
+    (void)state;
+    struct vigil_series_table t;
+    vigil_series_table_init(&t);
+    uint32_t ids[600];
+    char name[96];
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "veth%d", i);
+        assert_int_equal(intern_name(&t, name, &ids[i]), 0);
+        assert_int_equal(ids[i], (uint32_t)i);
+    }
+    size_t cap = t.cap, slots = t.n_slots;
+    assert_int_equal(vigil_series_trim(&t), 600); /* no trailing hole: nothing to do */
+    assert_int_equal(vigil_series_remove(&t, 3), 0); /* a hole below what stays */
+    for (int i = 10; i < 600; i++) {
+        assert_int_equal(vigil_series_remove(&t, ids[i]), 0);
+    }
+    assert_int_equal(t.n_holes, 591);
+    assert_int_equal(vigil_series_trim(&t), 10);
+    assert_int_equal(t.n, 10);
+    assert_int_equal(t.n_holes, 1);
+    assert_int_equal(t.holes[0], 3);
+    assert_true(t.cap < cap / 4);
+    assert_true(t.n_slots < slots / 4);
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "node_network_receive_bytes_total{device=\"veth%d\"}", i);
+        uint32_t id;
+        assert_int_equal(vigil_series_find(&t, name, strlen(name), &id), i == 3 ? -ENOENT : 0);
+        if (i != 3) {
+            assert_int_equal(id, (uint32_t)i);
+        }
+    }
+    uint32_t id;
+    assert_int_equal(intern_name(&t, "new0", &id), 0);
+    assert_int_equal(id, 3); /* the hole first */
+    assert_int_equal(intern_name(&t, "new1", &id), 0);
+    assert_int_equal(id, 10); /* then past the end */
+    for (int i = 0; i < 300; i++) { /* and it grows again */
+        snprintf(name, sizeof name, "more%d", i);
+        assert_int_equal(intern_name(&t, name, &id), 0);
+    }
+    assert_int_equal(t.n, 311);
+    assert_int_equal(vigil_series_find(&t, "node_network_receive_bytes_total{device=\"veth9\"}",
+                                       strlen("node_network_receive_bytes_total{device=\"veth9\"}"),
+                                       &id),
+                     0);
+    assert_int_equal(id, 9);
+    for (uint32_t i = 0; i < t.n; i++) {
+        assert_int_equal(vigil_series_remove(&t, i), 0);
+    }
+    assert_int_equal(vigil_series_trim(&t), 0);
+    assert_int_equal(t.n_holes, 0);
+    assert_int_equal(intern_name(&t, "again", &id), 0);
+    assert_int_equal(id, 0);
+    vigil_series_table_fini(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_series_remove_random_walk_keeps_index_5),
         cmocka_unit_test(test_series_remove_oom_changes_nothing_5),
         cmocka_unit_test(test_series_block_and_intern_oom_5),
+        cmocka_unit_test(test_series_trim_drops_trailing_holes_5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
