@@ -5,12 +5,19 @@
 #   LOAD=churn  30 veth pairs and 30 network namespaces in the root namespace
 #               for 15 s (960 more series while they exist; needs root)
 # Prints RSS, the heap's resident kB and the series served at each step.
+# With LOAD=churn, RETIRE=D passes --retire D (vigil's default: 300 s) and
+# adds a step once the vanished interfaces' series are retired, and ROUNDS=N
+# repeats the churn N times with new interface names (does the memory a
+# burst leaves behind add up, or is it bounded by the peak?).
 #
 #   LOAD=churn bench/collect_burst_rss.sh        # VIGIL_BIN=path for another build
+#   LOAD=churn RETIRE=10s ROUNDS=3 bench/collect_burst_rss.sh
 set -u
 cd "$(dirname "$0")/.." || exit 1
 VIGIL=${VIGIL_BIN:-./vigil}
 LOAD=${LOAD:-cpu}
+RETIRE=${RETIRE:-}
+ROUNDS=${ROUNDS:-1}
 for c in nats-server curl; do
     command -v "$c" >/dev/null || { echo "skip: $c not installed"; exit 0; }
 done
@@ -21,7 +28,12 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     if [ "$LOAD" = churn ]; then
-        for i in $(seq 1 30); do ip link del "vb$i" 2>/dev/null; ip netns del "vbns$i" 2>/dev/null; done
+        for r in $(seq 1 "$ROUNDS"); do
+            for i in $(seq 1 30); do
+                ip link del "vb${r}x$i" 2>/dev/null
+                ip netns del "vbns${r}x$i" 2>/dev/null
+            done
+        done
     fi
     wait 2>/dev/null
     rm -rf "$T"
@@ -32,7 +44,7 @@ nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$T/js" >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 1
 "$VIGIL" collect --interval 100ms -q --listen 127.0.0.1:0 --nats "nats://127.0.0.1:$PORT" \
-    --set vmstat.fields=. --set netstat.fields=. 2>"$T/v.log" &
+    --set vmstat.fields=. --set netstat.fields=. ${RETIRE:+--retire "$RETIRE"} 2>"$T/v.log" &
 VP=$!
 PIDS+=("$VP")
 VPORT=
@@ -61,11 +73,25 @@ if [ "$LOAD" = cpu ]; then
     step "load 30 s"
     sleep 30
     step "load 60 s"
+    sleep 25
+    step "after 25 s"
 else
-    for i in $(seq 1 30); do ip link add "vb$i" type veth peer name "vbp$i"; ip netns add "vbns$i"; done
-    sleep 15
-    step "60 links"
-    for i in $(seq 1 30); do ip link del "vb$i"; ip netns del "vbns$i"; done
+    for r in $(seq 1 "$ROUNDS"); do
+        for i in $(seq 1 30); do
+            ip link add "vb${r}x$i" type veth peer name "vbp${r}x$i"
+            ip netns add "vbns${r}x$i"
+        done
+        sleep 15
+        step "60 links"
+        for i in $(seq 1 30); do ip link del "vb${r}x$i"; ip netns del "vbns${r}x$i"; done
+        sleep 25
+        step "after 25 s"
+        if [ -n "$RETIRE" ]; then
+            # seconds of the grace period, from "10s", "2m" or "300" (seconds)
+            g=$(echo "$RETIRE" | awk '/m$/ {print $0 * 60; next} {print $0 + 0}')
+            [ "$g" -gt 20 ] && sleep $((g - 20))
+            sleep 5
+            step "retired"
+        fi
+    done
 fi
-sleep 25
-step "after 25 s"
