@@ -77,6 +77,15 @@ static void put_netdev(const char *dir, const int *live, int n)
     put(dir, "proc/net/dev", text);
 }
 
+/* A host with one long-lived container and eth0, plus n veths shown as live[i] says. */
+static void put_host(const char *dir, const int *live, int n)
+{
+    put(dir, "sys/fs/cgroup/cgroup.controllers", "cpu memory io\n");
+    put(dir, "sys/fs/cgroup/cpu.stat", "usage_usec 5\n");
+    add_cgroup(dir, "keep", 7);
+    put_netdev(dir, live, n);
+}
+
 static struct vigil_collect *start(const char *dir, struct fake_clock *clk, int64_t retire_ns)
 {
     struct vigil_collect *c;
@@ -122,11 +131,8 @@ static void test_churn_retires_and_reuses_ids_5(void **state)
     (void)state;
     enum { ROUNDS = 120, LIFE = 3 };
     const char *dir = tu_tmpdir();
-    put(dir, "sys/fs/cgroup/cgroup.controllers", "cpu memory io\n");
-    put(dir, "sys/fs/cgroup/cpu.stat", "usage_usec 5\n");
-    add_cgroup(dir, "keep", 7);
     int live[ROUNDS] = {0};
-    put_netdev(dir, live, ROUNDS);
+    put_host(dir, live, ROUNDS);
     struct fake_clock clk = {0};
     struct vigil_collect *c = start(dir, &clk, /* retire_ns = */ 5 * SEC);
     const struct vigil_sample_batch *b;
@@ -208,11 +214,8 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
     (void)state;
     enum { BURST = 60 };
     const char *dir = tu_tmpdir();
-    put(dir, "sys/fs/cgroup/cgroup.controllers", "cpu memory io\n");
-    put(dir, "sys/fs/cgroup/cpu.stat", "usage_usec 5\n");
-    add_cgroup(dir, "keep", 7);
     int live[BURST] = {0};
-    put_netdev(dir, live, BURST);
+    put_host(dir, live, BURST);
     struct fake_clock clk = {0};
     struct vigil_collect *c = start(dir, &clk, /* retire_ns = */ 5 * SEC);
     const struct vigil_sample_batch *b;

@@ -278,6 +278,34 @@ static short drive(struct vigil_http *h, int client, int64_t *due_at, int *fd_ru
     return p[0].revents;
 }
 
+/*
+ * Reads one whole answer on client into buf (cap bytes, NUL-terminated),
+ * running the external server h meanwhile, for at most 10 s; asserts that
+ * all Content-Length promised came. Returns the bytes read.
+ */
+static size_t read_driven(struct vigil_http *h, int client, char *buf, size_t cap,
+                          int64_t *due_at, int *fd_runs)
+{
+    size_t got = 0, want = 0;
+    int64_t deadline = mono_ns() + 10000000000LL;
+    while ((!want || got < want) && got + 1 < cap && mono_ns() < deadline) {
+        if (drive(h, client, due_at, fd_runs) & POLLIN) {
+            ssize_t r = recv(client, buf + got, cap - 1 - got, 0);
+            assert_true(r > 0);
+            got += (size_t)r;
+            buf[got] = '\0';
+            const char *end = strstr(buf, "\r\n\r\n");
+            const char *cl = strstr(buf, "Content-Length: ");
+            if (!want && end && cl && cl < end) {
+                want = (size_t)(end + 4 - buf) + strtoul(cl + 16, NULL, 10);
+            }
+        }
+    }
+    assert_true(want > 0);
+    assert_int_equal(got, want);
+    return got;
+}
+
 static int connect_to(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -453,24 +481,9 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     struct pollfd cp = {fd, POLLIN, 0};
     assert_int_equal(poll(&cp, 1, 200), 0);
 
-    size_t got = 0, want = 0;
-    int64_t due_at = INT64_MAX, deadline = mono_ns() + 10000000000LL;
+    int64_t due_at = INT64_MAX;
     int fd_runs = 0;
-    while ((!want || got < want) && mono_ns() < deadline) {
-        if (drive(h, fd, &due_at, &fd_runs) & POLLIN) {
-            ssize_t r = recv(fd, resp + got, sizeof resp - 1 - got, 0);
-            assert_true(r > 0);
-            got += (size_t)r;
-            resp[got] = '\0';
-            const char *end = strstr(resp, "\r\n\r\n");
-            const char *cl = strstr(resp, "Content-Length: ");
-            if (!want && end && cl && cl < end) {
-                want = (size_t)(end + 4 - resp) + strtoul(cl + 16, NULL, 10);
-            }
-        }
-    }
-    assert_true(want > 0);
-    assert_int_equal(got, want);
+    read_driven(h, fd, resp, sizeof resp, &due_at, &fd_runs);
     assert_true(fd_runs >= 2); /* the request, then the rest of the answer */
     assert_int_equal(strlen(body_of(resp)), body_len);
     assert_memory_equal(body_of(resp), "series_00000 1234567890.5\nseries_00001 ", 39);
@@ -481,7 +494,7 @@ static void test_external_mode_serves_in_callers_thread(void **state)
     /* An idle connection: closed by the server after timeout_s (1 s), not before. */
     int idle = connect_to(vigil_http_port(h));
     int64_t t0 = mono_ns(), closed = 0;
-    deadline = t0 + 5000000000LL;
+    int64_t deadline = t0 + 5000000000LL;
     while (!closed && mono_ns() < deadline) {
         if (drive(h, idle, &due_at, &fd_runs) & (POLLIN | POLLHUP)) {
             char c;
@@ -546,24 +559,10 @@ static void test_snapshot_one_thread_keeps_one_blob(void **state)
     assert_int_equal(snap.n_pool, 2);
     render_gen(&snap, b, 3);
 
-    size_t cap = 20u << 20, got = 0, want = 0;
+    size_t cap = 20u << 20;
     char *all = malloc(cap);
     assert_non_null(all);
-    while ((!want || got < want) && got + 1 < cap && mono_ns() < deadline) {
-        if (drive(h, fd, &due_at, &fd_runs) & POLLIN) {
-            ssize_t r = recv(fd, all + got, cap - 1 - got, 0);
-            assert_true(r > 0);
-            got += (size_t)r;
-            all[got] = '\0';
-            const char *end = strstr(all, "\r\n\r\n");
-            const char *cl = strstr(all, "Content-Length: ");
-            if (!want && end && cl && cl < end) {
-                want = (size_t)(end + 4 - all) + strtoul(cl + 16, NULL, 10);
-            }
-        }
-    }
-    assert_true(want > 0);
-    assert_int_equal(got, want);
+    read_driven(h, fd, all, cap, &due_at, &fd_runs);
     const char *body = body_of(all);
     assert_memory_equal(body, "series_0000000 2\n", 17); /* the text it began with, whole */
     assert_non_null(strstr(body, "series_0999999 2\n"));
