@@ -201,6 +201,10 @@ enum vigil_render_flags {
     VIGIL_RENDER_META_ONCE = 2,  /* # HELP/# TYPE only for families not rendered before */
     VIGIL_RENDER_NO_HELP = 4,    /* # TYPE without # HELP: the kinds a reader needs, not the
                                     texts (about half the page with every field) */
+    VIGIL_RENDER_FIT = 8,        /* out holds this page alone: room beyond what it needs (left
+                                    by a burst of series) goes back. Not for a buffer more text
+                                    is appended to after (vigil watch's /metrics): it would
+                                    grow back at every render */
 };
 
 /*

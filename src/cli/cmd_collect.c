@@ -78,7 +78,7 @@ static int serve_metrics(void *user, const struct vigil_http_req *req,
     int rc = 0;
     if (m->rendered != m->ticks) {
         struct vigil_buf *sb = vigil_snapshot_begin(&m->snap);
-        rc = sb ? vigil_collect_render(m->c, sb, 0) : -ENOMEM;
+        rc = sb ? vigil_collect_render(m->c, sb, VIGIL_RENDER_FIT) : -ENOMEM;
         if (!rc) {
             vigil_snapshot_commit(&m->snap);
             m->rendered = m->ticks;
@@ -394,7 +394,8 @@ static int publish_tick(struct vigil_collect *c, struct vigil_bus *bus, const ch
     if (vigil_bus_connected(bus)) {
         /* One message per tick: the whole scrape, timestamped, self-describing. */
         vigil_buf_reset(nbuf);
-        if (vigil_collect_render(c, nbuf, VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_NO_HELP)) {
+        if (vigil_collect_render(c, nbuf,
+                                 VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_NO_HELP | VIGIL_RENDER_FIT)) {
             return -ENOMEM;
         }
         rc = vigil_bus_publish_async(bus, subject, nbuf->p ? nbuf->p : "", nbuf->len, NULL, &d);
@@ -603,7 +604,8 @@ int cmd_collect(int argc, char **argv)
         if (out_fd >= 0) {
             vigil_buf_reset(&obuf);
             if (vigil_collect_render(c, &obuf,
-                                     VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_META_ONCE)) {
+                                     VIGIL_RENDER_TIMESTAMPS | VIGIL_RENDER_META_ONCE |
+                                         VIGIL_RENDER_FIT)) {
                 cli_fail("collect: out of memory rendering --out");
                 goto done;
             }

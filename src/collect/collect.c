@@ -1066,7 +1066,9 @@ int vigil_collect_render(struct vigil_collect *c, struct vigil_buf *out, unsigne
     size_t ts_len = render_ts(c, flags, ts);
     /* Room for everything at once: the loop below writes without checks. */
     size_t most = c->meta.len + c->lay_keys.len + (c->n_lay * LINE_EXTRA);
-    vigil_buf_fit(out, most); /* after churn: not the capacity of its peak */
+    if (flags & VIGIL_RENDER_FIT) {
+        vigil_buf_fit(out, most); /* after churn: not the capacity of its peak */
+    }
     if (vigil_buf_reserve(out, most)) {
         return -ENOMEM;
     }

@@ -1727,6 +1727,45 @@ static void test_render_exposition(void **state)
     vigil_collect_free(c);
 }
 
+/*
+ * vigil watch renders the set's page into its /metrics snapshot and appends
+ * its own families after it: a steady page then costs no allocation, however
+ * long what follows (vigil_snapshot_begin: "a steady publisher does not
+ * allocate"). A render that cut the buffer down to the set's own page would
+ * make the appends grow it back every tick.
+ */
+static void test_render_then_append_allocates_nothing_5(void **state)
+{
+    (void)state;
+    tu_alloc_fail_at(0); /* counting throughout: blocks carry its header */
+    struct vigil_collect *c = start_set(tu_fixture("proc/ok"), "loadavg,netdev", 0);
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    struct vigil_buf out, tail;
+    vigil_buf_init(&out);
+    vigil_buf_init(&tail);
+    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    /* What follows the page: four times it (entities' scores on a central watch). */
+    for (size_t i = 0; i < 4 * out.len; i += 64) {
+        const char *line = "vigil_anomaly_score{entity=\"vm\",group=\"cpu\"} 0.5\n";
+        assert_int_equal(vigil_buf_puts(&tail, line), 0);
+    }
+    for (int round = 0; round < 6; round++) {
+        long before = tu_alloc_calls();
+        vigil_buf_reset(&out);
+        assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+        assert_int_equal(vigil_buf_append(&out, tail.p, tail.len), 0);
+        if (round >= 2) {
+            assert_int_equal(tu_alloc_calls() - before, 0); /* steady: not one */
+        }
+    }
+    vigil_buf_fini(&tail);
+    vigil_buf_fini(&out);
+    vigil_collect_free(c);
+    assert_int_equal(tu_alloc_live(), 0);
+    tu_alloc_reset();
+}
+
 /* /metrics through our own exposition parser: every line parses, kinds and values survive. */
 static void test_metrics_roundtrip_through_prom_parser(void **state)
 {
@@ -2097,6 +2136,7 @@ int main(void)
         cmocka_unit_test(test_fmt_value_big_integers),
         cmocka_unit_test(test_render_exposition),
         cmocka_unit_test(test_metrics_roundtrip_through_prom_parser),
+        cmocka_unit_test(test_render_then_append_allocates_nothing_5),
         cmocka_unit_test(test_out_file_reads_as_frame),
         cmocka_unit_test(test_tcpinfo_parse_sums_sockets),
         cmocka_unit_test(test_tcpinfo_parse_skips_other_dumps),

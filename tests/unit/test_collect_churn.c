@@ -193,7 +193,7 @@ static void test_churn_retires_and_reuses_ids_5(void **state)
     assert_int_equal(find(c, "node_network_receive_bytes_total{device=\"veth0\"}", &id), -ENOENT);
     struct vigil_buf out;
     vigil_buf_init(&out);
-    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_FIT), 0);
     assert_null(strstr(out.p, "svc0\""));
     assert_non_null(strstr(out.p, "container_cpu_usage_seconds_total{name=\"/keep\"} 0.000007\n"));
     vigil_buf_fini(&out);
@@ -222,7 +222,7 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
     struct vigil_buf out;
     vigil_buf_init(&out);
     assert_int_equal(vigil_collect_tick(c, &b), 0);
-    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_FIT), 0);
     size_t calm = out.len, calm_ids = vigil_collect_series(c)->n;
     char name[32];
     for (int i = 0; i < BURST; i++) {
@@ -234,7 +234,7 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
     clk.now += SEC;
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     vigil_buf_reset(&out);
-    assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+    assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_FIT), 0);
     size_t peak = out.cap;
     assert_true(out.len > 8 * calm);
     for (int i = 0; i < BURST; i++) {
@@ -247,7 +247,7 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
         clk.now += SEC;
         assert_int_equal(vigil_collect_tick(c, &b), 0);
         vigil_buf_reset(&out);
-        assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+        assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_FIT), 0);
     }
     assert_true(out.len < calm + 64); /* the same series; its own timings differ in length */
     assert_true(out.cap < peak / 4);
@@ -260,7 +260,7 @@ static void test_render_buffer_shrinks_after_a_burst_5(void **state)
         clk.now += SEC;
         assert_int_equal(vigil_collect_tick(c, &b), 0);
         vigil_buf_reset(&out);
-        assert_int_equal(vigil_collect_render(c, &out, 0), 0);
+        assert_int_equal(vigil_collect_render(c, &out, VIGIL_RENDER_FIT), 0);
         assert_int_equal(out.cap, cap);
     }
     /* A new container takes ids past the trimmed end, reported as reused: they were the burst's. */
