@@ -172,7 +172,10 @@ int vigil_collect_tick(struct vigil_collect *c, const struct vigil_sample_batch 
 /*
  * The series table (borrowed; grows at discovery). The id of a live series
  * never changes. With retire_ns > 0, a retired series leaves a hole (key
- * NULL) whose id a later new series may take.
+ * NULL) whose id a later new series may take, and the holes at the end of
+ * the ids are trimmed off (n falls): a consumer that mirrors the table must
+ * not take n as a high-water mark. Either way a taken id is listed by
+ * vigil_collect_reused.
  */
 const struct vigil_series_table *vigil_collect_series(const struct vigil_collect *c);
 
@@ -200,7 +203,9 @@ enum vigil_render_flags {
     VIGIL_RENDER_TIMESTAMPS = 1, /* append the tick's time in ms to every sample line */
     VIGIL_RENDER_META_ONCE = 2,  /* # HELP/# TYPE only for families not rendered before */
     VIGIL_RENDER_NO_HELP = 4,    /* # TYPE without # HELP: the kinds a reader needs, not the
-                                    texts (about half the page with every field) */
+                                    texts (about half the page with every field). Not with
+                                    META_ONCE: a family would count as described without its
+                                    # HELP ever written */
     VIGIL_RENDER_FIT = 8,        /* out holds this page alone: room beyond what it needs (left
                                     by a burst of series) goes back. Not for a buffer more text
                                     is appended to after (vigil watch's /metrics): it would

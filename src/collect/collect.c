@@ -279,8 +279,8 @@ int vigil_collect_set(struct vigil_collect *c, const char *key, const char *val,
 /* Gives back per-series room beyond what n ids need (after vigil_series_trim). */
 static void shrink_series(struct vigil_collect *c, size_t n)
 {
-    size_t cap = 256; /* as grow_series makes it */
-    while (cap < n + 1) {
+    size_t cap = 256; /* as grow_series makes it, and never below this tick's batch */
+    while (cap < n + 1 || cap < c->batch.n + 1) {
         cap *= 2;
     }
     if (c->ser_cap <= cap) {
