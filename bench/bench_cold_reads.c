@@ -1,15 +1,18 @@
 /*
  * What one read of each source file costs the way `vigil collect` reads it:
- * the descriptor kept open, preads from offset 0 asking for 4 KiB and twice
- * as much each time the answer fills what was asked (as src/collect/
- * procfile.c; a sysctl read allocates and zeroes a kernel buffer of the size
- * asked, so asking 128 KiB would cost several times more), after a 100 ms sleep
+ * the descriptor kept open, preads from offset 0 asking for what the file's
+ * buffer holds: 512 bytes at first (ASK0=N for another start), twice as
+ * much each time the answer fills what was asked, kept from round to round
+ * (as src/collect/procfile.c; a sysctl read allocates and zeroes a kernel
+ * buffer of the size asked, so asking 128 KiB would cost several times
+ * more), after a 100 ms sleep
  * (so kernel code and data have gone cold, as between two ticks). Thread
  * CPU time per read, median of ROUNDS rounds; the files are read in the
  * order given, so the first of a kind pays for its kernel path going cold
  * (the first sysctl read costs several times the next one).
  *
  *   build/bench/bench_cold_reads                 # the host collectors' files
+ *   ASK0=4096 build/bench/bench_cold_reads       # buffers starting at 4 KiB
  *   build/bench/bench_cold_reads FILE...         # these, in this order
  */
 #include <errno.h>
@@ -81,11 +84,21 @@ int main(int argc, char **argv)
     }
     static char buf[1 << 17];
     static double t[MAX_FILES][ROUNDS];
+    static size_t ask0[MAX_FILES];
+    const char *a0 = getenv("ASK0");
+    size_t start = a0 ? strtoul(a0, NULL, 10) : 512;
+    if (start < 64 || start > sizeof buf) {
+        fprintf(stderr, "bench_cold_reads: ASK0: expected 64 to %zu bytes\n", sizeof buf);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        ask0[i] = start;
+    }
     for (int r = 0; r < ROUNDS; r++) {
         usleep(100000);
         for (int i = 0; i < n; i++) {
             double a = thread_us();
-            size_t got = 0, ask = 4096;
+            size_t got = 0, ask = ask0[i];
             for (;;) {
                 ssize_t k = pread(fds[i], buf + got, ask - got, (off_t)got);
                 if (k < 0) {
@@ -98,6 +111,7 @@ int main(int argc, char **argv)
                 }
                 ask *= 2;
             }
+            ask0[i] = ask;
             t[i][r] = thread_us() - a;
         }
     }
