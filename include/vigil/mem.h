@@ -27,6 +27,12 @@ void vigil_reset_allocator(void);
 void *vigil_malloc(size_t size);
 void *vigil_calloc(size_t count, size_t size);
 void *vigil_realloc(void *ptr, size_t size);
+/*
+ * Shrinks ptr to size bytes (size no more than it holds) and returns the
+ * block to use: the smaller one, or ptr itself when realloc fails, which is
+ * still at least size bytes. So a caller giving room back never fails.
+ */
+void *vigil_shrink(void *ptr, size_t size);
 /* Frees ptr; NULL is a no-op. Preserves errno. */
 void vigil_free(void *ptr);
 /* Copies a NUL-terminated string; caller frees with vigil_free. NULL on OOM. */

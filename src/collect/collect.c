@@ -286,26 +286,12 @@ static void shrink_series(struct vigil_collect *c, size_t n)
     if (c->ser_cap <= cap) {
         return;
     }
-    /* A shrinking realloc that fails keeps the larger block: still cap long. */
-    void *p;
-    if ((p = vigil_realloc(c->ser_fam, cap * sizeof *c->ser_fam)) != NULL) {
-        c->ser_fam = p;
-    }
-    if ((p = vigil_realloc(c->val, cap * sizeof *c->val)) != NULL) {
-        c->val = p;
-    }
-    if ((p = vigil_realloc(c->stamp, cap * sizeof *c->stamp)) != NULL) {
-        c->stamp = p;
-    }
-    if ((p = vigil_realloc(c->rel, cap * sizeof *c->rel)) != NULL) {
-        c->rel = p;
-    }
-    if ((p = vigil_realloc(c->key_len, cap * sizeof *c->key_len)) != NULL) {
-        c->key_len = p;
-    }
-    if ((p = vigil_realloc(c->batch.v, cap * sizeof *c->batch.v)) != NULL) {
-        c->batch.v = p;
-    }
+    c->ser_fam = vigil_shrink(c->ser_fam, cap * sizeof *c->ser_fam);
+    c->val = vigil_shrink(c->val, cap * sizeof *c->val);
+    c->stamp = vigil_shrink(c->stamp, cap * sizeof *c->stamp);
+    c->rel = vigil_shrink(c->rel, cap * sizeof *c->rel);
+    c->key_len = vigil_shrink(c->key_len, cap * sizeof *c->key_len);
+    c->batch.v = vigil_shrink(c->batch.v, cap * sizeof *c->batch.v);
     c->batch.cap = cap;
     c->ser_cap = cap;
 }
@@ -631,11 +617,8 @@ static void layout_build(struct vigil_collect *c)
     c->lay_gen = 0;
     size_t need = c->fam_names.n + vigil_collect_n_live(c);
     if (c->cap_lay > 256 && c->cap_lay / 2 > need) { /* after a burst of series */
-        struct lay_ent *l = vigil_realloc(c->lay, need * sizeof *l);
-        if (l) {
-            c->lay = l;
-            c->cap_lay = need;
-        }
+        c->lay = vigil_shrink(c->lay, need * sizeof *c->lay);
+        c->cap_lay = need;
     }
     if (need > c->cap_lay) {
         size_t cap = c->cap_lay ? c->cap_lay : 256;

@@ -59,6 +59,12 @@ void *vigil_realloc(void *ptr, size_t size)
     return alloc.r(ptr, size ? size : 1);
 }
 
+void *vigil_shrink(void *ptr, size_t size)
+{
+    void *p = vigil_realloc(ptr, size);
+    return p ? p : ptr;
+}
+
 void vigil_free(void *ptr)
 {
     if (ptr) {

@@ -358,19 +358,12 @@ size_t vigil_series_trim(struct vigil_series_table *t)
         cap *= 2;
     }
     if (t->cap > cap) {
-        struct vigil_series *v = vigil_realloc(t->v, cap * sizeof *v);
-        if (v) {
-            t->v = v;
-            t->cap = cap;
-        }
+        t->v = vigil_shrink(t->v, cap * sizeof *t->v);
+        t->cap = cap;
     }
     if (t->cap_holes > 16 && t->cap_holes / 4 > kept) {
-        size_t hc = kept > 8 ? 2 * kept : 16;
-        uint32_t *h = vigil_realloc(t->holes, hc * sizeof *h);
-        if (h) {
-            t->holes = h;
-            t->cap_holes = hc;
-        }
+        t->cap_holes = kept > 8 ? 2 * kept : 16;
+        t->holes = vigil_shrink(t->holes, t->cap_holes * sizeof *t->holes);
     }
     /* The index at most half full after the next intern, as intern keeps it. */
     size_t slots = 64;

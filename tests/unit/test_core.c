@@ -193,6 +193,25 @@ static void test_buf_fit_after_a_burst(void **state)
     vigil_buf_fini(&b);
 }
 
+/* vigil_shrink: the smaller block, or the same one, intact, when realloc fails. */
+static void test_shrink_keeps_the_block_on_failure(void **state)
+{
+    (void)state;
+    char *p = vigil_malloc(4096);
+    assert_non_null(p);
+    memset(p, 'x', 4096);
+    tu_alloc_fail_at(1);
+    char *q = vigil_shrink(p, 100);
+    tu_alloc_reset();
+    assert_ptr_equal(q, p);
+    q = vigil_shrink(q, 100);
+    assert_non_null(q);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(q[i], 'x');
+    }
+    vigil_free(q);
+}
+
 static void test_arena_alignment_and_limit(void **state)
 {
     (void)state;
@@ -659,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_mem_give_back),
         cmocka_unit_test(test_buf_oom_sweep),
         cmocka_unit_test(test_buf_fit_after_a_burst),
+        cmocka_unit_test(test_shrink_keeps_the_block_on_failure),
         cmocka_unit_test(test_arena_alignment_and_limit),
         cmocka_unit_test(test_ring_overwrites_oldest),
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
