@@ -19,7 +19,9 @@
  * fixed order (same seed and thread count: bit-identical weights). Scoring
  * runs windows in chunks of up to SCORE_B per thread; the decoder's first
  * input product is computed once per window (the latent is repeated) and the
- * dense layer only at the last step.
+ * dense layer only at the last step. Another thread count cuts other chunks,
+ * which can change a score's last bits: some OpenBLAS kernels (Haswell's, run
+ * on AMD Zen 4 by Debian's 0.3.21) round a row by its place in the product.
  *
  * Dimension letters: N rows, T window, B windows in a batch, F features of
  * the group, H1 outer and H2 inner (latent) units.
