@@ -198,7 +198,7 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format \
             nats-server prometheus-alertmanager prometheus-node-exporter stress-ng kamailio \
             sip-tester iptables iproute2 chromium sqlite3 hyperfine \
             python3-sklearn python3-torch python3-prometheus-client argus-client argus-server \
-            softflowd procps curl
+            softflowd procps curl strace
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
