@@ -82,10 +82,8 @@ static inline const char *vigil__skip_blanks(const char *p, const char *end)
 /* End of the line starting at p (points at '\n' or end). */
 static inline const char *vigil__line_end(const char *p, const char *end)
 {
-    while (p < end && *p != '\n') {
-        p++;
-    }
-    return p;
+    const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    return nl ? nl : end;
 }
 
 /*
@@ -201,15 +199,18 @@ static inline void vigil__rowmap_truncate(struct vigil__rowmap *m, size_t i)
 #define VIGIL__NO_ID UINT32_MAX
 
 /* A label reference from a string literal name and a (value, length) pair. */
-#define VIGIL__LBL(name, v, vl) {(name), sizeof(name) - 1, (v), (vl)}
+#define VIGIL__LBL(name, v, vl)                                                                    \
+    {                                                                                              \
+        (name), sizeof(name) - 1, (v), (vl)                                                        \
+    }
 
 /*
  * Interns a series (see vigil_collect_intern). -E2BIG (the series cap) gives
  * VIGIL__NO_ID and 0 so the row is learned as not exported; -ENOMEM is returned.
  */
 int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_label_ref *labels,
-                  size_t n_labels, enum vigil_kind kind, enum vigil_group group,
-                  const char *entity, const char *help, uint32_t *id);
+                  size_t n_labels, enum vigil_kind kind, enum vigil_group group, const char *entity,
+                  const char *help, uint32_t *id);
 
 /*
  * A regex filter on row keys, device names or mounts. Matches happen only when
@@ -301,6 +302,13 @@ typedef int (*vigil__learn_fn)(void *u, struct vigil_collect *set, const char *k
 typedef int (*vigil__emit_fn)(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
                               const char *q, const char *le);
 
+static inline const char *vigil__split_token(void *u, const char *p, const char *le,
+                                             const char **key, size_t *kl, int *bad);
+static inline const char *vigil__split_kv(void *u, const char *p, const char *le, const char **key,
+                                          size_t *kl, int *bad);
+/* A split whose key is a line's first token (the fast path of vigil__rows_parse). */
+#define VIGIL__KEY_FIRST(split) ((split) == vigil__split_token || (split) == vigil__split_kv)
+
 /*
  * The per-tick loop over the rows of [p, end): a row whose key is the one
  * learned at its position goes straight to emit, without a lookup; a new key
@@ -317,6 +325,33 @@ static inline int vigil__rows_parse(struct vigil__rowmap *rm, const char *p, con
     size_t row = 0;
     int bad = 0;
     while (p < end) {
+        if (VIGIL__KEY_FIRST(split) && row < rm->n_rows) {
+            /*
+             * The row learned here, when the line starts with its key and a blank: what split
+             * would find (a key is a token, so holds no blank or newline), without scanning
+             * the key twice or looking it up.
+             */
+            const struct vigil__row *r = &rm->rows[row];
+            size_t kl = r->key_len;
+            if ((size_t)(end - p) > kl && (p[kl] == ' ' || p[kl] == '\t') &&
+                memcmp(p, rm->keys + r->key_off, kl) == 0) {
+                const char *q = p + kl;
+                if (split == vigil__split_kv) {
+                    q = vigil__skip_blanks(q, end); /* what it returns: the value */
+                }
+                if (split != vigil__split_kv ||
+                    (q < end && (*q == '-' || (*q >= '0' && *q <= '9')))) {
+                    const char *nl = memchr(q, '\n', (size_t)(end - q));
+                    const char *le = nl ? nl : end;
+                    if (r->n_ids) {
+                        bad |= emit(u, cx, rm->ids + r->ids_off, r->n_ids, q, le);
+                    }
+                    row++;
+                    p = le + 1;
+                    continue;
+                }
+            }
+        }
         const char *le = vigil__line_end(p, end);
         const char *key;
         size_t kl, n;
@@ -359,9 +394,10 @@ static inline const char *vigil__split_token(void *u, const char *p, const char 
 }
 
 /*
- * split for "key value" rows (vmstat, snmp6, cgroup key files): the key and
- * a sign or digit after it; the value itself is parsed only by emit, so the
- * rows not exported cost no number parsing.
+ * split for "key value" rows (vmstat, snmp6, cgroup key files): the key, and
+ * as the values' start the value's first character, a sign or digit; the
+ * value itself is parsed only by emit, so the rows not exported cost no
+ * number parsing.
  */
 static inline const char *vigil__split_kv(void *u, const char *p, const char *le, const char **key,
                                           size_t *kl, int *bad)
@@ -373,7 +409,7 @@ static inline const char *vigil__split_kv(void *u, const char *p, const char *le
         *bad |= le > p;
         return NULL;
     }
-    return q;
+    return v;
 }
 
 /* emit for rows of one value (vmstat, snmp6, cgroup blkio). */

@@ -181,8 +181,14 @@ const char *vigil__pf_u64(const char *p, const char *end, uint64_t *v)
     if (p >= end || *p < '0' || *p > '9') {
         return NULL;
     }
+    /* 19 digits cannot pass UINT64_MAX (20 digits): only the 20th is checked. */
+    const char *safe = end - p > 19 ? p + 19 : end;
     uint64_t x = 0;
-    while (p < end && *p >= '0' && *p <= '9') {
+    while (p < safe && (unsigned)(*p - '0') <= 9) {
+        x = x * 10 + (unsigned)(*p - '0');
+        p++;
+    }
+    while (p < end && (unsigned)(*p - '0') <= 9) {
         unsigned d = (unsigned)(*p - '0');
         if (x > (UINT64_MAX - d) / 10) {
             return NULL;
@@ -425,8 +431,8 @@ int vigil__psi_parse(const char *p, const char *end, double v[2], unsigned *have
 /* ---- helpers for collectors ---- */
 
 int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_label_ref *labels,
-                  size_t n_labels, enum vigil_kind kind, enum vigil_group group,
-                  const char *entity, const char *help, uint32_t *id)
+                  size_t n_labels, enum vigil_kind kind, enum vigil_group group, const char *entity,
+                  const char *help, uint32_t *id)
 {
     int rc = vigil_collect_intern(c, name, labels, n_labels, kind, group, entity, help, id);
     if (rc == -E2BIG || rc == VIGIL_EPARSE) {

@@ -1481,6 +1481,66 @@ static void test_options_and_names(void **state)
     }
 }
 
+/*
+ * A row learned at its place is read without looking its key up again (the
+ * fast path of vigil__rows_parse): a key that grew, a value that is not a
+ * number, a tab, a row gone and a last line without its newline must each
+ * read as a first read of the file would.
+ */
+static void test_known_rows_read_as_new_5(void **state)
+{
+    (void)state;
+    const char *dir = tree_with("proc");
+    put(dir, "proc/vmstat", "nr_free_pages 10\npgfault 20\npgmajfault 30\n");
+    struct vigil_collect_conf conf;
+    conf_for(&conf, dir, "vmstat", 0);
+    struct vigil_collect *c = start_conf(&conf, "vmstat.fields", ".");
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0); /* the rows are known from here on */
+    expect(c, b, "node_vmstat_pgfault", 20);
+    put(dir, "proc/vmstat", "nr_free_pages 11\npgfault_x 21\npgmajfault 31\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_vmstat_nr_free_pages", 11);
+    expect(c, b, "node_vmstat_pgfault_x", 21);
+    expect_absent(c, b, "node_vmstat_pgfault");
+    expect(c, b, "node_vmstat_pgmajfault", 31);
+    put(dir, "proc/vmstat", "nr_free_pages 12\npgfault_x x22\npgmajfault 32\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_vmstat_nr_free_pages", 12);
+    expect_absent(c, b, "node_vmstat_pgfault_x");
+    expect(c, b, "node_vmstat_pgmajfault", 32);
+    expect(c, b, "vigil_collect_errors_total{collector=\"vmstat\"}", 1);
+    put(dir, "proc/vmstat", "nr_free_pages\t13\npgfault_x 23\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_vmstat_nr_free_pages", 13);
+    expect(c, b, "node_vmstat_pgfault_x", 23);
+    expect_absent(c, b, "node_vmstat_pgmajfault");
+    put(dir, "proc/vmstat", "nr_free_pages 14\npgfault_x 24");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_vmstat_nr_free_pages", 14);
+    expect(c, b, "node_vmstat_pgfault_x", 24);
+    expect(c, b, "vigil_collect_errors_total{collector=\"vmstat\"}", 1);
+    vigil_collect_free(c);
+    /* Rows keyed by their first token: "cpu1" is not the start of "cpu10". */
+    const char *cpus = "cpu  100 200 300 400 500 600 700 800 0 0\n"
+                       "cpu1 100 200 300 400 500 600 700 800 0 0\nctxt 5\n";
+    put(dir, "proc/stat", cpus);
+    c = start_set(dir, "stat", 0);
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_cpu_seconds_total{cpu=\"1\",mode=\"user\"}", 100 / hz);
+    put(dir, "proc/stat", "cpu  100 200 300 400 500 600 700 800 0 0\n"
+                          "cpu10 1100 200 300 400 500 600 700 800 0 0\nctxt 6\n");
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"}", 1100 / hz);
+    expect_absent(c, b, "node_cpu_seconds_total{cpu=\"1\",mode=\"user\"}");
+    expect(c, b, "node_context_switches_total", 6);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 /* ---- rendering ---- */
 
 static void test_fmt_value(void **state)
@@ -2132,6 +2192,7 @@ int main(void)
         cmocka_unit_test(test_no_allocation_per_tick_after_warmup),
         cmocka_unit_test(test_oom_sweep),
         cmocka_unit_test(test_options_and_names),
+        cmocka_unit_test(test_known_rows_read_as_new_5),
         cmocka_unit_test(test_fmt_value),
         cmocka_unit_test(test_fmt_value_big_integers),
         cmocka_unit_test(test_render_exposition),
