@@ -851,16 +851,28 @@ void vigil_collect_free(struct vigil_collect *c)
 
 /* ---- rendering ---- */
 
+/* Two digits at a time, from the right: one division by 100 per pair. */
 static size_t fmt_u64(char *out, uint64_t v)
 {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = tmp[n - 1 - i];
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    size_t n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10) {
+        n++;
+    }
+    char *p = out + n;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        memcpy(p - 2, pairs + 2 * v, 2);
+    } else {
+        p[-1] = (char)('0' + v);
     }
     return n;
 }
