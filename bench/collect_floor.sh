@@ -10,7 +10,8 @@
 # that page and waking up twice a tick, which no collector reading the same
 # sources and serving the same page gets under. All three are scraped every
 # 100 ms over one kept-alive connection each (bench/scrape_keepalive.py);
-# CPU is the sum of /proc/PID/task/*/schedstat over the window.
+# CPU is the sum of /proc/PID/task/*/schedstat over the window; odd runs
+# scrape vigil first in each round, even runs the floor first.
 #
 #   bash bench/collect_floor.sh                  # RUNS=5 SECS=10, default fields
 #   VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bash bench/collect_floor.sh
@@ -37,17 +38,8 @@ TMP=$(mktemp -d /tmp/vigil-floor-XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
 trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-wait_line() { # file sed-expression: the first match, or nothing after 10 s
-    local v=
-    for _ in $(seq 1 100); do
-        v=$(sed -n "$2" "$1")
-        [ -n "$v" ] && break
-        sleep 0.1
-    done
-    echo "$v"
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r)"
 echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms $VIGIL_ARGS; scraped: $SCRAPE; floor without # HELP: $NOHELP"
@@ -86,7 +78,9 @@ for run in $(seq 1 "$RUNS"); do
     PIDS+=("$NP")
     FPORT=$(wait_line "$TMP/f.log" 's/^floor: listening on 127.0.0.1:\([0-9]*\)$/\1/p')
     if [ -z "$FPORT" ]; then echo "floor did not start: $(cat "$TMP/f.log")"; exit 1; fi
+    # Each round scrapes the targets in turn: odd runs vigil first, even runs the floor first.
     targets=("v:$SCRAPE:$VP:http://127.0.0.1:$VPORT/metrics" "f:$SCRAPE:$FP:http://127.0.0.1:$FPORT/metrics")
+    [ $((run % 2)) = 0 ] && targets=("${targets[1]}" "${targets[0]}")
     if [ -n "$HP" ]; then
         HPORT=$(wait_line "$TMP/h.log" 's/^floor: listening on 127.0.0.1:\([0-9]*\)$/\1/p')
         targets+=("h:$SCRAPE:$HP:http://127.0.0.1:$HPORT/metrics")

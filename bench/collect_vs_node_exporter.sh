@@ -23,7 +23,7 @@
 #   SCRAPER=keepalive [SCRAPE_GZIP=1] bench/collect_vs_node_exporter.sh
 #   RUNS=3 SECS=5 VIGIL_ARGS="--set vmstat.fields=. --set netstat.fields=." bench/...
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 VIGIL=${VIGIL_BIN:-./vigil}
 RUNS=${RUNS:-5}
 SECS=${SECS:-10}
@@ -42,9 +42,9 @@ cpu_ns() { # pid: ns on CPU summed over its threads
 }
 rss_kb() { awk '/^Rss:/ {print $2}' /proc/"$1"/smaps_rollup; }
 pss_kb() { awk '/^Pss:/ {print $2}' /proc/"$1"/smaps_rollup; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 series() { grep -vc '^#' "$1"; }
-median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "vigil: $("$VIGIL" version | head -1), args: --interval 100ms ${VIGIL_ARGS}, scraped: $VIGIL_SCRAPE, scraper: $SCRAPER, gzip: ${SCRAPE_GZIP:-0}"
