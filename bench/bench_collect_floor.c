@@ -308,10 +308,12 @@ int main(int argc, char **argv)
             if (pf[1 + i].revents &&
                 serve(cfd[i], req[i], &have[i], head, (size_t)head_len, page, page_len)) {
                 close(cfd[i]);
-                cfd[i] = cfd[n_conn - 1];
-                have[i] = have[n_conn - 1];
-                memcpy(req[i], req[n_conn - 1], have[i]);
                 n_conn--;
+                if (i != n_conn) { /* the last one takes its place (memcpy onto itself is UB) */
+                    cfd[i] = cfd[n_conn];
+                    have[i] = have[n_conn];
+                    memcpy(req[i], req[n_conn], have[i]);
+                }
             }
         }
         if (pf[0].revents & POLLIN) {
@@ -324,5 +326,12 @@ int main(int argc, char **argv)
             }
         }
     }
+    for (int i = 0; i < n_conn; i++) {
+        close(cfd[i]);
+    }
+    for (int i = 0; i < n_src; i++) {
+        free(srcs[i].buf);
+    }
+    free(page);
     return 0;
 }
