@@ -3,7 +3,9 @@
  * a tick and a scrape of vigil make, and nothing else. Every tick it preads
  * the same files (descriptors kept open, from offset 0, 512 bytes asked at
  * first and twice as much each time the answer fills what was asked, kept
- * from tick to tick, as src/collect/procfile.c) and statfs's the same mounts;
+ * from tick to tick, ended by a short answer as vigil__pfile_read ends it:
+ * one under 3 KiB, any for a single_open file given with -w, else an answer
+ * of 0 bytes) and statfs's the same mounts;
  * every request on a kept-alive HTTP/1.1 connection gets the same page, read
  * once from a file, as one sendmsg of header and body. No parsing, no
  * series, no rendering: what is left is the kernel's work on the files, the
@@ -14,7 +16,7 @@
  * `vigil collect` (strace) and measures vigil, this floor and node-exporter
  * side by side. Run alone:
  *
- *   bench_collect_floor [-i MS] [-s MOUNT]... PAGE FILE...
+ *   bench_collect_floor [-i MS] [-s MOUNT]... [-w FILE]... PAGE FILE...
  *
  * It prints "floor: listening on 127.0.0.1:PORT" once it listens, and runs
  * until SIGTERM or SIGINT.
@@ -39,12 +41,15 @@
 #define MAX_MOUNTS 64
 #define MAX_CONNS 8
 #define MAX_READ (1 << 20)
+/* VIGIL__PFILE_SHORT: a short read under this ends a file that is not single_open. */
+#define SHORT_READ 3072
 
 struct src {
     const char *path;
     int fd;
     size_t cap; /* what the next read asks first */
     char *buf;
+    int whole; /* single_open (-w): any short read is the whole file */
 };
 
 static volatile sig_atomic_t stop;
@@ -62,25 +67,41 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* One file read whole, as procfile reads it: a short answer ends it. */
+/*
+ * One file read whole, as vigil__pfile_read reads it: the buffer doubled when
+ * full; a short answer ends it when under SHORT_READ or the file is whole
+ * (a seq_file answers a page at most, so a longer one may go on); else it
+ * reads on until an answer of 0 bytes.
+ */
 static int read_src(struct src *s)
 {
     size_t got = 0;
     for (;;) {
+        if (got == s->cap) {
+            if (s->cap == MAX_READ) {
+                return 0;
+            }
+            char *b = realloc(s->buf, s->cap * 2);
+            if (!b) {
+                return -ENOMEM;
+            }
+            s->buf = b;
+            s->cap *= 2;
+        }
         ssize_t k = pread(s->fd, s->buf + got, s->cap - got, (off_t)got);
         if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
             return -errno;
         }
-        got += (size_t)k;
-        if (got < s->cap || s->cap == MAX_READ) {
+        if (k == 0) {
             return 0;
         }
-        char *b = realloc(s->buf, s->cap * 2);
-        if (!b) {
-            return -ENOMEM;
+        got += (size_t)k;
+        if (got < s->cap && (got < SHORT_READ || s->whole)) {
+            return 0;
         }
-        s->buf = b;
-        s->cap *= 2;
     }
 }
 
@@ -169,7 +190,7 @@ static int serve(int fd, char *req, size_t *have, const char *head, size_t head_
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_collect_floor [-i MS] [-s MOUNT]... PAGE FILE...\n"
+    fprintf(stderr, "usage: bench_collect_floor [-i MS] [-s MOUNT]... [-w FILE]... PAGE FILE...\n"
                     "(driven by bench/collect_floor.sh)\n");
     return 2;
 }
@@ -183,9 +204,10 @@ int main(int argc, char **argv)
     }
     static struct src srcs[MAX_FILES];
     const char *mounts[MAX_MOUNTS];
-    int n_src = 0, n_mnt = 0, opt;
+    const char *wholes[MAX_FILES];
+    int n_src = 0, n_mnt = 0, n_whole = 0, opt;
     long interval_ms = 100;
-    while ((opt = getopt(argc, argv, "i:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "i:s:w:")) != -1) {
         if (opt == 'i') {
             char *e;
             interval_ms = strtol(optarg, &e, 10);
@@ -195,6 +217,8 @@ int main(int argc, char **argv)
             }
         } else if (opt == 's' && n_mnt < MAX_MOUNTS) {
             mounts[n_mnt++] = optarg;
+        } else if (opt == 'w' && n_whole < MAX_FILES) {
+            wholes[n_whole++] = optarg;
         } else {
             return usage();
         }
@@ -208,13 +232,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_collect_floor: %s: %s\n", argv[optind], strerror(errno));
         return 1;
     }
-    for (int i = optind + 1; i < argc; i++) {
+    for (int i = 0; i < n_whole + argc - optind - 1; i++) {
         if (n_src == MAX_FILES) {
             fprintf(stderr, "bench_collect_floor: at most %d files\n", MAX_FILES);
             return 1;
         }
         struct src *s = &srcs[n_src];
-        s->path = argv[i];
+        s->whole = i < n_whole;
+        s->path = s->whole ? wholes[i] : argv[optind + 1 + i - n_whole];
         s->cap = 512;
         s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
         if (s->fd < 0 || !(s->buf = malloc(s->cap))) {
@@ -283,10 +308,12 @@ int main(int argc, char **argv)
             if (pf[1 + i].revents &&
                 serve(cfd[i], req[i], &have[i], head, (size_t)head_len, page, page_len)) {
                 close(cfd[i]);
-                cfd[i] = cfd[n_conn - 1];
-                have[i] = have[n_conn - 1];
-                memcpy(req[i], req[n_conn - 1], have[i]);
                 n_conn--;
+                if (i != n_conn) { /* the last one takes its place (memcpy onto itself is UB) */
+                    cfd[i] = cfd[n_conn];
+                    have[i] = have[n_conn];
+                    memcpy(req[i], req[n_conn], have[i]);
+                }
             }
         }
         if (pf[0].revents & POLLIN) {
@@ -299,5 +326,12 @@ int main(int argc, char **argv)
             }
         }
     }
+    for (int i = 0; i < n_conn; i++) {
+        close(cfd[i]);
+    }
+    for (int i = 0; i < n_src; i++) {
+        free(srcs[i].buf);
+    }
+    free(page);
     return 0;
 }
