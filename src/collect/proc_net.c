@@ -267,6 +267,10 @@ static int pairs_collect(struct netstat *x, int fi, struct vigil_collect_cx *cx)
                 return -ENOMEM;
             }
         }
+        /* Values past the row's last exported field are not parsed (as rows not exported). */
+        while (n && ids[n - 1] == VIGIL__NO_ID) {
+            n--;
+        }
         const char *q = v + (colon - p) + 1;
         for (size_t j = 0; j < n; j++) {
             int64_t val;

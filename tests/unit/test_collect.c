@@ -939,6 +939,28 @@ static void test_netstat_reads_only_files_with_kept_fields(void **state)
  * series are learnt as far as their columns go). A CPU that goes away takes
  * its series with it.
  */
+/* A row's values are parsed up to its last kept field: junk past it is not read. */
+static void test_netstat_values_past_the_last_kept_field_5(void **state)
+{
+    (void)state;
+    const char *dir = tree_with("proc/net");
+    put(dir, "proc/net/snmp", "Tcp: RtoAlgorithm ActiveOpens PassiveOpens\nTcp: 1 7 x\n");
+    int64_t now = 0;
+    struct vigil_collect *c =
+        start_clocked(dir, "netstat", &now, "netstat.fields", "^Tcp_ActiveOpens$");
+    const struct vigil_sample_batch *b;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect(c, b, "node_netstat_Tcp_ActiveOpens", 7);
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 0);
+    put(dir, "proc/net/snmp", "Tcp: RtoAlgorithm ActiveOpens PassiveOpens\nTcp: x 8 9\n");
+    now = 100000000LL;
+    assert_int_equal(vigil_collect_tick(c, &b), 0);
+    expect_absent(c, b, "node_netstat_Tcp_ActiveOpens");
+    expect(c, b, "vigil_collect_errors_total{collector=\"netstat\"}", 1);
+    vigil_collect_free(c);
+    rm_tree(dir);
+}
+
 static void test_softnet_cpus_and_old_kernels(void **state)
 {
     (void)state;
@@ -1531,8 +1553,9 @@ static void test_known_rows_read_as_new_5(void **state)
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, "node_cpu_seconds_total{cpu=\"1\",mode=\"user\"}", 100 / hz);
-    put(dir, "proc/stat", "cpu  100 200 300 400 500 600 700 800 0 0\n"
-                          "cpu10 1100 200 300 400 500 600 700 800 0 0\nctxt 6\n");
+    put(dir, "proc/stat",
+        "cpu  100 200 300 400 500 600 700 800 0 0\n"
+        "cpu10 1100 200 300 400 500 600 700 800 0 0\nctxt 6\n");
     assert_int_equal(vigil_collect_tick(c, &b), 0);
     expect(c, b, "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"}", 1100 / hz);
     expect_absent(c, b, "node_cpu_seconds_total{cpu=\"1\",mode=\"user\"}");
@@ -2178,6 +2201,7 @@ int main(void)
         cmocka_unit_test(test_root_cgroup_pressure_is_the_systems),
         cmocka_unit_test(test_cgroup_limits_read_at_discovery),
         cmocka_unit_test(test_netstat_reads_only_files_with_kept_fields),
+        cmocka_unit_test(test_netstat_values_past_the_last_kept_field_5),
         cmocka_unit_test(test_softnet_cpus_and_old_kernels),
         cmocka_unit_test(test_conntrack_limit_header_and_absence),
         cmocka_unit_test(test_pf_hex),
