@@ -1,11 +1,9 @@
 /*
  * The floor under `vigil collect`'s CPU: a server that makes the system calls
- * a tick and a scrape of vigil make, and nothing else. Every tick it preads
- * the same files (descriptors kept open, from offset 0, 512 bytes asked at
- * first and twice as much each time the answer fills what was asked, kept
- * from tick to tick, ended by a short answer as vigil__pfile_read ends it:
- * one under 3 KiB, any for a single_open file given with -w, else an answer
- * of 0 bytes) and statfs's the same mounts;
+ * a tick and a scrape of vigil make, and nothing else. Every tick it reads
+ * the same files with vigil's own reader, vigil__pfile_read (descriptors
+ * kept open; -w marks a single_open file, as the collectors do), and
+ * statfs's the same mounts;
  * every request on a kept-alive HTTP/1.1 connection gets the same page, read
  * once from a file, as one sendmsg of header and body. No parsing, no
  * series, no rendering: what is left is the kernel's work on the files, the
@@ -37,21 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/collect/internal.h"
+
 #define MAX_FILES 256
 #define MAX_MOUNTS 64
 #define MAX_CONNS 8
-#define MAX_READ (1 << 20)
-/* VIGIL__PFILE_SHORT: a short read under this ends a file that is not single_open. */
-#define SHORT_READ 3072
-
-struct src {
-    const char *path;
-    int fd;
-    size_t cap; /* what the next read asks first */
-    char *buf;
-    int whole; /* single_open (-w): any short read is the whole file */
-};
-
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -65,44 +53,6 @@ static int64_t now_ns(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-/*
- * One file read whole, as vigil__pfile_read reads it: the buffer doubled when
- * full; a short answer ends it when under SHORT_READ or the file is whole
- * (a seq_file answers a page at most, so a longer one may go on); else it
- * reads on until an answer of 0 bytes.
- */
-static int read_src(struct src *s)
-{
-    size_t got = 0;
-    for (;;) {
-        if (got == s->cap) {
-            if (s->cap == MAX_READ) {
-                return 0;
-            }
-            char *b = realloc(s->buf, s->cap * 2);
-            if (!b) {
-                return -ENOMEM;
-            }
-            s->buf = b;
-            s->cap *= 2;
-        }
-        ssize_t k = pread(s->fd, s->buf + got, s->cap - got, (off_t)got);
-        if (k < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (k == 0) {
-            return 0;
-        }
-        got += (size_t)k;
-        if (got < s->cap && (got < SHORT_READ || s->whole)) {
-            return 0;
-        }
-    }
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -202,7 +152,7 @@ int main(int argc, char **argv)
                "nothing to run alone\n");
         return 0;
     }
-    static struct src srcs[MAX_FILES];
+    static struct vigil__pfile srcs[MAX_FILES];
     const char *mounts[MAX_MOUNTS];
     const char *wholes[MAX_FILES];
     int n_src = 0, n_mnt = 0, n_whole = 0, opt;
@@ -237,15 +187,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_collect_floor: at most %d files\n", MAX_FILES);
             return 1;
         }
-        struct src *s = &srcs[n_src];
-        s->whole = i < n_whole;
-        s->path = s->whole ? wholes[i] : argv[optind + 1 + i - n_whole];
-        s->cap = 512;
-        s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-        if (s->fd < 0 || !(s->buf = malloc(s->cap))) {
-            fprintf(stderr, "bench_collect_floor: %s: %s\n", s->path, strerror(errno));
+        const char *path = i < n_whole ? wholes[i] : argv[optind + 1 + i - n_whole];
+        struct vigil__pfile *f = &srcs[n_src];
+        vigil__pfile_init(f);
+        int rc = vigil__pfile_open(f, "", path);
+        if (rc) {
+            fprintf(stderr, "bench_collect_floor: %s: %s\n", path, strerror(-rc));
             return 1;
         }
+        f->whole = i < n_whole;
         n_src++;
     }
     char head[160];
@@ -277,12 +227,11 @@ int main(int argc, char **argv)
         int64_t t = now_ns();
         if (t >= next) {
             for (int i = 0; i < n_src; i++) {
-                int rc = srcs[i].fd < 0 ? 0 : read_src(&srcs[i]);
+                int rc = srcs[i].path ? vigil__pfile_read(&srcs[i]) : 0;
                 if (rc) { /* a cgroup removed meanwhile: vigil drops it too */
                     fprintf(stderr, "bench_collect_floor: %s: %s; no longer read\n", srcs[i].path,
                             strerror(-rc));
-                    close(srcs[i].fd);
-                    srcs[i].fd = -1;
+                    vigil__pfile_close(&srcs[i]); /* its path NULL: not read again */
                 }
             }
             for (int i = 0; i < n_mnt; i++) {
@@ -330,7 +279,7 @@ int main(int argc, char **argv)
         close(cfd[i]);
     }
     for (int i = 0; i < n_src; i++) {
-        free(srcs[i].buf);
+        vigil__pfile_close(&srcs[i]);
     }
     free(page);
     return 0;

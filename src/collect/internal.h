@@ -199,18 +199,15 @@ static inline void vigil__rowmap_truncate(struct vigil__rowmap *m, size_t i)
 #define VIGIL__NO_ID UINT32_MAX
 
 /* A label reference from a string literal name and a (value, length) pair. */
-#define VIGIL__LBL(name, v, vl)                                                                    \
-    {                                                                                              \
-        (name), sizeof(name) - 1, (v), (vl)                                                        \
-    }
+#define VIGIL__LBL(name, v, vl) {(name), sizeof(name) - 1, (v), (vl)}
 
 /*
  * Interns a series (see vigil_collect_intern). -E2BIG (the series cap) gives
  * VIGIL__NO_ID and 0 so the row is learned as not exported; -ENOMEM is returned.
  */
 int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_label_ref *labels,
-                  size_t n_labels, enum vigil_kind kind, enum vigil_group group, const char *entity,
-                  const char *help, uint32_t *id);
+                  size_t n_labels, enum vigil_kind kind, enum vigil_group group,
+                  const char *entity, const char *help, uint32_t *id);
 
 /*
  * A regex filter on row keys, device names or mounts. Matches happen only when
@@ -302,6 +299,12 @@ typedef int (*vigil__learn_fn)(void *u, struct vigil_collect *set, const char *k
 typedef int (*vigil__emit_fn)(void *u, struct vigil_collect_cx *cx, const uint32_t *ids, size_t n,
                               const char *q, const char *le);
 
+/* 1 when v (before end) starts a value of a "key value" row: a sign or a digit. */
+static inline int vigil__value_start(const char *v, const char *end)
+{
+    return v < end && (*v == '-' || (*v >= '0' && *v <= '9'));
+}
+
 static inline const char *vigil__split_token(void *u, const char *p, const char *le,
                                              const char **key, size_t *kl, int *bad);
 static inline const char *vigil__split_kv(void *u, const char *p, const char *le, const char **key,
@@ -339,10 +342,8 @@ static inline int vigil__rows_parse(struct vigil__rowmap *rm, const char *p, con
                 if (split == vigil__split_kv) {
                     q = vigil__skip_blanks(q, end); /* what it returns: the value */
                 }
-                if (split != vigil__split_kv ||
-                    (q < end && (*q == '-' || (*q >= '0' && *q <= '9')))) {
-                    const char *nl = memchr(q, '\n', (size_t)(end - q));
-                    const char *le = nl ? nl : end;
+                if (split != vigil__split_kv || vigil__value_start(q, end)) {
+                    const char *le = vigil__line_end(q, end);
                     if (r->n_ids) {
                         bad |= emit(u, cx, rm->ids + r->ids_off, r->n_ids, q, le);
                     }
@@ -405,7 +406,7 @@ static inline const char *vigil__split_kv(void *u, const char *p, const char *le
     (void)u;
     const char *q = vigil__token(p, le, key, kl);
     const char *v = q ? vigil__skip_blanks(q, le) : NULL;
-    if (!v || v >= le || (*v != '-' && (*v < '0' || *v > '9'))) {
+    if (!v || !vigil__value_start(v, le)) {
         *bad |= le > p;
         return NULL;
     }

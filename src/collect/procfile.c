@@ -431,8 +431,8 @@ int vigil__psi_parse(const char *p, const char *end, double v[2], unsigned *have
 /* ---- helpers for collectors ---- */
 
 int vigil__intern(struct vigil_collect *c, const char *name, const struct vigil_label_ref *labels,
-                  size_t n_labels, enum vigil_kind kind, enum vigil_group group, const char *entity,
-                  const char *help, uint32_t *id)
+                  size_t n_labels, enum vigil_kind kind, enum vigil_group group,
+                  const char *entity, const char *help, uint32_t *id)
 {
     int rc = vigil_collect_intern(c, name, labels, n_labels, kind, group, entity, help, id);
     if (rc == -E2BIG || rc == VIGIL_EPARSE) {
